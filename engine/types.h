@@ -1,0 +1,45 @@
+// Plain value types shared by every engine module. No I/O, no clock, no threads.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace torrenty::engine {
+
+// BEP 3: clients request 16 KiB blocks; larger requests are commonly refused.
+inline constexpr uint32_t kBlockSize = 16 * 1024;
+
+using Sha1Digest = std::array<uint8_t, 20>;
+using InfoHash = Sha1Digest;
+using PeerId = std::array<uint8_t, 20>;
+
+// Monotonic time handed in by io/; the engine never reads a clock itself.
+struct Instant {
+  int64_t ms = 0;
+  friend bool operator<(Instant a, Instant b) { return a.ms < b.ms; }
+  friend bool operator<=(Instant a, Instant b) { return a.ms <= b.ms; }
+  friend bool operator==(Instant a, Instant b) { return a.ms == b.ms; }
+};
+
+// IPv4 endpoint in host byte order.
+struct PeerAddress {
+  uint32_t ip = 0;
+  uint16_t port = 0;
+  friend bool operator==(const PeerAddress&, const PeerAddress&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const PeerAddress& a) {
+    return H::combine(std::move(h), a.ip, a.port);
+  }
+  std::string ToString() const {
+    return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 255) + "." +
+           std::to_string((ip >> 8) & 255) + "." + std::to_string(ip & 255) + ":" +
+           std::to_string(port);
+  }
+};
+
+std::string ToHex(const uint8_t* data, size_t len);
+inline std::string ToHex(const Sha1Digest& d) { return ToHex(d.data(), d.size()); }
+
+}  // namespace torrenty::engine

@@ -1,0 +1,68 @@
+// One io_uring instance and its completion dispatch. A Ring belongs to exactly one thread.
+// Completions are intrusive: the object that issues an operation owns the Completion and keeps it
+// alive until the final CQE arrives, so no operation allocates.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace torrenty::io {
+
+struct Completion {
+  // `res` is cqe->res (negative errno on failure), `flags` is cqe->flags.
+  using Fn = void (*)(void* ctx, int32_t res, uint32_t flags);
+  Fn fn = nullptr;
+  void* ctx = nullptr;
+  void Complete(int32_t res, uint32_t flags) { fn(ctx, res, flags); }
+};
+
+// Binds a member function as a completion target: MakeCompletion<&Peer::OnRecv>(this).
+template <auto Method, typename T>
+Completion MakeCompletion(T* self) {
+  return Completion{[](void* ctx, int32_t res, uint32_t flags) {
+                      (static_cast<T*>(ctx)->*Method)(res, flags);
+                    },
+                    self};
+}
+
+class Ring {
+ public:
+  static absl::StatusOr<std::unique_ptr<Ring>> Create(unsigned entries = 1024);
+  ~Ring();
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  // Each Prep* queues one SQE whose completion calls `c`. They never block: when the SQ is full
+  // the ring submits what it has and takes a fresh entry.
+  void Recv(int fd, void* buf, size_t len, Completion* c);
+  void Send(int fd, const void* buf, size_t len, Completion* c);
+  void Read(int fd, void* buf, size_t len, uint64_t offset, Completion* c);
+  void Write(int fd, const void* buf, size_t len, uint64_t offset, Completion* c);
+  void Accept(int fd, Completion* c);
+  void Connect(int fd, const struct sockaddr* addr, socklen_t len, Completion* c);
+  void Close(int fd, Completion* c);
+  // Completes with -ETIME after `ms` milliseconds (or earlier with -ECANCELED if cancelled).
+  void Timeout(struct __kernel_timespec* ts, Completion* c);
+  // Cancels every operation whose completion is `target`; `c` (may be null) gets the cancel's CQE.
+  void Cancel(Completion* target, Completion* c);
+
+  // Submits queued SQEs, waits up to `wait_ms` for at least one CQE, and dispatches all ready
+  // completions. Returns the number dispatched.
+  absl::StatusOr<int> RunOnce(int wait_ms);
+
+  io_uring* raw() { return &ring_; }
+
+ private:
+  Ring() = default;
+  io_uring_sqe* Sqe();
+
+  io_uring ring_{};
+  bool initialized_ = false;
+};
+
+}  // namespace torrenty::io
