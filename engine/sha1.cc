@@ -14,7 +14,8 @@ Sha1Digest Sha1(absl::Span<const uint8_t> data) {
 }
 
 Sha1Hasher::Sha1Hasher() : ctx_(EVP_MD_CTX_new()) {
-  if (ctx_ == nullptr || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha1(), nullptr) != 1)
+  if (ctx_ == nullptr ||
+      EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha1(), nullptr) != 1)
     abort();
 }
 

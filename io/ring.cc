@@ -78,6 +78,31 @@ void Ring::Connect(int fd, const struct sockaddr* addr, socklen_t len, Completio
   io_uring_sqe_set_data(sqe, c);
 }
 
+void Ring::ConnectWithTimeout(int fd, const struct sockaddr* addr, socklen_t len,
+                              struct __kernel_timespec* ts, Completion* c) {
+  // The pair must go to the kernel in one submission or the link is lost.
+  if (io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_connect(sqe, fd, addr, len);
+  io_uring_sqe_set_data(sqe, c);
+  sqe->flags |= IOSQE_IO_LINK;
+  io_uring_sqe* t = Sqe();
+  io_uring_prep_link_timeout(t, ts, 0);
+  io_uring_sqe_set_data(t, nullptr);
+}
+
+void Ring::Fsync(int fd, bool datasync, Completion* c) {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+  io_uring_sqe_set_data(sqe, c);
+}
+
+void Ring::CancelFd(int fd, Completion* c) {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data(sqe, c);
+}
+
 void Ring::Close(int fd, Completion* c) {
   io_uring_sqe* sqe = Sqe();
   io_uring_prep_close(sqe, fd);

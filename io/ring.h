@@ -45,7 +45,13 @@ class Ring {
   void Write(int fd, const void* buf, size_t len, uint64_t offset, Completion* c);
   void Accept(int fd, Completion* c);
   void Connect(int fd, const struct sockaddr* addr, socklen_t len, Completion* c);
+  // Connect bounded by `ts` through a linked timeout: a dead address fails with -ECANCELED.
+  void ConnectWithTimeout(int fd, const struct sockaddr* addr, socklen_t len,
+                          struct __kernel_timespec* ts, Completion* c);
   void Close(int fd, Completion* c);
+  void Fsync(int fd, bool datasync, Completion* c);
+  // Cancels every operation in flight on `fd`; `c` (may be null) gets the cancel's own CQE.
+  void CancelFd(int fd, Completion* c);
   // Completes with -ETIME after `ms` milliseconds (or earlier with -ECANCELED if cancelled).
   void Timeout(struct __kernel_timespec* ts, Completion* c);
   // Cancels every operation whose completion is `target`; `c` (may be null) gets the cancel's CQE.

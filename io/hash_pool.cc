@@ -1,0 +1,80 @@
+// Worker threads that hash queued pieces in small batches and signal an eventfd per batch.
+#include "io/hash_pool.h"
+
+#include <errno.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "engine/sha1.h"
+
+namespace torrenty::io {
+
+absl::StatusOr<std::unique_ptr<HashPool>> HashPool::Create(int threads) {
+  if (threads < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("hash pool needs >= 1 thread, got ", threads));
+  }
+  const int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd < 0) return absl::ErrnoToStatus(errno, "eventfd");
+  std::unique_ptr<HashPool> pool(new HashPool(efd, threads));
+  pool->threads_.reserve(threads);
+  for (int i = 0; i < threads; ++i) pool->threads_.emplace_back([p = pool.get()] { p->Worker(); });
+  return pool;
+}
+
+HashPool::~HashPool() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+  close(event_fd_);
+}
+
+void HashPool::Submit(uint64_t tag, absl::Span<const uint8_t> data,
+                      const engine::Sha1Digest& expected) {
+  absl::MutexLock lock(&mu_);
+  jobs_.push_back(Job{tag, data, expected});
+}
+
+void HashPool::TakeResults(std::vector<HashResult>* out) {
+  absl::MutexLock lock(&mu_);
+  out->insert(out->end(), results_.begin(), results_.end());
+  results_.clear();
+}
+
+void HashPool::Worker() {
+  std::vector<Job> batch;
+  std::vector<HashResult> done;
+  batch.reserve(kMaxBatch);
+  done.reserve(kMaxBatch);
+  for (;;) {
+    batch.clear();
+    {
+      absl::MutexLock lock(&mu_);
+      // Await re-checks the condition whenever the mutex is released, so Submit needs no
+      // explicit signal.
+      mu_.Await(absl::Condition(this, &HashPool::HasWorkOrStop));
+      if (stop_) return;
+      const size_t take = std::clamp<size_t>(jobs_.size() / num_threads_, 1, kMaxBatch);
+      for (size_t i = 0; i < take && !jobs_.empty(); ++i) {
+        batch.push_back(jobs_.front());
+        jobs_.pop_front();
+      }
+    }
+    done.clear();
+    for (const Job& job : batch)
+      done.push_back(HashResult{job.tag, engine::Sha1(job.data) == job.expected});
+    {
+      absl::MutexLock lock(&mu_);
+      results_.insert(results_.end(), done.begin(), done.end());
+    }
+    // Only fails (EAGAIN) if the counter would overflow, in which case it is readable anyway.
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof(one));
+  }
+}
+
+}  // namespace torrenty::io

@@ -1,0 +1,68 @@
+// SHA-1 verification of finished pieces on worker threads, off the ring thread. Results come back
+// through an eventfd the ring thread watches, so the event loop never waits on a lock or a hash.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "engine/types.h"
+
+namespace torrenty::io {
+
+struct HashResult {
+  uint64_t tag = 0;
+  bool ok = false;  // SHA-1(data) == expected
+};
+
+class HashPool {
+ public:
+  // `threads` >= 1 worker threads.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<HashPool>> Create(int threads);
+  // Stops and joins the workers. Jobs not yet started are dropped without a result.
+  ~HashPool();
+  HashPool(const HashPool&) = delete;
+  HashPool& operator=(const HashPool&) = delete;
+
+  // Thread-safe. `data` must stay valid until this tag's result has been taken (or the pool is
+  // destroyed). Compares SHA-1(data) with `expected`.
+  void Submit(uint64_t tag, absl::Span<const uint8_t> data, const engine::Sha1Digest& expected);
+
+  // eventfd (EFD_NONBLOCK | EFD_CLOEXEC), readable when results are ready. The ring thread reads
+  // it via io_uring and then calls TakeResults. Wake-ups may be spurious (results already taken by
+  // an earlier TakeResults), so an empty TakeResults is normal.
+  int notify_fd() const { return event_fd_; }
+
+  // Thread-safe. Appends every finished result to `out`.
+  void TakeResults(std::vector<HashResult>* out);
+
+ private:
+  struct Job {
+    uint64_t tag;
+    absl::Span<const uint8_t> data;
+    engine::Sha1Digest expected;
+  };
+  // A worker takes at most this many jobs per lock round trip; fewer when the queue is short so
+  // the other workers get a share.
+  static constexpr size_t kMaxBatch = 8;
+
+  HashPool(int event_fd, int threads) : event_fd_(event_fd), num_threads_(threads) {}
+  void Worker();
+  bool HasWorkOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !jobs_.empty(); }
+
+  const int event_fd_;
+  const size_t num_threads_;
+  std::vector<std::thread> threads_;
+  absl::Mutex mu_;
+  std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
+  std::vector<HashResult> results_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace torrenty::io

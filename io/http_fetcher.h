@@ -1,0 +1,79 @@
+// Tracker HTTP(S) GETs on a dedicated libcurl thread, so a slow or dead tracker never blocks the
+// ring thread. Results are handed back through an eventfd the ring thread watches.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace torrenty::io {
+
+struct HttpResult {
+  uint64_t id = 0;
+  absl::StatusOr<std::string> body;
+};
+
+class HttpFetcher {
+ public:
+  // Bodies larger than this are refused: no tracker response legitimately comes close.
+  static constexpr size_t kMaxBodyBytes = 4 << 20;
+  static constexpr long kMaxRedirects = 3;
+  // Used when Get is given a non-positive timeout.
+  static constexpr int kDefaultTimeoutMs = 30'000;
+
+  static absl::StatusOr<std::unique_ptr<HttpFetcher>> Create();
+  // Stops and joins the worker promptly; requests still in flight are abandoned without results.
+  ~HttpFetcher();
+  HttpFetcher(const HttpFetcher&) = delete;
+  HttpFetcher& operator=(const HttpFetcher&) = delete;
+
+  // Queues a GET of `url` (http or https only, also for redirects). Exactly one HttpResult with
+  // this `id` follows: the 2xx body, or an error (DeadlineExceeded after `timeout_ms` for the
+  // whole transfer, Unavailable with the status for non-2xx, ResourceExhausted for an oversized
+  // body, Unavailable/InvalidArgument for transport errors). Thread-safe; never blocks.
+  void Get(uint64_t id, std::string url, int timeout_ms);
+
+  // An eventfd (EFD_NONBLOCK|EFD_CLOEXEC) that becomes readable when results are ready. Read its
+  // 8-byte counter, then call TakeResults.
+  int notify_fd() const { return event_fd_; }
+
+  // Appends every finished result to `out`. Thread-safe.
+  void TakeResults(std::vector<HttpResult>* out);
+
+ private:
+  struct Request {
+    uint64_t id = 0;
+    std::string url;
+    int timeout_ms = 0;
+  };
+  struct Transfer;
+
+  HttpFetcher() = default;
+  void Run();
+  void Start(Request request);
+  void Finish(Transfer* transfer, int curl_code);
+  // Publishes a result and signals notify_fd.
+  void Deliver(uint64_t id, absl::StatusOr<std::string> body);
+  // CURLOPT_WRITEFUNCTION; `user` is the Transfer.
+  static size_t OnBodyData(char* data, size_t size, size_t nmemb, void* user);
+
+  int event_fd_ = -1;
+  void* multi_ = nullptr;  // CURLM*, kept opaque so includers need no curl headers.
+  std::thread thread_;
+
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Request> pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<HttpResult> results_ ABSL_GUARDED_BY(mu_);
+
+  // Worker-thread only.
+  std::vector<std::unique_ptr<Transfer>> transfers_;
+};
+
+}  // namespace torrenty::io

@@ -1,0 +1,818 @@
+#include "io/torrent_session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <list>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "engine/announcer.h"
+#include "engine/torrent.h"
+#include "engine/wire.h"
+#include "io/disk_io.h"
+#include "io/file_store.h"
+#include "io/hash_pool.h"
+#include "io/http_fetcher.h"
+#include "io/ring.h"
+
+namespace torrenty::io {
+namespace {
+
+using engine::Action;
+using engine::Instant;
+using engine::PeerAddress;
+using engine::PeerKey;
+
+constexpr int kTickMs = 250;
+constexpr int kConnectTimeoutSec = 10;
+constexpr int kAnnounceTimeoutMs = 15'000;
+// After the last piece, wait at most this long for the `stopped` announce before exiting.
+constexpr int64_t kStopGraceMs = 3'000;
+// Bytes of whole pieces kept in memory for serving; a peer's requests for one piece are
+// answered from one disk read.
+constexpr int64_t kReadCacheBytes = 32 << 20;
+constexpr size_t kReadCacheEntriesMin = 4;
+constexpr size_t kRecvBufferMin = 256 << 10;
+
+Instant Now() {
+  using namespace std::chrono;
+  return Instant{duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count()};
+}
+
+engine::PeerId MakePeerId() {
+  // Azureus-style client prefix, then random bytes (BEP 20).
+  engine::PeerId id{};
+  const char prefix[] = "-TY0001-";
+  std::memcpy(id.data(), prefix, 8);
+  absl::BitGen gen;
+  for (size_t i = 8; i < id.size(); ++i) {
+    id[i] = static_cast<uint8_t>(absl::Uniform<int>(gen, '0', '9' + 1));
+  }
+  return id;
+}
+
+sockaddr_in ToSockaddr(const PeerAddress& a) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(a.port);
+  sa.sin_addr.s_addr = htonl(a.ip);
+  return sa;
+}
+
+}  // namespace
+
+// Tags for DiskIo operations: the high bit separates cache reads from piece writes.
+constexpr uint64_t kReadTagBit = uint64_t{1} << 63;
+
+struct TorrentSession::Impl {
+  const engine::Metainfo& meta;
+  SessionOptions options;
+  engine::PeerId self_id = MakePeerId();
+  std::unique_ptr<Ring> ring;
+  std::unique_ptr<FileStore> store;
+  std::unique_ptr<DiskIo> disk;
+  std::unique_ptr<HashPool> hash_pool;
+  std::unique_ptr<HttpFetcher> http;
+  std::unique_ptr<engine::Torrent> torrent;
+  std::unique_ptr<engine::Announcer> announcer;
+  uint16_t port = 0;
+  int listen_fd = -1;
+  int signal_fd = -1;
+  size_t recv_buffer_size = kRecvBufferMin;
+
+  // --- connections ---
+  struct Conn {
+    Impl* impl = nullptr;
+    PeerKey key = 0;
+    int fd = -1;
+    PeerAddress address{};
+    bool outgoing = false;
+    bool connected = false;  // connect finished and engine knows the peer
+    bool closing = false;
+    bool engine_knows = false;
+    int ops = 0;  // operations in flight; the Conn is freed when this reaches 0 after closing
+    sockaddr_in sa{};
+    __kernel_timespec connect_ts{};
+    std::unique_ptr<uint8_t[]> rbuf;
+    size_t head = 0, tail = 0;
+    bool recv_armed = false;
+    bool send_armed = false;
+    Completion recv_c, send_c, connect_c, close_c;
+
+    void OnRecvThunk(int32_t res, uint32_t) { impl->OnRecv(*this, res); }
+    void OnSendThunk(int32_t res, uint32_t) { impl->OnSend(*this, res); }
+    void OnConnectThunk(int32_t res, uint32_t) { impl->OnConnect(*this, res); }
+    void OnCloseThunk(int32_t res, uint32_t) { impl->OnClose(*this, res); }
+  };
+  absl::flat_hash_map<PeerKey, std::unique_ptr<Conn>> conns;
+  PeerKey next_key = 1;
+
+  // --- eventfd / signal / timer reads ---
+  uint64_t hash_evt = 0, http_evt = 0;
+  signalfd_siginfo sig_info{};
+  Completion hash_c, http_c, sig_c, timer_c, accept_c, fsync_c;
+  __kernel_timespec timer_ts{};
+  std::vector<HashResult> hash_results;
+  std::vector<HttpResult> http_results;
+  std::vector<Action> actions;
+
+  // --- disk ---
+  std::deque<std::pair<uint32_t, absl::Span<const uint8_t>>> write_backlog;
+  struct CacheEntry {
+    uint32_t piece = 0;
+    std::unique_ptr<uint8_t[]> data;
+    bool loading = false;
+    uint64_t last_used = 0;
+    struct Waiter {
+      PeerKey peer;
+      uint32_t begin, length;
+    };
+    std::vector<Waiter> waiters;
+  };
+  std::vector<CacheEntry> cache;
+  size_t cache_capacity = kReadCacheEntriesMin;
+  uint64_t cache_clock = 0;
+  struct PendingRead {
+    PeerKey peer;
+    uint32_t piece, begin, length;
+  };
+  std::deque<PendingRead> read_backlog;
+
+  // --- lifecycle ---
+  bool stop_requested = false;
+  bool stopping = false;
+  Instant stop_deadline{};
+  bool stop_announce_done = true;
+  int fsyncs_pending = 0;
+  bool completed_event = false;
+  absl::Status fatal;
+  Instant last_tick{}, start{};
+  int64_t last_down = 0, last_up = 0;
+  Instant last_rate{};
+  double down_rate = 0, up_rate = 0;
+
+  explicit Impl(const engine::Metainfo& m) : meta(m) {}
+  ~Impl() {
+    // Threads first (they may hold spans into piece buffers), then the ring, whose teardown
+    // cancels every operation that still points into a Conn or cache entry.
+    hash_pool.reset();
+    http.reset();
+    ring.reset();
+    for (auto& [key, c] : conns)
+      if (c->fd >= 0) ::close(c->fd);
+    if (listen_fd >= 0) ::close(listen_fd);
+    if (signal_fd >= 0) ::close(signal_fd);
+  }
+
+  void Log(const std::string& line) {
+    if (options.on_log) options.on_log(line);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  absl::Status Listen() {
+    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0) return absl::ErrnoToStatus(errno, "socket");
+    int one = 1;
+    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    std::vector<uint16_t> candidates;
+    if (options.port_explicit) {
+      candidates.push_back(options.port);
+    } else {
+      for (uint16_t p = 6881; p <= 6889; ++p) candidates.push_back(p);
+      candidates.push_back(0);
+    }
+    for (uint16_t p : candidates) {
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(p);
+      sa.sin_addr.s_addr = htonl(INADDR_ANY);
+      if (bind(listen_fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
+        if (listen(listen_fd, 128) != 0) return absl::ErrnoToStatus(errno, "listen");
+        socklen_t len = sizeof(sa);
+        getsockname(listen_fd, reinterpret_cast<sockaddr*>(&sa), &len);
+        port = ntohs(sa.sin_port);
+        return absl::OkStatus();
+      }
+      if (options.port_explicit) {
+        return absl::ErrnoToStatus(errno, absl::StrCat("cannot listen on port ", p));
+      }
+    }
+    return absl::UnavailableError("no free listening port");
+  }
+
+  absl::Status Init(const engine::Bitfield& have) {
+    absl::StatusOr<std::unique_ptr<Ring>> r = Ring::Create(4096);
+    if (!r.ok()) return r.status();
+    ring = std::move(*r);
+    absl::StatusOr<std::unique_ptr<FileStore>> s =
+        FileStore::Open(options.data_dir, meta, have.all() ? OpenMode::kExisting : OpenMode::kCreate);
+    if (!s.ok()) return s.status();
+    store = std::move(*s);
+    disk = std::make_unique<DiskIo>(
+        ring.get(), store.get(), [this](uint64_t tag, absl::Status st) { OnDiskDone(tag, st); },
+        128);
+    absl::StatusOr<std::unique_ptr<HashPool>> h = HashPool::Create(options.hash_threads);
+    if (!h.ok()) return h.status();
+    hash_pool = std::move(*h);
+    if (absl::Status st = Listen(); !st.ok()) return st;
+
+    engine::TorrentConfig cfg;
+    cfg.self_id = self_id;
+    cfg.listen_port = port;
+    // Piece-assembly memory budget: 48 MiB, but never fewer than 4 pieces in flight.
+    cfg.pieces_in_flight_max = static_cast<uint32_t>(
+        std::max<int64_t>(4, (int64_t{48} << 20) / std::max<int64_t>(1, meta.piece_length)));
+    absl::BitGen gen;
+    cfg.seed = absl::Uniform<uint64_t>(gen);
+    torrent = std::make_unique<engine::Torrent>(meta, cfg);
+    torrent->SetHave(have);
+
+    recv_buffer_size =
+        std::max<size_t>(kRecvBufferMin, 2 * size_t{engine::wire::MaxMessageLen(meta.num_pieces())});
+    cache_capacity = std::max<size_t>(
+        kReadCacheEntriesMin, static_cast<size_t>(kReadCacheBytes / meta.piece_length));
+
+    engine::Announcer::Config acfg;
+    acfg.info_hash = meta.info_hash;
+    acfg.peer_id = self_id;
+    acfg.port = port;
+    announcer = std::make_unique<engine::Announcer>(acfg, meta.trackers, cfg.seed);
+    if (announcer->has_trackers()) {
+      absl::StatusOr<std::unique_ptr<HttpFetcher>> f = HttpFetcher::Create();
+      if (!f.ok()) return f.status();
+      http = std::move(*f);
+    }
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (signal_fd < 0) return absl::ErrnoToStatus(errno, "signalfd");
+
+    hash_c = MakeCompletion<&Impl::OnHashEvent>(this);
+    http_c = MakeCompletion<&Impl::OnHttpEvent>(this);
+    sig_c = MakeCompletion<&Impl::OnSignal>(this);
+    timer_c = MakeCompletion<&Impl::OnTimer>(this);
+    accept_c = MakeCompletion<&Impl::OnAccept>(this);
+    fsync_c = MakeCompletion<&Impl::OnFsync>(this);
+    return absl::OkStatus();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  absl::Status Run() {
+    start = Now();
+    last_rate = start;
+    ring->Read(hash_pool->notify_fd(), &hash_evt, sizeof(hash_evt), 0, &hash_c);
+    if (http) ring->Read(http->notify_fd(), &http_evt, sizeof(http_evt), 0, &http_c);
+    ring->Read(signal_fd, &sig_info, sizeof(sig_info), 0, &sig_c);
+    ring->Accept(listen_fd, &accept_c);
+    ArmTimer();
+    const Instant now = Now();
+    torrent->AddPeerCandidates(options.peers, now);
+    if (torrent->complete() && !options.seed_after_complete && !IsSeedOnly()) {
+      completed_event = true;  // nothing to download
+      BeginStop(now);
+    }
+    Tick(now);
+    Drain();
+    for (;;) {
+      absl::StatusOr<int> n = ring->RunOnce(kTickMs);
+      if (!n.ok()) return n.status();
+      Drain();
+      if (stopping && Finished()) break;
+    }
+    Report(Now());
+    return fatal;
+  }
+
+  bool IsSeedOnly() const { return options.seed_after_complete; }
+
+  bool Finished() {
+    if (!conns.empty() && Now() < stop_deadline) return false;
+    if (disk->in_flight() > 0 || fsyncs_pending > 0) return false;
+    if (!stop_announce_done && Now() < stop_deadline) return false;
+    return true;
+  }
+
+  void ArmTimer() {
+    timer_ts.tv_sec = 0;
+    timer_ts.tv_nsec = kTickMs * 1'000'000LL;
+    ring->Timeout(&timer_ts, &timer_c);
+  }
+
+  void OnTimer(int32_t, uint32_t) {
+    Tick(Now());
+    Drain();
+    ArmTimer();
+  }
+
+  void Tick(Instant now) {
+    if (now.ms - last_tick.ms >= 1000) {
+      last_tick = now;
+      if (!stopping) torrent->HandleTick(now);
+      Report(now);
+    }
+    PollAnnouncer(now);
+  }
+
+  void PollAnnouncer(Instant now) {
+    if (!http) {
+      stop_announce_done = true;
+      return;
+    }
+    const engine::TorrentStats& st = torrent->stats();
+    engine::TransferStats ts;
+    ts.uploaded = st.uploaded_payload;
+    ts.downloaded = st.downloaded_payload;
+    ts.left = torrent->bytes_left();
+    while (std::optional<engine::PendingAnnounce> a = announcer->Poll(now, ts)) {
+      http->Get(a->id, a->url, kAnnounceTimeoutMs);
+      if (stopping) stop_announce_done = false;
+    }
+  }
+
+  void Report(Instant now) {
+    const engine::TorrentStats& st = torrent->stats();
+    const double dt = static_cast<double>(now.ms - last_rate.ms) / 1000.0;
+    if (dt > 0.5) {
+      down_rate = static_cast<double>(st.downloaded_payload - last_down) / dt;
+      up_rate = static_cast<double>(st.uploaded_payload - last_up) / dt;
+      last_down = st.downloaded_payload;
+      last_up = st.uploaded_payload;
+      last_rate = now;
+    }
+    if (!options.on_progress) return;
+    SessionProgress p;
+    p.pieces_have = st.pieces_have;
+    p.pieces_total = meta.num_pieces();
+    p.verified_bytes = st.verified_bytes;
+    p.total_bytes = meta.total_length;
+    p.downloaded_payload = st.downloaded_payload;
+    p.uploaded_payload = st.uploaded_payload;
+    p.download_rate = down_rate;
+    p.upload_rate = up_rate;
+    p.peers = st.peers_connected;
+    p.complete = torrent->complete();
+    p.elapsed_s = static_cast<double>(now.ms - start.ms) / 1000.0;
+    options.on_progress(p);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Engine actions
+
+  void Drain() {
+    for (;;) {
+      torrent->TakeActions(&actions);
+      if (actions.empty()) return;
+      for (Action& a : actions) Execute(a);
+    }
+  }
+
+  void Execute(Action& a) {
+    const Instant now = Now();
+    switch (a.type) {
+      case Action::Type::kFlush:
+        StartSend(a.peer);
+        break;
+      case Action::Type::kClose:
+        if (a.reason == engine::CloseReason::kProtocolError ||
+            a.reason == engine::CloseReason::kBanned) {
+          Log(absl::StrCat("closed peer ", a.address.ToString(), ": ",
+                           engine::CloseReasonName(a.reason),
+                           a.message.empty() ? "" : absl::StrCat(" (", a.message, ")")));
+        }
+        if (auto it = conns.find(a.peer); it != conns.end()) {
+          it->second->engine_knows = false;
+          CloseConn(*it->second);
+        }
+        break;
+      case Action::Type::kConnect:
+        Dial(a.address);
+        break;
+      case Action::Type::kHashPiece:
+        hash_pool->Submit(a.piece, a.data, meta.piece_hashes[a.piece]);
+        break;
+      case Action::Type::kWritePiece:
+        write_backlog.emplace_back(a.piece, a.data);
+        PumpWrites();
+        break;
+      case Action::Type::kReadBlock:
+        ServeRead(PendingRead{a.peer, a.piece, a.begin, a.length});
+        break;
+      case Action::Type::kPieceDone:
+        break;
+      case Action::Type::kComplete:
+        OnComplete(now);
+        break;
+      case Action::Type::kNeedPeers:
+        if (http) announcer->NeedPeers(now);
+        break;
+      case Action::Type::kFatal:
+        if (fatal.ok()) fatal = absl::InternalError(a.message);
+        BeginStop(now);
+        break;
+    }
+  }
+
+  void OnComplete(Instant now) {
+    if (http) announcer->Completed(now);
+    PollAnnouncer(now);
+    // Make the data durable before reporting success: exit 0 means the bytes are on disk.
+    for (size_t i = 0; i < meta.files.size(); ++i) {
+      const int fd = store->fd(static_cast<uint32_t>(i));
+      if (fd < 0) continue;
+      ++fsyncs_pending;
+      ring->Fsync(fd, /*datasync=*/true, &fsync_c);
+    }
+    completed_event = true;
+    if (!options.seed_after_complete) BeginStop(now);
+  }
+
+  void OnFsync(int32_t res, uint32_t) {
+    --fsyncs_pending;
+    if (res < 0 && fatal.ok()) fatal = absl::ErrnoToStatus(-res, "fsync");
+  }
+
+  void BeginStop(Instant now) {
+    if (stopping) return;
+    stopping = true;
+    stop_deadline = Instant{now.ms + kStopGraceMs};
+    torrent->Shutdown();
+    if (http) {
+      announcer->Stop(now);
+      PollAnnouncer(now);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Sockets
+
+  Conn* NewConn(int fd, PeerAddress address, bool outgoing) {
+    auto c = std::make_unique<Conn>();
+    c->impl = this;
+    c->key = next_key++;
+    c->fd = fd;
+    c->address = address;
+    c->outgoing = outgoing;
+    c->recv_c = MakeCompletion<&Conn::OnRecvThunk>(c.get());
+    c->send_c = MakeCompletion<&Conn::OnSendThunk>(c.get());
+    c->connect_c = MakeCompletion<&Conn::OnConnectThunk>(c.get());
+    c->close_c = MakeCompletion<&Conn::OnCloseThunk>(c.get());
+    Conn* raw = c.get();
+    conns[raw->key] = std::move(c);
+    return raw;
+  }
+
+  void Dial(const PeerAddress& address) {
+    const Instant now = Now();
+    if (stopping) {
+      torrent->HandleConnectFailed(address, now);
+      return;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      torrent->HandleConnectFailed(address, now);
+      return;
+    }
+    Conn* c = NewConn(fd, address, true);
+    c->sa = ToSockaddr(address);
+    c->connect_ts.tv_sec = kConnectTimeoutSec;
+    ++c->ops;
+    ring->ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&c->sa), sizeof(c->sa),
+                             &c->connect_ts, &c->connect_c);
+  }
+
+  void OnConnect(Conn& c, int32_t res) {
+    --c.ops;
+    const Instant now = Now();
+    if (c.closing) {
+      MaybeFree(c);
+      return;
+    }
+    if (res < 0) {
+      torrent->HandleConnectFailed(c.address, now);
+      CloseConn(c);
+      Drain();
+      return;
+    }
+    StartPeer(c, now);
+  }
+
+  void OnAccept(int32_t res, uint32_t) {
+    if (res >= 0) {
+      const int fd = res;
+      sockaddr_in sa{};
+      socklen_t len = sizeof(sa);
+      getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+      PeerAddress address{ntohl(sa.sin_addr.s_addr), ntohs(sa.sin_port)};
+      if (stopping || conns.size() >= 200) {
+        ::close(fd);  // over the connection limit: refuse at once
+      } else {
+        Conn* c = NewConn(fd, address, false);
+        StartPeer(*c, Now());
+      }
+    } else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN) {
+      Log(absl::StrCat("accept failed: ", strerror(-res)));
+    }
+    if (!stopping) ring->Accept(listen_fd, &accept_c);
+    Drain();
+  }
+
+  void StartPeer(Conn& c, Instant now) {
+    int one = 1;
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c.rbuf.reset(new uint8_t[recv_buffer_size]);
+    c.connected = true;
+    c.engine_knows = true;
+    torrent->HandlePeerConnected(c.key, c.address, c.outgoing, now);
+    ArmRecv(c);
+    Drain();
+  }
+
+  void ArmRecv(Conn& c) {
+    if (c.closing || c.recv_armed) return;
+    c.recv_armed = true;
+    ++c.ops;
+    ring->Recv(c.fd, c.rbuf.get() + c.tail, recv_buffer_size - c.tail, &c.recv_c);
+  }
+
+  void OnRecv(Conn& c, int32_t res) {
+    --c.ops;
+    c.recv_armed = false;
+    if (c.closing) {
+      MaybeFree(c);
+      return;
+    }
+    const Instant now = Now();
+    if (res <= 0) {
+      if (res == -EINTR || res == -EAGAIN) {
+        ArmRecv(c);
+        return;
+      }
+      PeerGone(c, now);
+      return;
+    }
+    c.tail += static_cast<size_t>(res);
+    const size_t consumed = torrent->HandleBytes(
+        c.key, absl::MakeConstSpan(c.rbuf.get() + c.head, c.tail - c.head), now);
+    c.head += consumed;
+    if (c.head == c.tail) {
+      c.head = c.tail = 0;
+    } else if (recv_buffer_size - c.tail < recv_buffer_size / 2) {
+      // Keep room for at least one whole message; partial messages are rare and small.
+      std::memmove(c.rbuf.get(), c.rbuf.get() + c.head, c.tail - c.head);
+      c.tail -= c.head;
+      c.head = 0;
+    }
+    Drain();
+    if (!c.closing) ArmRecv(c);
+  }
+
+  void StartSend(PeerKey key) {
+    auto it = conns.find(key);
+    if (it == conns.end()) return;
+    Conn& c = *it->second;
+    if (c.closing || c.send_armed || !c.connected) return;
+    absl::Span<const uint8_t> out = torrent->NextSend(key);
+    if (out.empty()) return;
+    c.send_armed = true;
+    ++c.ops;
+    ring->Send(c.fd, out.data(), out.size(), &c.send_c);
+  }
+
+  void OnSend(Conn& c, int32_t res) {
+    --c.ops;
+    c.send_armed = false;
+    if (c.closing) {
+      MaybeFree(c);
+      return;
+    }
+    const Instant now = Now();
+    if (res < 0) {
+      if (res == -EINTR || res == -EAGAIN) {
+        StartSend(c.key);
+        return;
+      }
+      PeerGone(c, now);
+      return;
+    }
+    torrent->HandleSent(c.key, static_cast<size_t>(res), now);
+    StartSend(c.key);
+    Drain();
+  }
+
+  void PeerGone(Conn& c, Instant now) {
+    if (c.engine_knows) {
+      c.engine_knows = false;
+      torrent->HandlePeerClosed(c.key, now);
+    }
+    CloseConn(c);
+    Drain();
+  }
+
+  void CloseConn(Conn& c) {
+    if (c.closing) return;
+    c.closing = true;
+    if (c.ops > 0) ring->CancelFd(c.fd, nullptr);
+    MaybeFree(c);
+  }
+
+  void MaybeFree(Conn& c) {
+    if (c.ops > 0) return;
+    if (c.fd >= 0) {
+      // The kernel holds no pointer into this Conn any more; closing through the ring keeps the
+      // loop free of blocking syscalls.
+      ++c.ops;
+      const int fd = c.fd;
+      c.fd = -1;
+      ring->Close(fd, &c.close_c);
+      return;
+    }
+    conns.erase(c.key);
+  }
+
+  void OnClose(Conn& c, int32_t) {
+    --c.ops;
+    MaybeFree(c);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Hashing, writing and reading
+
+  void OnHashEvent(int32_t, uint32_t) {
+    hash_pool->TakeResults(&hash_results);
+    const Instant now = Now();
+    for (const HashResult& r : hash_results) {
+      torrent->HandleHashResult(static_cast<uint32_t>(r.tag), r.ok, now);
+      if (!r.ok) Log(absl::StrCat("piece ", r.tag, " failed its hash check; re-requesting"));
+    }
+    hash_results.clear();
+    ring->Read(hash_pool->notify_fd(), &hash_evt, sizeof(hash_evt), 0, &hash_c);
+    Drain();
+  }
+
+  void PumpWrites() {
+    while (!write_backlog.empty()) {
+      auto [piece, data] = write_backlog.front();
+      absl::Status st = disk->WritePiece(piece, data, piece);
+      if (absl::IsResourceExhausted(st)) return;  // retried when an op completes
+      write_backlog.pop_front();
+      if (!st.ok()) torrent->HandlePieceWritten(piece, st, Now());
+    }
+  }
+
+  void OnDiskDone(uint64_t tag, absl::Status st) {
+    const Instant now = Now();
+    if (tag & kReadTagBit) {
+      OnCacheLoaded(static_cast<size_t>(tag & ~kReadTagBit), st, now);
+    } else {
+      torrent->HandlePieceWritten(static_cast<uint32_t>(tag), st, now);
+    }
+    PumpWrites();
+    while (!read_backlog.empty() && disk->in_flight() < 100) {
+      PendingRead r = read_backlog.front();
+      read_backlog.pop_front();
+      if (!ServeRead(r)) break;
+    }
+    Drain();
+  }
+
+  // Answers a peer's block request from the read cache, loading the piece if needed. Returns
+  // false if the request had to wait in the backlog.
+  bool ServeRead(const PendingRead& r) {
+    const Instant now = Now();
+    for (size_t i = 0; i < cache.size(); ++i) {
+      CacheEntry& e = cache[i];
+      if (e.piece != r.piece || !e.data) continue;
+      e.last_used = ++cache_clock;
+      if (e.loading) {
+        e.waiters.push_back({r.peer, r.begin, r.length});
+      } else {
+        torrent->HandleBlockRead(r.peer, r.piece, r.begin,
+                                 absl::MakeConstSpan(e.data.get() + r.begin, r.length),
+                                 absl::OkStatus(), now);
+      }
+      return true;
+    }
+    // Pick a slot: a new one while under capacity, else the least recently used idle one.
+    size_t slot = cache.size();
+    if (cache.size() >= cache_capacity) {
+      slot = cache.size();
+      for (size_t i = 0; i < cache.size(); ++i) {
+        if (cache[i].loading) continue;
+        if (slot == cache.size() || cache[i].last_used < cache[slot].last_used) slot = i;
+      }
+      if (slot == cache.size()) {
+        read_backlog.push_back(r);
+        return false;
+      }
+    } else {
+      cache.emplace_back();
+      cache.back().data.reset(new uint8_t[meta.piece_length]);
+    }
+    CacheEntry& e = cache[slot];
+    e.piece = r.piece;
+    e.loading = true;
+    e.last_used = ++cache_clock;
+    e.waiters.clear();
+    e.waiters.push_back({r.peer, r.begin, r.length});
+    absl::Status st = disk->ReadPiece(
+        r.piece, absl::MakeSpan(e.data.get(), meta.PieceSize(r.piece)), kReadTagBit | slot);
+    if (absl::IsResourceExhausted(st)) {
+      e.loading = false;
+      e.piece = UINT32_MAX;
+      e.waiters.clear();
+      read_backlog.push_back(r);
+      return false;
+    }
+    if (!st.ok()) OnCacheLoaded(slot, st, now);
+    return true;
+  }
+
+  void OnCacheLoaded(size_t slot, const absl::Status& st, Instant now) {
+    CacheEntry& e = cache[slot];
+    e.loading = false;
+    std::vector<CacheEntry::Waiter> waiters;
+    waiters.swap(e.waiters);
+    const uint32_t piece = e.piece;
+    if (!st.ok()) e.piece = UINT32_MAX;
+    for (const auto& w : waiters) {
+      absl::Span<const uint8_t> data;
+      if (st.ok()) data = absl::MakeConstSpan(e.data.get() + w.begin, w.length);
+      torrent->HandleBlockRead(w.peer, piece, w.begin, data, st, now);
+    }
+  }
+
+  void OnHttpEvent(int32_t, uint32_t) {
+    http->TakeResults(&http_results);
+    const Instant now = Now();
+    for (HttpResult& r : http_results) {
+      absl::StatusOr<engine::AnnounceResponse> resp = announcer->HandleResult(r.id, r.body, now);
+      if (stopping) {
+        stop_announce_done = true;
+        continue;
+      }
+      if (!resp.ok()) {
+        Log(absl::StrCat("tracker: ", resp.status().message()));
+        continue;
+      }
+      if (!resp->failure_reason.empty()) {
+        Log(absl::StrCat("tracker failure: ", resp->failure_reason));
+        continue;
+      }
+      if (!resp->warning_message.empty()) Log(absl::StrCat("tracker warning: ", resp->warning_message));
+      torrent->AddPeerCandidates(resp->peers, now);
+    }
+    http_results.clear();
+    ring->Read(http->notify_fd(), &http_evt, sizeof(http_evt), 0, &http_c);
+    PollAnnouncer(now);
+    Drain();
+  }
+
+  void OnSignal(int32_t res, uint32_t) {
+    if (res > 0) {
+      Log("stopping");
+      BeginStop(Now());
+      Drain();
+    }
+    if (res <= 0 || !stopping) ring->Read(signal_fd, &sig_info, sizeof(sig_info), 0, &sig_c);
+  }
+
+};
+
+TorrentSession::TorrentSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TorrentSession::~TorrentSession() = default;
+
+absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
+    const engine::Metainfo& meta, const engine::Bitfield& have, SessionOptions options) {
+  auto impl = std::make_unique<Impl>(meta);
+  impl->options = std::move(options);
+  if (absl::Status st = impl->Init(have); !st.ok()) return st;
+  return std::unique_ptr<TorrentSession>(new TorrentSession(std::move(impl)));
+}
+
+absl::Status TorrentSession::Run() { return impl_->Run(); }
+uint16_t TorrentSession::port() const { return impl_->port; }
+
+void TorrentSession::BlockStopSignals() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+}
+
+}  // namespace torrenty::io

@@ -1,0 +1,73 @@
+// Runs one torrent on one io_uring event loop: listens, dials, moves peer bytes between sockets
+// and the sans-I/O engine::Torrent, hashes on the HashPool, writes and reads pieces through
+// DiskIo, announces through HttpFetcher. Everything here happens on the thread calling Run().
+#pragma once
+
+#include <csignal>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/bitfield.h"
+#include "engine/metainfo.h"
+#include "engine/types.h"
+
+namespace torrenty::io {
+
+struct SessionProgress {
+  uint32_t pieces_have = 0;
+  uint32_t pieces_total = 0;
+  int64_t verified_bytes = 0;
+  int64_t total_bytes = 0;
+  int64_t downloaded_payload = 0;
+  int64_t uploaded_payload = 0;
+  double download_rate = 0;  // bytes/s over the last interval
+  double upload_rate = 0;
+  uint32_t peers = 0;
+  bool complete = false;
+  double elapsed_s = 0;
+};
+
+struct SessionOptions {
+  std::string data_dir;  // content lives at data_dir/<name>
+  // Listening port; 0 = first free of 6881-6889, else an ephemeral one.
+  uint16_t port = 0;
+  bool port_explicit = false;
+  std::vector<engine::PeerAddress> peers;  // dialled in addition to what trackers return
+  bool seed_after_complete = false;        // keep serving after the download completes
+  int hash_threads = 2;
+  // Called on the loop thread about once a second and once at the end.
+  std::function<void(const SessionProgress&)> on_progress;
+  // Log lines for notable events (tracker errors, peer bans); one line each, no newline.
+  std::function<void(const std::string&)> on_log;
+};
+
+class TorrentSession {
+ public:
+  // `have` are pieces already verified on disk. The metainfo must outlive the session.
+  static absl::StatusOr<std::unique_ptr<TorrentSession>> Create(const engine::Metainfo& meta,
+                                                                const engine::Bitfield& have,
+                                                                SessionOptions options);
+  ~TorrentSession();
+
+  // Returns OK when the download completed (and, with seed_after_complete or for a complete
+  // torrent, when stopped by SIGINT/SIGTERM); an error for disk failures.
+  absl::Status Run();
+  uint16_t port() const;
+
+  // Blocks SIGINT/SIGTERM in the calling thread so they arrive through the ring's signalfd.
+  // Call from main() before any thread starts (threads inherit the mask).
+  static void BlockStopSignals();
+
+  struct Impl;
+
+ private:
+  explicit TorrentSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace torrenty::io

@@ -1,0 +1,34 @@
+// Helpers shared by the subcommands: argument parsing, loading a .torrent, one-line errors.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "engine/metainfo.h"
+#include "engine/types.h"
+
+namespace torrenty::tools {
+
+// Prints "torrenty <command>: <message>" on stderr and returns 1 (runtime failure).
+int Fail(absl::string_view command, absl::string_view message);
+// Same with exit code 2 (bad usage).
+int UsageError(absl::string_view command, absl::string_view message);
+
+// Matches "--flag VALUE" or "--flag=VALUE" at argv[*i]; advances *i past a separate value.
+// Returns false if argv[*i] is not this flag; sets *error if the value is missing.
+bool TakeValue(int argc, char** argv, int* i, absl::string_view flag, std::string* value,
+               bool* error);
+
+// Reads and validates a .torrent file (size-limited before reading).
+absl::StatusOr<engine::Metainfo> LoadTorrent(const std::string& path);
+
+// "HOST:PORT" with a dotted IPv4 host (or "localhost").
+absl::StatusOr<engine::PeerAddress> ParsePeerAddress(absl::string_view text);
+absl::StatusOr<uint16_t> ParsePort(absl::string_view text);
+absl::StatusOr<int64_t> ParseSize(absl::string_view text);  // bytes, with optional K/M/G suffix
+
+std::string HumanBytes(double bytes);
+
+}  // namespace torrenty::tools

@@ -1,0 +1,236 @@
+// `torrenty download` and `torrenty seed`: argument parsing, start-up checks of existing data,
+// progress display; the transfer itself runs in io::TorrentSession.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "io/file_store.h"
+#include "io/recheck.h"
+#include "io/torrent_session.h"
+#include "tools/torrenty/cli_util.h"
+#include "tools/torrenty/commands.h"
+
+namespace torrenty::tools {
+namespace {
+
+constexpr char kDownloadUsage[] =
+    "usage: torrenty download TORRENT [-o DIR] [--port N] [--peer HOST:PORT]... [--seed]\n"
+    "  Downloads TORRENT into DIR/<name> (DIR defaults to the current folder) and exits 0 once\n"
+    "  every piece is SHA-1-verified and on disk. Existing data in DIR is checked first and only\n"
+    "  missing pieces are fetched.\n"
+    "  -o, --output DIR     where to put the content\n"
+    "  --port N             listening port (default: first free of 6881-6889)\n"
+    "  --peer HOST:PORT     also connect to this peer (repeatable; works without a tracker)\n"
+    "  --seed               keep seeding after the download until SIGINT/SIGTERM\n"
+    "  --hash-threads N     SHA-1 verification threads (default 2)\n";
+
+constexpr char kSeedUsage[] =
+    "usage: torrenty seed TORRENT --data DIR [--port N] [--peer HOST:PORT]...\n"
+    "  Verifies DIR/<name> against TORRENT, then serves it until SIGINT/SIGTERM.\n"
+    "  --data DIR           folder holding the content\n"
+    "  --port N             listening port (default: first free of 6881-6889)\n"
+    "  --peer HOST:PORT     also connect to this peer (repeatable)\n"
+    "  --hash-threads N     SHA-1 verification threads (default 2)\n";
+
+struct TransferArgs {
+  std::string torrent;
+  std::string dir;
+  bool dir_given = false;
+  uint16_t port = 0;
+  bool port_given = false;
+  std::vector<engine::PeerAddress> peers;
+  bool seed = false;
+  int hash_threads = 2;
+  bool help = false;
+};
+
+// Returns an exit code when parsing ends the command (help or error), else -1.
+int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed,
+                      TransferArgs* out) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    std::string value;
+    bool missing = false;
+    if (arg == "-h" || arg == "--help") {
+      out->help = true;
+      return -1;
+    }
+    if (!is_seed && (TakeValue(argc, argv, &i, "-o", &value, &missing) ||
+                     TakeValue(argc, argv, &i, "--output", &value, &missing))) {
+      if (missing) return UsageError(cmd, "-o needs a folder");
+      out->dir = value;
+      out->dir_given = true;
+    } else if (is_seed && TakeValue(argc, argv, &i, "--data", &value, &missing)) {
+      if (missing) return UsageError(cmd, "--data needs a folder");
+      out->dir = value;
+      out->dir_given = true;
+    } else if (TakeValue(argc, argv, &i, "--port", &value, &missing)) {
+      absl::StatusOr<uint16_t> port = ParsePort(value);
+      if (missing || !port.ok()) return UsageError(cmd, missing ? "--port needs a number" : port.status().message());
+      out->port = *port;
+      out->port_given = true;
+    } else if (TakeValue(argc, argv, &i, "--peer", &value, &missing)) {
+      absl::StatusOr<engine::PeerAddress> peer = ParsePeerAddress(value);
+      if (missing || !peer.ok()) return UsageError(cmd, missing ? "--peer needs HOST:PORT" : peer.status().message());
+      out->peers.push_back(*peer);
+    } else if (TakeValue(argc, argv, &i, "--hash-threads", &value, &missing)) {
+      if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
+          out->hash_threads > 64) {
+        return UsageError(cmd, "--hash-threads needs a number from 1 to 64");
+      }
+    } else if (!is_seed && arg == "--seed") {
+      out->seed = true;
+    } else if (!arg.empty() && arg[0] == '-') {
+      return UsageError(cmd, absl::StrCat("unknown option '", arg, "'"));
+    } else if (out->torrent.empty()) {
+      out->torrent = std::string(arg);
+    } else {
+      return UsageError(cmd, absl::StrCat("unexpected argument '", arg, "'"));
+    }
+  }
+  if (out->torrent.empty()) return UsageError(cmd, "missing TORRENT (see --help)");
+  if (is_seed && !out->dir_given) return UsageError(cmd, "missing --data DIR (see --help)");
+  if (!out->dir_given) out->dir = ".";
+  return -1;
+}
+
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(std::string name) : name_(std::move(name)), tty_(isatty(2) == 1) {}
+
+  void Update(const io::SessionProgress& p) {
+    const double pct =
+        p.total_bytes > 0 ? 100.0 * static_cast<double>(p.verified_bytes) / p.total_bytes : 100.0;
+    std::string eta = "--:--";
+    if (p.download_rate > 1 && !p.complete) {
+      const int64_t s = static_cast<int64_t>((p.total_bytes - p.verified_bytes) / p.download_rate);
+      eta = absl::StrFormat("%d:%02d", s / 60, s % 60);
+    }
+    if (tty_) {
+      constexpr int kWidth = 24;
+      const int filled = static_cast<int>(pct / 100.0 * kWidth);
+      std::string bar(static_cast<size_t>(filled), '#');
+      bar.append(static_cast<size_t>(kWidth - filled), '.');
+      std::fprintf(stderr, "\r[%s] %5.1f%%  down %s/s  up %s/s  peers %u  ETA %s   ", bar.c_str(),
+                   pct, HumanBytes(p.download_rate).c_str(), HumanBytes(p.upload_rate).c_str(),
+                   p.peers, eta.c_str());
+      dirty_ = true;
+    } else if (p.elapsed_s - last_line_s_ >= 5.0) {
+      last_line_s_ = p.elapsed_s;
+      std::fprintf(stderr, "%s: %.1f%% (%u/%u pieces) down %s/s up %s/s peers %u eta %s\n",
+                   name_.c_str(), pct, p.pieces_have, p.pieces_total,
+                   HumanBytes(p.download_rate).c_str(), HumanBytes(p.upload_rate).c_str(), p.peers,
+                   eta.c_str());
+    }
+  }
+  void Log(const std::string& line) {
+    EndLine();
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+  void EndLine() {
+    if (dirty_) std::fputc('\n', stderr);
+    dirty_ = false;
+  }
+
+ private:
+  std::string name_;
+  bool tty_;
+  bool dirty_ = false;
+  double last_line_s_ = -100;
+};
+
+// Verifies what already exists under dir; a folder without the content yields an empty set.
+absl::StatusOr<engine::Bitfield> ExistingPieces(const engine::Metainfo& meta,
+                                                const std::string& dir, int threads) {
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(dir) / meta.name, ec)) {
+    return engine::Bitfield(meta.num_pieces());
+  }
+  absl::StatusOr<std::unique_ptr<io::FileStore>> store =
+      io::FileStore::Open(dir, meta, io::OpenMode::kCreate);
+  if (!store.ok()) return store.status();
+  return io::CheckExistingData(**store, threads);
+}
+
+int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::Metainfo& meta,
+                const engine::Bitfield& have, bool seed_after) {
+  ProgressPrinter printer(meta.name);
+  io::SessionOptions opts;
+  opts.data_dir = args.dir;
+  opts.port = args.port;
+  opts.port_explicit = args.port_given;
+  opts.peers = args.peers;
+  opts.seed_after_complete = seed_after;
+  opts.hash_threads = args.hash_threads;
+  opts.on_progress = [&](const io::SessionProgress& p) { printer.Update(p); };
+  opts.on_log = [&](const std::string& line) { printer.Log(line); };
+  absl::StatusOr<std::unique_ptr<io::TorrentSession>> session =
+      io::TorrentSession::Create(meta, have, opts);
+  if (!session.ok()) return Fail(cmd, session.status().message());
+  printer.Log(absl::StrCat(meta.name, ": ", have.count(), "/", meta.num_pieces(),
+                           " pieces present, listening on port ", (*session)->port()));
+  absl::Status st = (*session)->Run();
+  printer.EndLine();
+  if (!st.ok()) return Fail(cmd, st.message());
+  return 0;
+}
+
+}  // namespace
+
+int RunDownload(int argc, char** argv) {
+  TransferArgs args;
+  if (int rc = ParseTransferArgs("download", argc, argv, false, &args); rc >= 0) return rc;
+  if (args.help) {
+    std::fputs(kDownloadUsage, stdout);
+    return 0;
+  }
+  absl::StatusOr<engine::Metainfo> meta = LoadTorrent(args.torrent);
+  if (!meta.ok()) return Fail("download", meta.status().message());
+  std::error_code ec;
+  std::filesystem::create_directories(args.dir, ec);
+  if (ec) return Fail("download", absl::StrCat("cannot create ", args.dir, ": ", ec.message()));
+  absl::StatusOr<engine::Bitfield> have = ExistingPieces(*meta, args.dir, args.hash_threads);
+  if (!have.ok()) return Fail("download", have.status().message());
+  if (meta->trackers.empty() && args.peers.empty() && !have->all()) {
+    return Fail("download", "the torrent has no trackers; give peers with --peer HOST:PORT");
+  }
+  const int rc = RunTransfer("download", args, *meta, *have, args.seed);
+  if (rc == 0) {
+    std::fprintf(stderr, "%s: complete, %s verified in %s\n", meta->name.c_str(),
+                 HumanBytes(static_cast<double>(meta->total_length)).c_str(),
+                 (std::filesystem::path(args.dir) / meta->name).c_str());
+  }
+  return rc;
+}
+
+int RunSeed(int argc, char** argv) {
+  TransferArgs args;
+  if (int rc = ParseTransferArgs("seed", argc, argv, true, &args); rc >= 0) return rc;
+  if (args.help) {
+    std::fputs(kSeedUsage, stdout);
+    return 0;
+  }
+  absl::StatusOr<engine::Metainfo> meta = LoadTorrent(args.torrent);
+  if (!meta.ok()) return Fail("seed", meta.status().message());
+  absl::StatusOr<std::unique_ptr<io::FileStore>> store =
+      io::FileStore::Open(args.dir, *meta, io::OpenMode::kExisting);
+  if (!store.ok()) return Fail("seed", store.status().message());
+  absl::StatusOr<engine::Bitfield> have = io::CheckExistingData(**store, args.hash_threads);
+  store->reset();
+  if (!have.ok()) return Fail("seed", have.status().message());
+  if (!have->all()) {
+    return Fail("seed", absl::StrCat("data in ", args.dir, " does not match the torrent: ",
+                                     meta->num_pieces() - have->count(), " of ",
+                                     meta->num_pieces(), " pieces missing or corrupt"));
+  }
+  return RunTransfer("seed", args, *meta, *have, /*seed_after=*/true);
+}
+
+}  // namespace torrenty::tools
