@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""A libtorrent peer on loopback, run as its own process by the e2e harness.
+
+  lt_peer.py --torrent T --save-path DIR --port P --mode seed|leech
+             [--connect HOST:PORT]... [--stop-after-bytes N] [--timeout SECONDS]
+
+seed:  checks the data in DIR, prints "SEEDING" once in state seeding, then serves until killed
+       (or, with --stop-after-bytes N, prints "STOPPING uploaded=X" and exits 0 as soon as it
+       has uploaded N payload bytes: every connection is dropped midway).
+leech: downloads into DIR, prints "DONE" once every piece is verified, exits 0.
+Both announce to the torrent's tracker. Progress goes to stderr once a second.
+Only 127.0.0.0/8 addresses are accepted for --connect.
+"""
+import argparse
+import ipaddress
+import os
+import sys
+import time
+
+import libtorrent as lt
+
+
+def parse_hostport(text):
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"bad HOST:PORT: {text!r}")
+    if not ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).version != 4:
+        raise argparse.ArgumentTypeError(f"only 127.0.0.0/8 peers allowed: {text!r}")
+    return host, int(port)
+
+
+def out(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def log(line):
+    sys.stderr.write(f"[lt_peer {time.monotonic():.2f}] {line}\n")
+    sys.stderr.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--torrent", required=True)
+    ap.add_argument("--save-path", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--mode", choices=["seed", "leech"], required=True)
+    ap.add_argument("--connect", type=parse_hostport, action="append", default=[])
+    ap.add_argument("--stop-after-bytes", type=int, default=None)
+    ap.add_argument("--timeout", type=float, default=600.0,
+                    help="give up (exit 3) after this many seconds")
+    args = ap.parse_args()
+
+    settings = {
+        "listen_interfaces": f"127.0.0.1:{args.port}",
+        "outgoing_interfaces": "127.0.0.1",
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_incoming_utp": False,
+        "enable_outgoing_utp": False,
+        "allow_multiple_connections_per_ip": True,
+        "upload_rate_limit": 0,
+        "download_rate_limit": 0,
+        "stop_tracker_timeout": 1,
+        "alert_mask": lt.alert.category_t.error_notification
+        | lt.alert.category_t.status_notification
+        | lt.alert.category_t.tracker_notification,
+        "user_agent": "torrenty-e2e-lt-peer",
+    }
+    ses = lt.session(settings)
+
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(args.torrent)
+    atp.save_path = args.save_path
+    atp.flags = (lt.torrent_flags.default_flags
+                 & ~lt.torrent_flags.auto_managed
+                 & ~lt.torrent_flags.paused)
+    h = ses.add_torrent(atp)
+    log(f"added {atp.ti.name()} info-hash {atp.ti.info_hashes().v1} mode={args.mode} port={args.port}")
+
+    deadline = time.monotonic() + args.timeout
+    announced = False
+    last_log = 0.0
+    last_connect = 0.0
+    poll = 0.005 if args.stop_after_bytes is not None else 0.1
+    while True:
+        now = time.monotonic()
+        if now > deadline:
+            log("timeout")
+            out("TIMEOUT")
+            return 3
+        st = h.status()
+        for a in ses.pop_alerts():
+            log(f"alert: {a.message()}")
+
+        if args.connect and st.state not in (lt.torrent_status.checking_files,
+                                             lt.torrent_status.checking_resume_data) \
+                and now - last_connect > 1.0 and st.num_peers < len(args.connect):
+            for hp in args.connect:
+                h.connect_peer(hp)
+            last_connect = now
+
+        if args.mode == "seed":
+            if st.state == lt.torrent_status.seeding and not announced:
+                out("SEEDING")
+                announced = True
+            if args.stop_after_bytes is not None and st.total_payload_upload >= args.stop_after_bytes:
+                out(f"STOPPING uploaded={st.total_payload_upload}")
+                log(f"stop-after-bytes reached: uploaded {st.total_payload_upload}; exiting")
+                sys.stderr.flush()
+                os._exit(0)  # drop every connection at once, mid-transfer
+        else:
+            if st.is_finished or st.state == lt.torrent_status.seeding:
+                out("DONE")
+                log(f"finished: downloaded {st.total_payload_download} bytes")
+                h.pause()
+                return 0
+
+        if now - last_log >= 1.0:
+            log(f"state={st.state} progress={st.progress:.3f} peers={st.num_peers} "
+                f"up={st.total_payload_upload} down={st.total_payload_download} "
+                f"err={st.errc.message() if st.errc.value() else ''}")
+            last_log = now
+        time.sleep(poll)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+// Tests for io::FileStore: layout on disk, sizes, resume safety and symlink refusal.
+#include "io/file_store.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/sha1.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace torrenty::io {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+struct FileSpec {
+  std::vector<std::string> path;
+  int64_t length;
+};
+
+std::vector<uint8_t> TestData(int64_t n, uint32_t seed = 1) {
+  std::vector<uint8_t> d(static_cast<size_t>(n));
+  uint32_t x = seed * 2654435761u + 1;
+  for (auto& b : d) {
+    x = x * 1103515245u + 12345u;
+    b = static_cast<uint8_t>(x >> 16);
+  }
+  return d;
+}
+
+engine::Metainfo MakeMeta(const std::string& name, const std::vector<FileSpec>& files,
+                          int64_t piece_length, bool multi, const std::vector<uint8_t>& data) {
+  engine::Metainfo m;
+  m.name = name;
+  m.multi_file = multi;
+  m.piece_length = piece_length;
+  for (const FileSpec& f : files) {
+    engine::FileEntry e;
+    e.path = f.path;
+    e.length = f.length;
+    e.offset = m.total_length;
+    m.total_length += f.length;
+    m.files.push_back(e);
+  }
+  for (int64_t off = 0; off < m.total_length; off += piece_length) {
+    const int64_t len = std::min(piece_length, m.total_length - off);
+    m.piece_hashes.push_back(engine::Sha1(absl::MakeConstSpan(data).subspan(off, len)));
+  }
+  return m;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "torrenty_fs_XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+int64_t FileSize(const std::string& p) {
+  struct stat st;
+  if (lstat(p.c_str(), &st) != 0) return -1;
+  return st.st_size;
+}
+
+TEST(FileStoreTest, SingleFileIsCreatedWithItsLength) {
+  TempDir tmp;
+  const std::string out = tmp.path() + "/out";  // missing: kCreate makes it
+  auto data = TestData(5000);
+  engine::Metainfo m = MakeMeta("single.bin", {{{}, 5000}}, 1024, false, data);
+  auto store = FileStore::Open(out, m, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_GE((*store)->fd(0), 0);
+  EXPECT_EQ((*store)->path(0), out + "/single.bin");
+  EXPECT_EQ(FileSize(out + "/single.bin"), 5000);
+  EXPECT_EQ((*store)->meta().name, "single.bin");
+}
+
+TEST(FileStoreTest, MultiFileWithNestedFoldersAndZeroLengthFile) {
+  TempDir tmp;
+  auto data = TestData(7101);
+  engine::Metainfo m = MakeMeta("multi",
+                                {{{"a.bin"}, 100},
+                                 {{"sub", "deep", "b.bin"}, 5000},
+                                 {{"empty.txt"}, 0},
+                                 {{"sub", "c.bin"}, 2001}},
+                                1024, true, data);
+  auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string root = tmp.path() + "/multi";
+  EXPECT_EQ(FileSize(root + "/a.bin"), 100);
+  EXPECT_EQ(FileSize(root + "/sub/deep/b.bin"), 5000);
+  EXPECT_EQ(FileSize(root + "/empty.txt"), 0);
+  EXPECT_EQ(FileSize(root + "/sub/c.bin"), 2001);
+  EXPECT_GE((*store)->fd(0), 0);
+  EXPECT_GE((*store)->fd(1), 0);
+  EXPECT_EQ((*store)->fd(2), -1);
+  EXPECT_GE((*store)->fd(3), 0);
+  EXPECT_EQ((*store)->path(1), root + "/sub/deep/b.bin");
+
+  // Reopening for seeding finds everything.
+  store->reset();
+  auto seed = FileStore::Open(tmp.path(), m, OpenMode::kExisting);
+  EXPECT_TRUE(seed.ok()) << seed.status();
+}
+
+TEST(FileStoreTest, ExistingFilesAreNeverTruncated) {
+  TempDir tmp;
+  auto data = TestData(3000);
+  engine::Metainfo m =
+      MakeMeta("t", {{{"long.bin"}, 1000}, {{"short.bin"}, 2000}}, 512, true, data);
+  fs::create_directories(tmp.path() + "/t");
+  {
+    std::ofstream(tmp.path() + "/t/long.bin") << std::string(1500, 'L');
+    std::ofstream(tmp.path() + "/t/short.bin") << std::string(10, 'S');
+  }
+  auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(FileSize(tmp.path() + "/t/long.bin"), 1500);   // left alone
+  EXPECT_EQ(FileSize(tmp.path() + "/t/short.bin"), 2000);  // extended
+  std::ifstream in(tmp.path() + "/t/short.bin");
+  std::string head(10, '\0');
+  in.read(head.data(), 10);
+  EXPECT_EQ(head, std::string(10, 'S'));
+}
+
+TEST(FileStoreTest, ExistingModeFailsOnMissingFileAndCreatesNothing) {
+  TempDir tmp;
+  auto data = TestData(300);
+  engine::Metainfo m = MakeMeta("t", {{{"d", "x.bin"}, 300}}, 256, true, data);
+  auto store = FileStore::Open(tmp.path(), m, OpenMode::kExisting);
+  ASSERT_FALSE(store.ok());
+  EXPECT_TRUE(absl::IsNotFound(store.status())) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr(tmp.path() + "/t"));
+  EXPECT_FALSE(fs::exists(tmp.path() + "/t"));
+
+  fs::create_directories(tmp.path() + "/t/d");
+  store = FileStore::Open(tmp.path(), m, OpenMode::kExisting);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().message(),
+            "cannot open " + tmp.path() + "/t/d/x.bin: No such file or directory");
+  EXPECT_FALSE(fs::exists(tmp.path() + "/t/d/x.bin"));
+}
+
+TEST(FileStoreTest, ExistingModeFailsOnMissingSingleFile) {
+  TempDir tmp;
+  auto data = TestData(10);
+  engine::Metainfo m = MakeMeta("s.bin", {{{}, 10}}, 16, false, data);
+  auto store = FileStore::Open(tmp.path() + "/nope", m, OpenMode::kExisting);
+  EXPECT_FALSE(store.ok());
+  EXPECT_FALSE(fs::exists(tmp.path() + "/nope"));
+}
+
+TEST(FileStoreTest, SymlinkedTorrentFolderIsRefused) {
+  TempDir tmp;
+  const std::string out = tmp.path() + "/out";
+  const std::string elsewhere = tmp.path() + "/elsewhere";
+  fs::create_directories(out);
+  fs::create_directories(elsewhere);
+  fs::create_directory_symlink(elsewhere, out + "/name");
+  auto data = TestData(100);
+  engine::Metainfo m = MakeMeta("name", {{{"a.bin"}, 100}}, 64, true, data);
+  auto store = FileStore::Open(out, m, OpenMode::kCreate);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(store.status().message(), HasSubstr(out + "/name"));
+  EXPECT_THAT(store.status().message(), HasSubstr("symbolic link"));
+  EXPECT_TRUE(fs::is_empty(elsewhere));
+}
+
+TEST(FileStoreTest, SymlinkedSubfolderIsRefused) {
+  TempDir tmp;
+  const std::string out = tmp.path() + "/out";
+  const std::string elsewhere = tmp.path() + "/elsewhere";
+  fs::create_directories(out + "/name");
+  fs::create_directories(elsewhere);
+  fs::create_directory_symlink(elsewhere, out + "/name/sub");
+  auto data = TestData(100);
+  engine::Metainfo m = MakeMeta("name", {{{"sub", "a.bin"}, 100}}, 64, true, data);
+  auto store = FileStore::Open(out, m, OpenMode::kCreate);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(store.status().message(), HasSubstr(out + "/name/sub"));
+  EXPECT_TRUE(fs::is_empty(elsewhere));
+}
+
+TEST(FileStoreTest, SymlinkedFileIsRefusedAndTargetUntouched) {
+  TempDir tmp;
+  const std::string out = tmp.path() + "/out";
+  const std::string target = tmp.path() + "/victim";
+  fs::create_directories(out);
+  { std::ofstream(target) << "precious"; }
+  fs::create_symlink(target, out + "/s.bin");
+  auto data = TestData(4096);
+  engine::Metainfo m = MakeMeta("s.bin", {{{}, 4096}}, 1024, false, data);
+  auto store = FileStore::Open(out, m, OpenMode::kCreate);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(store.status().message(), HasSubstr("symbolic link"));
+  EXPECT_EQ(FileSize(target), 8);
+  // Seeding must not follow it either.
+  store = FileStore::Open(out, m, OpenMode::kExisting);
+  EXPECT_FALSE(store.ok());
+}
+
+TEST(FileStoreTest, FifoIsRefusedWithoutBlocking) {
+  TempDir tmp;
+  ASSERT_EQ(mkfifo((tmp.path() + "/f.bin").c_str(), 0644), 0);
+  auto data = TestData(10);
+  engine::Metainfo m = MakeMeta("f.bin", {{{}, 10}}, 16, false, data);
+  auto store = FileStore::Open(tmp.path(), m, OpenMode::kExisting);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(store.status().message(), HasSubstr("not a regular file"));
+}
+
+TEST(FileStoreTest, UnsafeComponentsAreRejected) {
+  TempDir tmp;
+  auto data = TestData(10);
+  for (const std::string& bad :
+       {std::string(".."), std::string("."), std::string("a/b"), std::string()}) {
+    engine::Metainfo m = MakeMeta("t", {{{"ok", bad}, 10}}, 16, true, data);
+    auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate);
+    EXPECT_TRUE(absl::IsInvalidArgument(store.status())) << "component '" << bad << "'";
+    engine::Metainfo named = MakeMeta(bad, {{{}, 10}}, 16, false, data);
+    store = FileStore::Open(tmp.path(), named, OpenMode::kCreate);
+    EXPECT_TRUE(absl::IsInvalidArgument(store.status())) << "name '" << bad << "'";
+  }
+  EXPECT_FALSE(fs::exists(tmp.path() + "/t/ok/b"));
+}
+
+TEST(FileStoreTest, PermissionErrorNamesThePath) {
+  if (geteuid() == 0) GTEST_SKIP() << "root ignores file permissions";
+  TempDir tmp;
+  fs::create_directories(tmp.path() + "/name");
+  { std::ofstream(tmp.path() + "/name/a.bin") << "x"; }
+  chmod((tmp.path() + "/name/a.bin").c_str(), 0);
+  auto data = TestData(10);
+  engine::Metainfo m = MakeMeta("name", {{{"a.bin"}, 10}}, 16, true, data);
+  auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().message(),
+            "cannot open " + tmp.path() + "/name/a.bin: Permission denied");
+}
+
+TEST(FileStoreTest, ReadPieceBlockingSpansFilesAndReportsShortFiles) {
+  TempDir tmp;
+  auto data = TestData(2500);
+  engine::Metainfo m =
+      MakeMeta("t", {{{"a"}, 700}, {{"e"}, 0}, {{"b"}, 1000}, {{"c"}, 800}}, 1024, true, data);
+  fs::create_directories(tmp.path() + "/t");
+  auto write = [&](const std::string& f, int64_t off, int64_t len) {
+    std::ofstream o(tmp.path() + "/t/" + f, std::ios::binary);
+    o.write(reinterpret_cast<const char*>(data.data() + off), len);
+  };
+  write("a", 0, 700);
+  write("e", 0, 0);
+  write("b", 700, 1000);
+  write("c", 1700, 500);  // 300 bytes short
+  auto store = FileStore::Open(tmp.path(), m, OpenMode::kExisting);
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::vector<uint8_t> buf(1024);
+  ASSERT_TRUE((*store)->ReadPieceBlocking(0, absl::MakeSpan(buf)).ok());
+  EXPECT_EQ(engine::Sha1(buf), m.piece_hashes[0]);
+  ASSERT_TRUE((*store)->ReadPieceBlocking(1, absl::MakeSpan(buf)).ok());
+  EXPECT_EQ(engine::Sha1(buf), m.piece_hashes[1]);
+  std::vector<uint8_t> last(m.PieceSize(2));
+  absl::Status s = (*store)->ReadPieceBlocking(2, absl::MakeSpan(last));
+  EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
+  EXPECT_THAT(s.message(), HasSubstr(tmp.path() + "/t/c"));
+  EXPECT_TRUE(absl::IsInvalidArgument((*store)->ReadPieceBlocking(3, absl::MakeSpan(buf))));
+  EXPECT_TRUE(absl::IsInvalidArgument((*store)->ReadPieceBlocking(2, absl::MakeSpan(buf))));
+}
+
+}  // namespace
+}  // namespace torrenty::io

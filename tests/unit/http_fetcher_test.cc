@@ -1,0 +1,256 @@
+// Tests for io/http_fetcher.h against tiny blocking HTTP servers on 127.0.0.1.
+#include "io/http_fetcher.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace torrenty::io {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Listens on 127.0.0.1:<ephemeral>. Returns the fd and fills `port`.
+int ListenLocal(uint16_t* port, bool do_listen = true) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  if (do_listen) {
+    EXPECT_EQ(listen(fd, 128), 0);
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// Answers each connection with handler(request head), one request per connection.
+class TestServer {
+ public:
+  using Handler = std::function<std::string(const std::string& request)>;
+  explicit TestServer(Handler handler) : handler_(std::move(handler)) {
+    listen_fd_ = ListenLocal(&port_);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~TestServer() {
+    shutdown(listen_fd_, SHUT_RDWR);  // Wakes the blocking accept().
+    thread_.join();
+    close(listen_fd_);
+  }
+  uint16_t port() const { return port_; }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  std::vector<std::string> requests() {
+    absl::MutexLock lock(&mu_);
+    return requests_;
+  }
+
+ private:
+  void Serve() {
+    while (true) {
+      int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) return;
+      std::string request;
+      char buf[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = recv(conn, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        request.append(buf, static_cast<size_t>(n));
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        requests_.push_back(request);
+      }
+      const std::string response = handler_(request);
+      size_t sent = 0;
+      while (sent < response.size()) {
+        // MSG_NOSIGNAL: the client may hang up early (oversized body) and SIGPIPE would kill us.
+        ssize_t n = send(conn, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<size_t>(n);
+      }
+      close(conn);
+    }
+  }
+
+  Handler handler_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  absl::Mutex mu_;
+  std::vector<std::string> requests_;
+};
+
+std::string Response(const std::string& status, const std::string& body,
+                     const std::string& extra_headers = "") {
+  return "HTTP/1.1 " + status + "\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n" + extra_headers + "\r\n" + body;
+}
+
+// Waits on notify_fd with poll() until `count` results arrived or `timeout_ms` passed.
+std::map<uint64_t, HttpResult> WaitForResults(HttpFetcher& fetcher, size_t count,
+                                              int timeout_ms = 10'000) {
+  std::map<uint64_t, HttpResult> out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
+    pollfd pfd{fetcher.notify_fd(), POLLIN, 0};
+    if (poll(&pfd, 1, 100) <= 0) continue;
+    uint64_t counter = 0;
+    EXPECT_EQ(read(fetcher.notify_fd(), &counter, sizeof(counter)), 8);
+    std::vector<HttpResult> results;
+    fetcher.TakeResults(&results);
+    for (HttpResult& r : results) out.emplace(r.id, std::move(r));
+  }
+  return out;
+}
+
+std::unique_ptr<HttpFetcher> MakeFetcher() {
+  absl::StatusOr<std::unique_ptr<HttpFetcher>> f = HttpFetcher::Create();
+  EXPECT_TRUE(f.ok()) << f.status();
+  return *std::move(f);
+}
+
+TEST(HttpFetcherTest, FetchesCannedBody) {
+  TestServer server([](const std::string&) { return Response("200 OK", "d8:intervali60ee"); });
+  auto fetcher = MakeFetcher();
+  fetcher->Get(7, server.url("/announce?info_hash=%00%ff&x=1"), 5000);
+  auto results = WaitForResults(*fetcher, 1);
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_TRUE(results.at(7).body.ok()) << results.at(7).body.status();
+  EXPECT_EQ(*results.at(7).body, "d8:intervali60ee");
+  ASSERT_EQ(server.requests().size(), 1u);
+  EXPECT_THAT(server.requests()[0], HasSubstr("GET /announce?info_hash=%00%ff&x=1 HTTP/1.1\r\n"));
+  EXPECT_THAT(server.requests()[0], HasSubstr("User-Agent: Torrenty/0.1\r\n"));
+}
+
+TEST(HttpFetcherTest, ManyConcurrentRequests) {
+  TestServer server([](const std::string& req) {
+    const size_t start = req.find("/n") + 2;
+    return Response("200 OK", req.substr(start, req.find(' ', start) - start));
+  });
+  auto fetcher = MakeFetcher();
+  for (uint64_t i = 0; i < 20; ++i) fetcher->Get(i, server.url("/n" + std::to_string(i)), 5000);
+  auto results = WaitForResults(*fetcher, 20);
+  ASSERT_EQ(results.size(), 20u);
+  for (uint64_t i = 0; i < 20; ++i) {
+    ASSERT_TRUE(results.at(i).body.ok()) << results.at(i).body.status();
+    EXPECT_EQ(*results.at(i).body, std::to_string(i));
+  }
+}
+
+TEST(HttpFetcherTest, Non2xxIsAnErrorWithTheCode) {
+  TestServer server([](const std::string&) { return Response("404 Not Found", "nope"); });
+  auto fetcher = MakeFetcher();
+  fetcher->Get(1, server.url("/missing"), 5000);
+  auto results = WaitForResults(*fetcher, 1);
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_FALSE(results.at(1).body.ok());
+  EXPECT_THAT(results.at(1).body.status().message(), HasSubstr("404"));
+}
+
+TEST(HttpFetcherTest, FollowsRedirectsButNotForever) {
+  TestServer server([](const std::string& req) {
+    if (req.starts_with("GET /final ")) return Response("200 OK", "done");
+    if (req.starts_with("GET /r ")) return Response("302 Found", "", "Location: /final\r\n");
+    if (req.starts_with("GET /file ")) {
+      return Response("302 Found", "", "Location: file:///etc/passwd\r\n");
+    }
+    return Response("302 Found", "", "Location: /loop\r\n");
+  });
+  auto fetcher = MakeFetcher();
+  fetcher->Get(1, server.url("/r"), 5000);
+  fetcher->Get(2, server.url("/loop"), 5000);
+  fetcher->Get(3, server.url("/file"), 5000);
+  auto results = WaitForResults(*fetcher, 3);
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_TRUE(results.at(1).body.ok()) << results.at(1).body.status();
+  EXPECT_EQ(*results.at(1).body, "done");
+  EXPECT_FALSE(results.at(2).body.ok());
+  EXPECT_FALSE(results.at(3).body.ok());
+}
+
+TEST(HttpFetcherTest, OversizedBodyIsRefused) {
+  const std::string big(HttpFetcher::kMaxBodyBytes + 1, 'x');
+  TestServer server([&](const std::string& req) {
+    // Without Content-Length the cap must be enforced while streaming.
+    if (req.starts_with("GET /stream "))
+      return "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + big;
+    return Response("200 OK", big);
+  });
+  auto fetcher = MakeFetcher();
+  fetcher->Get(1, server.url("/stream"), 10'000);
+  fetcher->Get(2, server.url("/sized"), 10'000);
+  auto results = WaitForResults(*fetcher, 2);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results.at(1).body.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(results.at(2).body.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(HttpFetcherTest, SilentTrackerTimesOut) {
+  uint16_t port = 0;
+  int fd = ListenLocal(&port);  // The kernel completes the handshake; nobody ever answers.
+  auto fetcher = MakeFetcher();
+  const auto start = std::chrono::steady_clock::now();
+  fetcher->Get(1, "http://127.0.0.1:" + std::to_string(port) + "/announce", 300);
+  auto results = WaitForResults(*fetcher, 1);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results.at(1).body.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << results.at(1).body.status();
+  EXPECT_GE(elapsed, std::chrono::milliseconds(250));
+  EXPECT_LT(elapsed, std::chrono::seconds(5));
+  close(fd);
+}
+
+TEST(HttpFetcherTest, ConnectionRefusedIsAnError) {
+  uint16_t port = 0;
+  close(ListenLocal(&port, /*do_listen=*/false));  // A port with nobody behind it.
+  auto fetcher = MakeFetcher();
+  fetcher->Get(1, "http://127.0.0.1:" + std::to_string(port) + "/announce", 5000);
+  auto results = WaitForResults(*fetcher, 1);
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_FALSE(results.at(1).body.ok());
+  EXPECT_EQ(results.at(1).body.status().code(), absl::StatusCode::kUnavailable)
+      << results.at(1).body.status();
+}
+
+TEST(HttpFetcherTest, NonHttpUrlIsRejected) {
+  auto fetcher = MakeFetcher();
+  fetcher->Get(1, "file:///etc/passwd", 5000);
+  fetcher->Get(2, "not a url", 5000);
+  auto results = WaitForResults(*fetcher, 2);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_FALSE(results.at(1).body.ok());
+  EXPECT_FALSE(results.at(2).body.ok());
+}
+
+TEST(HttpFetcherTest, DestructorDoesNotWaitForInFlightRequests) {
+  uint16_t port = 0;
+  int fd = ListenLocal(&port);
+  auto fetcher = MakeFetcher();
+  fetcher->Get(1, "http://127.0.0.1:" + std::to_string(port) + "/announce", 60'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto start = std::chrono::steady_clock::now();
+  fetcher.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  close(fd);
+}
+
+}  // namespace
+}  // namespace torrenty::io
