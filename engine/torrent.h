@@ -82,16 +82,16 @@ const char* CloseReasonName(CloseReason r);
 
 struct Action {
   enum class Type {
-    kFlush,        // peer has bytes to send: drain NextSend(peer)
-    kClose,        // close the peer's socket; the engine has already forgotten it
-    kConnect,      // dial address; report HandlePeerConnected / HandleConnectFailed
-    kHashPiece,    // verify data against piece's hash, then HandleHashResult
-    kWritePiece,   // write verified data to disk, then HandlePieceWritten
-    kReadBlock,    // read [begin, begin+length) of verified piece, then HandleBlockRead
-    kPieceDone,    // piece verified and on disk (for progress and resume)
-    kComplete,     // every piece is verified and on disk
-    kNeedPeers,    // out of connectable peers: ask the tracker for more
-    kFatal,        // unrecoverable (disk error): stop with `message`
+    kFlush,       // peer has bytes to send: drain NextSend(peer)
+    kClose,       // close the peer's socket; the engine has already forgotten it
+    kConnect,     // dial address; report HandlePeerConnected / HandleConnectFailed
+    kHashPiece,   // verify data against piece's hash, then HandleHashResult
+    kWritePiece,  // write verified data to disk, then HandlePieceWritten
+    kReadBlock,   // read [begin, begin+length) of verified piece, then HandleBlockRead
+    kPieceDone,   // piece verified and on disk (for progress and resume)
+    kComplete,    // every piece is verified and on disk
+    kNeedPeers,   // out of connectable peers: ask the tracker for more
+    kFatal,       // unrecoverable (disk error): stop with `message`
   };
   Type type = Type::kFlush;
   PeerKey peer = 0;
@@ -148,7 +148,8 @@ class Torrent {
   // Data for a kReadBlock action. An error status drops the request (and is reported as kFatal).
   void HandleBlockRead(PeerKey key, uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data,
                        const absl::Status& status, Instant now);
-  // Timers: keep-alives, timeouts, snubbing, choking rotation, reconnects. Call about once a second.
+  // Timers: keep-alives, timeouts, snubbing, choking rotation, reconnects. Call about once a
+  // second.
   void HandleTick(Instant now);
   // Closes every connection (kClose actions), e.g. on SIGTERM.
   void Shutdown();

@@ -21,8 +21,9 @@ absl::StatusOr<std::unique_ptr<Ring>> Ring::Create(unsigned entries) {
     rc = io_uring_queue_init_params(entries, &ring->ring_, &params);
   }
   if (rc < 0) {
-    return absl::ErrnoToStatus(-rc, "io_uring_queue_init failed (is io_uring disabled? try "
-                                    "'sysctl -w kernel.io_uring_disabled=0')");
+    return absl::ErrnoToStatus(-rc,
+                               "io_uring_queue_init failed (is io_uring disabled? try "
+                               "'sysctl -w kernel.io_uring_disabled=0')");
   }
   ring->initialized_ = true;
   return ring;

@@ -24,10 +24,9 @@ struct Completion {
 // Binds a member function as a completion target: MakeCompletion<&Peer::OnRecv>(this).
 template <auto Method, typename T>
 Completion MakeCompletion(T* self) {
-  return Completion{[](void* ctx, int32_t res, uint32_t flags) {
-                      (static_cast<T*>(ctx)->*Method)(res, flags);
-                    },
-                    self};
+  return Completion{
+      [](void* ctx, int32_t res, uint32_t flags) { (static_cast<T*>(ctx)->*Method)(res, flags); },
+      self};
 }
 
 class Ring {

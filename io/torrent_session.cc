@@ -216,8 +216,8 @@ struct TorrentSession::Impl {
     absl::StatusOr<std::unique_ptr<Ring>> r = Ring::Create(4096);
     if (!r.ok()) return r.status();
     ring = std::move(*r);
-    absl::StatusOr<std::unique_ptr<FileStore>> s =
-        FileStore::Open(options.data_dir, meta, have.all() ? OpenMode::kExisting : OpenMode::kCreate);
+    absl::StatusOr<std::unique_ptr<FileStore>> s = FileStore::Open(
+        options.data_dir, meta, have.all() ? OpenMode::kExisting : OpenMode::kCreate);
     if (!s.ok()) return s.status();
     store = std::move(*s);
     disk = std::make_unique<DiskIo>(
@@ -239,10 +239,10 @@ struct TorrentSession::Impl {
     torrent = std::make_unique<engine::Torrent>(meta, cfg);
     torrent->SetHave(have);
 
-    recv_buffer_size =
-        std::max<size_t>(kRecvBufferMin, 2 * size_t{engine::wire::MaxMessageLen(meta.num_pieces())});
-    cache_capacity = std::max<size_t>(
-        kReadCacheEntriesMin, static_cast<size_t>(kReadCacheBytes / meta.piece_length));
+    recv_buffer_size = std::max<size_t>(kRecvBufferMin,
+                                        2 * size_t{engine::wire::MaxMessageLen(meta.num_pieces())});
+    cache_capacity = std::max<size_t>(kReadCacheEntriesMin,
+                                      static_cast<size_t>(kReadCacheBytes / meta.piece_length));
 
     engine::Announcer::Config acfg;
     acfg.info_hash = meta.info_hash;
@@ -491,8 +491,8 @@ struct TorrentSession::Impl {
     c->sa = ToSockaddr(address);
     c->connect_ts.tv_sec = kConnectTimeoutSec;
     ++c->ops;
-    ring->ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&c->sa), sizeof(c->sa),
-                             &c->connect_ts, &c->connect_c);
+    ring->ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&c->sa), sizeof(c->sa), &c->connect_ts,
+                             &c->connect_c);
   }
 
   void OnConnect(Conn& c, int32_t res) {
@@ -773,7 +773,8 @@ struct TorrentSession::Impl {
         Log(absl::StrCat("tracker failure: ", resp->failure_reason));
         continue;
       }
-      if (!resp->warning_message.empty()) Log(absl::StrCat("tracker warning: ", resp->warning_message));
+      if (!resp->warning_message.empty())
+        Log(absl::StrCat("tracker warning: ", resp->warning_message));
       torrent->AddPeerCandidates(resp->peers, now);
     }
     http_results.clear();
@@ -790,14 +791,14 @@ struct TorrentSession::Impl {
     }
     if (res <= 0 || !stopping) ring->Read(signal_fd, &sig_info, sizeof(sig_info), 0, &sig_c);
   }
-
 };
 
 TorrentSession::TorrentSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TorrentSession::~TorrentSession() = default;
 
-absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
-    const engine::Metainfo& meta, const engine::Bitfield& have, SessionOptions options) {
+absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const engine::Metainfo& meta,
+                                                                       const engine::Bitfield& have,
+                                                                       SessionOptions options) {
   auto impl = std::make_unique<Impl>(meta);
   impl->options = std::move(options);
   if (absl::Status st = impl->Init(have); !st.ok()) return st;

@@ -131,18 +131,16 @@ int RunBenchIn(const std::string& dir, int64_t size, int seeders, int64_t piece_
   std::filesystem::create_directories(seed_dir);
   std::filesystem::create_directories(leech_dir);
   const std::string payload = seed_dir + "/payload.bin";
-  std::fprintf(stderr, "bench: writing %s payload...\n", HumanBytes(static_cast<double>(size)).c_str());
+  std::fprintf(stderr, "bench: writing %s payload...\n",
+               HumanBytes(static_cast<double>(size)).c_str());
   if (absl::Status st = WritePayload(payload, size); !st.ok()) return Fail("bench", st.message());
   io::CreateOptions copts;
   copts.piece_length = piece_length;
   absl::StatusOr<std::string> torrent_bytes = io::CreateTorrent(payload, copts);
   if (!torrent_bytes.ok()) return Fail("bench", torrent_bytes.status().message());
   const std::string torrent_path = dir + "/bench.torrent";
-  {
-    FILE* f = std::fopen(torrent_path.c_str(), "wb");
-    if (f == nullptr) return Fail("bench", absl::StrCat("cannot write ", torrent_path));
-    std::fwrite(torrent_bytes->data(), 1, torrent_bytes->size(), f);
-    std::fclose(f);
+  if (absl::Status st = WriteAtomically(torrent_path, *torrent_bytes); !st.ok()) {
+    return Fail("bench", st.message());
   }
   absl::StatusOr<engine::Metainfo> meta = LoadTorrent(torrent_path);
   if (!meta.ok()) return Fail("bench", meta.status().message());
@@ -172,7 +170,8 @@ int RunBenchIn(const std::string& dir, int64_t size, int seeders, int64_t piece_
   for (const engine::PeerAddress& p : peers) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (!PortOpen(p.port)) {
-      if (std::chrono::steady_clock::now() > deadline) return Fail("bench", "a seeder did not start");
+      if (std::chrono::steady_clock::now() > deadline)
+        return Fail("bench", "a seeder did not start");
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }

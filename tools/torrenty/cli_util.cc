@@ -113,10 +113,20 @@ absl::StatusOr<int64_t> ParseSize(absl::string_view text) {
   int64_t mult = 1;
   if (!text.empty()) {
     switch (text.back()) {
-      case 'K': case 'k': mult = int64_t{1} << 10; break;
-      case 'M': case 'm': mult = int64_t{1} << 20; break;
-      case 'G': case 'g': mult = int64_t{1} << 30; break;
-      default: break;
+      case 'K':
+      case 'k':
+        mult = int64_t{1} << 10;
+        break;
+      case 'M':
+      case 'm':
+        mult = int64_t{1} << 20;
+        break;
+      case 'G':
+      case 'g':
+        mult = int64_t{1} << 30;
+        break;
+      default:
+        break;
     }
     if (mult != 1) text.remove_suffix(1);
   }
@@ -125,6 +135,37 @@ absl::StatusOr<int64_t> ParseSize(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("invalid size '", text, "'"));
   }
   return value * mult;
+}
+
+absl::Status WriteAtomically(const std::string& path, absl::string_view data) {
+  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", strerror(errno)));
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", strerror(err)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  // fsync before rename so a crash cannot leave an empty file under the final name.
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    const int err = errno;
+    unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", strerror(err)));
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("cannot rename to ", path, ": ", strerror(err)));
+  }
+  return absl::OkStatus();
 }
 
 std::string HumanBytes(double bytes) {

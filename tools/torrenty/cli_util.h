@@ -3,9 +3,9 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/metainfo.h"
 #include "engine/types.h"
 
@@ -28,6 +28,9 @@ absl::StatusOr<engine::Metainfo> LoadTorrent(const std::string& path);
 absl::StatusOr<engine::PeerAddress> ParsePeerAddress(absl::string_view text);
 absl::StatusOr<uint16_t> ParsePort(absl::string_view text);
 absl::StatusOr<int64_t> ParseSize(absl::string_view text);  // bytes, with optional K/M/G suffix
+
+// Writes via a temp file, fsync and rename, so a crash never leaves a partial file at `path`.
+absl::Status WriteAtomically(const std::string& path, absl::string_view data);
 
 std::string HumanBytes(double bytes);
 

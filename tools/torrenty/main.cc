@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   // starts so every thread inherits the mask.
   torrenty::io::TorrentSession::BlockStopSignals();
   if (argc < 2) {
-    std::fputs(kUsage, stderr);
+    std::fputs("torrenty: missing command (try 'torrenty --help')\n", stderr);
     return 2;
   }
   const std::string cmd = argv[1];

@@ -73,12 +73,14 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
       out->dir_given = true;
     } else if (TakeValue(argc, argv, &i, "--port", &value, &missing)) {
       absl::StatusOr<uint16_t> port = ParsePort(value);
-      if (missing || !port.ok()) return UsageError(cmd, missing ? "--port needs a number" : port.status().message());
+      if (missing || !port.ok())
+        return UsageError(cmd, missing ? "--port needs a number" : port.status().message());
       out->port = *port;
       out->port_given = true;
     } else if (TakeValue(argc, argv, &i, "--peer", &value, &missing)) {
       absl::StatusOr<engine::PeerAddress> peer = ParsePeerAddress(value);
-      if (missing || !peer.ok()) return UsageError(cmd, missing ? "--peer needs HOST:PORT" : peer.status().message());
+      if (missing || !peer.ok())
+        return UsageError(cmd, missing ? "--peer needs HOST:PORT" : peer.status().message());
       out->peers.push_back(*peer);
     } else if (TakeValue(argc, argv, &i, "--hash-threads", &value, &missing)) {
       if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
@@ -227,8 +229,8 @@ int RunSeed(int argc, char** argv) {
   if (!have.ok()) return Fail("seed", have.status().message());
   if (!have->all()) {
     return Fail("seed", absl::StrCat("data in ", args.dir, " does not match the torrent: ",
-                                     meta->num_pieces() - have->count(), " of ",
-                                     meta->num_pieces(), " pieces missing or corrupt"));
+                                     meta->num_pieces() - have->count(), " of ", meta->num_pieces(),
+                                     " pieces missing or corrupt"));
   }
   return RunTransfer("seed", args, *meta, *have, /*seed_after=*/true);
 }
