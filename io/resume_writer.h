@@ -1,0 +1,61 @@
+// Saves resume data (engine/resume.h) off the ring thread. A save first makes the data files
+// durable (fdatasync), then stamps them and replaces the resume file atomically (temp file,
+// fsync, rename), so a resume file never claims a piece whose bytes could still be lost.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/bitfield.h"
+#include "engine/resume.h"
+#include "io/file_store.h"
+
+namespace torrenty::io {
+
+// <data_dir>/.torrenty/<hex info-hash>.resume: inside the output folder, one per torrent.
+std::string ResumePath(const std::string& data_dir, const engine::Metainfo& meta);
+
+// Current size and mtime of every file of `meta` under data_dir (size -1 when missing). Uses
+// fstatat without following symlinks; blocking, for start-up and the writer thread only.
+std::vector<engine::FileStamp> StampFiles(const std::string& data_dir,
+                                          const engine::Metainfo& meta);
+
+// Reads the resume file; NotFound when there is none.
+absl::StatusOr<engine::ResumeData> LoadResume(const std::string& data_dir,
+                                              const engine::Metainfo& meta);
+
+class ResumeWriter {
+ public:
+  // `store` must outlive the writer; its fds are synced before each save.
+  ResumeWriter(std::string data_dir, const FileStore* store);
+  ~ResumeWriter();  // finishes a pending save, then joins
+  ResumeWriter(const ResumeWriter&) = delete;
+  ResumeWriter& operator=(const ResumeWriter&) = delete;
+
+  // Thread-safe and never blocks on I/O: queues a snapshot; a newer one replaces an unsaved one.
+  void Save(engine::Bitfield have);
+  // Blocks until every queued snapshot is on disk; returns the first error since the last call.
+  absl::Status Flush();
+
+ private:
+  absl::Status Write(const engine::Bitfield& have);
+  void Loop();
+
+  const std::string data_dir_;
+  const FileStore* store_;
+  absl::Mutex mu_;
+  std::optional<engine::Bitfield> pending_ ABSL_GUARDED_BY(mu_);
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace torrenty::io
