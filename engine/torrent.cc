@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/sha1.h"
 
 namespace torrenty::engine {
 namespace {
@@ -80,12 +81,13 @@ struct Torrent::PieceInFlight {
   uint32_t size = 0;
   PieceBuffer buffer;
   std::vector<BlockState> state;
-  uint32_t free_blocks = 0;  // blocks in kFree
-  uint32_t first_free = 0;   // no kFree block below this index
+  uint32_t free_blocks = 0;         // blocks in kFree
+  uint32_t first_free = 0;          // no kFree block below this index
   std::vector<uint8_t> requesters;  // how many peers hold a request for each block
   uint32_t received = 0;
   bool hashing = false;  // all blocks in; verification or write pending
   absl::InlinedVector<PeerAddress, 4> contributors;
+  std::vector<PeerAddress> block_from;  // who sent each received block
 };
 
 Torrent::Torrent(const Metainfo& meta, TorrentConfig config)
@@ -134,11 +136,25 @@ Torrent::Peer* Torrent::FindPeer(PeerKey key) {
 // Connections
 
 void Torrent::AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now) {
+  bool swept = false;
   for (const PeerAddress& a : peers) {
     if (a.port == 0) continue;
     if (std::find(banned_.begin(), banned_.end(), a) != banned_.end()) continue;
     // Trackers hand back our own address too; dialling it would only end in kSelfConnection.
     if (a.port == config_.listen_port && (a.ip >> 24) == 127) continue;
+    // Bounded (kMaxPeerCandidates): make room by forgetting peers that failed, else drop the new
+    // address. At most one sweep per call, so the cost stays linear per announce.
+    if (candidates_.size() >= kMaxPeerCandidates && !candidates_.contains(a)) {
+      for (auto c = candidates_.begin(); !swept && c != candidates_.end();) {
+        if (!c->second.connected && c->second.failures > 0) {
+          candidates_.erase(c++);
+        } else {
+          ++c;
+        }
+      }
+      swept = true;
+      if (candidates_.size() >= kMaxPeerCandidates) continue;
+    }
     auto [it, inserted] = candidates_.try_emplace(a);
     // A peer the tracker still lists is worth trying again soon even after failures.
     if (!inserted && !it->second.connected && it->second.failures > 0) {
@@ -221,6 +237,7 @@ void Torrent::ForgetPeer(Peer& peer) {
   const PeerKey key = peer.key;
   const PeerAddress address = peer.address;
   const bool outgoing = peer.outgoing;
+  const Instant last_received = peer.last_received;
   if (peer.handshaken) picker_.RemovePeer(peer.has);
   ReleaseRequests(peer);
   const bool was_unchoked = !peer.am_choking;
@@ -231,9 +248,14 @@ void Torrent::ForgetPeer(Peer& peer) {
     auto it = candidates_.find(address);
     if (it != candidates_.end()) {
       it->second.connected = false;
-      // A clean disconnect is not a failure, but do not hammer the peer either.
-      ++it->second.failures;
-      it->second.next_attempt = Instant{0};
+      // A clean disconnect is not a failure, but do not hammer the peer either. This used to
+      // allow an immediate redial (next_attempt = 0), so a peer that keeps closing right after
+      // the handshake (both seeds, duplicate connection) was redialled every tick forever. Back
+      // off as for failed connects, from the last time we heard from the peer (the engine has
+      // no clock of its own).
+      it->second.failures = std::min(it->second.failures + 1, 8);
+      it->second.next_attempt =
+          Instant{last_received.ms + (config_.connect_retry_base_ms << (it->second.failures - 1))};
     }
   }
   if (was_unchoked) FillUnchokeSlots(Instant{0});
@@ -290,10 +312,19 @@ bool Torrent::HandleHandshake(Peer& peer, absl::Span<const uint8_t> bytes, Insta
     return false;
   }
   for (auto& [key, other] : peers_) {
-    if (other.get() != &peer && other->handshaken && other->id == hs->peer_id) {
+    if (other.get() == &peer || !other->handshaken || other->id != hs->peer_id) continue;
+    // When two peers dial each other at once, each side used to close the connection whose
+    // handshake completed second, which is a different connection on each side: both died,
+    // both sides redialled, and the two never stayed connected. Both sides now keep the
+    // connection dialled by the peer with the lower peer id (libtorrent does the same).
+    const bool keep_new =
+        peer.outgoing != other->outgoing && peer.outgoing == (config_.self_id < hs->peer_id);
+    if (!keep_new) {
       Close(peer, CloseReason::kDuplicate);
       return false;
     }
+    Close(*other, CloseReason::kDuplicate);  // invalidates the iteration
+    break;
   }
   peer.id = hs->peer_id;
   peer.handshaken = true;
@@ -418,7 +449,11 @@ bool Torrent::HandlePiece(Peer& peer, uint32_t piece, uint32_t begin,
 
   auto it = in_flight_.find(piece);
   const bool block_aligned = begin % kBlockSize == 0;
-  if (it == in_flight_.end() || it->second->hashing || !block_aligned) {
+  // Only a block this peer still owes us goes into a piece buffer. Accepting unrequested blocks
+  // let a hostile peer write garbage into pieces being fetched from honest peers, so those pieces
+  // failed their hash check and the honest peers were blamed (tests/e2e/test_malicious_peers.py,
+  // bad_piece). A block sent just before a choke or snub released its request is wasted instead.
+  if (!requested || it == in_flight_.end() || it->second->hashing || !block_aligned) {
     // Cancelled, duplicate from endgame, or never asked for: not an error, just waste.
     stats_.wasted_bytes += static_cast<int64_t>(block.size());
     return true;
@@ -441,6 +476,7 @@ bool Torrent::HandlePiece(Peer& peer, uint32_t piece, uint32_t begin,
   // The one copy on the download path: socket buffer -> piece buffer.
   std::memcpy(pf.buffer.get() + begin, block.data(), block.size());
   pf.state[b] = PieceInFlight::kReceived;
+  pf.block_from[b] = peer.address;
   ++pf.received;
   peer.bytes_downloaded += static_cast<int64_t>(block.size());
   stats_.downloaded_payload += static_cast<int64_t>(block.size());
@@ -497,6 +533,7 @@ Torrent::PieceInFlight* Torrent::StartPiece(uint32_t piece) {
   const uint32_t blocks = (pf->size + kBlockSize - 1) / kBlockSize;
   pf->state.assign(blocks, PieceInFlight::kFree);
   pf->requesters.assign(blocks, 0);
+  pf->block_from.assign(blocks, PeerAddress{});
   pf->free_blocks = blocks;
   pf->first_free = 0;
   if (!free_buffers_.empty()) {
@@ -632,21 +669,48 @@ void Torrent::HandleHashResult(uint32_t piece, bool ok, Instant now) {
   auto it = in_flight_.find(piece);
   if (it == in_flight_.end()) return;
   PieceInFlight& pf = *it->second;
+  auto block_digest = [&](uint32_t b) {
+    const uint32_t begin = b * kBlockSize;
+    return Sha1(absl::MakeConstSpan(pf.buffer.get() + begin,
+                                    std::min<uint32_t>(kBlockSize, pf.size - begin)));
+  };
   if (ok) {
     Action a;
     a.type = Action::Type::kWritePiece;
     a.piece = piece;
     a.data = absl::MakeConstSpan(pf.buffer.get(), pf.size);
     Emit(std::move(a));
+    // Smart ban: whoever sent a block of an earlier, failed copy that differs from the good
+    // data sent corrupt data.
+    if (auto f = failed_blocks_.find(piece); f != failed_blocks_.end()) {
+      std::vector<PeerAddress> to_ban;
+      for (const FailedBlock& fb : f->second) {
+        if (fb.digest != block_digest(fb.block) &&
+            std::find(to_ban.begin(), to_ban.end(), fb.from) == to_ban.end()) {
+          to_ban.push_back(fb.from);
+        }
+      }
+      failed_blocks_.erase(f);
+      Ban(to_ban);
+    }
     return;
   }
   ++stats_.pieces_failed;
   stats_.wasted_bytes += pf.size;
   std::vector<PeerAddress> to_ban;
-  for (const PeerAddress& a : pf.contributors) {
-    int& failures = hash_failures_[a];
-    failures += pf.contributors.size() == 1 ? kHashFailuresToBan : 1;
-    if (failures >= kHashFailuresToBan) to_ban.push_back(a);
+  if (pf.contributors.size() == 1) {
+    int& failures = hash_failures_[pf.contributors[0]];
+    failures += kHashFailuresToBan;
+    if (failures >= kHashFailuresToBan) to_ban.push_back(pf.contributors[0]);
+  } else {
+    // Several peers sent blocks, so some of them may be innocent. This used to add a strike
+    // to every contributor, so an honest peer that shared three failed pieces with a corrupt
+    // one was banned along with it (and with no other source the download stalled for good).
+    // Keep each block's digest instead and judge the senders once the piece passes.
+    std::vector<FailedBlock>& stash = failed_blocks_[piece];
+    for (uint32_t b = 0; b < pf.state.size() && stash.size() < 1024; ++b) {
+      stash.push_back(FailedBlock{b, pf.block_from[b], block_digest(b)});
+    }
   }
   // Start the piece over; its blocks go back to the picker for any peer.
   std::fill(pf.state.begin(), pf.state.end(), PieceInFlight::kFree);
@@ -662,16 +726,20 @@ void Torrent::HandleHashResult(uint32_t piece, bool ok, Instant now) {
                               [&](const BlockRequest& r) { return r.piece == piece; }),
                reqs.end());
   }
-  for (const PeerAddress& a : to_ban) {
-    banned_.push_back(a);
+  Ban(to_ban);
+  for (auto& [key, peer] : peers_) FillRequests(*peer);
+  (void)now;
+}
+
+void Torrent::Ban(const std::vector<PeerAddress>& addresses) {
+  for (const PeerAddress& a : addresses) {
+    if (std::find(banned_.begin(), banned_.end(), a) == banned_.end()) banned_.push_back(a);
     candidates_.erase(a);
     std::vector<PeerKey> keys;
     for (auto& [key, peer] : peers_)
       if (peer->address == a) keys.push_back(key);
     for (PeerKey key : keys) Close(*peers_[key], CloseReason::kBanned, "sent a corrupt piece");
   }
-  for (auto& [key, peer] : peers_) FillRequests(*peer);
-  (void)now;
 }
 
 void Torrent::HandlePieceWritten(uint32_t piece, const absl::Status& status, Instant now) {
@@ -796,10 +864,14 @@ void Torrent::RotateOptimistic(Instant now) {
   // waiting one every optimistic interval so every peer gets served eventually.
   Peer* waiting = nullptr;
   Peer* oldest = nullptr;
+  uint32_t num_waiting = 0;
   for (auto& [key, peer] : peers_) {
     if (!peer->handshaken || !peer->peer_interested) continue;
     if (peer->am_choking) {
-      if (waiting == nullptr || absl::Uniform(rng_, 0, 2) == 0) waiting = peer.get();
+      // Reservoir sampling: each waiting peer is picked with probability 1/num_waiting. This
+      // used to replace the pick with probability 1/2, which favoured the last peers in map
+      // order: the first of n waiting peers got 1/2^(n-1) of the turns and could starve.
+      if (absl::Uniform<uint32_t>(rng_, 0, ++num_waiting) == 0) waiting = peer.get();
     } else if (oldest == nullptr || peer->unchoked_at < oldest->unchoked_at) {
       oldest = peer.get();
     }

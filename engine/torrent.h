@@ -38,6 +38,11 @@ using PieceBuffer = std::unique_ptr<uint8_t[], PieceBufferDelete>;
 // Chosen by io/ when it opens a connection; never reused while the peer is known to the engine.
 using PeerKey = uint32_t;
 
+// Peer addresses remembered for dialling. Trackers may hand out 10 000 peers per announce
+// (kMaxPeersPerAnnounce) every 30 s; without a cap a hostile tracker grows the list (and memory)
+// without bound. When full, candidates that failed and are not connected are dropped first.
+inline constexpr size_t kMaxPeerCandidates = 20'000;
+
 struct TorrentConfig {
   PeerId self_id{};
   uint16_t listen_port = 0;
@@ -184,6 +189,7 @@ class Torrent {
                    Instant now);
   void HandleCancel(Peer& peer, const BlockRequest& r);
   void HandlePeerChoked(Peer& peer);
+  void Ban(const std::vector<PeerAddress>& addresses);
 
   // Request pipeline.
   void FillRequests(Peer& peer);
@@ -241,6 +247,14 @@ class Torrent {
   // Hash failures per peer, to ban peers that keep sending bad data.
   absl::flat_hash_map<PeerAddress, int> hash_failures_;
   std::vector<PeerAddress> banned_;
+  // A failed piece that several peers contributed to: each block's digest and sender. When the
+  // piece later passes, the senders of blocks that differ from the good data are banned.
+  struct FailedBlock {
+    uint32_t block;
+    PeerAddress from;
+    Sha1Digest digest;
+  };
+  absl::flat_hash_map<uint32_t, std::vector<FailedBlock>> failed_blocks_;
 
   PeerKey optimistic_ = 0;
   Instant last_optimistic_{};
