@@ -42,6 +42,10 @@ std::vector<uint32_t> Choker::Run(absl::Span<const ChokerPeer> peers, bool seedi
         waiting.push_back(p.key);
       }
     }
+    // Rotate: the outgoing optimistic peer only gets the slot again if nobody else waits.
+    if (has_optimistic_ && waiting.size() > 1) {
+      waiting.erase(std::remove(waiting.begin(), waiting.end(), optimistic_), waiting.end());
+    }
     has_optimistic_ = !waiting.empty();
     if (has_optimistic_) {
       optimistic_ = waiting[absl::Uniform<size_t>(rng_, 0, waiting.size())];

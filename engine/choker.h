@@ -21,7 +21,7 @@ struct ChokerPeer {
 };
 
 struct ChokerConfig {
-  // BEP 3 and libtorrent's default: four reciprocating slots.
+  // BEP 3 and libtorrent's default: four reciprocating slots (0 leaves only the optimistic one).
   uint32_t regular_slots = 4;
   int64_t round_ms = 10'000;
   int64_t optimistic_ms = 30'000;
@@ -31,8 +31,11 @@ class Choker {
  public:
   Choker(ChokerConfig config, uint64_t seed);
 
-  // True when a new round is due.
-  bool Due(Instant now) const { return !ran_ || now.ms - last_round_.ms >= config_.round_ms; }
+  // True when a new round is due, or the optimistic slot is up for rotation.
+  bool Due(Instant now) const {
+    return !ran_ || now.ms - last_round_.ms >= config_.round_ms ||
+           (has_optimistic_ && now.ms - last_optimistic_.ms >= config_.optimistic_ms);
+  }
 
   // Decides the unchoked set for the next round. Leeching, the best uploaders to us win (tit for
   // tat); seeding, the peers we upload to fastest win (they finish and spread the data sooner).

@@ -71,6 +71,9 @@ struct Torrent::Peer {
   Instant unchoked_at{};
   int64_t bytes_downloaded = 0;
   int64_t bytes_uploaded = 0;
+  // Totals at the last choke round, to turn the totals into per-round rates.
+  int64_t round_downloaded = 0;
+  int64_t round_uploaded = 0;
 
   size_t send_queue_bytes() const { return sending.size() - sending_offset + pending.size(); }
 };
@@ -96,7 +99,10 @@ Torrent::Torrent(const Metainfo& meta, TorrentConfig config)
       num_pieces_(meta.num_pieces()),
       max_message_len_(wire::MaxMessageLen(meta.num_pieces())),
       have_(meta.num_pieces()),
-      picker_(meta.num_pieces(), config.seed) {}
+      picker_(meta.num_pieces(), config.seed),
+      choker_(ChokerConfig{config.unchoke_slots > 0 ? config.unchoke_slots - 1 : 0,
+                           config.choke_round_ms, config.optimistic_unchoke_interval_ms},
+              config.seed) {}
 
 Torrent::~Torrent() = default;
 
@@ -243,7 +249,6 @@ void Torrent::ForgetPeer(Peer& peer) {
   const bool was_unchoked = !peer.am_choking;
   peers_.erase(key);
   stats_.peers_connected = static_cast<uint32_t>(peers_.size());
-  if (optimistic_ == key) optimistic_ = 0;
   if (outgoing) {
     auto it = candidates_.find(address);
     if (it != candidates_.end()) {
@@ -859,27 +864,44 @@ void Torrent::FillUnchokeSlots(Instant now) {
   }
 }
 
-void Torrent::RotateOptimistic(Instant now) {
-  // With more interested peers than slots, the longest-unchoked peer yields its slot to a
-  // waiting one every optimistic interval so every peer gets served eventually.
-  Peer* waiting = nullptr;
-  Peer* oldest = nullptr;
-  uint32_t num_waiting = 0;
+void Torrent::RunChoker(Instant now) {
+  const double seconds = std::max(1.0, static_cast<double>(now.ms - last_choke_round_.ms) / 1000.0);
+  last_choke_round_ = now;
+  std::vector<ChokerPeer> candidates;
   for (auto& [key, peer] : peers_) {
-    if (!peer->handshaken || !peer->peer_interested) continue;
-    if (peer->am_choking) {
-      // Reservoir sampling: each waiting peer is picked with probability 1/num_waiting. This
-      // used to replace the pick with probability 1/2, which favoured the last peers in map
-      // order: the first of n waiting peers got 1/2^(n-1) of the turns and could starve.
-      if (absl::Uniform<uint32_t>(rng_, 0, ++num_waiting) == 0) waiting = peer.get();
-    } else if (oldest == nullptr || peer->unchoked_at < oldest->unchoked_at) {
-      oldest = peer.get();
-    }
+    if (!peer->handshaken) continue;
+    ChokerPeer c;
+    c.key = key;
+    c.interested = peer->peer_interested;
+    c.snubbed = peer->snubbed;
+    c.download_rate =
+        static_cast<double>(peer->bytes_downloaded - peer->round_downloaded) / seconds;
+    c.upload_rate = static_cast<double>(peer->bytes_uploaded - peer->round_uploaded) / seconds;
+    peer->round_downloaded = peer->bytes_downloaded;
+    peer->round_uploaded = peer->bytes_uploaded;
+    candidates.push_back(c);
   }
-  if (waiting == nullptr || oldest == nullptr) return;
-  Choke(*oldest);
-  Unchoke(*waiting, now);
-  optimistic_ = waiting->key;
+  std::vector<PeerKey> unchoke = choker_.Run(candidates, complete(), now);
+  std::sort(unchoke.begin(), unchoke.end());
+  for (auto& [key, peer] : peers_) {
+    if (!peer->handshaken) continue;
+    const bool want = std::binary_search(unchoke.begin(), unchoke.end(), key);
+    if (want && peer->am_choking) Unchoke(*peer, now);
+    if (!want && !peer->am_choking) Choke(*peer);
+  }
+  if (unchoke != last_unchoked_) {
+    last_unchoked_ = unchoke;
+    std::string line = absl::StrCat("choker: ", complete() ? "seeding" : "leeching", ", unchoked");
+    for (PeerKey key : unchoke) {
+      const Peer& p = *peers_[key];
+      absl::StrAppend(&line, " ", p.address.ToString(), key == choker_.optimistic() ? "*" : "");
+    }
+    absl::StrAppend(&line, " (", candidates.size(), " peers; * = optimistic)");
+    Action a;
+    a.type = Action::Type::kLog;
+    a.message = std::move(line);
+    Emit(std::move(a));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -910,10 +932,7 @@ void Torrent::HandleTick(Instant now) {
   for (auto& [key, reason] : to_close) {
     if (Peer* p = FindPeer(key)) Close(*p, reason);
   }
-  if (now.ms - last_optimistic_.ms >= config_.optimistic_unchoke_interval_ms) {
-    last_optimistic_ = now;
-    RotateOptimistic(now);
-  }
+  if (choker_.Due(now)) RunChoker(now);
   FillUnchokeSlots(now);
   for (auto& [key, peer] : peers_) {
     FillRequests(*peer);

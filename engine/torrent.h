@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "engine/bitfield.h"
+#include "engine/choker.h"
 #include "engine/metainfo.h"
 #include "engine/piece_picker.h"
 #include "engine/types.h"
@@ -57,7 +58,10 @@ struct TorrentConfig {
   uint32_t reads_per_peer_max = 16;
   // Bytes queued for sending to one peer before we stop turning its requests into reads.
   uint32_t send_queue_bytes_max = 1 << 20;
-  uint32_t unchoke_slots = 8;
+  // Unchoked peers at once: unchoke_slots - 1 best reciprocators plus one optimistic slot
+  // (BEP 3: 4 + 1).
+  uint32_t unchoke_slots = 5;
+  int64_t choke_round_ms = 10'000;
   uint32_t connections_max = 60;
   int64_t handshake_timeout_ms = 20'000;
   // BEP 3 keep-alives are sent every 2 minutes; a silent peer is dropped after 5 minutes.
@@ -97,6 +101,7 @@ struct Action {
     kComplete,    // every piece is verified and on disk
     kNeedPeers,   // out of connectable peers: ask the tracker for more
     kFatal,       // unrecoverable (disk error): stop with `message`
+    kLog,         // a notable decision worth one log line (`message`)
   };
   Type type = Type::kFlush;
   PeerKey peer = 0;
@@ -206,7 +211,7 @@ class Torrent {
   void Unchoke(Peer& peer, Instant now);
   void Choke(Peer& peer);
   void FillUnchokeSlots(Instant now);
-  void RotateOptimistic(Instant now);
+  void RunChoker(Instant now);
 
   // Connection management.
   void DialCandidates(Instant now);
@@ -256,8 +261,9 @@ class Torrent {
   };
   absl::flat_hash_map<uint32_t, std::vector<FailedBlock>> failed_blocks_;
 
-  PeerKey optimistic_ = 0;
-  Instant last_optimistic_{};
+  Choker choker_;
+  Instant last_choke_round_{};
+  std::vector<PeerKey> last_unchoked_;  // the choker's previous decision, for change logging
 };
 
 }  // namespace torrenty::engine

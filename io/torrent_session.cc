@@ -26,6 +26,7 @@
 #include "io/hash_pool.h"
 #include "io/http_fetcher.h"
 #include "io/ring.h"
+#include "io/udp_tracker_transport.h"
 
 namespace torrenty::io {
 namespace {
@@ -85,6 +86,8 @@ struct TorrentSession::Impl {
   std::unique_ptr<DiskIo> disk;
   std::unique_ptr<HashPool> hash_pool;
   std::unique_ptr<HttpFetcher> http;
+  std::unique_ptr<UdpTrackerTransport> udp;
+  bool in_poll_announcer = false;
   std::unique_ptr<engine::Torrent> torrent;
   std::unique_ptr<engine::Announcer> announcer;
   uint16_t port = 0;
@@ -249,10 +252,20 @@ struct TorrentSession::Impl {
     acfg.peer_id = self_id;
     acfg.port = port;
     announcer = std::make_unique<engine::Announcer>(acfg, meta.trackers, cfg.seed);
-    if (announcer->has_trackers()) {
+    if (announcer->has_http_trackers()) {
       absl::StatusOr<std::unique_ptr<HttpFetcher>> f = HttpFetcher::Create();
       if (!f.ok()) return f.status();
       http = std::move(*f);
+    }
+    if (announcer->has_udp_trackers()) {
+      absl::StatusOr<std::unique_ptr<UdpTrackerTransport>> u = UdpTrackerTransport::Create(
+          ring.get(),
+          [this](uint64_t id, absl::StatusOr<engine::AnnounceResponse> r) {
+            OnUdpResult(id, std::move(r));
+          },
+          cfg.seed ^ 0x9e3779b97f4a7c15ULL);
+      if (!u.ok()) return u.status();
+      udp = std::move(*u);
     }
 
     sigset_t mask;
@@ -329,19 +342,35 @@ struct TorrentSession::Impl {
   }
 
   void PollAnnouncer(Instant now) {
-    if (!http) {
+    if (!http && !udp) {
       stop_announce_done = true;
       return;
     }
+    // UDP results may arrive synchronously from Tick/Announce; OnUdpResult then leaves polling
+    // and draining to this loop.
+    if (in_poll_announcer) return;
+    in_poll_announcer = true;
+    if (udp) udp->Tick(now);
     const engine::TorrentStats& st = torrent->stats();
     engine::TransferStats ts;
     ts.uploaded = st.uploaded_payload;
     ts.downloaded = st.downloaded_payload;
     ts.left = torrent->bytes_left();
     while (std::optional<engine::PendingAnnounce> a = announcer->Poll(now, ts)) {
-      http->Get(a->id, a->url, kAnnounceTimeoutMs);
       if (stopping) stop_announce_done = false;
+      if (a->transport == engine::PendingAnnounce::Transport::kUdp) {
+        if (udp) {
+          udp->Announce(a->id, a->udp_host, a->udp_port, a->params, a->udp_max_retransmits, now);
+        } else {
+          OnUdpResult(a->id, absl::InternalError("no UDP transport"));
+        }
+      } else if (http) {
+        http->Get(a->id, a->url, kAnnounceTimeoutMs);
+      } else {
+        OnHttpResult(a->id, absl::InternalError("no HTTP fetcher"), now);
+      }
     }
+    in_poll_announcer = false;
   }
 
   void Report(Instant now) {
@@ -418,7 +447,10 @@ struct TorrentSession::Impl {
         OnComplete(now);
         break;
       case Action::Type::kNeedPeers:
-        if (http) announcer->NeedPeers(now);
+        if (http || udp) announcer->NeedPeers(now);
+        break;
+      case Action::Type::kLog:
+        Log(a.message);
         break;
       case Action::Type::kFatal:
         if (fatal.ok()) fatal = absl::InternalError(a.message);
@@ -428,7 +460,7 @@ struct TorrentSession::Impl {
   }
 
   void OnComplete(Instant now) {
-    if (http) announcer->Completed(now);
+    if (http || udp) announcer->Completed(now);
     PollAnnouncer(now);
     // Make the data durable before reporting success: exit 0 means the bytes are on disk.
     for (size_t i = 0; i < meta.files.size(); ++i) {
@@ -451,7 +483,7 @@ struct TorrentSession::Impl {
     stopping = true;
     stop_deadline = Instant{now.ms + kStopGraceMs};
     torrent->Shutdown();
-    if (http) {
+    if (http || udp) {
       announcer->Stop(now);
       PollAnnouncer(now);
     }
@@ -759,28 +791,44 @@ struct TorrentSession::Impl {
   void OnHttpEvent(int32_t, uint32_t) {
     http->TakeResults(&http_results);
     const Instant now = Now();
-    for (HttpResult& r : http_results) {
-      absl::StatusOr<engine::AnnounceResponse> resp = announcer->HandleResult(r.id, r.body, now);
-      if (stopping) {
-        stop_announce_done = true;
-        continue;
-      }
-      if (!resp.ok()) {
-        Log(absl::StrCat("tracker: ", resp.status().message()));
-        continue;
-      }
-      if (!resp->failure_reason.empty()) {
-        Log(absl::StrCat("tracker failure: ", resp->failure_reason));
-        continue;
-      }
-      if (!resp->warning_message.empty())
-        Log(absl::StrCat("tracker warning: ", resp->warning_message));
-      torrent->AddPeerCandidates(resp->peers, now);
-    }
+    for (HttpResult& r : http_results) OnHttpResult(r.id, r.body, now);
     http_results.clear();
     ring->Read(http->notify_fd(), &http_evt, sizeof(http_evt), 0, &http_c);
     PollAnnouncer(now);
     Drain();
+  }
+
+  void OnHttpResult(uint64_t id, const absl::StatusOr<std::string>& body, Instant now) {
+    OnAnnounceResponse(announcer->HandleResult(id, body, now), now);
+  }
+
+  // From UdpTrackerTransport: a completion (top level), or inside PollAnnouncer's Tick/Announce.
+  void OnUdpResult(uint64_t id, absl::StatusOr<engine::AnnounceResponse> result) {
+    const Instant now = Now();
+    absl::StatusOr<engine::AnnounceResponse> resp = announcer->HandleUdpResult(id, result, now);
+    if (absl::IsFailedPrecondition(resp.status())) return;  // stale: abandoned by Stop
+    OnAnnounceResponse(std::move(resp), now);
+    if (in_poll_announcer) return;
+    PollAnnouncer(now);
+    Drain();
+  }
+
+  void OnAnnounceResponse(absl::StatusOr<engine::AnnounceResponse> resp, Instant now) {
+    if (stopping) {
+      stop_announce_done = true;
+      return;
+    }
+    if (!resp.ok()) {
+      Log(absl::StrCat("tracker: ", resp.status().message()));
+      return;
+    }
+    if (!resp->failure_reason.empty()) {
+      Log(absl::StrCat("tracker failure: ", resp->failure_reason));
+      return;
+    }
+    if (!resp->warning_message.empty())
+      Log(absl::StrCat("tracker warning: ", resp->warning_message));
+    torrent->AddPeerCandidates(resp->peers, now);
   }
 
   void OnSignal(int32_t res, uint32_t) {

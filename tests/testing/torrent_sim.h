@@ -158,6 +158,7 @@ class Swarm {
     std::vector<std::pair<int64_t, engine::PeerAddress>> dials;
     std::vector<std::string> fatals;
     int need_peers = 0;
+    std::vector<std::string> logs;  // kLog lines (choker decisions)
     bool completed = false;
     int64_t completed_at = -1;
     bool online = true;    // accepts connections
@@ -487,6 +488,9 @@ class Swarm {
         break;
       case T::kNeedPeers:
         ++c.need_peers;
+        break;
+      case T::kLog:
+        c.logs.push_back(a.message);
         break;
       case T::kFatal:
         c.fatals.push_back(a.message);
