@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/udp_tracker.h"
 
 namespace torrenty::engine {
 namespace {
@@ -40,12 +41,22 @@ Announcer::Announcer(Config config, std::vector<std::vector<std::string>> tiers,
       if (url.empty() || !seen.insert(url).second) continue;
       if (IsHttpTrackerUrl(url)) {
         if (!BuildAnnounceUrl(url, AnnounceParams{}).ok()) continue;
-        trackers.push_back(Tracker{std::move(url), "", false});
-      } else if (absl::StartsWithIgnoreCase(url, "udp://")) {
-        udp_trackers_.push_back(std::move(url));
+        Tracker t;
+        t.url = std::move(url);
+        trackers.push_back(std::move(t));
+        ++http_count_;
+      } else if (absl::StatusOr<UdpTrackerEndpoint> ep = ParseUdpTrackerUrl(url); ep.ok()) {
+        udp_trackers_.push_back(url);
+        Tracker t;
+        t.url = std::move(url);
+        t.udp = true;
+        t.udp_host = std::move(ep->host);
+        t.udp_port = ep->port;
+        trackers.push_back(std::move(t));
       }
     }
     if (trackers.empty()) continue;
+    tracker_count_ += trackers.size();
     for (size_t i = trackers.size() - 1; i > 0; --i) {
       std::swap(trackers[i], trackers[rng() % (i + 1)]);
     }
@@ -82,6 +93,26 @@ std::optional<PendingAnnounce> Announcer::Poll(Instant now, const TransferStats&
   const Tracker& tracker = tiers_[tier][index];
   params.tracker_id = tracker.tracker_id;
 
+  if (tracker.udp) {
+    if (state_ == State::kStopPending) state_ = State::kStopSent;
+    PendingAnnounce pending;
+    pending.id = next_id_++;
+    pending.transport = PendingAnnounce::Transport::kUdp;
+    pending.url = tracker.url;
+    pending.event = params.event;
+    pending.udp_host = tracker.udp_host;
+    pending.udp_port = tracker.udp_port;
+    pending.udp_max_retransmits = params.event == AnnounceEvent::kStopped ? 0
+                                  : tracker_count_ > 1 ? kUdpRetransmitsWithFallback
+                                                       : kUdpMaxRetransmits;
+    pending.params = std::move(params);
+    in_flight_ = InFlight{pending.id, tier, index, pending.event};
+    ever_sent_ = true;
+    last_sent_tier_ = tier;
+    last_sent_index_ = index;
+    return pending;
+  }
+
   // Cannot fail for URLs the constructor accepted; handled anyway rather than trusted.
   absl::StatusOr<std::string> url = BuildAnnounceUrl(tracker.url, params);
   if (!url.ok()) {
@@ -98,7 +129,11 @@ std::optional<PendingAnnounce> Announcer::Poll(Instant now, const TransferStats&
   ever_sent_ = true;
   last_sent_tier_ = tier;
   last_sent_index_ = index;
-  return PendingAnnounce{id, *std::move(url), params.event};
+  PendingAnnounce pending;
+  pending.id = id;
+  pending.url = *std::move(url);
+  pending.event = params.event;
+  return pending;
 }
 
 absl::StatusOr<AnnounceResponse> Announcer::HandleResult(uint64_t id,
@@ -107,12 +142,30 @@ absl::StatusOr<AnnounceResponse> Announcer::HandleResult(uint64_t id,
   if (!in_flight_.has_value() || in_flight_->id != id) {
     return absl::FailedPreconditionError(absl::StrCat("stale announce result ", id));
   }
+  return HandleParsed(
+      id,
+      body.ok() ? ParseAnnounceResponse(*body) : absl::StatusOr<AnnounceResponse>(body.status()),
+      now);
+}
+
+absl::StatusOr<AnnounceResponse> Announcer::HandleUdpResult(
+    uint64_t id, const absl::StatusOr<AnnounceResponse>& result, Instant now) {
+  if (!in_flight_.has_value() || in_flight_->id != id) {
+    return absl::FailedPreconditionError(absl::StrCat("stale announce result ", id));
+  }
+  return HandleParsed(id, result, now);
+}
+
+absl::StatusOr<AnnounceResponse> Announcer::HandleParsed(uint64_t id,
+                                                         absl::StatusOr<AnnounceResponse> parsed,
+                                                         Instant now) {
+  if (!in_flight_.has_value() || in_flight_->id != id) {
+    return absl::FailedPreconditionError(absl::StrCat("stale announce result ", id));
+  }
   const InFlight request = *in_flight_;
   in_flight_.reset();
   const std::string url = tiers_[request.tier][request.index].url;
 
-  absl::StatusOr<AnnounceResponse> parsed =
-      body.ok() ? ParseAnnounceResponse(*body) : absl::StatusOr<AnnounceResponse>(body.status());
   if (parsed.ok() && !parsed->failure_reason.empty()) {
     parsed = absl::UnavailableError(absl::StrCat("failure: ", parsed->failure_reason));
   }

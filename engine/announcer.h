@@ -1,5 +1,6 @@
-// Sans-I/O announce scheduler for one torrent's HTTP trackers: decides when to announce, to
-// which tracker (BEP 12 tiers), with which event, and reacts to results. io/ performs the GETs.
+// Sans-I/O announce scheduler for one torrent's trackers, HTTP(S) and UDP (BEP 15) mixed in the
+// same BEP 12 tiers: decides when to announce, to which tracker, with which event, and reacts to
+// results. io/ performs the GETs (HttpFetcher) and the UDP exchanges (UdpTrackerTransport).
 #pragma once
 
 #include <cstdint>
@@ -21,10 +22,20 @@ struct TransferStats {
 };
 
 struct PendingAnnounce {
+  enum class Transport { kHttp, kUdp };
   // Unique within one Announcer only; callers sharing a fetcher between torrents map it.
   uint64_t id = 0;
+  Transport transport = Transport::kHttp;
+  // kHttp: the URL to GET, query included. kUdp: the tracker's URL as listed (for logs).
   std::string url;
   AnnounceEvent event = AnnounceEvent::kNone;
+  // kUdp only: where to send, what to announce (`params.event` == `event`), and how many
+  // retransmissions the exchange may make before the result is a failure (BEP 15's 8 when the
+  // tracker is the only one; fewer when there are others to fall through to).
+  std::string udp_host;
+  uint16_t udp_port = 0;
+  AnnounceParams params;
+  int udp_max_retransmits = 0;
 };
 
 class Announcer {
@@ -46,19 +57,26 @@ class Announcer {
   static constexpr int64_t kInitialBackoffMs = 15'000;
   static constexpr int64_t kMaxBackoffMs = 1'800'000;
   static constexpr Instant kNever{std::numeric_limits<int64_t>::max()};
+  // BEP 15 allows 8 retransmissions (15·2ⁿ s, about 2 h in all). With other trackers to try, a
+  // silent UDP tracker is given up after one retransmission (45 s); a stopped announce gets none.
+  static constexpr int kUdpMaxRetransmits = 8;
+  static constexpr int kUdpRetransmitsWithFallback = 1;
 
   // `tiers` is the announce-list (or {{announce}}). Each tier is shuffled with `seed` (BEP 12).
-  // Only http(s) trackers are announced to; udp:// ones are remembered (udp_trackers()) for when
-  // BEP 15 lands; anything else is dropped. Duplicate URLs are kept once.
+  // http(s):// and udp://host:port trackers are announced to; anything else (and udp URLs
+  // without a valid port) is dropped. Duplicate URLs are kept once.
   Announcer(Config config, std::vector<std::vector<std::string>> tiers, uint64_t seed);
 
-  // Any http(s) tracker at all.
+  // Any http(s) or udp tracker at all.
   bool has_trackers() const;
-  // udp:// trackers seen in the tiers, in tier order (not announced to yet).
+  bool has_http_trackers() const { return http_count_ > 0; }
+  bool has_udp_trackers() const { return !udp_trackers_.empty(); }
+  // udp:// trackers kept, in tier order (before shuffling).
   const std::vector<std::string>& udp_trackers() const { return udp_trackers_; }
 
-  // If an announce is due at `now` and none is in flight, returns it (URL ready for GET) and
-  // marks it in flight. Each tracker's first announce carries event=started.
+  // If an announce is due at `now` and none is in flight, returns it (for http: URL ready for
+  // GET; for udp: endpoint and parameters) and marks it in flight. Each tracker's first announce
+  // carries event=started.
   std::optional<PendingAnnounce> Poll(Instant now, const TransferStats& stats);
 
   // Result of request `id`: the body, or a transport error. Returns the parsed response (peers to
@@ -71,6 +89,12 @@ class Announcer {
   absl::StatusOr<AnnounceResponse> HandleResult(uint64_t id,
                                                 const absl::StatusOr<std::string>& body,
                                                 Instant now);
+  // Result of a UDP request `id`: the tracker's answer (failure_reason set for a BEP 15 error)
+  // or a transport error (e.g. DeadlineExceeded after the last retransmission). Same policy and
+  // return values as HandleResult.
+  absl::StatusOr<AnnounceResponse> HandleUdpResult(uint64_t id,
+                                                   const absl::StatusOr<AnnounceResponse>& result,
+                                                   Instant now);
 
   // The peer list ran dry: announce again soon, but not before the min interval (30 s if the
   // tracker gave none) since the last successful announce. No effect before the first success.
@@ -90,6 +114,10 @@ class Announcer {
  private:
   struct Tracker {
     std::string url;
+    // udp:// trackers: the endpoint parsed from `url`.
+    bool udp = false;
+    std::string udp_host;
+    uint16_t udp_port = 0;
     std::string tracker_id;
     // Whether this tracker acknowledged an event=started; until then every announce to it
     // carries started.
@@ -106,10 +134,15 @@ class Announcer {
   // Moves the cursor to the next tracker after a failure; returns false when the sweep wrapped.
   bool Advance();
   void OnFailure(Instant now);
+  absl::StatusOr<AnnounceResponse> HandleParsed(uint64_t id,
+                                                absl::StatusOr<AnnounceResponse> parsed,
+                                                Instant now);
 
   Config config_;
-  std::vector<std::vector<Tracker>> tiers_;  // Only http(s) trackers; no empty tiers.
+  std::vector<std::vector<Tracker>> tiers_;  // http(s) and udp trackers; no empty tiers.
   std::vector<std::string> udp_trackers_;
+  size_t http_count_ = 0;
+  size_t tracker_count_ = 0;
   State state_ = State::kRunning;
   // Where the current sweep is (BEP 12: each announce starts at the first tracker of tier 0).
   size_t cursor_tier_ = 0;

@@ -160,6 +160,8 @@ class Parser {
 
 }  // namespace
 
+Value::Value() = default;
+
 const Value* Value::Find(std::string_view key) const {
   if (type != Type::kDict) return nullptr;
   for (const auto& [k, v] : dict) {

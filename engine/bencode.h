@@ -16,6 +16,11 @@ namespace torrenty::engine::bencode {
 struct Value {
   enum class Type { kInt, kString, kList, kDict };
 
+  // Declared here and defaulted in bencode.cc: clang 14 with libstdc++ 12 in C++20 mode rejects
+  // the implicit inline constructor, because checking std::pair<string_view, Value>'s
+  // explicit(bool) default constructor needs Value while it is still incomplete.
+  Value();
+
   Type type = Type::kInt;
   int64_t integer = 0;
   std::string_view string;

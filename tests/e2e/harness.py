@@ -407,18 +407,19 @@ class Opentracker:
         return tracker_url(self.port)
 
     def _announce_stopped(self, ih_hex):
+        # quote_via=quote: '%20', never '+', for a 0x20 byte (opentracker does not decode '+')
         q = urllib.parse.urlencode({
             "info_hash": bytes.fromhex(ih_hex),
             "peer_id": b"-TE0001-readinesspol",
             "port": 6881, "uploaded": 0, "downloaded": 0, "left": 0,
             "event": "stopped", "compact": 1, "numwant": 0,
-        })
+        }, quote_via=urllib.parse.quote)
         with urllib.request.urlopen(f"{self.announce_url}?{q}", timeout=2) as r:
             return bdecode(r.read())
 
     def scrape(self, ih_hex):
         """(seeders, leechers) the tracker knows for an info-hash."""
-        q = urllib.parse.urlencode({"info_hash": bytes.fromhex(ih_hex)})
+        q = "info_hash=" + urllib.parse.quote(bytes.fromhex(ih_hex), safe="")
         url = f"http://{LOOPBACK}:{self.port}/scrape?{q}"
         with urllib.request.urlopen(url, timeout=2) as r:
             resp = bdecode(r.read())
@@ -519,8 +520,14 @@ class TorrentyTestCase(unittest.TestCase):
         self.addCleanup(self._stop_all_and_report)
 
     def _failed(self):
-        outcome = getattr(self, "_outcome", None)
-        return outcome is not None and not getattr(outcome, "success", True)
+        # outcome.success is reset inside cleanups, so look for this test in the result's lists
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        if result is None:
+            return False
+        for t, _ in list(getattr(result, "failures", [])) + list(getattr(result, "errors", [])):
+            if t is self or getattr(t, "test_case", None) is self:
+                return True
+        return False
 
     def _stop_all_and_report(self):
         for p in reversed(self.procs):
@@ -646,7 +653,7 @@ class TorrentyTestCase(unittest.TestCase):
             "speed-limit-up-enabled": False, "speed-limit-down-enabled": False,
             "alt-speed-enabled": False, "blocklist-enabled": False, "encryption": 1,
             "download-dir": str(out_dir), "incomplete-dir-enabled": False, "rpc-enabled": False,
-            "message-level": 2,
+            "message-level": 3,
         }
         (conf / "settings.json").write_text(json.dumps(settings, indent=1))
         marker = self.workdir / f"transmission-{port}.done"

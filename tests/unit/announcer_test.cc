@@ -33,17 +33,156 @@ std::string Base(const PendingAnnounce& a) { return a.url.substr(0, a.url.find('
 Instant At(int64_t seconds) { return Instant{seconds * 1000}; }
 
 TEST(AnnouncerTest, FiltersTrackers) {
-  Announcer none(TestConfig(), {{"udp://u.example:80"}, {"wss://w.example", ""}}, 1);
+  // udp:// without a port is not a usable tracker; wss:// is not supported.
+  Announcer none(TestConfig(), {{"udp://u.example"}, {"wss://w.example", ""}}, 1);
   EXPECT_FALSE(none.has_trackers());
-  EXPECT_EQ(none.udp_trackers(), std::vector<std::string>{"udp://u.example:80"});
+  EXPECT_TRUE(none.udp_trackers().empty());
   EXPECT_FALSE(none.Poll(At(0), {}).has_value());
   EXPECT_EQ(none.next_wakeup(), Announcer::kNever);
 
-  Announcer some(TestConfig(), {{"udp://u.example:80", " http://a.example/ann "}}, 1);
+  Announcer udp_only(TestConfig(), {{"udp://u.example:80"}, {"wss://w.example", ""}}, 1);
+  EXPECT_TRUE(udp_only.has_trackers());
+  EXPECT_TRUE(udp_only.has_udp_trackers());
+  EXPECT_FALSE(udp_only.has_http_trackers());
+  EXPECT_EQ(udp_only.udp_trackers(), std::vector<std::string>{"udp://u.example:80"});
+
+  Announcer some(TestConfig(), {{" http://a.example/ann "}, {"udp://u.example:80"}}, 1);
   EXPECT_TRUE(some.has_trackers());
+  EXPECT_TRUE(some.has_http_trackers());
+  EXPECT_TRUE(some.has_udp_trackers());
   std::optional<PendingAnnounce> a = some.Poll(At(0), {});
   ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->transport, PendingAnnounce::Transport::kHttp);
   EXPECT_EQ(Base(*a), "http://a.example/ann");
+}
+
+AnnounceResponse UdpOk(int64_t interval) {
+  AnnounceResponse r;
+  r.interval = interval;
+  r.complete = 1;
+  r.incomplete = 2;
+  r.peers.push_back(PeerAddress{0x0a000001, 6881});
+  return r;
+}
+
+TEST(AnnouncerTest, UdpAnnounceCarriesEndpointAndParams) {
+  Announcer an(TestConfig(), {{"udp://tracker.example:6969/announce"}}, 7);
+  std::optional<PendingAnnounce> a = an.Poll(At(0), TransferStats{1, 2, 3});
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->transport, PendingAnnounce::Transport::kUdp);
+  EXPECT_EQ(a->url, "udp://tracker.example:6969/announce");
+  EXPECT_EQ(a->udp_host, "tracker.example");
+  EXPECT_EQ(a->udp_port, 6969);
+  EXPECT_EQ(a->event, AnnounceEvent::kStarted);
+  EXPECT_EQ(a->params.event, AnnounceEvent::kStarted);
+  EXPECT_EQ(a->params.info_hash, TestConfig().info_hash);
+  EXPECT_EQ(a->params.peer_id, TestConfig().peer_id);
+  EXPECT_EQ(a->params.port, 6881);
+  EXPECT_EQ(a->params.uploaded, 1);
+  EXPECT_EQ(a->params.downloaded, 2);
+  EXPECT_EQ(a->params.left, 3);
+  EXPECT_EQ(a->params.numwant, 200);
+  // The only tracker: the full BEP 15 retransmission schedule.
+  EXPECT_EQ(a->udp_max_retransmits, Announcer::kUdpMaxRetransmits);
+  EXPECT_FALSE(an.Poll(At(0), {}).has_value());
+  EXPECT_EQ(an.next_wakeup(), Announcer::kNever);
+
+  absl::StatusOr<AnnounceResponse> r = an.HandleUdpResult(a->id, UdpOk(900), At(1));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->peers.size(), 1u);
+  EXPECT_EQ(an.next_wakeup(), At(901));
+  a = an.Poll(At(901), {});
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->event, AnnounceEvent::kNone);
+  // A stale id (already answered) changes nothing.
+  EXPECT_EQ(an.HandleUdpResult(a->id + 5, UdpOk(60), At(902)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // A BEP 15 error counts as a failure: backoff (the only tracker).
+  AnnounceResponse err;
+  err.failure_reason = "unregistered torrent";
+  r = an.HandleUdpResult(a->id, err, At(902));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("unregistered torrent"));
+  EXPECT_THAT(r.status().message(), HasSubstr("udp://tracker.example:6969/announce"));
+  EXPECT_EQ(an.next_wakeup(), At(902 + 15));
+}
+
+TEST(AnnouncerTest, MixedTierUdpFailureFallsThroughToHttp) {
+  Announcer an(TestConfig(),
+               {{"udp://u.example:6969", "http://a.example/ann"}, {"http://c.example/ann"}}, 3);
+  EXPECT_TRUE(an.has_http_trackers());
+  EXPECT_TRUE(an.has_udp_trackers());
+  // First sweep: both tier-0 trackers in shuffled order, then tier 1; everything fails.
+  std::vector<std::string> order;
+  for (int i = 0; i < 3; ++i) {
+    std::optional<PendingAnnounce> a = an.Poll(At(0), {});
+    ASSERT_TRUE(a.has_value()) << i;
+    EXPECT_EQ(a->event, AnnounceEvent::kStarted);
+    absl::StatusOr<AnnounceResponse> r;
+    if (a->transport == PendingAnnounce::Transport::kUdp) {
+      order.push_back(a->url);
+      // Other trackers to fall through to: give up on a silent UDP tracker early.
+      EXPECT_EQ(a->udp_max_retransmits, Announcer::kUdpRetransmitsWithFallback);
+      r = an.HandleUdpResult(a->id, absl::DeadlineExceededError("no answer"), At(0));
+    } else {
+      order.push_back(Base(*a));
+      r = an.HandleResult(a->id, absl::UnavailableError("refused"), At(0));
+    }
+    EXPECT_FALSE(r.ok());
+  }
+  EXPECT_THAT(std::vector<std::string>(order.begin(), order.begin() + 2),
+              UnorderedElementsAre("udp://u.example:6969", "http://a.example/ann"));
+  EXPECT_EQ(order[2], "http://c.example/ann");
+  EXPECT_EQ(an.next_wakeup(), At(15));
+
+  // Second sweep: the UDP tracker answers and moves to the front of tier 0; the http one
+  // before it (if any) failed again.
+  std::optional<PendingAnnounce> a = an.Poll(At(15), {});
+  ASSERT_TRUE(a.has_value());
+  if (a->transport == PendingAnnounce::Transport::kHttp) {
+    EXPECT_FALSE(an.HandleResult(a->id, absl::UnavailableError("refused"), At(15)).ok());
+    a = an.Poll(At(15), {});
+    ASSERT_TRUE(a.has_value());
+  }
+  ASSERT_EQ(a->transport, PendingAnnounce::Transport::kUdp);
+  ASSERT_TRUE(an.HandleUdpResult(a->id, UdpOk(100), At(16)).ok());
+  EXPECT_EQ(an.next_wakeup(), At(116));
+  a = an.Poll(At(116), {});
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->transport, PendingAnnounce::Transport::kUdp);
+  EXPECT_EQ(a->event, AnnounceEvent::kNone);
+  // Now the UDP tracker fails: the http tracker of the same tier is tried at once.
+  EXPECT_FALSE(an.HandleUdpResult(a->id, absl::DeadlineExceededError("t"), At(200)).ok());
+  EXPECT_EQ(an.next_wakeup(), At(200));
+  a = an.Poll(At(200), {});
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->transport, PendingAnnounce::Transport::kHttp);
+  EXPECT_EQ(Base(*a), "http://a.example/ann");
+  EXPECT_EQ(a->event, AnnounceEvent::kStarted);  // It never acknowledged one.
+  ASSERT_TRUE(an.HandleResult(a->id, OkBody(300), At(201)).ok());
+  // The http tracker now leads tier 0.
+  a = an.Poll(At(501), {});
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(Base(*a), "http://a.example/ann");
+}
+
+TEST(AnnouncerTest, UdpStoppedAnnounceIsNotRetransmitted) {
+  Announcer an(TestConfig(), {{"udp://127.0.0.1:6969"}}, 1);
+  std::optional<PendingAnnounce> a = an.Poll(At(0), {});
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(an.HandleUdpResult(a->id, UdpOk(60), At(0)).ok());
+  an.Stop(At(5));
+  std::optional<PendingAnnounce> s = an.Poll(At(5), TransferStats{1, 2, 0});
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->transport, PendingAnnounce::Transport::kUdp);
+  EXPECT_EQ(s->event, AnnounceEvent::kStopped);
+  EXPECT_EQ(s->params.event, AnnounceEvent::kStopped);
+  EXPECT_EQ(s->params.numwant, 0);
+  EXPECT_EQ(s->udp_max_retransmits, 0);
+  EXPECT_FALSE(an.HandleUdpResult(s->id, absl::DeadlineExceededError("t"), At(20)).ok());
+  EXPECT_FALSE(an.Poll(At(100), {}).has_value());
+  EXPECT_EQ(an.next_wakeup(), Announcer::kNever);
 }
 
 TEST(AnnouncerTest, StartedThenIntervalThenPlain) {

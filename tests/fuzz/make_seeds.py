@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed inputs of tests/fuzz/corpus/<target>/seed_*.
+
+Re-run after changing an input format; files the fuzzer found (other names) are left alone.
+The mktorrent-made torrents (corpus/metainfo/mktorrent_*) are checked in as they are.
+"""
+import hashlib
+import os
+import struct
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def write(target, name, data):
+    os.makedirs(os.path.join(ROOT, target), exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("latin-1")
+    with open(os.path.join(ROOT, target, "seed_" + name), "wb") as f:
+        f.write(data)
+
+
+def benc(v):
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, str):
+        v = v.encode("latin-1")
+    if isinstance(v, bytes):
+        return b"%d:%s" % (len(v), v)
+    if isinstance(v, list):
+        return b"l" + b"".join(benc(x) for x in v) + b"e"
+    if isinstance(v, dict):
+        items = sorted((k.encode("latin-1") if isinstance(k, str) else k, x) for k, x in v.items())
+        return b"d" + b"".join(benc(k) + benc(x) for k, x in items) + b"e"
+    raise TypeError(v)
+
+
+# --- bencode -----------------------------------------------------------------------------------
+for name, data in {
+    "int": "i42e", "int_neg": "i-9223372036854775808e", "int_max": "i9223372036854775807e",
+    "int_overflow": "i9223372036854775808e", "int_lead0": "i03e", "int_negzero": "i-0e",
+    "str": "4:spam", "str_empty": "0:", "str_short": "5:abc", "str_lead0": "04:spam",
+    "list": "l4:spami42ee", "list_empty": "le", "dict": "d3:cow3:moo4:spam4:eggse",
+    "dict_unsorted": "d4:spam4:eggs3:cow3:mooe", "dict_dup": "d1:ai1e1:ai2ee",
+    "dict_nonstr_key": "di1ei2ee", "nested": "d1:ald1:bli1ei2eeee1:cdee", "deep": "l" * 300 + "e" * 300,
+    "trailing": "i1ei2e", "unterminated": "l4:spam", "garbage": "x",
+    "dict_dup_unsorted": "d1:bi1e1:ai2e1:bi3ee",
+}.items():
+    write("bencode", name, data)
+
+# --- metainfo ----------------------------------------------------------------------------------
+PL = 16384
+data = bytes(range(256)) * 160  # 40960 bytes: three pieces, the last one short
+pieces = b"".join(hashlib.sha1(data[i:i + PL]).digest() for i in range(0, len(data), PL))
+single = {"announce": "http://tracker.example/announce", "comment": "seed",
+          "info": {"name": "a.bin", "piece length": PL, "length": len(data), "pieces": pieces}}
+write("metainfo", "single", benc(single))
+multi_info = {"name": "dir", "piece length": PL, "pieces": pieces, "private": 1,
+              "files": [{"length": 100, "path": ["a.txt"]},
+                        {"length": 0, "path": ["empty"]},
+                        {"length": len(data) - 100 - 5000, "path": ["sub", "b.bin"]},
+                        {"length": 5000, "path": ["sub", "c", "d.bin"]}]}
+write("metainfo", "multi", benc({"announce-list": [["http://a/ann", "udp://b:80"], ["http://c/"]],
+                                 "info": multi_info}))
+bad = dict(multi_info, files=[{"length": len(data), "path": ["..", "etc", "passwd"]}])
+write("metainfo", "traversal", benc({"info": bad}))
+bad = dict(multi_info, files=[{"length": 1, "path": ["x"]}, {"length": len(data) - 1, "path": ["x"]}])
+write("metainfo", "dup_path", benc({"info": bad}))
+bad = dict(multi_info, files=[{"length": 1, "path": ["x"]}, {"length": len(data) - 1, "path": ["x", "y"]}])
+write("metainfo", "file_is_dir", benc({"info": bad}))
+write("metainfo", "wrong_piece_count", benc({"info": dict(single["info"], length=len(data) + PL)}))
+write("metainfo", "both_length_files", benc({"info": dict(multi_info, length=5)}))
+write("metainfo", "zero_length", benc({"info": dict(single["info"], length=0, pieces=b"")}))
+write("metainfo", "name_slash", benc({"info": dict(single["info"], name="a/b")}))
+write("metainfo", "huge_piece_length", benc({"info": dict(single["info"], **{"piece length": 1 << 40})}))
+write("metainfo", "overflow_total", benc({"info": dict(multi_info, files=[
+    {"length": 2**63 - 1, "path": ["a"]}, {"length": 2, "path": ["b"]}])}))
+
+# --- tracker_http ------------------------------------------------------------------------------
+compact = b"".join(struct.pack(">4sH", bytes([10, 0, 0, i]), 6881 + i) for i in range(1, 6))
+compact += struct.pack(">4sH", b"\x01\x02\x03\x04", 0)  # port 0: skipped
+write("tracker_http", "compact", benc({"interval": 1800, "min interval": 60, "complete": 5,
+                                       "incomplete": 3, "tracker id": "abc", "peers": compact}))
+write("tracker_http", "dict_peers", benc({"interval": 900, "peers": [
+    {"ip": "192.168.1.2", "port": 6881, "peer id": "x" * 20},
+    {"ip": "::1", "port": 6881}, {"ip": "01.2.3.4", "port": 1}, {"ip": "1.2.3.4", "port": 0},
+    {"ip": "host.example", "port": 80}, {"ip": "255.255.255.255", "port": 65535}]}))
+write("tracker_http", "failure", benc({"failure reason": "torrent not registered"}))
+write("tracker_http", "failure_empty", benc({"failure reason": ""}))
+write("tracker_http", "warning", benc({"warning message": "w" * 2000, "interval": -5, "peers": b""}))
+write("tracker_http", "bad_compact", benc({"interval": 1, "peers": b"12345"}))
+write("tracker_http", "wrong_types", benc({"interval": "soon", "peers": 3}))
+write("tracker_http", "not_dict", "l1:ae")
+write("tracker_http", "url", "http://tracker.example:6969/announce?passkey=abc#frag")
+write("tracker_http", "url_https", "HTTPS://t.example/ann?")
+
+# --- wire --------------------------------------------------------------------------------------
+def msg(mid, payload=b""):
+    return struct.pack(">IB", 1 + len(payload), mid) + payload
+
+
+def header(flags, max_len=200, chunks=(255, 255, 255, 255, 255, 255, 255, 255)):
+    return bytes([flags, max_len]) + bytes(chunks)
+
+
+every = (struct.pack(">I", 0) + msg(0) + msg(1) + msg(2) + msg(3) + msg(4, struct.pack(">I", 1)) +
+         msg(5, b"\xe0") + msg(6, struct.pack(">III", 0, 0, 16384)) +
+         msg(8, struct.pack(">III", 0, 0, 16384)) + msg(9, struct.pack(">H", 6881)) +
+         msg(20, b"\x00d1:md11:ut_metadatai1eee") + msg(7, struct.pack(">II", 0, 0) + b"\0" * 16))
+write("wire", "every_type", header(0x00) + every)
+write("wire", "every_type_split1", header(0x00, chunks=(0, 1, 2, 3, 0, 0, 1, 7)) + every)
+# Geometry 2 (64-byte pieces of zeros, 10 pieces): the peer has everything and unchokes us, then
+# sends piece 0 and a corrupt piece 1.
+g2 = (msg(5, b"\xff\xc0") + msg(1) + msg(7, struct.pack(">II", 0, 0) + b"\0" * 64) +
+      msg(7, struct.pack(">II", 1, 0) + b"\1" * 64) + msg(7, struct.pack(">II", 2, 0) + b"\0" * 64))
+write("wire", "download_tiny", header(0x02, chunks=(8, 8, 8, 8, 8, 8, 8, 8)) + g2)
+write("wire", "download_tiny_late_disk", header(0x82 | 0x40, chunks=(3, 9, 1, 0, 20, 2, 5, 1)) + g2)
+# Geometry 0 (4 pieces), we are a seed: the peer is interested, we unchoke, it requests.
+seed = (msg(2) + msg(6, struct.pack(">III", 0, 0, 16384)) + msg(6, struct.pack(">III", 3, 0, 100)) +
+        msg(8, struct.pack(">III", 0, 0, 16384)) + msg(6, struct.pack(">III", 1, 0, 16384)))
+write("wire", "serve", header(0x04 | 0x10, chunks=(2, 4, 4, 4, 4, 4, 4, 4)) + seed)
+write("wire", "serve_then_not_interested", header(0x08, chunks=(2, 4, 4, 4, 4, 4, 4, 4)) + seed + msg(3))
+write("wire", "request_out_of_range", header(0x04) + msg(2) + msg(6, struct.pack(">III", 3, 0, 200)))
+write("wire", "bad_bitfield_spare_bits", header(0x03) + msg(5, b"\xff" * 13))
+write("wire", "have_out_of_range", header(0x00) + msg(4, struct.pack(">I", 4)))
+write("wire", "oversize", header(0x00, max_len=10) + struct.pack(">I", 0x7fffffff) + b"\0" * 8)
+write("wire", "wrong_len_have", header(0x00) + msg(4, b"\0\0"))
+write("wire", "raw_bad_handshake", header(0x20) + b"\x13BitTorrent protocoX" + b"\0" * 48)
+# Geometry 1 (two blocks per piece): both blocks of piece 0 from the fuzzed peer, endgame with the
+# helper seed.
+g1 = (msg(5, b"\xe0") + msg(1) + msg(7, struct.pack(">II", 0, 0) + b"\0" * 16384) +
+      msg(7, struct.pack(">II", 0, 16384) + b"\0" * 16384) + msg(0))
+write("wire", "download_two_blocks", header(0x41, chunks=(100, 3, 128, 7, 255, 1, 0, 60)) + g1)
+
+# --- udp_tracker -------------------------------------------------------------------------------
+def rec(op, payload=b"", length=None):
+    return bytes([op]) + struct.pack(">H", len(payload) if length is None else length) + payload
+
+
+connect_resp = struct.pack(">IIQ", 0, 0, 0x1122334455667788)
+peers = b"".join(struct.pack(">4sH", bytes([10, 0, 0, i]), 6881) for i in range(1, 4))
+announce_resp = struct.pack(">IIIII", 1, 0, 1800, 2, 5) + peers + struct.pack(">4sH", b"\1\2\3\4", 0)
+error_resp = struct.pack(">II", 3, 0) + b"torrent not registered"
+write("udp_tracker", "connect_response", connect_resp)
+write("udp_tracker", "announce_response", announce_resp)
+write("udp_tracker", "error_response", error_resp)
+write("udp_tracker", "scrape_response", struct.pack(">IIIII", 2, 0, 1, 2, 3))
+write("udp_tracker", "short", b"\0\0\0\1\0\0")
+write("udp_tracker", "url", "udp://tracker.example:6969/announce?x=1")
+write("udp_tracker", "script_ok", bytes([8]) + rec(1, connect_resp) + rec(1, announce_resp))
+write("udp_tracker", "script_retransmit", bytes([3]) + rec(2, length=150) + rec(1, connect_resp) +
+      rec(2, length=300) + rec(2, length=600) + rec(2, length=1200) + rec(2, length=2400))
+write("udp_tracker", "script_error", bytes([8]) + rec(1, connect_resp) + rec(1, error_resp))
+write("udp_tracker", "script_reuse", bytes([8]) + rec(1, connect_resp) + rec(1, announce_resp) +
+      rec(3, length=0) + rec(0, announce_resp) + rec(1, announce_resp[:25]) + rec(2, length=700) +
+      rec(3, length=1))
