@@ -236,4 +236,19 @@ absl::Status FileStore::ReadPieceBlocking(uint32_t piece, absl::Span<uint8_t> bu
   return absl::OkStatus();
 }
 
+absl::Status PreallocateFiles(const FileStore& store) {
+  const engine::Metainfo& meta = store.meta();
+  for (size_t i = 0; i < meta.files.size(); ++i) {
+    const int fd = store.fd(static_cast<uint32_t>(i));
+    if (fd < 0 || meta.files[i].length == 0) continue;
+    // Mode 0 allocates blocks and keeps existing data; already-allocated ranges cost nothing.
+    const int rc = fallocate(fd, 0, 0, meta.files[i].length);
+    if (rc != 0) {
+      return absl::ErrnoToStatus(
+          errno, absl::StrCat("cannot preallocate ", store.path(static_cast<uint32_t>(i))));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace torrenty::io

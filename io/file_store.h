@@ -63,4 +63,8 @@ class FileStore {
   std::vector<int> fds_;
 };
 
+// Reserves every file's full length on disk (fallocate), so a download cannot run out of space
+// halfway. Blocking; call before the event loop starts.
+[[nodiscard]] absl::Status PreallocateFiles(const FileStore& store);
+
 }  // namespace torrenty::io

@@ -25,6 +25,7 @@
 #include "io/file_store.h"
 #include "io/hash_pool.h"
 #include "io/http_fetcher.h"
+#include "io/resume_writer.h"
 #include "io/ring.h"
 #include "io/udp_tracker_transport.h"
 
@@ -46,6 +47,7 @@ constexpr int64_t kStopGraceMs = 3'000;
 constexpr int64_t kReadCacheBytes = 32 << 20;
 constexpr size_t kReadCacheEntriesMin = 4;
 constexpr size_t kRecvBufferMin = 256 << 10;
+constexpr int64_t kResumeSaveMs = 5'000;
 
 Instant Now() {
   using namespace std::chrono;
@@ -90,6 +92,10 @@ struct TorrentSession::Impl {
   bool in_poll_announcer = false;
   std::unique_ptr<engine::Torrent> torrent;
   std::unique_ptr<engine::Announcer> announcer;
+  // Saves which pieces are done (engine/resume.h) while a download runs; null when seeding.
+  std::unique_ptr<ResumeWriter> resume;
+  uint32_t resume_saved_count = UINT32_MAX;
+  Instant last_resume_save{};
   uint16_t port = 0;
   int listen_fd = -1;
   int signal_fd = -1;
@@ -223,6 +229,7 @@ struct TorrentSession::Impl {
         options.data_dir, meta, have.all() ? OpenMode::kExisting : OpenMode::kCreate);
     if (!s.ok()) return s.status();
     store = std::move(*s);
+    if (!have.all()) resume = std::make_unique<ResumeWriter>(options.data_dir, store.get());
     disk = std::make_unique<DiskIo>(
         ring.get(), store.get(), [this](uint64_t tag, absl::Status st) { OnDiskDone(tag, st); },
         128);
@@ -308,6 +315,17 @@ struct TorrentSession::Impl {
       if (stopping && Finished()) break;
     }
     Report(Now());
+    if (resume) {
+      // The loop has ended and every write has completed, so this snapshot is exact and the
+      // next start can skip the recheck.
+      resume->Save(torrent->have());
+      if (absl::Status st = resume->Flush(); !st.ok()) Log(absl::StrCat("resume: ", st.message()));
+    }
+    if (fatal.ok() && stop_requested && !torrent->complete()) {
+      return absl::CancelledError(absl::StrCat(
+          "stopped before the download completed (", torrent->have().count(), "/",
+          meta.num_pieces(), " pieces verified; run the same command again to resume)"));
+    }
     return fatal;
   }
 
@@ -315,7 +333,7 @@ struct TorrentSession::Impl {
 
   bool Finished() {
     if (!conns.empty() && Now() < stop_deadline) return false;
-    if (disk->in_flight() > 0 || fsyncs_pending > 0) return false;
+    if (disk->in_flight() > 0 || !write_backlog.empty() || fsyncs_pending > 0) return false;
     if (!stop_announce_done && Now() < stop_deadline) return false;
     return true;
   }
@@ -337,8 +355,20 @@ struct TorrentSession::Impl {
       last_tick = now;
       if (!stopping) torrent->HandleTick(now);
       Report(now);
+      MaybeSaveResume(now);
     }
     PollAnnouncer(now);
+  }
+
+  // At most every kResumeSaveMs, and only when pieces were added: a kill -9 then loses at most
+  // that long of claimed progress, and the data itself is still found by the recheck.
+  void MaybeSaveResume(Instant now) {
+    if (!resume || stopping) return;
+    if (now.ms - last_resume_save.ms < kResumeSaveMs) return;
+    if (torrent->have().count() == resume_saved_count) return;
+    last_resume_save = now;
+    resume_saved_count = torrent->have().count();
+    resume->Save(torrent->have());
   }
 
   void PollAnnouncer(Instant now) {
@@ -819,7 +849,7 @@ struct TorrentSession::Impl {
       return;
     }
     if (!resp.ok()) {
-      Log(absl::StrCat("tracker: ", resp.status().message()));
+      Log(std::string(resp.status().message()));  // "tracker URL: reason"
       return;
     }
     if (!resp->failure_reason.empty()) {
@@ -833,7 +863,8 @@ struct TorrentSession::Impl {
 
   void OnSignal(int32_t res, uint32_t) {
     if (res > 0) {
-      Log("stopping");
+      Log(absl::StrCat("stopping on ", strsignal(static_cast<int>(sig_info.ssi_signo))));
+      stop_requested = true;
       BeginStop(Now());
       Drain();
     }

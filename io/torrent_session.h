@@ -55,7 +55,8 @@ class TorrentSession {
   ~TorrentSession();
 
   // Returns OK when the download completed (and, with seed_after_complete or for a complete
-  // torrent, when stopped by SIGINT/SIGTERM); an error for disk failures.
+  // torrent, when stopped by SIGINT/SIGTERM); Cancelled when a signal stopped an unfinished
+  // download; another error for disk failures.
   absl::Status Run();
   uint16_t port() const;
 

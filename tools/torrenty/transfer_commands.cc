@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "io/file_store.h"
 #include "io/recheck.h"
+#include "io/resume_writer.h"
 #include "io/torrent_session.h"
 #include "tools/torrenty/cli_util.h"
 #include "tools/torrenty/commands.h"
@@ -29,6 +30,8 @@ constexpr char kDownloadUsage[] =
     "  --port N             listening port (default: first free of 6881-6889)\n"
     "  --peer HOST:PORT     also connect to this peer (repeatable; works without a tracker)\n"
     "  --seed               keep seeding after the download until SIGINT/SIGTERM\n"
+    "  --preallocate        reserve the files' full size on disk before downloading\n"
+    "                       (default: sparse files that grow as pieces arrive)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n";
 
 constexpr char kSeedUsage[] =
@@ -47,6 +50,7 @@ struct TransferArgs {
   bool port_given = false;
   std::vector<engine::PeerAddress> peers;
   bool seed = false;
+  bool preallocate = false;
   int hash_threads = 2;
   bool help = false;
 };
@@ -89,6 +93,8 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
       }
     } else if (!is_seed && arg == "--seed") {
       out->seed = true;
+    } else if (!is_seed && arg == "--preallocate") {
+      out->preallocate = true;
     } else if (!arg.empty() && arg[0] == '-') {
       return UsageError(cmd, absl::StrCat("unknown option '", arg, "'"));
     } else if (out->torrent.empty()) {
@@ -148,12 +154,28 @@ class ProgressPrinter {
   double last_line_s_ = -100;
 };
 
-// Verifies what already exists under dir; a folder without the content yields an empty set.
+// What already exists under dir: a folder without the content yields an empty set; resume data
+// whose file stamps all still match is trusted as it is; anything else is verified piece by piece.
 absl::StatusOr<engine::Bitfield> ExistingPieces(const engine::Metainfo& meta,
                                                 const std::string& dir, int threads) {
   std::error_code ec;
   if (!std::filesystem::exists(std::filesystem::path(dir) / meta.name, ec)) {
     return engine::Bitfield(meta.num_pieces());
+  }
+  absl::StatusOr<engine::ResumeData> resume = io::LoadResume(dir, meta);
+  if (resume.ok()) {
+    const std::vector<engine::FileStamp> stamps = io::StampFiles(dir, meta);
+    if (stamps == resume->files) {
+      std::fprintf(stderr, "%s: resume data matches the files: %u/%u pieces, recheck skipped\n",
+                   meta.name.c_str(), resume->have.count(), meta.num_pieces());
+      return resume->have;
+    }
+    std::fprintf(stderr, "%s: files changed since the resume data was saved; rechecking\n",
+                 meta.name.c_str());
+  } else if (!absl::IsNotFound(resume.status())) {
+    std::fprintf(stderr, "%s: ignoring resume data (%.*s); rechecking\n", meta.name.c_str(),
+                 static_cast<int>(resume.status().message().size()),
+                 resume.status().message().data());
   }
   absl::StatusOr<std::unique_ptr<io::FileStore>> store =
       io::FileStore::Open(dir, meta, io::OpenMode::kCreate);
@@ -180,6 +202,10 @@ int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::M
                            " pieces present, listening on port ", (*session)->port()));
   absl::Status st = (*session)->Run();
   printer.EndLine();
+  if (absl::IsCancelled(st)) {
+    Fail(cmd, st.message());
+    return 130;  // the shell's convention for "interrupted"
+  }
   if (!st.ok()) return Fail(cmd, st.message());
   return 0;
 }
@@ -200,6 +226,14 @@ int RunDownload(int argc, char** argv) {
   if (ec) return Fail("download", absl::StrCat("cannot create ", args.dir, ": ", ec.message()));
   absl::StatusOr<engine::Bitfield> have = ExistingPieces(*meta, args.dir, args.hash_threads);
   if (!have.ok()) return Fail("download", have.status().message());
+  if (args.preallocate && !have->all()) {
+    absl::StatusOr<std::unique_ptr<io::FileStore>> store =
+        io::FileStore::Open(args.dir, *meta, io::OpenMode::kCreate);
+    if (!store.ok()) return Fail("download", store.status().message());
+    if (absl::Status st = io::PreallocateFiles(**store); !st.ok()) {
+      return Fail("download", st.message());
+    }
+  }
   if (meta->trackers.empty() && args.peers.empty() && !have->all()) {
     return Fail("download", "the torrent has no trackers; give peers with --peer HOST:PORT");
   }
