@@ -72,10 +72,14 @@ FileStore::FileStore(std::string output_dir, const engine::Metainfo& meta, OpenM
       meta_(meta),
       mode_(mode),
       map_(std::make_unique<engine::FileMap>(meta_)),
-      fds_(meta_.files.size(), -1) {}
+      fds_(meta_.files.size(), -1),
+      direct_fds_(meta_.files.size(), -1) {}
 
 FileStore::~FileStore() {
   for (int fd : fds_) {
+    if (fd >= 0) close(fd);
+  }
+  for (int fd : direct_fds_) {
     if (fd >= 0) close(fd);
   }
 }
@@ -196,6 +200,15 @@ absl::Status FileStore::OpenAll() {
     if (meta_.files[i].length == 0 && fds_[i] >= 0) {
       close(fds_[i]);
       fds_[i] = -1;
+    }
+  }
+  if (mode_ == OpenMode::kCreate) {
+    for (size_t i = 0; i < meta_.files.size(); ++i) {
+      if (fds_[i] < 0) continue;
+      // Reopening through /proc/self/fd reaches exactly the inode already opened safely (no path
+      // walk, no symlink to follow). tmpfs and some others refuse O_DIRECT: buffered it is, then.
+      const std::string self = absl::StrCat("/proc/self/fd/", fds_[i]);
+      direct_fds_[i] = open(self.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
     }
   }
   return absl::OkStatus();

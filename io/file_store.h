@@ -37,6 +37,9 @@ class FileStore {
   // -1 for zero-length files: they are created but not kept open, since nothing is ever read
   // from or written to them.
   int fd(uint32_t file_index) const { return fds_[file_index]; }
+  // The same file opened with O_DIRECT for writes of whole aligned pieces (no page-cache copy),
+  // or -1 where the filesystem refuses O_DIRECT or the store is read-only.
+  int direct_fd(uint32_t file_index) const { return direct_fds_[file_index]; }
   const engine::FileMap& map() const { return *map_; }
   // The store keeps its own copy, so the caller's Metainfo may die first.
   const engine::Metainfo& meta() const { return meta_; }
@@ -61,6 +64,7 @@ class FileStore {
   OpenMode mode_;
   std::unique_ptr<engine::FileMap> map_;  // built from meta_, so it never outlives it
   std::vector<int> fds_;
+  std::vector<int> direct_fds_;
 };
 
 // Reserves every file's full length on disk (fallocate), so a download cannot run out of space
