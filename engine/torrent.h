@@ -229,7 +229,6 @@ class Torrent {
   uint32_t max_message_len_;
   Bitfield have_;
   PiecePicker picker_;
-  absl::BitGen rng_;
   TorrentStats stats_;
   std::vector<Action> actions_;
 

@@ -176,7 +176,9 @@ std::string HumanBytes(double bytes) {
     bytes /= 1024;
     ++unit;
   }
-  return absl::StrFormat(unit == 0 ? "%.0f %s" : "%.1f %s", bytes, kUnits[unit]);
+  // Two literal formats: absl::StrFormat checks its format string at compile time.
+  return unit == 0 ? absl::StrFormat("%.0f %s", bytes, kUnits[unit])
+                   : absl::StrFormat("%.1f %s", bytes, kUnits[unit]);
 }
 
 }  // namespace torrenty::tools
