@@ -89,17 +89,22 @@ struct Torrent::PieceInFlight {
   std::vector<uint8_t> requesters;  // how many peers hold a request for each block
   uint32_t received = 0;
   bool hashing = false;  // all blocks in; verification or write pending
+  // False when another shard claimed the piece and we fetch it too (endgame): then we must not
+  // release a claim that is not ours.
+  bool owns_claim = true;
   absl::InlinedVector<PeerAddress, 4> contributors;
   std::vector<PeerAddress> block_from;  // who sent each received block
 };
 
-Torrent::Torrent(const Metainfo& meta, TorrentConfig config)
+Torrent::Torrent(const Metainfo& meta, TorrentConfig config, PieceClaims* claims)
     : meta_(meta),
       config_(config),
       num_pieces_(meta.num_pieces()),
       max_message_len_(wire::MaxMessageLen(meta.num_pieces())),
       have_(meta.num_pieces()),
       picker_(meta.num_pieces(), config.seed),
+      own_claims_(claims == nullptr ? std::make_unique<PieceClaims>(meta.num_pieces()) : nullptr),
+      claims_(claims == nullptr ? own_claims_.get() : claims),
       choker_(ChokerConfig{config.unchoke_slots > 0 ? config.unchoke_slots - 1 : 0,
                            config.choke_round_ms, config.optimistic_unchoke_interval_ms},
               config.seed) {}
@@ -122,6 +127,7 @@ void Torrent::SetHave(const Bitfield& have) {
     if (have.Get(i)) {
       have_.Set(i);
       picker_.SetWeHave(i);
+      claims_->MarkHave(i);
     }
   }
   stats_.pieces_have = have_.count();
@@ -531,9 +537,10 @@ void Torrent::UpdateInterest(Peer& peer) {
                                              : wire::MsgType::kNotInterested));
 }
 
-Torrent::PieceInFlight* Torrent::StartPiece(uint32_t piece) {
+Torrent::PieceInFlight* Torrent::StartPiece(uint32_t piece, bool owns_claim) {
   auto pf = std::make_unique<PieceInFlight>();
   pf->piece = piece;
+  pf->owns_claim = owns_claim;
   pf->size = meta_.PieceSize(piece);
   const uint32_t blocks = (pf->size + kBlockSize - 1) / kBlockSize;
   pf->state.assign(blocks, PieceInFlight::kFree);
@@ -581,16 +588,22 @@ bool Torrent::PickBlock(Peer& peer, BlockRequest* out) {
       }
     }
   }
-  // 2. Start the rarest piece this peer has, if the memory budget allows.
-  if (in_flight_.size() < config_.pieces_in_flight_max) {
+  // 2. Start the rarest piece this peer has, if the memory budget allows and no other shard of
+  // this torrent has claimed it.
+  while (in_flight_.size() < config_.pieces_in_flight_max) {
     std::optional<uint32_t> piece = picker_.Pick(peer.has);
-    if (piece.has_value()) {
-      take(*StartPiece(*piece), 0);
+    if (!piece.has_value()) break;
+    if (claims_->TryClaim(*piece)) {
+      take(*StartPiece(*piece, /*owns_claim=*/true), 0);
       return true;
     }
+    picker_.SetInProgress(*piece, true);  // another shard has it (or just finished it)
+    claimed_elsewhere_.push_back(*piece);
   }
-  // 3. Endgame: nothing left to start, so ask this peer too for blocks others are slow on.
+  // 3. Endgame: nothing left to start, so ask this peer too for blocks others are slow on,
+  // first whole pieces another shard is still fetching, then blocks of our own pieces.
   if (picker_.num_pickable() == 0) {
+    if (StealPiece(peer, out)) return true;
     for (uint32_t piece : in_flight_order_) {
       PieceInFlight& pf = *in_flight_[piece];
       if (pf.hashing || !peer.has.Get(piece)) continue;
@@ -606,6 +619,41 @@ bool Torrent::PickBlock(Peer& peer, BlockRequest* out) {
         return true;
       }
     }
+  }
+  return false;
+}
+
+bool Torrent::StealPiece(Peer& peer, BlockRequest* out) {
+  if (claimed_elsewhere_.empty() || in_flight_.size() >= config_.pieces_in_flight_max) {
+    return false;
+  }
+  for (size_t i = 0; i < claimed_elsewhere_.size();) {
+    const uint32_t piece = claimed_elsewhere_[i];
+    const PieceClaims::State state = claims_->Get(piece);
+    if (state == PieceClaims::State::kHave || have_.Get(piece)) {
+      // Done elsewhere; its remote have is on the way.
+      claimed_elsewhere_[i] = claimed_elsewhere_.back();
+      claimed_elsewhere_.pop_back();
+      continue;
+    }
+    if (!peer.has.Get(piece) || in_flight_.contains(piece)) {
+      ++i;
+      continue;
+    }
+    // A piece the other shard gave up is ours to claim; otherwise fetch a duplicate and let the
+    // first to verify it win.
+    const bool owns = state == PieceClaims::State::kFree && claims_->TryClaim(piece);
+    claimed_elsewhere_[i] = claimed_elsewhere_.back();
+    claimed_elsewhere_.pop_back();
+    PieceInFlight& pf = *StartPiece(piece, owns);
+    --pf.free_blocks;
+    pf.first_free = 1;
+    pf.state[0] = PieceInFlight::kRequested;
+    ++pf.requesters[0];
+    out->piece = piece;
+    out->begin = 0;
+    out->length = std::min<uint32_t>(kBlockSize, pf.size);
+    return true;
   }
   return false;
 }
@@ -661,10 +709,32 @@ void Torrent::MaybeAbandonPiece(uint32_t piece) {
   if (pf.received != 0 || pf.hashing) return;
   for (uint8_t n : pf.requesters)
     if (n != 0) return;
-  free_buffers_.push_back(std::move(pf.buffer));
+  if (pf.owns_claim) {
+    claims_->Release(piece);
+    picker_.SetInProgress(piece, false);
+  } else {
+    claimed_elsewhere_.push_back(piece);  // still another shard's; stays stealable
+  }
+  DropInFlight(piece);
+}
+
+void Torrent::DropInFlight(uint32_t piece) {
+  auto it = in_flight_.find(piece);
+  if (it == in_flight_.end()) return;
+  for (auto& [key, peer] : peers_) {
+    auto& reqs = peer->requests_out;
+    for (auto r = reqs.begin(); r != reqs.end();) {
+      if (r->piece != piece) {
+        ++r;
+        continue;
+      }
+      SendCancel(*peer, *r);
+      r = reqs.erase(r);
+    }
+  }
+  free_buffers_.push_back(std::move(it->second->buffer));
   in_flight_.erase(it);
   in_flight_order_.erase(std::find(in_flight_order_.begin(), in_flight_order_.end(), piece));
-  picker_.SetInProgress(piece, false);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -673,6 +743,10 @@ void Torrent::MaybeAbandonPiece(uint32_t piece) {
 void Torrent::HandleHashResult(uint32_t piece, bool ok, Instant now) {
   auto it = in_flight_.find(piece);
   if (it == in_flight_.end()) return;
+  if (have_.Get(piece)) {  // another shard finished it while we were hashing our copy
+    DropInFlight(piece);
+    return;
+  }
   PieceInFlight& pf = *it->second;
   auto block_digest = [&](uint32_t b) {
     const uint32_t begin = b * kBlockSize;
@@ -758,17 +832,31 @@ void Torrent::HandlePieceWritten(uint32_t piece, const absl::Status& status, Ins
     Emit(std::move(a));
     return;
   }
-  free_buffers_.push_back(std::move(it->second->buffer));
-  in_flight_.erase(it);
-  in_flight_order_.erase(std::find(in_flight_order_.begin(), in_flight_order_.end(), piece));
-  have_.Set(piece);
-  picker_.SetWeHave(piece);
-  stats_.pieces_have = have_.count();
-  stats_.verified_bytes += meta_.PieceSize(piece);
+  DropInFlight(piece);
+  if (have_.Get(piece)) return;  // a remote have for it arrived during our write
+  claims_->MarkHave(piece);
   Action done;
   done.type = Action::Type::kPieceDone;
   done.piece = piece;
   Emit(std::move(done));
+  AddHave(piece);
+  (void)now;
+}
+
+void Torrent::HandleRemoteHave(uint32_t piece, Instant now) {
+  if (piece >= num_pieces_ || have_.Get(piece)) return;
+  auto it = in_flight_.find(piece);
+  // A copy still being hashed or written owns its buffer until that result comes back.
+  if (it != in_flight_.end() && !it->second->hashing) DropInFlight(piece);
+  AddHave(piece);
+  (void)now;
+}
+
+void Torrent::AddHave(uint32_t piece) {
+  have_.Set(piece);
+  picker_.SetWeHave(piece);
+  stats_.pieces_have = have_.count();
+  stats_.verified_bytes += meta_.PieceSize(piece);
 
   const bool finished = complete();
   std::vector<PeerKey> seeds;
@@ -785,12 +873,11 @@ void Torrent::HandlePieceWritten(uint32_t piece, const absl::Status& status, Ins
   if (finished) {
     for (PeerKey key : seeds) Close(*peers_[key], CloseReason::kBothSeeds);
     // Buffers are only needed again if a recheck ever un-haves pieces.
-    free_buffers_.clear();
+    if (in_flight_.empty()) free_buffers_.clear();
     Action a;
     a.type = Action::Type::kComplete;
     Emit(std::move(a));
   }
-  (void)now;
 }
 
 // ---------------------------------------------------------------------------------------------

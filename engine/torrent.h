@@ -23,6 +23,7 @@
 #include "engine/bitfield.h"
 #include "engine/choker.h"
 #include "engine/metainfo.h"
+#include "engine/piece_claims.h"
 #include "engine/piece_picker.h"
 #include "engine/types.h"
 #include "engine/wire.h"
@@ -127,7 +128,9 @@ struct TorrentStats {
 
 class Torrent {
  public:
-  Torrent(const Metainfo& meta, TorrentConfig config);
+  // `claims` is shared by every shard that downloads this torrent (see engine/piece_claims.h);
+  // null gives the torrent a private one.
+  Torrent(const Metainfo& meta, TorrentConfig config, PieceClaims* claims = nullptr);
   ~Torrent();
   Torrent(const Torrent&) = delete;
   Torrent& operator=(const Torrent&) = delete;
@@ -152,6 +155,9 @@ class Torrent {
   // passes them again with more data. A protocol violation closes the peer (kClose action).
   size_t HandleBytes(PeerKey key, absl::Span<const uint8_t> bytes, Instant now);
   void HandlePeerClosed(PeerKey key, Instant now);
+  // Another shard verified and wrote `piece` (its kPieceDone). Tells our peers with `have`,
+  // and drops our own copy of it if we were fetching it too.
+  void HandleRemoteHave(uint32_t piece, Instant now);
   void HandleSent(PeerKey key, size_t bytes, Instant now);
   void HandleHashResult(uint32_t piece, bool ok, Instant now);
   void HandlePieceWritten(uint32_t piece, const absl::Status& status, Instant now);
@@ -199,7 +205,10 @@ class Torrent {
   // Request pipeline.
   void FillRequests(Peer& peer);
   bool PickBlock(Peer& peer, BlockRequest* out);
-  PieceInFlight* StartPiece(uint32_t piece);
+  PieceInFlight* StartPiece(uint32_t piece, bool owns_claim);
+  bool StealPiece(Peer& peer, BlockRequest* out);
+  void DropInFlight(uint32_t piece);
+  void AddHave(uint32_t piece);
   void ReleaseRequests(Peer& peer);
   void ReleaseRequest(Peer& peer, const BlockRequest& r);
   void MaybeAbandonPiece(uint32_t piece);
@@ -229,6 +238,10 @@ class Torrent {
   uint32_t max_message_len_;
   Bitfield have_;
   PiecePicker picker_;
+  std::unique_ptr<PieceClaims> own_claims_;  // when no shared table was given
+  PieceClaims* claims_;
+  // Pieces another shard claimed when we wanted them; candidates for stealing in endgame.
+  std::vector<uint32_t> claimed_elsewhere_;
   TorrentStats stats_;
   std::vector<Action> actions_;
 

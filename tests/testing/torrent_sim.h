@@ -166,6 +166,10 @@ class Swarm {
     size_t upload_per_step = std::numeric_limits<size_t>::max();  // per connection
     engine::PeerKey next_key = 100;
     uint16_t next_ephemeral = 40000;
+    // Shards of one process: they share the piece claims, and each one's kPieceDone reaches the
+    // others as HandleRemoteHave (io/ passes it as a message between shard threads).
+    std::shared_ptr<engine::PieceClaims> claims;
+    std::vector<int> shard_group;  // every client of the group, this one included
   };
 
   struct End {
@@ -209,6 +213,38 @@ class Swarm {
     }
     clients_.push_back(std::move(c));
     return static_cast<int>(clients_.size()) - 1;
+  }
+
+  // A second shard of `primary`'s process: same torrent state shared through PieceClaims, its
+  // own connections. Returns the new client.
+  int AddShard(int primary, engine::TorrentConfig config = {}) {
+    Client& p = *clients_[primary];
+    if (!p.claims) {
+      p.claims = std::make_shared<engine::PieceClaims>(meta_.num_pieces());
+      config.self_id = MakeSimPeerId(static_cast<uint32_t>(primary));
+      // Re-create the primary on the shared table (it has no connections yet).
+      engine::TorrentConfig pc;
+      pc.self_id = MakeSimPeerId(static_cast<uint32_t>(primary));
+      pc.listen_port = 6881;
+      pc.seed = options_.seed * 1000 + static_cast<uint64_t>(primary);
+      p.torrent = std::make_unique<engine::Torrent>(meta_, pc, p.claims.get());
+      p.shard_group = {primary};
+    }
+    auto c = std::make_unique<Client>();
+    c->index = static_cast<int>(clients_.size());
+    c->address = engine::PeerAddress{0x0A000001u + static_cast<uint32_t>(c->index), 6881};
+    config.self_id = MakeSimPeerId(static_cast<uint32_t>(c->index));
+    config.listen_port = 6881;
+    config.seed = options_.seed * 1000 + static_cast<uint64_t>(c->index);
+    c->claims = p.claims;
+    c->torrent = std::make_unique<engine::Torrent>(meta_, config, c->claims.get());
+    c->writes.assign(meta_.num_pieces(), 0);
+    c->disk.assign(payload_.size(), 0);
+    clients_.push_back(std::move(c));
+    const int index = static_cast<int>(clients_.size()) - 1;
+    p.shard_group.push_back(index);
+    for (int member : p.shard_group) clients_[member]->shard_group = p.shard_group;
+    return index;
   }
 
   // `from` learns `to`'s address (as from a tracker) and dials it.
@@ -265,6 +301,13 @@ class Swarm {
       for (int s = 0; s < 2; ++s) Deliver(id, s);
     }
     for (int c : Order(clients_.size())) CompleteDiskOps(c);
+    // Remote haves arrive one step late, like a message between shard threads.
+    std::vector<std::pair<int, uint32_t>> haves;
+    haves.swap(pending_remote_haves_);
+    for (auto [shard, piece] : haves) {
+      clients_[shard]->torrent->HandleRemoteHave(piece, now());
+      DrainAll();
+    }
     if ((now_ - options_.start_ms) % options_.tick_ms == 0) {
       for (int c : Order(clients_.size())) {
         clients_[c]->torrent->HandleTick(now());
@@ -480,6 +523,9 @@ class Swarm {
         disk_ops_[ci].push_back(DiskOp{a.type, a.peer, a.piece, a.begin, a.length, a.data});
         break;
       case T::kPieceDone:
+        for (int other : c.shard_group) {
+          if (other != ci) pending_remote_haves_.emplace_back(other, a.piece);
+        }
         break;
       case T::kComplete:
         if (c.completed) ADD_FAILURE() << "client " << ci << ": kComplete twice";
@@ -554,6 +600,7 @@ class Swarm {
   int64_t now_;
   uint64_t batch_ = 0;
   std::vector<std::unique_ptr<Client>> clients_;
+  std::vector<std::pair<int, uint32_t>> pending_remote_haves_;  // (shard, piece), next step
   std::deque<Pipe> pipes_;  // a deque: references stay valid as pipes are added
   std::map<std::pair<int, engine::PeerKey>, int> by_key_;
   std::map<int, std::vector<DiskOp>> disk_ops_;

@@ -610,5 +610,48 @@ TEST(TorrentSimTest, OptimisticUnchokeReachesEveryPeer) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// 12. Two shards of one process share a download through PieceClaims: each piece is claimed by
+// one shard, the other learns of it as a remote have, and together they finish with (almost) no
+// piece fetched twice.
+
+TEST(TorrentSimTest, ShardsSplitOneDownload) {
+  for (uint64_t seed = 1200; seed < 1210; ++seed) {
+    SCOPED_TRACE(SeedTrace(seed));
+    const Content content = MakeContent(seed, 40, 32 * 1024, 7000);
+    Swarm sim(content.meta, content.payload, {.seed = seed, .random_splits = true});
+    const int s1 = sim.AddClient(true);
+    const int s2 = sim.AddClient(true);
+    sim.client(s1).upload_per_step = 48 * 1024;
+    sim.client(s2).upload_per_step = 48 * 1024;
+    const int a = sim.AddClient(false);
+    const int b = sim.AddShard(a);
+    sim.Introduce(a, s1);
+    sim.Introduce(b, s2);
+    ASSERT_TRUE(
+        sim.RunUntil([&] { return sim.client(a).completed && sim.client(b).completed; }, 120'000));
+    int written_by_both = 0;
+    for (uint32_t p = 0; p < content.meta.num_pieces(); ++p) {
+      const int wa = sim.client(a).writes[p];
+      const int wb = sim.client(b).writes[p];
+      ASSERT_GE(wa + wb, 1) << "piece " << p << " never written";
+      if (wa > 0 && wb > 0) ++written_by_both;
+      const int owner = wa > 0 ? a : b;
+      const int64_t off = int64_t{p} * content.meta.piece_length;
+      const size_t len = content.meta.PieceSize(p);
+      ASSERT_TRUE(std::equal(sim.client(owner).disk.begin() + off,
+                             sim.client(owner).disk.begin() + off + len,
+                             content.payload.begin() + off))
+          << "piece " << p;
+    }
+    // Both shards fetched pieces, and duplicates are limited to the endgame.
+    EXPECT_GT(sim.torrent(a).stats().downloaded_payload, 0);
+    EXPECT_GT(sim.torrent(b).stats().downloaded_payload, 0);
+    EXPECT_LE(written_by_both, 4);
+    EXPECT_TRUE(sim.client(a).fatals.empty());
+    EXPECT_TRUE(sim.client(b).fatals.empty());
+  }
+}
+
 }  // namespace
 }  // namespace torrenty::engine
