@@ -54,7 +54,9 @@ struct TorrentConfig {
   // Bounded piece-assembly memory: at most this many pieces are being downloaded at once.
   uint32_t pieces_in_flight_max = 48;
   // Requests a peer may queue with us; more is a protocol abuse and closes the connection.
-  uint32_t peer_requests_queued_max = 512;
+  // libtorrent allows 2000 (max_allowed_in_request_queue) and Transmission pipelines past 512,
+  // so a lower limit would drop honest peers.
+  uint32_t peer_requests_queued_max = 2000;
   // Disk reads outstanding per peer while serving; bounds read-cache pressure from one peer.
   uint32_t reads_per_peer_max = 16;
   // Bytes queued for sending to one peer before we stop turning its requests into reads.

@@ -16,9 +16,8 @@ absl::StatusOr<std::unique_ptr<HashPool>> HashPool::Create(int threads) {
   if (threads < 1) {
     return absl::InvalidArgumentError(absl::StrCat("hash pool needs >= 1 thread, got ", threads));
   }
-  const int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (efd < 0) return absl::ErrnoToStatus(errno, "eventfd");
-  std::unique_ptr<HashPool> pool(new HashPool(efd, threads));
+  std::unique_ptr<HashPool> pool(new HashPool(threads));
+  if (absl::StatusOr<int> first = pool->AddClient(); !first.ok()) return first.status();
   pool->threads_.reserve(threads);
   for (int i = 0; i < threads; ++i) pool->threads_.emplace_back([p = pool.get()] { p->Worker(); });
   return pool;
@@ -30,19 +29,29 @@ HashPool::~HashPool() {
     stop_ = true;
   }
   for (std::thread& t : threads_) t.join();
-  close(event_fd_);
+  for (auto& c : clients_) close(c->event_fd);
 }
 
-void HashPool::Submit(uint64_t tag, absl::Span<const uint8_t> data,
+absl::StatusOr<int> HashPool::AddClient() {
+  const int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd < 0) return absl::ErrnoToStatus(errno, "eventfd");
+  absl::MutexLock lock(&mu_);
+  clients_.push_back(std::make_unique<Client>());
+  clients_.back()->event_fd = efd;
+  return static_cast<int>(clients_.size()) - 1;
+}
+
+void HashPool::Submit(int client, uint64_t tag, absl::Span<const uint8_t> data,
                       const engine::Sha1Digest& expected) {
   absl::MutexLock lock(&mu_);
-  jobs_.push_back(Job{tag, data, expected});
+  jobs_.push_back(Job{client, tag, data, expected});
 }
 
-void HashPool::TakeResults(std::vector<HashResult>* out) {
+void HashPool::TakeResults(int client, std::vector<HashResult>* out) {
   absl::MutexLock lock(&mu_);
-  out->insert(out->end(), results_.begin(), results_.end());
-  results_.clear();
+  std::vector<HashResult>& results = clients_[client]->results;
+  out->insert(out->end(), results.begin(), results.end());
+  results.clear();
 }
 
 void HashPool::Worker() {
@@ -67,13 +76,20 @@ void HashPool::Worker() {
     done.clear();
     for (const Job& job : batch)
       done.push_back(HashResult{job.tag, engine::Sha1(job.data) == job.expected});
+    uint64_t woken = 0;  // clients to wake; a bitmask is enough for up to 64 shards
     {
       absl::MutexLock lock(&mu_);
-      results_.insert(results_.end(), done.begin(), done.end());
+      for (size_t i = 0; i < batch.size(); ++i) {
+        clients_[batch[i].client]->results.push_back(done[i]);
+        woken |= uint64_t{1} << (batch[i].client & 63);
+      }
     }
-    // Only fails (EAGAIN) if the counter would overflow, in which case it is readable anyway.
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(event_fd_, &one, sizeof(one));
+    for (size_t c = 0; c < clients_.size() && c < 64; ++c) {
+      if (!(woken & (uint64_t{1} << c))) continue;
+      // Only fails (EAGAIN) if the counter would overflow, in which case it is readable anyway.
+      const uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = write(clients_[c]->event_fd, &one, sizeof(one));
+    }
   }
 }
 

@@ -32,18 +32,30 @@ class HashPool {
 
   // Thread-safe. `data` must stay valid until this tag's result has been taken (or the pool is
   // destroyed). Compares SHA-1(data) with `expected`.
-  void Submit(uint64_t tag, absl::Span<const uint8_t> data, const engine::Sha1Digest& expected);
+  void Submit(uint64_t tag, absl::Span<const uint8_t> data, const engine::Sha1Digest& expected) {
+    Submit(0, tag, data, expected);
+  }
 
   // eventfd (EFD_NONBLOCK | EFD_CLOEXEC), readable when results are ready. The ring thread reads
   // it via io_uring and then calls TakeResults. Wake-ups may be spurious (results already taken by
   // an earlier TakeResults), so an empty TakeResults is normal.
-  int notify_fd() const { return event_fd_; }
+  int notify_fd() const { return notify_fd(0); }
 
   // Thread-safe. Appends every finished result to `out`.
-  void TakeResults(std::vector<HashResult>* out);
+  void TakeResults(std::vector<HashResult>* out) { TakeResults(0, out); }
+
+  // Several shards share one pool; each is a client with its own results and eventfd, so a
+  // shard's ring only ever wakes for its own pieces. Client 0 exists from the start; AddClient
+  // must be called before any Submit.
+  [[nodiscard]] absl::StatusOr<int> AddClient();
+  void Submit(int client, uint64_t tag, absl::Span<const uint8_t> data,
+              const engine::Sha1Digest& expected);
+  int notify_fd(int client) const { return clients_[client]->event_fd; }
+  void TakeResults(int client, std::vector<HashResult>* out);
 
  private:
   struct Job {
+    int client;
     uint64_t tag;
     absl::Span<const uint8_t> data;
     engine::Sha1Digest expected;
@@ -52,16 +64,20 @@ class HashPool {
   // the other workers get a share.
   static constexpr size_t kMaxBatch = 8;
 
-  HashPool(int event_fd, int threads) : event_fd_(event_fd), num_threads_(threads) {}
+  struct Client {
+    int event_fd = -1;
+    std::vector<HashResult> results;  // guarded by mu_
+  };
+
+  explicit HashPool(int threads) : num_threads_(threads) {}
   void Worker();
   bool HasWorkOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !jobs_.empty(); }
 
-  const int event_fd_;
   const size_t num_threads_;
+  std::vector<std::unique_ptr<Client>> clients_;
   std::vector<std::thread> threads_;
   absl::Mutex mu_;
   std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
-  std::vector<HashResult> results_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -12,8 +12,9 @@ namespace torrenty::io {
 absl::StatusOr<std::unique_ptr<Ring>> Ring::Create(unsigned entries) {
   std::unique_ptr<Ring> ring(new Ring());
   io_uring_params params{};
-  // The ring is only ever touched by its own thread.
-  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
+  // No IORING_SETUP_SINGLE_ISSUER: a shard's ring is created on the main thread and then driven
+  // by the shard's own thread, which that flag forbids (submissions fail with EEXIST).
+  params.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
   int rc = io_uring_queue_init_params(entries, &ring->ring_, &params);
   if (rc == -EINVAL) {
     // Older kernels lack the hint flags; they are optimisations, not requirements.

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,11 +15,14 @@
 #include <cstring>
 #include <deque>
 #include <list>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/announcer.h"
+#include "engine/piece_claims.h"
 #include "engine/torrent.h"
 #include "engine/wire.h"
 #include "io/disk_io.h"
@@ -48,6 +52,8 @@ constexpr int64_t kReadCacheBytes = 32 << 20;
 constexpr size_t kReadCacheEntriesMin = 4;
 constexpr size_t kRecvBufferMin = 256 << 10;
 constexpr int64_t kResumeSaveMs = 5'000;
+// The hash pool wakes its clients through a 64-bit mask.
+constexpr int kShardsMax = 64;
 
 Instant Now() {
   using namespace std::chrono;
@@ -79,14 +85,71 @@ sockaddr_in ToSockaddr(const PeerAddress& a) {
 // Tags for DiskIo operations: the high bit separates cache reads from piece writes.
 constexpr uint64_t kReadTagBit = uint64_t{1} << 63;
 
-struct TorrentSession::Impl {
+// Control messages between shards. They carry per-piece and per-announce events, never blocks:
+// the block path stays inside one shard.
+struct ShardMessage {
+  enum class Type { kPeers, kHave, kNeedPeers, kLog, kFatal, kStop };
+  Type type = Type::kHave;
+  uint32_t piece = 0;
+  std::vector<PeerAddress> peers;
+  std::string text;
+};
+
+// A shard's inbox: a vector swapped out under a short lock, plus an eventfd that the owning
+// ring reads, so a post wakes the shard without it ever blocking on the lock while idle.
+class Mailbox {
+ public:
+  Mailbox() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~Mailbox() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int fd() const { return fd_; }
+  void Post(ShardMessage m) {
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.push_back(std::move(m));
+    }
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(fd_, &one, sizeof(one));
+  }
+  void Take(std::vector<ShardMessage>* out) {
+    out->clear();
+    absl::MutexLock lock(&mu_);
+    out->swap(queue_);
+  }
+
+ private:
+  const int fd_;
+  absl::Mutex mu_;
+  std::vector<ShardMessage> queue_ ABSL_GUARDED_BY(mu_);
+};
+
+// What the shards of one torrent share: read-only after start-up except for the atomic claims.
+struct TorrentSession::Shared {
+  explicit Shared(const engine::Metainfo& m) : meta(m), claims(m.num_pieces()) {}
   const engine::Metainfo& meta;
   SessionOptions options;
   engine::PeerId self_id = MakePeerId();
-  std::unique_ptr<Ring> ring;
   std::unique_ptr<FileStore> store;
-  std::unique_ptr<DiskIo> disk;
   std::unique_ptr<HashPool> hash_pool;
+  engine::PieceClaims claims;
+  uint16_t port = 0;
+  std::vector<std::unique_ptr<Impl>> shards;
+};
+
+// One shard: a thread with its own ring, connections, engine::Torrent and disk queue. Shard 0
+// (the coordinator) also runs the trackers, signals, resume data and progress for the torrent.
+struct TorrentSession::Impl {
+  Shared& shared;
+  const int index;
+  const engine::Metainfo& meta;
+  const SessionOptions& options;
+  const engine::PeerId& self_id;
+  FileStore* store;
+  HashPool* hash_pool;
+  int hash_client = 0;
+  std::unique_ptr<Ring> ring;
+  std::unique_ptr<DiskIo> disk;
   std::unique_ptr<HttpFetcher> http;
   std::unique_ptr<UdpTrackerTransport> udp;
   bool in_poll_announcer = false;
@@ -98,6 +161,14 @@ struct TorrentSession::Impl {
   Instant last_resume_save{};
   uint16_t port = 0;
   int listen_fd = -1;
+  Mailbox inbox;
+  uint64_t inbox_evt = 0;
+  Completion inbox_c;
+  std::vector<ShardMessage> messages;
+  // Published for the coordinator's progress and announces (relaxed: statistics only).
+  std::atomic<int64_t> pub_downloaded{0}, pub_uploaded{0};
+  std::atomic<uint32_t> pub_peers{0};
+  std::atomic<bool> pub_done{false};
   int signal_fd = -1;
   size_t recv_buffer_size = kRecvBufferMin;
 
@@ -172,11 +243,18 @@ struct TorrentSession::Impl {
   Instant last_rate{};
   double down_rate = 0, up_rate = 0;
 
-  explicit Impl(const engine::Metainfo& m) : meta(m) {}
+  Impl(Shared& s, int shard_index)
+      : shared(s),
+        index(shard_index),
+        meta(s.meta),
+        options(s.options),
+        self_id(s.self_id),
+        store(s.store.get()),
+        hash_pool(s.hash_pool.get()) {}
   ~Impl() {
-    // Threads first (they may hold spans into piece buffers), then the ring, whose teardown
-    // cancels every operation that still points into a Conn or cache entry.
-    hash_pool.reset();
+    // The hash pool is gone by now (TorrentSession destroys it first: its threads may hold
+    // spans into piece buffers). Then the ring, whose teardown cancels every operation that
+    // still points into a Conn or cache entry.
     http.reset();
     ring.reset();
     for (auto& [key, c] : conns)
@@ -185,8 +263,45 @@ struct TorrentSession::Impl {
     if (signal_fd >= 0) ::close(signal_fd);
   }
 
+  bool coordinator() const { return index == 0; }
+  Impl& coordinator_shard() { return *shared.shards[0]; }
+
   void Log(const std::string& line) {
-    if (options.on_log) options.on_log(line);
+    if (!options.on_log) return;
+    if (coordinator()) {
+      options.on_log(line);
+    } else {
+      ShardMessage m;
+      m.type = ShardMessage::Type::kLog;
+      m.text = line;
+      coordinator_shard().inbox.Post(std::move(m));
+    }
+  }
+
+  void PostToOthers(const ShardMessage& m) {
+    for (auto& shard : shared.shards) {
+      if (shard.get() != this) shard->inbox.Post(m);
+    }
+  }
+
+  // Peers are spread over shards by address, so each is dialled by exactly one shard.
+  void DistributePeers(absl::Span<const PeerAddress> peers, Instant now) {
+    const size_t n = shared.shards.size();
+    std::vector<std::vector<PeerAddress>> per_shard(n);
+    for (const PeerAddress& a : peers) {
+      per_shard[absl::HashOf(a) % n].push_back(a);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (per_shard[i].empty()) continue;
+      if (shared.shards[i].get() == this) {
+        torrent->AddPeerCandidates(per_shard[i], now);
+      } else {
+        ShardMessage m;
+        m.type = ShardMessage::Type::kPeers;
+        m.peers = std::move(per_shard[i]);
+        shared.shards[i]->inbox.Post(std::move(m));
+      }
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -195,8 +310,12 @@ struct TorrentSession::Impl {
     if (listen_fd < 0) return absl::ErrnoToStatus(errno, "socket");
     int one = 1;
     setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    // Every shard listens on the same port; the kernel spreads incoming connections over them.
+    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     std::vector<uint16_t> candidates;
-    if (options.port_explicit) {
+    if (!coordinator()) {
+      candidates.push_back(shared.port);
+    } else if (options.port_explicit) {
       candidates.push_back(options.port);
     } else {
       for (uint16_t p = 6881; p <= 6889; ++p) candidates.push_back(p);
@@ -214,7 +333,7 @@ struct TorrentSession::Impl {
         port = ntohs(sa.sin_port);
         return absl::OkStatus();
       }
-      if (options.port_explicit) {
+      if (options.port_explicit || !coordinator()) {
         return absl::ErrnoToStatus(errno, absl::StrCat("cannot listen on port ", p));
       }
     }
@@ -225,35 +344,43 @@ struct TorrentSession::Impl {
     absl::StatusOr<std::unique_ptr<Ring>> r = Ring::Create(4096);
     if (!r.ok()) return r.status();
     ring = std::move(*r);
-    absl::StatusOr<std::unique_ptr<FileStore>> s = FileStore::Open(
-        options.data_dir, meta, have.all() ? OpenMode::kExisting : OpenMode::kCreate);
-    if (!s.ok()) return s.status();
-    store = std::move(*s);
-    if (!have.all()) resume = std::make_unique<ResumeWriter>(options.data_dir, store.get());
+    if (coordinator() && !have.all()) {
+      resume = std::make_unique<ResumeWriter>(options.data_dir, store);
+    }
     disk = std::make_unique<DiskIo>(
-        ring.get(), store.get(), [this](uint64_t tag, absl::Status st) { OnDiskDone(tag, st); },
-        128);
-    absl::StatusOr<std::unique_ptr<HashPool>> h = HashPool::Create(options.hash_threads);
-    if (!h.ok()) return h.status();
-    hash_pool = std::move(*h);
+        ring.get(), store, [this](uint64_t tag, absl::Status st) { OnDiskDone(tag, st); }, 128);
+    if (!coordinator()) {
+      absl::StatusOr<int> client = hash_pool->AddClient();
+      if (!client.ok()) return client.status();
+      hash_client = *client;
+    }
+    if (inbox.fd() < 0) return absl::ErrnoToStatus(errno, "eventfd");
     if (absl::Status st = Listen(); !st.ok()) return st;
+    if (coordinator()) shared.port = port;
+    const int64_t shards = static_cast<int64_t>(shared.shards.size());
 
     engine::TorrentConfig cfg;
     cfg.self_id = self_id;
     cfg.listen_port = port;
     // Piece-assembly memory budget: 32 MiB, but never fewer than 4 pieces in flight. O_DIRECT
     // writes return buffers fast, so more does not buy throughput (measured with `bench`).
-    cfg.pieces_in_flight_max = static_cast<uint32_t>(
-        std::max<int64_t>(4, (int64_t{32} << 20) / std::max<int64_t>(1, meta.piece_length)));
+    cfg.pieces_in_flight_max = static_cast<uint32_t>(std::max<int64_t>(
+        4, (int64_t{32} << 20) / shards / std::max<int64_t>(1, meta.piece_length)));
     absl::BitGen gen;
     cfg.seed = absl::Uniform<uint64_t>(gen);
-    torrent = std::make_unique<engine::Torrent>(meta, cfg);
+    torrent = std::make_unique<engine::Torrent>(meta, cfg, &shared.claims);
     torrent->SetHave(have);
 
     recv_buffer_size = std::max<size_t>(kRecvBufferMin,
                                         2 * size_t{engine::wire::MaxMessageLen(meta.num_pieces())});
-    cache_capacity = std::max<size_t>(kReadCacheEntriesMin,
-                                      static_cast<size_t>(kReadCacheBytes / meta.piece_length));
+    cache_capacity = std::max<size_t>(
+        kReadCacheEntriesMin, static_cast<size_t>(kReadCacheBytes / shards / meta.piece_length));
+    inbox_c = MakeCompletion<&Impl::OnInbox>(this);
+    hash_c = MakeCompletion<&Impl::OnHashEvent>(this);
+    timer_c = MakeCompletion<&Impl::OnTimer>(this);
+    accept_c = MakeCompletion<&Impl::OnAccept>(this);
+    fsync_c = MakeCompletion<&Impl::OnFsync>(this);
+    if (!coordinator()) return absl::OkStatus();
 
     engine::Announcer::Config acfg;
     acfg.info_hash = meta.info_hash;
@@ -283,37 +410,75 @@ struct TorrentSession::Impl {
     signal_fd = signalfd(-1, &mask, SFD_CLOEXEC);
     if (signal_fd < 0) return absl::ErrnoToStatus(errno, "signalfd");
 
-    hash_c = MakeCompletion<&Impl::OnHashEvent>(this);
     http_c = MakeCompletion<&Impl::OnHttpEvent>(this);
     sig_c = MakeCompletion<&Impl::OnSignal>(this);
-    timer_c = MakeCompletion<&Impl::OnTimer>(this);
-    accept_c = MakeCompletion<&Impl::OnAccept>(this);
-    fsync_c = MakeCompletion<&Impl::OnFsync>(this);
     return absl::OkStatus();
   }
 
   // ---------------------------------------------------------------------------------------
-  absl::Status Run() {
+  // The loop of one shard; the coordinator calls it after starting the other shards' threads.
+  absl::Status Loop() {
     start = Now();
     last_rate = start;
-    ring->Read(hash_pool->notify_fd(), &hash_evt, sizeof(hash_evt), 0, &hash_c);
+    ring->Read(hash_pool->notify_fd(hash_client), &hash_evt, sizeof(hash_evt), 0, &hash_c);
+    ring->Read(inbox.fd(), &inbox_evt, sizeof(inbox_evt), 0, &inbox_c);
     if (http) ring->Read(http->notify_fd(), &http_evt, sizeof(http_evt), 0, &http_c);
-    ring->Read(signal_fd, &sig_info, sizeof(sig_info), 0, &sig_c);
+    if (coordinator()) ring->Read(signal_fd, &sig_info, sizeof(sig_info), 0, &sig_c);
     ring->Accept(listen_fd, &accept_c);
     ArmTimer();
     const Instant now = Now();
-    torrent->AddPeerCandidates(options.peers, now);
-    if (torrent->complete() && !options.seed_after_complete && !IsSeedOnly()) {
-      completed_event = true;  // nothing to download
-      BeginStop(now);
+    if (coordinator()) {
+      DistributePeers(options.peers, now);
+      if (torrent->complete() && !options.seed_after_complete) {
+        completed_event = true;  // nothing to download
+        BeginStop(now);
+      }
     }
     Tick(now);
     Drain();
     for (;;) {
       absl::StatusOr<int> n = ring->RunOnce(kTickMs);
-      if (!n.ok()) return n.status();
+      if (!n.ok()) {
+        // A dead shard must not leave the others waiting for it.
+        pub_done.store(true);
+        if (!coordinator()) {
+          ShardMessage m;
+          m.type = ShardMessage::Type::kFatal;
+          m.text = std::string(n.status().message());
+          coordinator_shard().inbox.Post(std::move(m));
+        }
+        return n.status();
+      }
       Drain();
       if (stopping && Finished()) break;
+    }
+    pub_done.store(true);
+    return absl::OkStatus();
+  }
+
+  absl::Status Run() {
+    std::vector<std::thread> threads;
+    std::vector<absl::Status> results(shared.shards.size());
+    for (size_t i = 1; i < shared.shards.size(); ++i) {
+      threads.emplace_back([this, i, &results] { results[i] = shared.shards[i]->Loop(); });
+    }
+    absl::Status st = Loop();
+    // Shards stop on the kStop the coordinator posted in BeginStop.
+    for (std::thread& t : threads) t.join();
+    for (absl::Status& r : results) {
+      if (st.ok() && !r.ok()) st = r;
+    }
+    if (!st.ok()) return st;
+    // Haves posted by shards just before they stopped.
+    OnInbox(0, 0);
+    if (torrent->complete() && !completed_event) {
+      // The last pieces were finished by other shards as everything stopped: the loop is over,
+      // so make them durable here.
+      for (size_t i = 0; i < meta.files.size(); ++i) {
+        const int fd = store->fd(static_cast<uint32_t>(i));
+        if (fd >= 0 && fdatasync(fd) != 0 && fatal.ok())
+          fatal = absl::ErrnoToStatus(errno, "fsync");
+      }
     }
     Report(Now());
     if (resume) {
@@ -330,10 +495,13 @@ struct TorrentSession::Impl {
     return fatal;
   }
 
-  bool IsSeedOnly() const { return options.seed_after_complete; }
-
   bool Finished() {
     if (!conns.empty() && Now() < stop_deadline) return false;
+    if (coordinator()) {
+      for (size_t i = 1; i < shared.shards.size(); ++i) {
+        if (!shared.shards[i]->pub_done.load()) return false;
+      }
+    }
     if (disk->in_flight() > 0 || !write_backlog.empty() || fsyncs_pending > 0) return false;
     if (!stop_announce_done && Now() < stop_deadline) return false;
     return true;
@@ -355,10 +523,16 @@ struct TorrentSession::Impl {
     if (now.ms - last_tick.ms >= 1000) {
       last_tick = now;
       if (!stopping) torrent->HandleTick(now);
-      Report(now);
-      MaybeSaveResume(now);
+      const engine::TorrentStats& st = torrent->stats();
+      pub_downloaded.store(st.downloaded_payload, std::memory_order_relaxed);
+      pub_uploaded.store(st.uploaded_payload, std::memory_order_relaxed);
+      pub_peers.store(st.peers_connected, std::memory_order_relaxed);
+      if (coordinator()) {
+        Report(now);
+        MaybeSaveResume(now);
+      }
     }
-    PollAnnouncer(now);
+    if (coordinator()) PollAnnouncer(now);
   }
 
   // At most every kResumeSaveMs, and only when pieces were added: a kill -9 then loses at most
@@ -382,10 +556,9 @@ struct TorrentSession::Impl {
     if (in_poll_announcer) return;
     in_poll_announcer = true;
     if (udp) udp->Tick(now);
-    const engine::TorrentStats& st = torrent->stats();
     engine::TransferStats ts;
-    ts.uploaded = st.uploaded_payload;
-    ts.downloaded = st.downloaded_payload;
+    ts.uploaded = SumUploaded();
+    ts.downloaded = SumDownloaded();
     ts.left = torrent->bytes_left();
     while (std::optional<engine::PendingAnnounce> a = announcer->Poll(now, ts)) {
       if (stopping) stop_announce_done = false;
@@ -404,14 +577,31 @@ struct TorrentSession::Impl {
     in_poll_announcer = false;
   }
 
+  int64_t SumDownloaded() const {
+    int64_t sum = torrent->stats().downloaded_payload;
+    for (size_t i = 1; i < shared.shards.size(); ++i) sum += shared.shards[i]->pub_downloaded;
+    return sum;
+  }
+  int64_t SumUploaded() const {
+    int64_t sum = torrent->stats().uploaded_payload;
+    for (size_t i = 1; i < shared.shards.size(); ++i) sum += shared.shards[i]->pub_uploaded;
+    return sum;
+  }
+
   void Report(Instant now) {
+    // The coordinator's torrent sees every shard's pieces (as remote haves); transfer counters
+    // are summed from what the shards publish each second.
     const engine::TorrentStats& st = torrent->stats();
+    const int64_t downloaded = SumDownloaded();
+    const int64_t uploaded = SumUploaded();
+    uint32_t peers = st.peers_connected;
+    for (size_t i = 1; i < shared.shards.size(); ++i) peers += shared.shards[i]->pub_peers;
     const double dt = static_cast<double>(now.ms - last_rate.ms) / 1000.0;
     if (dt > 0.5) {
-      down_rate = static_cast<double>(st.downloaded_payload - last_down) / dt;
-      up_rate = static_cast<double>(st.uploaded_payload - last_up) / dt;
-      last_down = st.downloaded_payload;
-      last_up = st.uploaded_payload;
+      down_rate = static_cast<double>(downloaded - last_down) / dt;
+      up_rate = static_cast<double>(uploaded - last_up) / dt;
+      last_down = downloaded;
+      last_up = uploaded;
       last_rate = now;
     }
     if (!options.on_progress) return;
@@ -420,11 +610,11 @@ struct TorrentSession::Impl {
     p.pieces_total = meta.num_pieces();
     p.verified_bytes = st.verified_bytes;
     p.total_bytes = meta.total_length;
-    p.downloaded_payload = st.downloaded_payload;
-    p.uploaded_payload = st.uploaded_payload;
+    p.downloaded_payload = downloaded;
+    p.uploaded_payload = uploaded;
     p.download_rate = down_rate;
     p.upload_rate = up_rate;
-    p.peers = st.peers_connected;
+    p.peers = peers;
     p.complete = torrent->complete();
     p.elapsed_s = static_cast<double>(now.ms - start.ms) / 1000.0;
     options.on_progress(p);
@@ -463,7 +653,7 @@ struct TorrentSession::Impl {
         Dial(a.address);
         break;
       case Action::Type::kHashPiece:
-        hash_pool->Submit(a.piece, a.data, meta.piece_hashes[a.piece]);
+        hash_pool->Submit(hash_client, a.piece, a.data, meta.piece_hashes[a.piece]);
         break;
       case Action::Type::kWritePiece:
         write_backlog.emplace_back(a.piece, a.data);
@@ -472,18 +662,37 @@ struct TorrentSession::Impl {
       case Action::Type::kReadBlock:
         ServeRead(PendingRead{a.peer, a.piece, a.begin, a.length});
         break;
-      case Action::Type::kPieceDone:
+      case Action::Type::kPieceDone: {
+        ShardMessage m;
+        m.type = ShardMessage::Type::kHave;
+        m.piece = a.piece;
+        PostToOthers(m);
         break;
+      }
       case Action::Type::kComplete:
-        OnComplete(now);
+        // Every shard completes once all haves reached it; the coordinator acts for the torrent.
+        if (coordinator()) OnComplete(now);
         break;
       case Action::Type::kNeedPeers:
-        if (http || udp) announcer->NeedPeers(now);
+        if (!coordinator()) {
+          ShardMessage m;
+          m.type = ShardMessage::Type::kNeedPeers;
+          coordinator_shard().inbox.Post(std::move(m));
+        } else if (http || udp) {
+          announcer->NeedPeers(now);
+        }
         break;
       case Action::Type::kLog:
         Log(a.message);
         break;
       case Action::Type::kFatal:
+        if (!coordinator()) {
+          ShardMessage m;
+          m.type = ShardMessage::Type::kFatal;
+          m.text = a.message;
+          coordinator_shard().inbox.Post(std::move(m));
+          break;
+        }
         if (fatal.ok()) fatal = absl::InternalError(a.message);
         BeginStop(now);
         break;
@@ -514,6 +723,11 @@ struct TorrentSession::Impl {
     stopping = true;
     stop_deadline = Instant{now.ms + kStopGraceMs};
     torrent->Shutdown();
+    if (coordinator()) {
+      ShardMessage m;
+      m.type = ShardMessage::Type::kStop;
+      PostToOthers(m);
+    }
     if (http || udp) {
       announcer->Stop(now);
       PollAnnouncer(now);
@@ -716,14 +930,52 @@ struct TorrentSession::Impl {
   // Hashing, writing and reading
 
   void OnHashEvent(int32_t, uint32_t) {
-    hash_pool->TakeResults(&hash_results);
+    hash_pool->TakeResults(hash_client, &hash_results);
     const Instant now = Now();
     for (const HashResult& r : hash_results) {
       torrent->HandleHashResult(static_cast<uint32_t>(r.tag), r.ok, now);
       if (!r.ok) Log(absl::StrCat("piece ", r.tag, " failed its hash check; re-requesting"));
     }
     hash_results.clear();
-    ring->Read(hash_pool->notify_fd(), &hash_evt, sizeof(hash_evt), 0, &hash_c);
+    ring->Read(hash_pool->notify_fd(hash_client), &hash_evt, sizeof(hash_evt), 0, &hash_c);
+    Drain();
+  }
+
+  void OnInbox(int32_t res, uint32_t) {
+    inbox.Take(&messages);
+    const Instant now = Now();
+    for (ShardMessage& m : messages) {
+      switch (m.type) {
+        case ShardMessage::Type::kPeers:
+          if (!stopping) torrent->AddPeerCandidates(m.peers, now);
+          break;
+        case ShardMessage::Type::kHave:
+          torrent->HandleRemoteHave(m.piece, now);
+          break;
+        case ShardMessage::Type::kNeedPeers:
+          if (http || udp) announcer->NeedPeers(now);
+          break;
+        case ShardMessage::Type::kLog:
+          Log(m.text);
+          break;
+        case ShardMessage::Type::kFatal:
+          if (fatal.ok()) fatal = absl::InternalError(m.text);
+          BeginStop(now);
+          break;
+        case ShardMessage::Type::kStop:
+          BeginStop(now);
+          break;
+      }
+    }
+    // res == 0 is the coordinator's last drain after the shards have joined: nothing to re-arm,
+    // and no actions to run any more (the loop is over).
+    if (res == 0) {
+      torrent->TakeActions(&actions);
+      return;
+    }
+    if (!(stopping && Finished())) {
+      ring->Read(inbox.fd(), &inbox_evt, sizeof(inbox_evt), 0, &inbox_c);
+    }
     Drain();
   }
 
@@ -859,7 +1111,7 @@ struct TorrentSession::Impl {
     }
     if (!resp->warning_message.empty())
       Log(absl::StrCat("tracker warning: ", resp->warning_message));
-    torrent->AddPeerCandidates(resp->peers, now);
+    DistributePeers(resp->peers, now);
   }
 
   void OnSignal(int32_t res, uint32_t) {
@@ -873,20 +1125,40 @@ struct TorrentSession::Impl {
   }
 };
 
-TorrentSession::TorrentSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-TorrentSession::~TorrentSession() = default;
+TorrentSession::TorrentSession(std::unique_ptr<Shared> shared) : shared_(std::move(shared)) {}
+
+TorrentSession::~TorrentSession() {
+  // Hash workers may still hold spans into the shards' piece buffers: stop them first.
+  shared_->hash_pool.reset();
+  shared_->shards.clear();
+}
 
 absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const engine::Metainfo& meta,
                                                                        const engine::Bitfield& have,
                                                                        SessionOptions options) {
-  auto impl = std::make_unique<Impl>(meta);
-  impl->options = std::move(options);
-  if (absl::Status st = impl->Init(have); !st.ok()) return st;
-  return std::unique_ptr<TorrentSession>(new TorrentSession(std::move(impl)));
+  auto shared = std::make_unique<Shared>(meta);
+  shared->options = std::move(options);
+  int threads = shared->options.threads;
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::clamp(threads, 1, kShardsMax);
+  absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(
+      shared->options.data_dir, meta, have.all() ? OpenMode::kExisting : OpenMode::kCreate);
+  if (!store.ok()) return store.status();
+  shared->store = std::move(*store);
+  absl::StatusOr<std::unique_ptr<HashPool>> pool = HashPool::Create(shared->options.hash_threads);
+  if (!pool.ok()) return pool.status();
+  shared->hash_pool = std::move(*pool);
+  for (int i = 0; i < threads; ++i) shared->shards.push_back(std::make_unique<Impl>(*shared, i));
+  // The coordinator first: it picks the port the other shards then share.
+  for (auto& shard : shared->shards) {
+    if (absl::Status st = shard->Init(have); !st.ok()) return st;
+  }
+  return std::unique_ptr<TorrentSession>(new TorrentSession(std::move(shared)));
 }
 
-absl::Status TorrentSession::Run() { return impl_->Run(); }
-uint16_t TorrentSession::port() const { return impl_->port; }
+absl::Status TorrentSession::Run() { return shared_->shards[0]->Run(); }
+uint16_t TorrentSession::port() const { return shared_->port; }
+int TorrentSession::threads() const { return static_cast<int>(shared_->shards.size()); }
 
 void TorrentSession::BlockStopSignals() {
   sigset_t mask;

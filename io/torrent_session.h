@@ -40,6 +40,8 @@ struct SessionOptions {
   std::vector<engine::PeerAddress> peers;  // dialled in addition to what trackers return
   bool seed_after_complete = false;        // keep serving after the download completes
   int hash_threads = 2;
+  // Shards (threads, each with its own io_uring ring); 0 = one per online CPU.
+  int threads = 0;
   // Called on the loop thread about once a second and once at the end.
   std::function<void(const SessionProgress&)> on_progress;
   // Log lines for notable events (tracker errors, peer bans); one line each, no newline.
@@ -59,16 +61,18 @@ class TorrentSession {
   // download; another error for disk failures.
   absl::Status Run();
   uint16_t port() const;
+  int threads() const;
 
   // Blocks SIGINT/SIGTERM in the calling thread so they arrive through the ring's signalfd.
   // Call from main() before any thread starts (threads inherit the mask).
   static void BlockStopSignals();
 
   struct Impl;
+  struct Shared;
 
  private:
-  explicit TorrentSession(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit TorrentSession(std::unique_ptr<Shared> shared);
+  std::unique_ptr<Shared> shared_;
 };
 
 }  // namespace torrenty::io

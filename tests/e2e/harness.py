@@ -5,8 +5,10 @@ Everything listens on / dials 127.0.0.1 only. Every process started here is kill
 test ends (TorrentyTestCase registers cleanups), and every wait has a timeout.
 See shared guide "real-peers.md" for the facts behind the settings used here.
 """
+import atexit
 import filecmp
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -63,19 +65,34 @@ def free_port():
     raise RuntimeError("could not find a free port on 127.0.0.1")
 
 
+def tcp_listening(port):
+    """True if some socket is in LISTEN state on TCP port `port` (read from /proc/net/tcp{,6};
+    no connection is made, so the listener sees nothing)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except OSError:
+            continue
+    return False
+
+
 def wait_port_listening(port, timeout, host=LOOPBACK, proc=None):
-    """Wait until something accepts TCP connections on host:port."""
+    """Wait until something listens on TCP port (on 127.0.0.1 or any address)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"{proc.name} exited with {proc.returncode} before listening on {port}\n"
                                  + proc.tail())
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listening on {host}:{port} after {timeout}s")
+        if tcp_listening(port):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listening on {host}:{port} after {timeout}s"
+                         + ("\n" + proc.tail() if proc is not None else ""))
 
 
 # --------------------------------------------------------------------------- bencode
@@ -130,6 +147,31 @@ def bencode(v):
 
 # --------------------------------------------------------------------------- processes
 
+_live = set()       # Procs started and not yet stopped: killed by PID at exit or on SIGTERM
+_seq = itertools.count(1)
+
+
+def _kill_live():
+    for p in list(_live):
+        try:
+            p.stop(grace=2.0)
+        except Exception:
+            pass
+
+
+def _on_sigterm(signum, frame):
+    _kill_live()
+    os._exit(128 + signum)
+
+
+atexit.register(_kill_live)
+if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        pass
+
+
 class Proc:
     """A child process whose stdout+stderr go to a log file (or stderr to its own file)."""
 
@@ -138,15 +180,20 @@ class Proc:
         self.argv = [str(a) for a in argv]
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
-        base = log_dir / f"{name}.{int(time.monotonic() * 1000) % 10_000_000}"
+        base = log_dir / f"{name}.{next(_seq)}"
         self.log_path = Path(str(base) + ".log")
         self.stdout_path = Path(str(base) + ".out") if separate_stdout else self.log_path
         self._log = open(self.log_path, "wb")
         self._out = open(self.stdout_path, "wb") if separate_stdout else self._log
         self.started = time.monotonic()
-        self.popen = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._out,
-                                      stderr=self._log, cwd=cwd, env=env, start_new_session=True)
+        try:
+            self.popen = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._out,
+                                          stderr=self._log, cwd=cwd, env=env, start_new_session=True)
+        except OSError:
+            self._close_logs()
+            raise
         self.pid = self.popen.pid
+        _live.add(self)
 
     @property
     def returncode(self):
@@ -186,12 +233,17 @@ class Proc:
                 self.popen.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+        self._close_logs()
+        if self.popen.poll() is not None:
+            _live.discard(self)
+        return self.popen.returncode
+
+    def _close_logs(self):
         for f in {self._log, self._out}:
             try:
                 f.close()
             except OSError:
                 pass
-        return self.popen.returncode
 
     def output(self):
         try:
@@ -406,14 +458,18 @@ class Opentracker:
     def announce_url(self):
         return tracker_url(self.port)
 
-    def _announce_stopped(self, ih_hex):
+    def announce(self, ih_hex, event="stopped", port=6881, left=0, peer_id=b"-TE0001-readinesspol",
+                 numwant=0):
+        """One HTTP announce to this tracker; returns the decoded answer. event=stopped adds no peer."""
         # quote_via=quote: '%20', never '+', for a 0x20 byte (opentracker does not decode '+')
-        q = urllib.parse.urlencode({
-            "info_hash": bytes.fromhex(ih_hex),
-            "peer_id": b"-TE0001-readinesspol",
-            "port": 6881, "uploaded": 0, "downloaded": 0, "left": 0,
-            "event": "stopped", "compact": 1, "numwant": 0,
-        }, quote_via=urllib.parse.quote)
+        params = {
+            "info_hash": bytes.fromhex(ih_hex), "peer_id": peer_id,
+            "port": port, "uploaded": 0, "downloaded": 0, "left": left,
+            "compact": 1, "numwant": numwant,
+        }
+        if event:
+            params["event"] = event
+        q = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
         with urllib.request.urlopen(f"{self.announce_url}?{q}", timeout=2) as r:
             return bdecode(r.read())
 
@@ -478,7 +534,7 @@ class Opentracker:
                 raise AssertionError(f"opentracker not ready within {self.ready_timeout}s: {last_err}\n"
                                      + self.proc.tail())
             try:
-                resp = self._announce_stopped(pending[0])
+                resp = self.announce(pending[0])
                 if b"interval" in resp and b"failure reason" not in resp:
                     pending.pop(0)
                     continue
@@ -552,8 +608,11 @@ class TorrentyTestCase(unittest.TestCase):
 
     def tracker(self, info_hashes, port=None):
         t = Opentracker(self.workdir, info_hashes, port=port)
-        t.start()
-        self.procs.append(t.proc)
+        try:
+            t.start()
+        finally:
+            if t.proc is not None:
+                self.procs.append(t.proc)
         return t
 
     def assertSameData(self, expected, actual):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from harness import LOOPBACK, PYTHON, MiB, bdecode, bencode  # noqa: E402
+from harness import LOOPBACK, PYTHON, bdecode, bencode  # noqa: E402
 
 SELF = Path(__file__).resolve()
 

@@ -22,6 +22,16 @@ class HarnessSelfTest(TorrentyTestCase):
         self.assertEqual(info_hash(t), info_hash_stdlib(t))
         self.assertEqual(torrent_name(t), "tree")
 
+    def test_opentracker_escaping(self):
+        """Info-hashes holding 0x20 (space) and 0x2b ('+') bytes must announce and scrape correctly."""
+        ih = "20" * 5 + "2b" * 5 + "00" * 5 + "ff" * 5
+        tracker = self.tracker([ih])
+        self.assertEqual(tracker.scrape(ih), (0, 0))
+        resp = tracker.announce(ih, event="started", port=40000, left=0, peer_id=b"-TE0001-escapetest00")
+        self.assertNotIn(b"failure reason", resp)
+        self.assertEqual(tracker.wait_for_swarm(ih, 10, seeders=1), (1, 0))
+        tracker.announce(ih, event="stopped", port=40000, peer_id=b"-TE0001-escapetest00")
+
     def test_lt_seeder_to_aria2c_via_opentracker(self):
         src = self.path("src")
         write_random_file(src / "payload.bin", 16 * MiB + 4321)

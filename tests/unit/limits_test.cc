@@ -425,7 +425,7 @@ TEST(TorrentLimits, RequestOutOfRangeClosesPeer) {
 
 TEST(TorrentLimits, QueuedRequestsAtLimitAndOnePast) {
   const uint32_t max = TorrentConfig{}.peer_requests_queued_max;
-  EXPECT_EQ(max, 512u);
+  EXPECT_EQ(max, 2000u);
   auto flood = [](uint32_t n) {
     std::vector<std::vector<uint8_t>> parts;
     for (uint32_t i = 0; i < n; ++i)
@@ -447,7 +447,7 @@ TEST(TorrentLimits, QueuedRequestsAtLimitAndOnePast) {
   {
     // A peer that never reads: reads stop at reads_per_peer_max, and the queue still caps it.
     SeedWithPeer s;
-    for (uint32_t i = 0; i < 10 && s.e.t().IsConnected(s.k); ++i) s.e.Send(s.k, flood(100));
+    for (uint32_t i = 0; i < 30 && s.e.t().IsConnected(s.k); ++i) s.e.Send(s.k, flood(100));
     EXPECT_TRUE(s.e.ClosedFor(s.k, CloseReason::kProtocolError));
     uint32_t reads = 0;
     for (const Action& a : s.e.actions()) reads += a.type == Action::Type::kReadBlock;

@@ -418,7 +418,7 @@ TEST(TorrentSimTest, ProtocolViolationsCloseOnlyThatPeer) {
       {"too many queued requests", true, false, true,
        [](const Metainfo& m) {
          std::vector<uint8_t> out;
-         for (uint32_t i = 0; i < 600; ++i) {
+         for (uint32_t i = 0; i < TorrentConfig{}.peer_requests_queued_max + 100; ++i) {
            const std::vector<uint8_t> r = Request(i % (m.num_pieces() - 1), 0, kBlockSize);
            out.insert(out.end(), r.begin(), r.end());
          }

@@ -32,7 +32,8 @@ constexpr char kDownloadUsage[] =
     "  --seed               keep seeding after the download until SIGINT/SIGTERM\n"
     "  --preallocate        reserve the files' full size on disk before downloading\n"
     "                       (default: sparse files that grow as pieces arrive)\n"
-    "  --hash-threads N     SHA-1 verification threads (default 2)\n";
+    "  --hash-threads N     SHA-1 verification threads (default 2)\n"
+    "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n";
 
 constexpr char kSeedUsage[] =
     "usage: torrenty seed TORRENT --data DIR [--port N] [--peer HOST:PORT]...\n"
@@ -40,7 +41,8 @@ constexpr char kSeedUsage[] =
     "  --data DIR           folder holding the content\n"
     "  --port N             listening port (default: first free of 6881-6889)\n"
     "  --peer HOST:PORT     also connect to this peer (repeatable)\n"
-    "  --hash-threads N     SHA-1 verification threads (default 2)\n";
+    "  --hash-threads N     SHA-1 verification threads (default 2)\n"
+    "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n";
 
 struct TransferArgs {
   std::string torrent;
@@ -52,6 +54,7 @@ struct TransferArgs {
   bool seed = false;
   bool preallocate = false;
   int hash_threads = 2;
+  int threads = 0;
   bool help = false;
 };
 
@@ -90,6 +93,11 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
       if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
           out->hash_threads > 64) {
         return UsageError(cmd, "--hash-threads needs a number from 1 to 64");
+      }
+    } else if (TakeValue(argc, argv, &i, "--threads", &value, &missing)) {
+      if (missing || !absl::SimpleAtoi(value, &out->threads) || out->threads < 1 ||
+          out->threads > 64) {
+        return UsageError(cmd, "--threads needs a number from 1 to 64");
       }
     } else if (!is_seed && arg == "--seed") {
       out->seed = true;
@@ -193,13 +201,15 @@ int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::M
   opts.peers = args.peers;
   opts.seed_after_complete = seed_after;
   opts.hash_threads = args.hash_threads;
+  opts.threads = args.threads;
   opts.on_progress = [&](const io::SessionProgress& p) { printer.Update(p); };
   opts.on_log = [&](const std::string& line) { printer.Log(line); };
   absl::StatusOr<std::unique_ptr<io::TorrentSession>> session =
       io::TorrentSession::Create(meta, have, opts);
   if (!session.ok()) return Fail(cmd, session.status().message());
   printer.Log(absl::StrCat(meta.name, ": ", have.count(), "/", meta.num_pieces(),
-                           " pieces present, listening on port ", (*session)->port()));
+                           " pieces present, listening on port ", (*session)->port(), " (",
+                           (*session)->threads(), " shards)"));
   absl::Status st = (*session)->Run();
   printer.EndLine();
   if (absl::IsCancelled(st)) {
