@@ -13,6 +13,8 @@ namespace {
 // A peer sharing in this many failed pieces is banned (BEP 3 leaves it to the client; libtorrent
 // bans on repeated failures too).
 constexpr int kHashFailuresToBan = 3;
+// While no peer is connected and none is left to dial, the tracker is asked again this often.
+constexpr int64_t kNeedPeersRepeatMs = 15'000;
 // Endgame: at most this many peers are asked for the same block at once.
 constexpr uint8_t kEndgameRequestersMax = 2;
 
@@ -173,7 +175,7 @@ void Torrent::AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now
       it->second.next_attempt = now;
     }
   }
-  need_peers_signalled_ = false;
+  need_peers_at_ = Instant{INT64_MIN / 2};
   DialCandidates(now);
 }
 
@@ -1027,12 +1029,15 @@ void Torrent::HandleTick(Instant now) {
   }
   DialCandidates(now);
   // Ask the tracker for more when nothing is connected and nothing is left to dial.
-  if (!complete() && peers_.empty() && connecting_ == 0 && !need_peers_signalled_) {
+  // Asked again every kNeedPeersRepeatMs while still alone: the announcer honours the tracker's
+  // min interval, and an answer with no (new) peers must not end the asking.
+  if (!complete() && peers_.empty() && connecting_ == 0 &&
+      now.ms - need_peers_at_.ms >= kNeedPeersRepeatMs) {
     bool any_ready = false;
     for (auto& [addr, c] : candidates_)
       if (!c.connected && c.next_attempt <= now) any_ready = true;
     if (!any_ready) {
-      need_peers_signalled_ = true;
+      need_peers_at_ = now;
       Action a;
       a.type = Action::Type::kNeedPeers;
       Emit(std::move(a));

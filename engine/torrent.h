@@ -261,7 +261,7 @@ class Torrent {
   };
   absl::flat_hash_map<PeerAddress, Candidate> candidates_;
   uint32_t connecting_ = 0;
-  bool need_peers_signalled_ = false;
+  Instant need_peers_at_{INT64_MIN / 2};  // when kNeedPeers was last emitted
 
   // Hash failures per peer, to ban peers that keep sending bad data.
   absl::flat_hash_map<PeerAddress, int> hash_failures_;

@@ -25,9 +25,10 @@ absl::StatusOr<std::unique_ptr<HashPool>> HashPool::Create(int threads) {
 
 HashPool::~HashPool() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
+  work_cv_.notify_all();
   for (std::thread& t : threads_) t.join();
   for (auto& c : clients_) close(c->event_fd);
 }
@@ -35,7 +36,7 @@ HashPool::~HashPool() {
 absl::StatusOr<int> HashPool::AddClient() {
   const int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (efd < 0) return absl::ErrnoToStatus(errno, "eventfd");
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   clients_.push_back(std::make_unique<Client>());
   clients_.back()->event_fd = efd;
   return static_cast<int>(clients_.size()) - 1;
@@ -43,12 +44,15 @@ absl::StatusOr<int> HashPool::AddClient() {
 
 void HashPool::Submit(int client, uint64_t tag, absl::Span<const uint8_t> data,
                       const engine::Sha1Digest& expected) {
-  absl::MutexLock lock(&mu_);
-  jobs_.push_back(Job{client, tag, data, expected});
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(Job{client, tag, data, expected});
+  }
+  work_cv_.notify_one();
 }
 
 void HashPool::TakeResults(int client, std::vector<HashResult>* out) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<HashResult>& results = clients_[client]->results;
   out->insert(out->end(), results.begin(), results.end());
   results.clear();
@@ -62,10 +66,8 @@ void HashPool::Worker() {
   for (;;) {
     batch.clear();
     {
-      absl::MutexLock lock(&mu_);
-      // Await re-checks the condition whenever the mutex is released, so Submit needs no
-      // explicit signal.
-      mu_.Await(absl::Condition(this, &HashPool::HasWorkOrStop));
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [this] { return HasWorkOrStop(); });
       if (stop_) return;
       const size_t take = std::clamp<size_t>(jobs_.size() / num_threads_, 1, kMaxBatch);
       for (size_t i = 0; i < take && !jobs_.empty(); ++i) {
@@ -78,7 +80,7 @@ void HashPool::Worker() {
       done.push_back(HashResult{job.tag, engine::Sha1(job.data) == job.expected});
     uint64_t woken = 0;  // clients to wake; a bitmask is enough for up to 64 shards
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       for (size_t i = 0; i < batch.size(); ++i) {
         clients_[batch[i].client]->results.push_back(done[i]);
         woken |= uint64_t{1} << (batch[i].client & 63);

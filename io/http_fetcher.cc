@@ -65,7 +65,7 @@ absl::StatusOr<std::unique_ptr<HttpFetcher>> HttpFetcher::Create() {
 HttpFetcher::~HttpFetcher() {
   if (thread_.joinable()) {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
     }
     curl_multi_wakeup(Multi(multi_));
@@ -77,7 +77,7 @@ HttpFetcher::~HttpFetcher() {
 
 void HttpFetcher::Get(uint64_t id, std::string url, int timeout_ms) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     pending_.push_back(Request{id, std::move(url), timeout_ms});
   }
   // Interrupts curl_multi_poll in the worker; safe from any thread.
@@ -85,7 +85,7 @@ void HttpFetcher::Get(uint64_t id, std::string url, int timeout_ms) {
 }
 
 void HttpFetcher::TakeResults(std::vector<HttpResult>* out) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (HttpResult& r : results_) out->push_back(std::move(r));
   results_.clear();
 }
@@ -94,7 +94,7 @@ void HttpFetcher::Run() {
   while (true) {
     std::vector<Request> incoming;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (stop_) break;
       incoming.swap(pending_);
     }
@@ -198,7 +198,7 @@ void HttpFetcher::Finish(Transfer* transfer, int curl_code) {
 
 void HttpFetcher::Deliver(uint64_t id, absl::StatusOr<std::string> body) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     results_.push_back(HttpResult{id, std::move(body)});
   }
   const uint64_t one = 1;

@@ -4,13 +4,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 
 namespace torrenty::io {
 
@@ -67,10 +66,11 @@ class HttpFetcher {
   void* multi_ = nullptr;  // CURLM*, kept opaque so includers need no curl headers.
   std::thread thread_;
 
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<Request> pending_ ABSL_GUARDED_BY(mu_);
-  std::vector<HttpResult> results_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex so ThreadSanitizer sees the synchronisation.
+  std::mutex mu_;
+  bool stop_ = false;                // guarded by mu_
+  std::vector<Request> pending_;     // guarded by mu_
+  std::vector<HttpResult> results_;  // guarded by mu_
 
   // Worker-thread only.
   std::vector<std::unique_ptr<Transfer>> transfers_;

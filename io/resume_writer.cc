@@ -79,23 +79,24 @@ ResumeWriter::ResumeWriter(std::string data_dir, const FileStore* store)
 
 ResumeWriter::~ResumeWriter() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
+  work_cv_.notify_one();
   thread_.join();
 }
 
 void ResumeWriter::Save(engine::Bitfield have) {
-  absl::MutexLock lock(&mu_);
-  pending_ = std::move(have);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_ = std::move(have);
+  }
+  work_cv_.notify_one();
 }
 
 absl::Status ResumeWriter::Flush() {
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](ResumeWriter* w)
-           ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->pending_.has_value() && !w->busy_; },
-      this));
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [this] { return !pending_.has_value() && !busy_; });
   absl::Status st = error_;
   error_ = absl::OkStatus();
   return st;
@@ -105,21 +106,21 @@ void ResumeWriter::Loop() {
   for (;;) {
     engine::Bitfield have;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](ResumeWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
-            return w->stop_ || w->pending_.has_value();
-          },
-          this));
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [this] { return stop_ || pending_.has_value(); });
       if (!pending_.has_value()) return;  // stopping with nothing left to save
       have = std::move(*pending_);
       pending_.reset();
       busy_ = true;
     }
     absl::Status st = Write(have);
-    absl::MutexLock lock(&mu_);
-    busy_ = false;
-    if (!st.ok() && error_.ok()) error_ = st;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      busy_ = false;
+      if (!st.ok() && error_.ok()) error_ = st;
+    }
+    // Flush waits for "nothing pending and not busy"; a Save that raced in keeps it waiting.
+    idle_cv_.notify_all();
   }
 }
 

@@ -3,16 +3,16 @@
 // fsync, rename), so a resume file never claims a piece whose bytes could still be lost.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "engine/bitfield.h"
 #include "engine/resume.h"
 #include "io/file_store.h"
@@ -50,11 +50,14 @@ class ResumeWriter {
 
   const std::string data_dir_;
   const FileStore* store_;
-  absl::Mutex mu_;
-  std::optional<engine::Bitfield> pending_ ABSL_GUARDED_BY(mu_);
-  bool busy_ ABSL_GUARDED_BY(mu_) = false;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex so ThreadSanitizer sees the synchronisation.
+  std::mutex mu_;
+  std::condition_variable work_cv_;          // pending_ was set or stop_ was set
+  std::condition_variable idle_cv_;          // a save finished (busy_ became false)
+  std::optional<engine::Bitfield> pending_;  // guarded by mu_
+  bool busy_ = false;                        // guarded by mu_
+  bool stop_ = false;                        // guarded by mu_
+  absl::Status error_;                       // guarded by mu_
   std::thread thread_;
 };
 

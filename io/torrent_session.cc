@@ -15,12 +15,12 @@
 #include <cstring>
 #include <deque>
 #include <list>
+#include <mutex>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "engine/announcer.h"
 #include "engine/piece_claims.h"
 #include "engine/torrent.h"
@@ -88,7 +88,9 @@ constexpr uint64_t kReadTagBit = uint64_t{1} << 63;
 // Control messages between shards. They carry per-piece and per-announce events, never blocks:
 // the block path stays inside one shard.
 struct ShardMessage {
-  enum class Type { kPeers, kHave, kNeedPeers, kLog, kFatal, kStop };
+  // kStop: coordinator -> shards. kRequestStop: TorrentSession::RequestStop -> coordinator, which
+  // treats it like SIGINT/SIGTERM.
+  enum class Type { kPeers, kHave, kNeedPeers, kLog, kFatal, kStop, kRequestStop };
   Type type = Type::kHave;
   uint32_t piece = 0;
   std::vector<PeerAddress> peers;
@@ -106,7 +108,7 @@ class Mailbox {
   int fd() const { return fd_; }
   void Post(ShardMessage m) {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       queue_.push_back(std::move(m));
     }
     const uint64_t one = 1;
@@ -114,14 +116,15 @@ class Mailbox {
   }
   void Take(std::vector<ShardMessage>* out) {
     out->clear();
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     out->swap(queue_);
   }
 
  private:
   const int fd_;
-  absl::Mutex mu_;
-  std::vector<ShardMessage> queue_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex so ThreadSanitizer sees the synchronisation.
+  std::mutex mu_;
+  std::vector<ShardMessage> queue_;  // guarded by mu_
 };
 
 // What the shards of one torrent share: read-only after start-up except for the atomic claims.
@@ -485,7 +488,11 @@ struct TorrentSession::Impl {
       // The loop has ended and every write has completed, so this snapshot is exact and the
       // next start can skip the recheck.
       resume->Save(torrent->have());
-      if (absl::Status st = resume->Flush(); !st.ok()) Log(absl::StrCat("resume: ", st.message()));
+      // After a disk error the run has already failed with that error; a resume file that cannot
+      // be written on the same full disk is expected (the old one stays valid) and not news.
+      if (absl::Status st = resume->Flush(); !st.ok() && fatal.ok()) {
+        Log(absl::StrCat("resume: ", st.message()));
+      }
     }
     if (fatal.ok() && stop_requested && !torrent->complete()) {
       return absl::CancelledError(absl::StrCat(
@@ -663,6 +670,10 @@ struct TorrentSession::Impl {
         ServeRead(PendingRead{a.peer, a.piece, a.begin, a.length});
         break;
       case Action::Type::kPieceDone: {
+        // Publish before the have leaves, so the coordinator's `completed` announce counts
+        // every byte of the last piece.
+        pub_downloaded.store(torrent->stats().downloaded_payload, std::memory_order_relaxed);
+        pub_uploaded.store(torrent->stats().uploaded_payload, std::memory_order_relaxed);
         ShardMessage m;
         m.type = ShardMessage::Type::kHave;
         m.piece = a.piece;
@@ -965,6 +976,11 @@ struct TorrentSession::Impl {
         case ShardMessage::Type::kStop:
           BeginStop(now);
           break;
+        case ShardMessage::Type::kRequestStop:
+          if (!stopping) Log("stopping on request");
+          stop_requested = true;
+          BeginStop(now);
+          break;
       }
     }
     // res == 0 is the coordinator's last drain after the shards have joined: nothing to re-arm,
@@ -1159,6 +1175,13 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const eng
 absl::Status TorrentSession::Run() { return shared_->shards[0]->Run(); }
 uint16_t TorrentSession::port() const { return shared_->port; }
 int TorrentSession::threads() const { return static_cast<int>(shared_->shards.size()); }
+
+void TorrentSession::RequestStop() {
+  // shards is fixed after Create; the coordinator's inbox is thread-safe.
+  ShardMessage m;
+  m.type = ShardMessage::Type::kRequestStop;
+  shared_->shards[0]->inbox.Post(std::move(m));
+}
 
 void TorrentSession::BlockStopSignals() {
   sigset_t mask;

@@ -60,6 +60,10 @@ class TorrentSession {
   // torrent, when stopped by SIGINT/SIGTERM); Cancelled when a signal stopped an unfinished
   // download; another error for disk failures.
   absl::Status Run();
+  // Thread-safe: asks a running (or about to run) session to stop as SIGINT/SIGTERM would, so
+  // Run returns OK for a complete torrent and Cancelled for an unfinished download. For
+  // embedders and tests, where signals (process-wide) cannot target one session.
+  void RequestStop();
   uint16_t port() const;
   int threads() const;
 

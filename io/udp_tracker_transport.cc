@@ -8,16 +8,16 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <thread>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 
 namespace torrenty::io {
 namespace {
@@ -80,11 +80,8 @@ struct UdpTrackerTransport::Resolver {
     for (;;) {
       std::pair<size_t, std::string> job;
       {
-        absl::MutexLock lock(&mu);
-        mu.Await(absl::Condition(
-            +[](Resolver* r)
-                 ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu) { return r->stop || !r->queue.empty(); },
-            this));
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [this] { return stop || !queue.empty(); });
         if (stop) return;
         job = std::move(queue.front());
         queue.pop_front();
@@ -105,7 +102,7 @@ struct UdpTrackerTransport::Resolver {
         done.addr = sa;
       }
       if (res != nullptr) freeaddrinfo(res);
-      absl::MutexLock lock(&mu);
+      std::lock_guard<std::mutex> lock(mu);
       if (stop) return;
       results.push_back(std::move(done));
       const uint64_t one = 1;
@@ -114,10 +111,12 @@ struct UdpTrackerTransport::Resolver {
   }
 
   int event_fd = -1;
-  absl::Mutex mu;
-  bool stop ABSL_GUARDED_BY(mu) = false;
-  std::deque<std::pair<size_t, std::string>> queue ABSL_GUARDED_BY(mu);
-  std::vector<Done> results ABSL_GUARDED_BY(mu);
+  // std::mutex rather than absl::Mutex so ThreadSanitizer sees the synchronisation.
+  std::mutex mu;
+  std::condition_variable cv;                        // queue became non-empty or stop was set
+  bool stop = false;                                 // guarded by mu
+  std::deque<std::pair<size_t, std::string>> queue;  // guarded by mu
+  std::vector<Done> results;                         // guarded by mu
 };
 
 UdpTrackerTransport::UdpTrackerTransport(Ring* ring, ResultFn on_result, uint64_t seed)
@@ -148,8 +147,11 @@ absl::StatusOr<std::unique_ptr<UdpTrackerTransport>> UdpTrackerTransport::Create
 
 UdpTrackerTransport::~UdpTrackerTransport() {
   if (resolver_) {
-    absl::MutexLock lock(&resolver_->mu);
-    resolver_->stop = true;
+    {
+      std::lock_guard<std::mutex> lock(resolver_->mu);
+      resolver_->stop = true;
+    }
+    resolver_->cv.notify_all();
   }
   if (fd_ >= 0) close(fd_);
 }
@@ -217,8 +219,11 @@ void UdpTrackerTransport::Announce(uint64_t id, const std::string& host, uint16_
   t.dns = Tracker::Dns::kResolving;
   size_t index = 0;
   while (trackers_[index].get() != &t) ++index;
-  absl::MutexLock lock(&resolver_->mu);
-  resolver_->queue.emplace_back(index, host);
+  {
+    std::lock_guard<std::mutex> lock(resolver_->mu);
+    resolver_->queue.emplace_back(index, host);
+  }
+  resolver_->cv.notify_one();
 }
 
 void UdpTrackerTransport::StartExchange(Tracker& t, engine::Instant now) {
@@ -343,7 +348,7 @@ void UdpTrackerTransport::OnResolverEvent(int32_t res, uint32_t) {
   if (res == -ECANCELED) return;
   std::vector<Resolver::Done> done;
   {
-    absl::MutexLock lock(&resolver_->mu);
+    std::lock_guard<std::mutex> lock(resolver_->mu);
     done.swap(resolver_->results);
   }
   ArmResolverRead();
