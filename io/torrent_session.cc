@@ -52,6 +52,11 @@ constexpr int64_t kReadCacheBytes = 32 << 20;
 constexpr size_t kReadCacheEntriesMin = 4;
 constexpr size_t kRecvBufferMin = 256 << 10;
 constexpr int64_t kResumeSaveMs = 5'000;
+// Receive buffers start here and double (up to recv_buffer_size) while a peer keeps them full:
+// 2000 idle peers then cost 2000 x 32 KiB instead of 2000 x 256 KiB.
+constexpr size_t kRecvBufferInitial = 32 << 10;
+// Incoming connections over all shards; more are refused at accept.
+constexpr size_t kAcceptedConnectionsMax = 4096;
 // The hash pool wakes its clients through a 64-bit mask.
 constexpr int kShardsMax = 64;
 
@@ -189,6 +194,7 @@ struct TorrentSession::Impl {
     sockaddr_in sa{};
     __kernel_timespec connect_ts{};
     std::unique_ptr<uint8_t[]> rbuf;
+    size_t rcap = 0;  // starts small; grows while the peer keeps filling it
     size_t head = 0, tail = 0;
     bool recv_armed = false;
     bool send_armed = false;
@@ -806,7 +812,7 @@ struct TorrentSession::Impl {
       socklen_t len = sizeof(sa);
       getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len);
       PeerAddress address{ntohl(sa.sin_addr.s_addr), ntohs(sa.sin_port)};
-      if (stopping || conns.size() >= 200) {
+      if (stopping || conns.size() >= kAcceptedConnectionsMax / shared.shards.size()) {
         ::close(fd);  // over the connection limit: refuse at once
       } else {
         Conn* c = NewConn(fd, address, false);
@@ -822,7 +828,12 @@ struct TorrentSession::Impl {
   void StartPeer(Conn& c, Instant now) {
     int one = 1;
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c.rbuf.reset(new uint8_t[recv_buffer_size]);
+    // Idle peers are the common case in a big swarm, so a connection starts with room for one
+    // block message (or its bitfield) and grows only while it keeps the buffer full.
+    c.rcap = std::min(
+        recv_buffer_size,
+        std::max(kRecvBufferInitial, size_t{engine::wire::MaxMessageLen(meta.num_pieces())} + 256));
+    c.rbuf.reset(new uint8_t[c.rcap]);
     c.connected = true;
     c.engine_knows = true;
     torrent->HandlePeerConnected(c.key, c.address, c.outgoing, now);
@@ -834,7 +845,7 @@ struct TorrentSession::Impl {
     if (c.closing || c.recv_armed) return;
     c.recv_armed = true;
     ++c.ops;
-    ring->Recv(c.fd, c.rbuf.get() + c.tail, recv_buffer_size - c.tail, &c.recv_c);
+    ring->Recv(c.fd, c.rbuf.get() + c.tail, c.rcap - c.tail, &c.recv_c);
   }
 
   void OnRecv(Conn& c, int32_t res) {
@@ -854,12 +865,14 @@ struct TorrentSession::Impl {
       return;
     }
     c.tail += static_cast<size_t>(res);
+    const bool filled = c.tail == c.rcap;
     const size_t consumed = torrent->HandleBytes(
         c.key, absl::MakeConstSpan(c.rbuf.get() + c.head, c.tail - c.head), now);
     c.head += consumed;
-    if (c.head == c.tail) {
-      c.head = c.tail = 0;
-    } else if (recv_buffer_size - c.tail < recv_buffer_size / 2) {
+    if (c.head == c.tail) c.head = c.tail = 0;
+    if (filled && c.rcap < recv_buffer_size) {
+      GrowRecvBuffer(c);  // a busy peer: fewer, larger reads
+    } else if (c.head > 0 && c.rcap - c.tail < c.rcap / 2) {
       // Keep room for at least one whole message; partial messages are rare and small.
       std::memmove(c.rbuf.get(), c.rbuf.get() + c.head, c.tail - c.head);
       c.tail -= c.head;
@@ -867,6 +880,16 @@ struct TorrentSession::Impl {
     }
     Drain();
     if (!c.closing) ArmRecv(c);
+  }
+
+  void GrowRecvBuffer(Conn& c) {
+    const size_t cap = std::min(recv_buffer_size, c.rcap * 2);
+    std::unique_ptr<uint8_t[]> bigger(new uint8_t[cap]);
+    std::memcpy(bigger.get(), c.rbuf.get() + c.head, c.tail - c.head);
+    c.tail -= c.head;
+    c.head = 0;
+    c.rbuf = std::move(bigger);
+    c.rcap = cap;
   }
 
   void StartSend(PeerKey key) {

@@ -1,4 +1,6 @@
 // torrenty: command-line BitTorrent client. Dispatches to one subcommand per file.
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -23,6 +25,13 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Thousands of peer sockets need more than the default 1024 descriptors; the hard limit is
+  // ours to take.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   // SIGINT/SIGTERM are read through the event loop's signalfd; block them before any thread
   // starts so every thread inherits the mask.
   torrenty::io::TorrentSession::BlockStopSignals();
