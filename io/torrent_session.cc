@@ -371,10 +371,10 @@ struct TorrentSession::Impl {
     engine::TorrentConfig cfg;
     cfg.self_id = self_id;
     cfg.listen_port = port;
-    // Piece-assembly memory budget: 32 MiB, but never fewer than 4 pieces in flight. O_DIRECT
-    // writes return buffers fast, so more does not buy throughput (measured with `bench`).
+    // Piece-assembly memory budget (default 32 MiB), but never fewer than 4 pieces in flight per
+    // shard. O_DIRECT writes return buffers fast, so more does not buy throughput (`bench`).
     cfg.pieces_in_flight_max = static_cast<uint32_t>(std::max<int64_t>(
-        4, (int64_t{32} << 20) / shards / std::max<int64_t>(1, meta.piece_length)));
+        4, options.piece_memory_bytes / shards / std::max<int64_t>(1, meta.piece_length)));
     absl::BitGen gen;
     cfg.seed = absl::Uniform<uint64_t>(gen);
     torrent = std::make_unique<engine::Torrent>(meta, cfg, &shared.claims);

@@ -40,6 +40,9 @@ struct SessionOptions {
   std::vector<engine::PeerAddress> peers;  // dialled in addition to what trackers return
   bool seed_after_complete = false;        // keep serving after the download completes
   int hash_threads = 2;
+  // Memory for pieces being assembled, over all shards; when it is used up, fewer requests go
+  // out instead of more memory being taken.
+  int64_t piece_memory_bytes = int64_t{32} << 20;
   // Shards (threads, each with its own io_uring ring); 0 = one per online CPU.
   int threads = 0;
   // Called on the loop thread about once a second and once at the end.

@@ -34,7 +34,9 @@ constexpr char kDownloadUsage[] =
     "  --preallocate        reserve the files' full size on disk before downloading\n"
     "                       (default: sparse files that grow as pieces arrive)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
-    "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n";
+    "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
+    "  --piece-memory BYTES memory for pieces in flight (default 32M; K/M/G suffixes); when\n"
+    "                       it is used up fewer requests go out instead of memory growing\n";
 
 constexpr char kSeedUsage[] =
     "usage: torrenty seed TORRENT --data DIR [--port N] [--peer HOST:PORT]...\n"
@@ -56,6 +58,7 @@ struct TransferArgs {
   bool preallocate = false;
   int hash_threads = 2;
   int threads = 0;
+  int64_t piece_memory = int64_t{32} << 20;
   bool help = false;
 };
 
@@ -100,6 +103,12 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
           out->threads > 64) {
         return UsageError(cmd, "--threads needs a number from 1 to 64");
       }
+    } else if (!is_seed && TakeValue(argc, argv, &i, "--piece-memory", &value, &missing)) {
+      absl::StatusOr<int64_t> bytes = ParseSize(value);
+      if (missing || !bytes.ok() || *bytes < (1 << 20)) {
+        return UsageError(cmd, "--piece-memory needs a size of at least 1M");
+      }
+      out->piece_memory = *bytes;
     } else if (!is_seed && arg == "--seed") {
       out->seed = true;
     } else if (!is_seed && arg == "--preallocate") {
@@ -211,6 +220,7 @@ int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::M
   opts.seed_after_complete = seed_after;
   opts.hash_threads = args.hash_threads;
   opts.threads = args.threads;
+  opts.piece_memory_bytes = args.piece_memory;
   opts.on_progress = [&](const io::SessionProgress& p) { printer.Update(p); };
   opts.on_log = [&](const std::string& line) { printer.Log(line); };
   absl::StatusOr<std::unique_ptr<io::TorrentSession>> session =
