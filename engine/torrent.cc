@@ -823,15 +823,19 @@ void Torrent::Ban(const std::vector<PeerAddress>& addresses) {
   }
 }
 
+void Torrent::EmitFatal(uint32_t piece, const absl::Status& status) {
+  Action a;
+  a.type = Action::Type::kFatal;
+  a.piece = piece;
+  a.message = std::string(status.message());
+  Emit(std::move(a));
+}
+
 void Torrent::HandlePieceWritten(uint32_t piece, const absl::Status& status, Instant now) {
   auto it = in_flight_.find(piece);
   if (it == in_flight_.end()) return;
   if (!status.ok()) {
-    Action a;
-    a.type = Action::Type::kFatal;
-    a.piece = piece;
-    a.message = std::string(status.message());
-    Emit(std::move(a));
+    EmitFatal(piece, status);
     return;
   }
   DropInFlight(piece);
@@ -906,11 +910,7 @@ void Torrent::HandleBlockRead(PeerKey key, uint32_t piece, uint32_t begin,
                               Instant now) {
   Peer* peer = FindPeer(key);
   if (!status.ok()) {
-    Action a;
-    a.type = Action::Type::kFatal;
-    a.piece = piece;
-    a.message = std::string(status.message());
-    Emit(std::move(a));
+    EmitFatal(piece, status);
     return;
   }
   if (peer == nullptr) return;

@@ -190,6 +190,7 @@ class Torrent {
 
   Peer* FindPeer(PeerKey key);
   void Emit(Action action) { actions_.push_back(std::move(action)); }
+  void EmitFatal(uint32_t piece, const absl::Status& status);
   void Close(Peer& peer, CloseReason reason, std::string message = {});
   void ForgetPeer(Peer& peer);
 
