@@ -949,6 +949,12 @@ void Torrent::FillUnchokeSlots(Instant now) {
     if (peer->handshaken && peer->peer_interested && peer->am_choking) {
       Unchoke(*peer, now);
       ++unchoked;
+      // Between rounds a free slot goes to the first interested peer; say so, as the rounds do.
+      Action a;
+      a.type = Action::Type::kLog;
+      a.message = absl::StrCat("choker: unchoked ", peer->address.ToString(), " (free slot, ",
+                               unchoked, "/", config_.unchoke_slots, " in use)");
+      Emit(std::move(a));
     }
   }
 }

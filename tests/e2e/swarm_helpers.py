@@ -1,8 +1,6 @@
 #!/usr/bin/python3
 """Extra helpers for the swarm-behaviour e2e tests (trackers, resume, choking), on top of harness.py.
 
-- scrape / wait_for_swarm: opentracker's HTTP scrape with every info-hash byte percent-encoded
-  (harness's Opentracker.scrape uses urlencode, which breaks on a 0x20 byte).
 - make_torrent_tiers: mktorrent with an announce-list of several tiers (each `-a` is one tier,
   commas separate the trackers of a tier).
 - valid_pieces: which pieces of a single-file download already match the torrent's SHA-1s.
@@ -21,8 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,38 +26,6 @@ sys.path.insert(0, str(HERE))
 from harness import LOOPBACK, PYTHON, bdecode, bencode  # noqa: E402
 
 SELF = Path(__file__).resolve()
-
-
-# --------------------------------------------------------------------------- tracker scrape
-
-def scrape(port, ih_hex):
-    """(seeders, leechers) opentracker on 127.0.0.1:port counts for ih_hex."""
-    ih = bytes.fromhex(ih_hex)
-    url = f"http://{LOOPBACK}:{port}/scrape?info_hash={urllib.parse.quote(ih, safe='')}"
-    with urllib.request.urlopen(url, timeout=2) as r:
-        resp = bdecode(r.read())
-    f = resp.get(b"files", {}).get(ih, {})
-    return f.get(b"complete", 0), f.get(b"incomplete", 0)
-
-
-def wait_for_swarm(port, ih_hex, timeout, seeders=0, leechers=0, procs=()):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = scrape(port, ih_hex)
-            if last[0] >= seeders and last[1] >= leechers:
-                return last
-        except Exception as e:  # noqa: BLE001 - reported on timeout
-            last = e
-        for p in procs:
-            if p.poll() is not None:
-                raise AssertionError(f"{p.name} exited with {p.returncode} before it announced\n"
-                                     + p.tail())
-        if time.monotonic() > deadline:
-            raise AssertionError(f"tracker never saw {seeders} seeder(s) and {leechers} leecher(s) "
-                                 f"for {ih_hex} within {timeout}s (last: {last})")
-        time.sleep(0.2)
 
 
 # --------------------------------------------------------------------------- torrents

@@ -8,7 +8,7 @@ import unittest
 from fake_tracker import FakeTracker
 from harness import LOOPBACK, MiB, TorrentyTestCase, free_port, info_hash, make_torrent, \
     tracker_url, wait_port_listening, write_random_file
-from swarm_helpers import StallPeer, start_throttled_seeder, wait_for_swarm
+from swarm_helpers import StallPeer, start_throttled_seeder
 
 
 class Swarm(TorrentyTestCase):
@@ -20,18 +20,18 @@ class Swarm(TorrentyTestCase):
         tport = free_port()
         torrent = make_torrent(data / "swarm.bin", tracker_url(tport), self.path("swarm.torrent"))
         ih = info_hash(torrent)
-        self.tracker([ih], port=tport)
+        tracker = self.tracker([ih], port=tport)
         deadline = time.monotonic() + 100
 
         # transmission never dials loopback peers: it announces first, the seed dials it.
         tr_out = self.path("tr-out")
         tr = self.start_transmission(torrent, tr_out)
-        wait_for_swarm(tport, ih, 30, leechers=1, procs=[tr])
+        tracker.wait_for_swarm(ih, 30, leechers=1, procs=[tr])
         sport = free_port()
         seed = self.start_torrenty(["seed", torrent, "--data", data, "--port", sport],
                                    name="torrenty-seed")
         wait_port_listening(sport, 30, proc=seed)
-        wait_for_swarm(tport, ih, 30, seeders=1, procs=[seed])
+        tracker.wait_for_swarm(ih, 30, seeders=1, procs=[seed])
         aria_out, lt_out = self.path("aria-out"), self.path("lt-out")
         aria = self.start_aria2c(torrent, aria_out)
         lt_leech = self.start_lt_peer(torrent, lt_out, "leech", timeout=110)

@@ -13,7 +13,7 @@ import unittest
 from fake_tracker import FakeTracker
 from harness import LOOPBACK, MiB, TorrentyTestCase, free_port, info_hash, make_torrent, \
     tracker_url, wait_port_listening, write_random_file
-from swarm_helpers import lines_with, make_torrent_tiers, wait_for_swarm
+from swarm_helpers import lines_with, make_torrent_tiers
 
 
 class Trackers(TorrentyTestCase):
@@ -31,11 +31,11 @@ class Trackers(TorrentyTestCase):
         otport, pport = free_port(), free_port()
         torrent = make_torrent(src / name, tracker_url(pport), self.path(f"{name}.torrent"))
         ih = info_hash(torrent)
-        self.tracker([ih], port=otport)
+        tracker = self.tracker([ih], port=otport)
         proxy = self.fake_tracker("proxy", port=pport, upstream_port=otport,
                                   rewrite_interval=rewrite_interval)
         seeder = self.start_lt_seeder(torrent, src)
-        wait_for_swarm(otport, ih, 30, seeders=1, procs=[seeder])
+        tracker.wait_for_swarm(ih, 30, seeders=1, procs=[seeder])
         return src, torrent, proxy, seeder
 
     def _check_started(self, ann, tport, size):
@@ -145,9 +145,9 @@ class Trackers(TorrentyTestCase):
         direct = make_torrent(src / "tiers.bin", tracker_url(otport), self.path("direct.torrent"))
         ih = info_hash(torrent)
         self.assertEqual(ih, info_hash(direct))
-        self.tracker([ih], port=otport)
+        tracker = self.tracker([ih], port=otport)
         seeder = self.start_lt_seeder(direct, src)
-        wait_for_swarm(otport, ih, 30, seeders=1, procs=[seeder])
+        tracker.wait_for_swarm(ih, 30, seeders=1, procs=[seeder])
         out = self.path("out")
         res = self.run_torrenty(["download", torrent, "-o", out, "--port", free_port()], timeout=70)
         print(f"\n  download via tier 2 took {res.elapsed:.1f}s; silent tracker held "

@@ -4,49 +4,14 @@ opentracker listens for UDP on the same port number as HTTP (-P); the harness ch
 scrapes over HTTP, which sees the same swarm. The torrents list only udp:// URLs (plus, in the mixed
 test, a dead http:// tracker in the same tier), so every peer torrenty finds came over UDP.
 """
-import time
 import unittest
-import urllib.parse
-import urllib.request
 
-from harness import LOOPBACK, MiB, TorrentyTestCase, bdecode, free_port, info_hash, make_torrent, \
+from harness import LOOPBACK, MiB, TorrentyTestCase, free_port, info_hash, make_torrent, \
     wait_port_listening, write_random_file
 
 
 def udp_tracker_url(port):
     return f"udp://{LOOPBACK}:{port}/announce"
-
-
-def scrape(port, ih_hex):
-    """(seeders, leechers) from opentracker's HTTP scrape. Percent-encodes every byte: the
-    harness's Opentracker.scrape uses urlencode, which turns a 0x20 byte into '+', and opentracker
-    then scrapes another info-hash (about 1 torrent in 13 has such a byte)."""
-    ih = bytes.fromhex(ih_hex)
-    url = f"http://{LOOPBACK}:{port}/scrape?info_hash={urllib.parse.quote(ih, safe='')}"
-    with urllib.request.urlopen(url, timeout=2) as r:
-        resp = bdecode(r.read())
-    f = resp.get(b"files", {}).get(ih, {})
-    return f.get(b"complete", 0), f.get(b"incomplete", 0)
-
-
-def wait_for_swarm(port, ih_hex, timeout, seeders=0, leechers=0, procs=()):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = scrape(port, ih_hex)
-            if last[0] >= seeders and last[1] >= leechers:
-                return last
-        except Exception as e:  # noqa: BLE001 - reported on timeout
-            last = e
-        for p in procs:
-            if p.poll() is not None:
-                raise AssertionError(f"{p.name} exited with {p.returncode} before it announced\n"
-                                     + p.tail())
-        if time.monotonic() > deadline:
-            raise AssertionError(f"tracker never saw {seeders} seeder(s) and {leechers} "
-                                 f"leecher(s) for {ih_hex} within {timeout}s (last: {last})")
-        time.sleep(0.2)
 
 
 class UdpTracker(TorrentyTestCase):
@@ -63,7 +28,7 @@ class UdpTracker(TorrentyTestCase):
         tracker = self.tracker([ih], port=tport)
         seeder = self.start_lt_seeder(torrent, src)
         # The seeder reached the tracker over UDP before torrenty starts.
-        wait_for_swarm(tport, ih, 30, seeders=1, procs=[seeder])
+        tracker.wait_for_swarm(ih, 30, seeders=1, procs=[seeder])
         out = self.path("out")
         res = self.run_torrenty(["download", torrent, "-o", out, "--port", free_port()], timeout=120)
         self.assertTorrentyOk(res, "torrenty download")
@@ -73,10 +38,10 @@ class UdpTracker(TorrentyTestCase):
 
     def test_download_from_libtorrent_via_udp_tracker(self):
         tport = free_port()
-        res, _, ih = self._download(udp_tracker_url(tport), tport, "udp-payload.bin")
+        res, tracker, ih = self._download(udp_tracker_url(tport), tport, "udp-payload.bin")
         self.assertNotIn("tracker:", res.stderr, "torrenty logged a tracker problem:\n" + res.stderr)
         # torrenty said goodbye (event=stopped) over UDP: only the seeder is left.
-        self.assertEqual(scrape(tport, ih), (1, 0))
+        self.assertEqual(tracker.scrape(ih), (1, 0))
 
     def test_mixed_tier_dead_http_and_udp(self):
         tport = free_port()
@@ -88,12 +53,12 @@ class UdpTracker(TorrentyTestCase):
         tport = free_port()
         data, torrent = self._torrent("seed-payload.bin", udp_tracker_url(tport), 16 * MiB + 99)
         ih = info_hash(torrent)
-        self.tracker([ih], port=tport)
+        tracker = self.tracker([ih], port=tport)
         sport = free_port()
         seed = self.start_torrenty(["seed", torrent, "--data", data, "--port", sport],
                                    name="torrenty-seed")
         wait_port_listening(sport, 60, proc=seed)
-        wait_for_swarm(tport, ih, 30, seeders=1, procs=[seed])
+        tracker.wait_for_swarm(ih, 30, seeders=1, procs=[seed])
         out = self.path("lt-out")
         leecher = self.start_lt_peer(torrent, out, "leech", timeout=120)
         leecher.wait_for_output("DONE", 120)

@@ -195,13 +195,8 @@ class Swarm {
 
   // Adds a client; a seed starts with every piece on its disk.
   int AddClient(bool seed, engine::TorrentConfig config = {}) {
-    auto c = std::make_unique<Client>();
-    c->index = static_cast<int>(clients_.size());
-    c->address = engine::PeerAddress{0x0A000001u + static_cast<uint32_t>(c->index), 6881};
-    config.self_id = MakeSimPeerId(static_cast<uint32_t>(c->index));
-    config.listen_port = 6881;
-    config.seed = options_.seed * 1000 + static_cast<uint64_t>(c->index);
-    c->torrent = std::make_unique<engine::Torrent>(meta_, config);
+    std::unique_ptr<Client> c = NewClient();
+    c->torrent = std::make_unique<engine::Torrent>(meta_, ClientConfig(c->index, config));
     c->writes.assign(meta_.num_pieces(), 0);
     if (seed) {
       c->disk = payload_;
@@ -221,23 +216,15 @@ class Swarm {
     Client& p = *clients_[primary];
     if (!p.claims) {
       p.claims = std::make_shared<engine::PieceClaims>(meta_.num_pieces());
-      config.self_id = MakeSimPeerId(static_cast<uint32_t>(primary));
       // Re-create the primary on the shared table (it has no connections yet).
-      engine::TorrentConfig pc;
-      pc.self_id = MakeSimPeerId(static_cast<uint32_t>(primary));
-      pc.listen_port = 6881;
-      pc.seed = options_.seed * 1000 + static_cast<uint64_t>(primary);
-      p.torrent = std::make_unique<engine::Torrent>(meta_, pc, p.claims.get());
+      p.torrent =
+          std::make_unique<engine::Torrent>(meta_, ClientConfig(primary, {}), p.claims.get());
       p.shard_group = {primary};
     }
-    auto c = std::make_unique<Client>();
-    c->index = static_cast<int>(clients_.size());
-    c->address = engine::PeerAddress{0x0A000001u + static_cast<uint32_t>(c->index), 6881};
-    config.self_id = MakeSimPeerId(static_cast<uint32_t>(c->index));
-    config.listen_port = 6881;
-    config.seed = options_.seed * 1000 + static_cast<uint64_t>(c->index);
+    std::unique_ptr<Client> c = NewClient();
     c->claims = p.claims;
-    c->torrent = std::make_unique<engine::Torrent>(meta_, config, c->claims.get());
+    c->torrent =
+        std::make_unique<engine::Torrent>(meta_, ClientConfig(c->index, config), c->claims.get());
     c->writes.assign(meta_.num_pieces(), 0);
     c->disk.assign(payload_.size(), 0);
     clients_.push_back(std::move(c));
@@ -387,6 +374,22 @@ class Swarm {
     uint32_t piece, begin, length;
     absl::Span<const uint8_t> data;
   };
+
+  // A client numbered after the existing ones, with its address; not yet in clients_.
+  std::unique_ptr<Client> NewClient() const {
+    auto c = std::make_unique<Client>();
+    c->index = static_cast<int>(clients_.size());
+    c->address = engine::PeerAddress{0x0A000001u + static_cast<uint32_t>(c->index), 6881};
+    return c;
+  }
+
+  // `config` with the peer id, listen port and RNG seed of client `index`.
+  engine::TorrentConfig ClientConfig(int index, engine::TorrentConfig config) const {
+    config.self_id = MakeSimPeerId(static_cast<uint32_t>(index));
+    config.listen_port = 6881;
+    config.seed = options_.seed * 1000 + static_cast<uint64_t>(index);
+    return config;
+  }
 
   std::vector<int> Order(size_t n) {
     std::vector<int> order(n);

@@ -2,7 +2,6 @@
 // and the in-flight limit holds.
 #include "io/disk_io.h"
 
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,64 +16,17 @@
 #include "gtest/gtest.h"
 #include "io/file_store.h"
 #include "io/ring.h"
+#include "tests/testing/metainfo_fixtures.h"
 
 namespace torrenty::io {
 namespace {
 
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
-
-struct FileSpec {
-  std::vector<std::string> path;
-  int64_t length;
-};
-
-std::vector<uint8_t> TestData(int64_t n, uint32_t seed = 1) {
-  std::vector<uint8_t> d(static_cast<size_t>(n));
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& b : d) {
-    x = x * 1103515245u + 12345u;
-    b = static_cast<uint8_t>(x >> 16);
-  }
-  return d;
-}
-
-engine::Metainfo MakeMeta(const std::string& name, const std::vector<FileSpec>& files,
-                          int64_t piece_length, bool multi, const std::vector<uint8_t>& data) {
-  engine::Metainfo m;
-  m.name = name;
-  m.multi_file = multi;
-  m.piece_length = piece_length;
-  for (const FileSpec& f : files) {
-    engine::FileEntry e;
-    e.path = f.path;
-    e.length = f.length;
-    e.offset = m.total_length;
-    m.total_length += f.length;
-    m.files.push_back(e);
-  }
-  for (int64_t off = 0; off < m.total_length; off += piece_length) {
-    const int64_t len = std::min(piece_length, m.total_length - off);
-    m.piece_hashes.push_back(engine::Sha1(absl::MakeConstSpan(data).subspan(off, len)));
-  }
-  return m;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "torrenty_dio_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::torrenty::testing::FileSpec;
+using ::torrenty::testing::MakeMeta;
+using ::torrenty::testing::TempDir;
+using ::torrenty::testing::TestData;
 
 std::vector<uint8_t> ReadFile(const std::string& p) {
   std::ifstream in(p, std::ios::binary);
@@ -103,7 +55,7 @@ class DiskIoTest : public ::testing::Test {
 
   std::unique_ptr<Ring> ring_;
   std::map<uint64_t, absl::Status> results_;
-  TempDir tmp_;
+  TempDir tmp_{"torrenty_dio"};
 };
 
 // Pieces of 1000 bytes over files of 700, 1500, 0, 3, 2600 bytes: most pieces straddle a file

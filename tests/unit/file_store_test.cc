@@ -2,7 +2,6 @@
 #include "io/file_store.h"
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,64 +14,17 @@
 #include "engine/sha1.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/metainfo_fixtures.h"
 
 namespace torrenty::io {
 namespace {
 
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
-
-struct FileSpec {
-  std::vector<std::string> path;
-  int64_t length;
-};
-
-std::vector<uint8_t> TestData(int64_t n, uint32_t seed = 1) {
-  std::vector<uint8_t> d(static_cast<size_t>(n));
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& b : d) {
-    x = x * 1103515245u + 12345u;
-    b = static_cast<uint8_t>(x >> 16);
-  }
-  return d;
-}
-
-engine::Metainfo MakeMeta(const std::string& name, const std::vector<FileSpec>& files,
-                          int64_t piece_length, bool multi, const std::vector<uint8_t>& data) {
-  engine::Metainfo m;
-  m.name = name;
-  m.multi_file = multi;
-  m.piece_length = piece_length;
-  for (const FileSpec& f : files) {
-    engine::FileEntry e;
-    e.path = f.path;
-    e.length = f.length;
-    e.offset = m.total_length;
-    m.total_length += f.length;
-    m.files.push_back(e);
-  }
-  for (int64_t off = 0; off < m.total_length; off += piece_length) {
-    const int64_t len = std::min(piece_length, m.total_length - off);
-    m.piece_hashes.push_back(engine::Sha1(absl::MakeConstSpan(data).subspan(off, len)));
-  }
-  return m;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "torrenty_fs_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::torrenty::testing::FileSpec;
+using ::torrenty::testing::MakeMeta;
+using ::torrenty::testing::TempDir;
+using ::torrenty::testing::TestData;
 
 int64_t FileSize(const std::string& p) {
   struct stat st;
@@ -81,7 +33,7 @@ int64_t FileSize(const std::string& p) {
 }
 
 TEST(FileStoreTest, SingleFileIsCreatedWithItsLength) {
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   const std::string out = tmp.path() + "/out";  // missing: kCreate makes it
   auto data = TestData(5000);
   engine::Metainfo m = MakeMeta("single.bin", {{{}, 5000}}, 1024, false, data);
@@ -94,7 +46,7 @@ TEST(FileStoreTest, SingleFileIsCreatedWithItsLength) {
 }
 
 TEST(FileStoreTest, MultiFileWithNestedFoldersAndZeroLengthFile) {
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   auto data = TestData(7101);
   engine::Metainfo m = MakeMeta("multi",
                                 {{{"a.bin"}, 100},
@@ -122,7 +74,7 @@ TEST(FileStoreTest, MultiFileWithNestedFoldersAndZeroLengthFile) {
 }
 
 TEST(FileStoreTest, ExistingFilesAreNeverTruncated) {
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   auto data = TestData(3000);
   engine::Metainfo m =
       MakeMeta("t", {{{"long.bin"}, 1000}, {{"short.bin"}, 2000}}, 512, true, data);
@@ -142,7 +94,7 @@ TEST(FileStoreTest, ExistingFilesAreNeverTruncated) {
 }
 
 TEST(FileStoreTest, ExistingModeFailsOnMissingFileAndCreatesNothing) {
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   auto data = TestData(300);
   engine::Metainfo m = MakeMeta("t", {{{"d", "x.bin"}, 300}}, 256, true, data);
   auto store = FileStore::Open(tmp.path(), m, OpenMode::kExisting);
@@ -160,7 +112,7 @@ TEST(FileStoreTest, ExistingModeFailsOnMissingFileAndCreatesNothing) {
 }
 
 TEST(FileStoreTest, ExistingModeFailsOnMissingSingleFile) {
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   auto data = TestData(10);
   engine::Metainfo m = MakeMeta("s.bin", {{{}, 10}}, 16, false, data);
   auto store = FileStore::Open(tmp.path() + "/nope", m, OpenMode::kExisting);
@@ -169,7 +121,7 @@ TEST(FileStoreTest, ExistingModeFailsOnMissingSingleFile) {
 }
 
 TEST(FileStoreTest, SymlinkedTorrentFolderIsRefused) {
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   const std::string out = tmp.path() + "/out";
   const std::string elsewhere = tmp.path() + "/elsewhere";
   fs::create_directories(out);
@@ -185,7 +137,7 @@ TEST(FileStoreTest, SymlinkedTorrentFolderIsRefused) {
 }
 
 TEST(FileStoreTest, SymlinkedSubfolderIsRefused) {
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   const std::string out = tmp.path() + "/out";
   const std::string elsewhere = tmp.path() + "/elsewhere";
   fs::create_directories(out + "/name");
@@ -200,7 +152,7 @@ TEST(FileStoreTest, SymlinkedSubfolderIsRefused) {
 }
 
 TEST(FileStoreTest, SymlinkedFileIsRefusedAndTargetUntouched) {
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   const std::string out = tmp.path() + "/out";
   const std::string target = tmp.path() + "/victim";
   fs::create_directories(out);
@@ -218,7 +170,7 @@ TEST(FileStoreTest, SymlinkedFileIsRefusedAndTargetUntouched) {
 }
 
 TEST(FileStoreTest, FifoIsRefusedWithoutBlocking) {
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   ASSERT_EQ(mkfifo((tmp.path() + "/f.bin").c_str(), 0644), 0);
   auto data = TestData(10);
   engine::Metainfo m = MakeMeta("f.bin", {{{}, 10}}, 16, false, data);
@@ -228,7 +180,7 @@ TEST(FileStoreTest, FifoIsRefusedWithoutBlocking) {
 }
 
 TEST(FileStoreTest, UnsafeComponentsAreRejected) {
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   auto data = TestData(10);
   for (const std::string& bad :
        {std::string(".."), std::string("."), std::string("a/b"), std::string()}) {
@@ -244,7 +196,7 @@ TEST(FileStoreTest, UnsafeComponentsAreRejected) {
 
 TEST(FileStoreTest, PermissionErrorNamesThePath) {
   if (geteuid() == 0) GTEST_SKIP() << "root ignores file permissions";
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   fs::create_directories(tmp.path() + "/name");
   { std::ofstream(tmp.path() + "/name/a.bin") << "x"; }
   chmod((tmp.path() + "/name/a.bin").c_str(), 0);
@@ -257,7 +209,7 @@ TEST(FileStoreTest, PermissionErrorNamesThePath) {
 }
 
 TEST(FileStoreTest, ReadPieceBlockingSpansFilesAndReportsShortFiles) {
-  TempDir tmp;
+  TempDir tmp("torrenty_fs");
   auto data = TestData(2500);
   engine::Metainfo m =
       MakeMeta("t", {{{"a"}, 700}, {{"e"}, 0}, {{"b"}, 1000}, {{"c"}, 800}}, 1024, true, data);

@@ -11,19 +11,12 @@
 #include "engine/sha1.h"
 #include "gtest/gtest.h"
 #include "io/ring.h"
+#include "tests/testing/metainfo_fixtures.h"
 
 namespace torrenty::io {
 namespace {
 
-std::vector<uint8_t> TestData(size_t n, uint32_t seed) {
-  std::vector<uint8_t> d(n);
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& b : d) {
-    x = x * 1103515245u + 12345u;
-    b = static_cast<uint8_t>(x >> 16);
-  }
-  return d;
-}
+using ::torrenty::testing::TestData;
 
 // Waits for the eventfd and collects results until `want` have arrived.
 std::vector<HashResult> Collect(HashPool& pool, size_t want) {

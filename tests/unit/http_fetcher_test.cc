@@ -10,11 +10,11 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -57,7 +57,7 @@ class TestServer {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
   std::vector<std::string> requests() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return requests_;
   }
 
@@ -74,7 +74,7 @@ class TestServer {
         request.append(buf, static_cast<size_t>(n));
       }
       {
-        absl::MutexLock lock(&mu_);
+        std::lock_guard<std::mutex> lock(mu_);
         requests_.push_back(request);
       }
       const std::string response = handler_(request);
@@ -93,8 +93,8 @@ class TestServer {
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::thread thread_;
-  absl::Mutex mu_;
-  std::vector<std::string> requests_;
+  std::mutex mu_;                      // std::mutex so ThreadSanitizer sees it
+  std::vector<std::string> requests_;  // guarded by mu_
 };
 
 std::string Response(const std::string& status, const std::string& body,

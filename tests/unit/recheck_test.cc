@@ -2,7 +2,6 @@
 #include "io/recheck.h"
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -10,64 +9,26 @@
 #include <string>
 #include <vector>
 
-#include "engine/sha1.h"
 #include "gtest/gtest.h"
 #include "io/file_store.h"
+#include "tests/testing/metainfo_fixtures.h"
 
 namespace torrenty::io {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct FileSpec {
-  std::vector<std::string> path;
-  int64_t length;
-};
-
-std::vector<uint8_t> TestData(int64_t n, uint32_t seed = 1) {
-  std::vector<uint8_t> d(static_cast<size_t>(n));
-  uint32_t x = seed * 2654435761u + 1;
-  for (auto& b : d) {
-    x = x * 1103515245u + 12345u;
-    b = static_cast<uint8_t>(x >> 16);
-  }
-  return d;
-}
-
-engine::Metainfo MakeMeta(const std::string& name, const std::vector<FileSpec>& files,
-                          int64_t piece_length, bool multi, const std::vector<uint8_t>& data) {
-  engine::Metainfo m;
-  m.name = name;
-  m.multi_file = multi;
-  m.piece_length = piece_length;
-  for (const FileSpec& f : files) {
-    engine::FileEntry e;
-    e.path = f.path;
-    e.length = f.length;
-    e.offset = m.total_length;
-    m.total_length += f.length;
-    m.files.push_back(e);
-  }
-  for (int64_t off = 0; off < m.total_length; off += piece_length) {
-    const int64_t len = std::min(piece_length, m.total_length - off);
-    m.piece_hashes.push_back(engine::Sha1(absl::MakeConstSpan(data).subspan(off, len)));
-  }
-  return m;
-}
+using ::torrenty::testing::FileSpec;
+using ::torrenty::testing::MakeMeta;
+using ::torrenty::testing::TempDir;
+using ::torrenty::testing::TestData;
 
 class RecheckTest : public ::testing::Test {
  protected:
-  RecheckTest() {
-    std::string tmpl = (fs::temp_directory_path() / "torrenty_rc_XXXXXX").string();
-    dir_ = mkdtemp(tmpl.data());
+  RecheckTest() : dir_(tmp_.path()) {
     data_ = TestData(kTotal, 4);
     meta_ = MakeMeta(
         "t", {{{"a"}, 10000}, {{"sub", "b"}, 0}, {{"sub", "c"}, 30000}, {{"d"}, kTotal - 40000}},
         kPiece, true, data_);
-  }
-  ~RecheckTest() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   // Writes the torrent's files with the correct content.
@@ -83,6 +44,7 @@ class RecheckTest : public ::testing::Test {
 
   static constexpr int64_t kPiece = 4096;
   static constexpr int64_t kTotal = 100000;  // 25 pieces, the last one short
+  TempDir tmp_{"torrenty_rc"};
   std::string dir_;
   std::vector<uint8_t> data_;
   engine::Metainfo meta_;

@@ -1,7 +1,6 @@
 // Tests for io::ResumeWriter: atomic saves that round-trip, and stamps that expose changed files.
 #include "io/resume_writer.h"
 
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,11 +9,13 @@
 
 #include "gtest/gtest.h"
 #include "io/file_store.h"
+#include "tests/testing/metainfo_fixtures.h"
 
 namespace torrenty::io {
 namespace {
 
 namespace fs = std::filesystem;
+using ::torrenty::testing::TempDir;
 
 engine::Metainfo TwoFiles() {
   engine::Metainfo m;
@@ -31,12 +32,8 @@ engine::Metainfo TwoFiles() {
 
 class ResumeWriterTest : public ::testing::Test {
  protected:
-  ResumeWriterTest() {
-    char templ[] = "/tmp/torrenty-resume-XXXXXX";
-    dir_ = mkdtemp(templ);
-  }
-  ~ResumeWriterTest() override { fs::remove_all(dir_); }
-  std::string dir_;
+  TempDir tmp_{"torrenty-resume"};
+  std::string dir_ = tmp_.path();
 };
 
 TEST_F(ResumeWriterTest, SavesAtomicallyAndLoadsBack) {

@@ -116,6 +116,17 @@ bool Unchoked(const std::vector<WireEvent>& events) {
 
 const PeerAddress kRawAddress{0x0A0000C8, 50000};
 
+// `n` hand-driven peers (at kRawAddress, kRawAddress + 1, ...) dial client `to`, handshake and
+// say they are interested. Returns their pipe ids.
+std::vector<int> AttachInterestedRaws(Swarm& sim, int to, const InfoHash& info_hash, uint32_t n) {
+  std::vector<int> raws;
+  for (uint32_t i = 0; i < n; ++i) {
+    raws.push_back(sim.AttachRaw(to, PeerAddress{kRawAddress.ip + i, kRawAddress.port}));
+    sim.RawSend(raws.back(), Concat({Handshake(info_hash, i), Simple(MsgType::kInterested)}));
+  }
+  return raws;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. One seeder, one leecher.
 
@@ -553,12 +564,7 @@ TEST(TorrentSimTest, UnchokeSlotsAndRotation) {
   config.unchoke_slots = 2;
   config.optimistic_unchoke_interval_ms = 30'000;
   const int s = sim.AddClient(true, config);
-  std::vector<int> raws;
-  for (uint32_t i = 0; i < 4; ++i) {
-    raws.push_back(sim.AttachRaw(s, PeerAddress{0x0A0000C8 + i, 50000}));
-    sim.RawSend(raws.back(),
-                Concat({Handshake(content.meta.info_hash, i), Simple(MsgType::kInterested)}));
-  }
+  const std::vector<int> raws = AttachInterestedRaws(sim, s, content.meta.info_hash, 4);
   auto unchoked_set = [&] {
     std::set<int> out;
     for (int r : raws)
@@ -597,12 +603,7 @@ TEST(TorrentSimTest, OptimisticUnchokeReachesEveryPeer) {
   config.unchoke_slots = 1;
   config.optimistic_unchoke_interval_ms = 1'000;
   const int s = sim.AddClient(true, config);
-  std::vector<int> raws;
-  for (uint32_t i = 0; i < 8; ++i) {
-    raws.push_back(sim.AttachRaw(s, PeerAddress{0x0A0000C8 + i, 50000}));
-    sim.RawSend(raws.back(),
-                Concat({Handshake(content.meta.info_hash, i), Simple(MsgType::kInterested)}));
-  }
+  const std::vector<int> raws = AttachInterestedRaws(sim, s, content.meta.info_hash, 8);
   // 120 rotations: a fair pick (1 in 7 each time) misses a given peer with p = (6/7)^120.
   sim.RunUntil([] { return false; }, 120'000);
   for (int r : raws) {

@@ -1,0 +1,160 @@
+// End-to-end tests of io::TorrentSession in one process: a sharded seeder and a sharded
+// downloader on 127.0.0.1, each Run() on its own thread, so every thread of the session (shards,
+// hash pool, resume writer) runs. CI also runs this under ThreadSanitizer.
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iterator>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/metainfo.h"
+#include "gtest/gtest.h"
+#include "io/torrent_creator.h"
+#include "io/torrent_session.h"
+
+namespace torrenty::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr auto kTimeout = std::chrono::seconds(180);
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void WriteRandomFile(const fs::path& path, size_t size, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::string data(size, '\0');
+  for (char& c : data) c = static_cast<char>(gen());
+  std::ofstream out(path, std::ios::binary);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string templ = (fs::temp_directory_path() / "torrenty-session-test.XXXXXX").string();
+    ASSERT_NE(mkdtemp(templ.data()), nullptr);
+    root_ = templ;
+    seed_dir_ = root_ / "seed";
+    leech_dir_ = root_ / "leech";
+    fs::create_directories(seed_dir_ / "payload" / "sub");
+    fs::create_directories(leech_dir_);
+    // A few MiB over three files whose boundaries fall inside pieces.
+    WriteRandomFile(seed_dir_ / "payload" / "a.bin", (3 << 20) + 12345, 1);
+    WriteRandomFile(seed_dir_ / "payload" / "sub" / "b.bin", (1 << 20) + 777, 2);
+    WriteRandomFile(seed_dir_ / "payload" / "c.bin", 100, 3);
+    CreateOptions copts;
+    copts.piece_length = 64 << 10;
+    absl::StatusOr<std::string> torrent = CreateTorrent((seed_dir_ / "payload").string(), copts);
+    ASSERT_TRUE(torrent.ok()) << torrent.status();
+    absl::StatusOr<engine::Metainfo> meta = engine::ParseMetainfo(*torrent);
+    ASSERT_TRUE(meta.ok()) << meta.status();
+    meta_ = *std::move(meta);
+  }
+
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  SessionOptions Options(const fs::path& dir) {
+    SessionOptions o;
+    o.data_dir = dir.string();
+    o.port = 0;  // explicit 0: an ephemeral port, never 6881-6889
+    o.port_explicit = true;
+    o.threads = 2;
+    o.hash_threads = 2;
+    return o;
+  }
+
+  fs::path root_, seed_dir_, leech_dir_;
+  engine::Metainfo meta_;
+};
+
+TEST_F(SessionTest, ShardedDownloadFromShardedSeeder) {
+  engine::Bitfield all(meta_.num_pieces());
+  all.SetAll();
+  SessionOptions seed_opts = Options(seed_dir_);
+  seed_opts.seed_after_complete = true;
+  absl::StatusOr<std::unique_ptr<TorrentSession>> seeder =
+      TorrentSession::Create(meta_, all, seed_opts);
+  ASSERT_TRUE(seeder.ok()) << seeder.status();
+  ASSERT_EQ((*seeder)->threads(), 2);
+  const uint16_t seed_port = (*seeder)->port();
+  ASSERT_NE(seed_port, 0);
+  std::future<absl::Status> seed_result =
+      std::async(std::launch::async, [s = seeder->get()] { return s->Run(); });
+
+  SessionOptions leech_opts = Options(leech_dir_);
+  leech_opts.peers.push_back(engine::PeerAddress{0x7F000001, seed_port});
+  std::vector<std::string> leech_log;  // only touched by the downloader's coordinator thread
+  leech_opts.on_log = [&leech_log](const std::string& line) { leech_log.push_back(line); };
+  absl::StatusOr<std::unique_ptr<TorrentSession>> leech =
+      TorrentSession::Create(meta_, engine::Bitfield(meta_.num_pieces()), leech_opts);
+  ASSERT_TRUE(leech.ok()) << leech.status();
+  std::future<absl::Status> leech_result =
+      std::async(std::launch::async, [s = leech->get()] { return s->Run(); });
+
+  if (leech_result.wait_for(kTimeout) != std::future_status::ready) {
+    ADD_FAILURE() << "download did not finish in time";
+    (*leech)->RequestStop();
+  }
+  const absl::Status leech_status = leech_result.get();
+  (*seeder)->RequestStop();
+  ASSERT_EQ(seed_result.wait_for(kTimeout), std::future_status::ready) << "seeder did not stop";
+  EXPECT_TRUE(seed_result.get().ok());
+  ASSERT_TRUE(leech_status.ok()) << leech_status;
+  leech->reset();
+  seeder->reset();
+
+  for (const char* rel : {"a.bin", "sub/b.bin", "c.bin"}) {
+    const std::string want = ReadFile(seed_dir_ / "payload" / rel);
+    const std::string got = ReadFile(leech_dir_ / "payload" / rel);
+    EXPECT_EQ(got.size(), want.size()) << rel;
+    EXPECT_TRUE(got == want) << rel << " differs";
+  }
+  for (const std::string& line : leech_log) {
+    EXPECT_EQ(line.find("failed its hash check"), std::string::npos) << line;
+  }
+}
+
+TEST_F(SessionTest, RequestStopCancelsAnUnfinishedDownload) {
+  // No peers and no trackers: the download cannot progress until it is asked to stop.
+  absl::StatusOr<std::unique_ptr<TorrentSession>> leech =
+      TorrentSession::Create(meta_, engine::Bitfield(meta_.num_pieces()), Options(leech_dir_));
+  ASSERT_TRUE(leech.ok()) << leech.status();
+  std::future<absl::Status> result =
+      std::async(std::launch::async, [s = leech->get()] { return s->Run(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  (*leech)->RequestStop();
+  (*leech)->RequestStop();  // idempotent
+  ASSERT_EQ(result.wait_for(kTimeout), std::future_status::ready);
+  const absl::Status st = result.get();
+  EXPECT_TRUE(absl::IsCancelled(st)) << st;
+}
+
+TEST_F(SessionTest, RequestStopBeforeRunIsHonoured) {
+  engine::Bitfield all(meta_.num_pieces());
+  all.SetAll();
+  SessionOptions opts = Options(seed_dir_);
+  opts.seed_after_complete = true;
+  absl::StatusOr<std::unique_ptr<TorrentSession>> seeder = TorrentSession::Create(meta_, all, opts);
+  ASSERT_TRUE(seeder.ok()) << seeder.status();
+  (*seeder)->RequestStop();
+  std::future<absl::Status> result =
+      std::async(std::launch::async, [s = seeder->get()] { return s->Run(); });
+  ASSERT_EQ(result.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_TRUE(result.get().ok());
+}
+
+}  // namespace
+}  // namespace torrenty::io
