@@ -105,7 +105,6 @@ void BM_PiecePath(benchmark::State& state) {
     torrent.HandlePeerConnected(1, engine::PeerAddress{0x7F000001, 1}, true, now);
     state.ResumeTiming();
 
-    std::vector<uint8_t> next;
     bool handshake_skipped = false;
     while (!complete) {
       if (!stream.empty()) {
@@ -126,12 +125,12 @@ void BM_PiecePath(benchmark::State& state) {
         absl::Span<const uint8_t> out = torrent.NextSend(1);
         if (out.empty()) break;
         // The first bytes the engine sends are its handshake, which is not a framed message.
-        Answer(f, handshake_skipped ? out : out.subspan(engine::wire::kHandshakeSize), &next);
+        // Answered straight into the stream the engine reads next: this copy stands for the
+        // kernel's socket copy; the engine's own copy into the piece buffer is the one measured.
+        Answer(f, handshake_skipped ? out : out.subspan(engine::wire::kHandshakeSize), &stream);
         handshake_skipped = true;
         torrent.HandleSent(1, out.size(), now);
       }
-      stream.insert(stream.end(), next.begin(), next.end());
-      next.clear();
       results.clear();
       (*pool)->TakeResults(&results);
       for (const io::HashResult& r : results) {
