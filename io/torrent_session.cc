@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
-#include <list>
 #include <mutex>
 #include <thread>
 
