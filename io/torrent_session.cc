@@ -471,6 +471,13 @@ struct TorrentSession::Impl {
       threads.emplace_back([this, i, &results] { results[i] = shared.shards[i]->Loop(); });
     }
     absl::Status st = Loop();
+    if (!st.ok()) {
+      // The coordinator's ring failed before BeginStop could tell the others: tell them now, or
+      // the joins below would wait forever.
+      ShardMessage m;
+      m.type = ShardMessage::Type::kStop;
+      PostToOthers(m);
+    }
     // Shards stop on the kStop the coordinator posted in BeginStop.
     for (std::thread& t : threads) t.join();
     for (absl::Status& r : results) {
