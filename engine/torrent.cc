@@ -10,9 +10,6 @@
 namespace torrenty::engine {
 namespace {
 
-// A peer sharing in this many failed pieces is banned (BEP 3 leaves it to the client; libtorrent
-// bans on repeated failures too).
-constexpr int kHashFailuresToBan = 3;
 // While no peer is connected and none is left to dial, the tracker is asked again this often.
 constexpr int64_t kNeedPeersRepeatMs = 15'000;
 // Endgame: at most this many peers are asked for the same block at once.
@@ -558,7 +555,6 @@ Torrent::PieceInFlight* Torrent::StartPiece(uint32_t piece, bool owns_claim) {
     const size_t bytes = (static_cast<size_t>(meta_.piece_length) + kAlign - 1) & ~(kAlign - 1);
     pf->buffer.reset(static_cast<uint8_t*>(
         ::operator new[](bytes, std::align_val_t(PieceBufferDelete::kAlignment))));
-    ++buffers_allocated_;
   }
   picker_.SetInProgress(piece, true);
   PieceInFlight* raw = pf.get();
@@ -780,9 +776,7 @@ void Torrent::HandleHashResult(uint32_t piece, bool ok, Instant now) {
   stats_.wasted_bytes += pf.size;
   std::vector<PeerAddress> to_ban;
   if (pf.contributors.size() == 1) {
-    int& failures = hash_failures_[pf.contributors[0]];
-    failures += kHashFailuresToBan;
-    if (failures >= kHashFailuresToBan) to_ban.push_back(pf.contributors[0]);
+    to_ban.push_back(pf.contributors[0]);  // the only sender: certainly the one who lied
   } else {
     // Several peers sent blocks, so some of them may be innocent. This used to add a strike
     // to every contributor, so an honest peer that shared three failed pieces with a corrupt

@@ -253,7 +253,6 @@ class Torrent {
   // Pieces in the order they were started, so partial pieces are finished oldest first.
   std::vector<uint32_t> in_flight_order_;
   std::vector<PieceBuffer> free_buffers_;
-  uint32_t buffers_allocated_ = 0;
 
   struct Candidate {
     int failures = 0;
@@ -264,8 +263,6 @@ class Torrent {
   uint32_t connecting_ = 0;
   Instant need_peers_at_{INT64_MIN / 2};  // when kNeedPeers was last emitted
 
-  // Hash failures per peer, to ban peers that keep sending bad data.
-  absl::flat_hash_map<PeerAddress, int> hash_failures_;
   std::vector<PeerAddress> banned_;
   // A failed piece that several peers contributed to: each block's digest and sender. When the
   // piece later passes, the senders of blocks that differ from the good data are banned.
