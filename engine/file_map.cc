@@ -10,7 +10,7 @@ FileMap::FileMap(const Metainfo& metainfo)
   spans_.reserve(metainfo.files.size());
   for (size_t i = 0; i < metainfo.files.size(); ++i) {
     const FileEntry& f = metainfo.files[i];
-    if (f.length > 0) spans_.push_back({f.offset, f.length, static_cast<uint32_t>(i)});
+    if (f.length > 0) spans_.push_back({f.offset, f.length, static_cast<uint32_t>(i), f.pad});
   }
 }
 
@@ -31,7 +31,8 @@ void FileMap::Map(int64_t torrent_offset, int64_t length, std::vector<FileSlice>
     out->push_back(FileSlice{.file_index = it->file_index,
                              .file_offset = file_offset,
                              .length = slice_len,
-                             .range_offset = pos - torrent_offset});
+                             .range_offset = pos - torrent_offset,
+                             .pad = it->pad});
     pos += slice_len;
   }
 }

@@ -14,6 +14,8 @@ struct FileSlice {
   int64_t file_offset = 0;
   int64_t length = 0;
   int64_t range_offset = 0;  // offset of this slice inside the mapped range
+  // A pad file's bytes (BEP 47): zeros that are never written, read from disk or requested.
+  bool pad = false;
 };
 
 class FileMap {
@@ -34,6 +36,7 @@ class FileMap {
     int64_t offset;
     int64_t length;
     uint32_t file_index;
+    bool pad;
   };
   // Only non-empty files, sorted by offset, so a binary search lands on a unique file.
   std::vector<Span> spans_;

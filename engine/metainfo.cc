@@ -138,6 +138,14 @@ uint32_t Metainfo::PieceSize(uint32_t piece) const {
   return static_cast<uint32_t>(remaining < piece_length ? remaining : piece_length);
 }
 
+int64_t Metainfo::payload_length() const {
+  int64_t sum = 0;
+  for (const FileEntry& f : files) {
+    if (!f.pad) sum += f.length;
+  }
+  return sum;
+}
+
 std::string Metainfo::RelativePath(size_t file_index) const {
   if (!multi_file || file_index >= files.size()) return name;
   return absl::StrCat(name, "/", absl::StrJoin(files[file_index].path, "/"));

@@ -23,8 +23,17 @@ inline constexpr size_t kMaxPathLength = 4096;
 
 struct FileEntry {
   std::vector<std::string> path;  // components under the torrent name; empty for single-file
-  int64_t length = 0;
+  int64_t length = 0;  // 0 for a symlink, whatever the torrent says (BEP 47)
   int64_t offset = 0;  // offset of its first byte in the torrent's concatenated data
+  // BEP 47 attributes. A pad file's bytes are zeros that only align the next file to a piece
+  // boundary: it occupies torrent offsets but is never created, shown, requested or read.
+  bool pad = false;
+  bool executable = false;
+  bool hidden = false;
+  // Non-empty for a symlink: the target's components, relative to the torrent's folder.
+  std::vector<std::string> symlink_path = {};
+
+  bool is_symlink() const { return !symlink_path.empty(); }
 };
 
 struct Metainfo {
@@ -40,6 +49,9 @@ struct Metainfo {
                                                    // {{announce}}; empty if none
   std::string comment;
   std::string created_by;
+
+  // Bytes of real file content: total_length without pad files.
+  int64_t payload_length() const;
 
   uint32_t num_pieces() const { return static_cast<uint32_t>(piece_hashes.size()); }
   // The last piece is shorter when total_length is not a multiple of piece_length.
