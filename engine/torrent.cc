@@ -216,13 +216,10 @@ void Torrent::HandlePeerConnected(PeerKey key, PeerAddress address, bool outgoin
   stats_.peers_connected = static_cast<uint32_t>(peers_.size());
   if (outgoing) candidates_[address].connected = true;
 
-  // One torrent per listening socket, so both sides can send the handshake at once.
-  uint8_t* out = AppendSend(p, wire::kHandshakeSize);
-  wire::EncodeHandshake(meta_.info_hash, config_.self_id, out);
-  if (have_.count() > 0) {
-    out = AppendSend(p, 5 + have_.bytes().size());
-    wire::EncodeBitfield(have_.bytes(), out);
-  }
+  // One torrent per listening socket, so both sides can send the handshake at once. The bitfield
+  // waits for the remote handshake (HandleHandshake), as libtorrent's does: aria2c bans a peer
+  // that dials it and sends anything past the handshake before aria2c has answered.
+  wire::EncodeHandshake(meta_.info_hash, config_.self_id, AppendSend(p, wire::kHandshakeSize));
 }
 
 void Torrent::Close(Peer& peer, CloseReason reason, std::string message) {
@@ -339,6 +336,12 @@ bool Torrent::HandleHandshake(Peer& peer, absl::Span<const uint8_t> bytes, Insta
   peer.id = hs->peer_id;
   peer.handshaken = true;
   picker_.AddPeer(peer.has);  // empty now; keeps AddPeer/RemovePeer balanced
+  // Taken now rather than at connect, so pieces verified during the handshake are included
+  // (haves go only to handshaken peers). With no pieces, BEP 3 allows leaving it out.
+  if (have_.count() > 0) {
+    wire::EncodeBitfield(have_.bytes(),
+                         AppendSend(peer, wire::kBitfieldHeaderSize + have_.bytes().size()));
+  }
   return true;
 }
 
