@@ -1,4 +1,4 @@
-// Strict recursive-descent bencode decoder (depth-bounded) and the matching encoder.
+// Recursive-descent bencode decoder (depth-bounded, strict unless told otherwise) and the encoder.
 #include "engine/bencode.h"
 
 #include <algorithm>
@@ -17,7 +17,9 @@ class Parser {
   absl::StatusOr<Value> ParseTop() {
     Value v;
     if (absl::Status s = ParseValue(0, &v); !s.ok()) return s;
-    if (pos_ != in_.size()) return Error("trailing bytes after value");
+    if (pos_ != in_.size() && !limits_.allow_trailing_bytes) {
+      return Error("trailing bytes after value");
+    }
     return v;
   }
 
@@ -130,7 +132,9 @@ class Parser {
       if (absl::Status s = ParseString(&key); !s.ok()) return s;
       if (!out->dict.empty()) {
         const std::string_view prev = out->dict.back().first;
-        if (key == prev) return ErrorAt("duplicate dict key", key_pos);
+        if (key == prev && !limits_.allow_duplicate_keys) {
+          return ErrorAt("duplicate dict key", key_pos);
+        }
         if (key < prev) sorted = false;
       }
       Value value;
@@ -140,7 +144,7 @@ class Parser {
     ++pos_;
     // Strictly ascending keys cannot repeat; only unsorted dicts (which real torrents
     // contain) need the full check.
-    if (!sorted) {
+    if (!sorted && !limits_.allow_duplicate_keys) {
       std::vector<std::string_view> keys;
       keys.reserve(out->dict.size());
       for (const auto& [k, v] : out->dict) keys.push_back(k);

@@ -1,5 +1,5 @@
 // Bencode (BEP 3) decoding into a tree of views over the input, and a streaming encoder.
-// Decoding is strict so that a value's raw bytes are the one canonical encoding peers hash.
+// Decoding is strict by default; each value keeps its raw bytes, which is what peers hash.
 #pragma once
 
 #include <cstddef>
@@ -25,7 +25,8 @@ struct Value {
   int64_t integer = 0;
   std::string_view string;
   std::vector<Value> list;
-  // Kept in input order; duplicates are rejected by Decode.
+  // Kept in input order; a repeated key is rejected by Decode unless allow_duplicate_keys,
+  // and then Find returns the first.
   std::vector<std::pair<std::string_view, Value>> dict;
   // The exact encoded bytes of this value within the input, so callers can hash the
   // original `info` dict instead of a re-encoding that might differ.
@@ -49,10 +50,15 @@ struct DecodeLimits {
   // Every decoded item costs a Value (~100 bytes); this caps memory at a few hundred MiB
   // even for inputs crafted from tiny items like "le".
   size_t max_items = 4'000'000;
+  // Tolerance for .torrent files as real creators write them: many end in a newline or other
+  // junk after the top-level value, and some repeat a dict key (the first one counts, as in
+  // libtorrent). Other inputs (tracker replies, resume data) stay strict.
+  bool allow_trailing_bytes = false;
+  bool allow_duplicate_keys = false;
 };
 
-// Decodes exactly one value spanning all of `input`. The returned string_views point
-// into `input`, which must outlive the result.
+// Decodes one value spanning all of `input` (or its start, with allow_trailing_bytes). The
+// returned string_views point into `input`, which must outlive the result.
 [[nodiscard]] absl::StatusOr<Value> Decode(std::string_view input, const DecodeLimits& limits = {});
 
 // Writes bencode into a string. The caller is responsible for structure: every

@@ -6,13 +6,15 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/bencode.h"
 #include "engine/sha1.h"
+#include "engine/text_escape.h"
 
 namespace torrenty::engine {
 namespace {
@@ -25,9 +27,93 @@ absl::Status Invalid(absl::string_view what) {
 
 // This abseil build has its own string_view type, distinct from std::string_view.
 absl::string_view AsAbsl(std::string_view s) { return {s.data(), s.size()}; }
+std::string_view AsStd(absl::string_view s) { return {s.data(), s.size()}; }
 
 absl::Span<const uint8_t> Bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// Longest suffix starting at the last '.' that is still treated as an extension when a
+// component has to be cut or renamed.
+constexpr size_t kMaxExtensionLength = 32;
+
+// Where the extension of a component starts (its last '.', not at the start), or npos.
+size_t ExtensionStart(std::string_view component) {
+  const size_t dot = component.rfind('.');
+  if (dot == std::string_view::npos || dot == 0) return std::string_view::npos;
+  if (component.size() - dot > kMaxExtensionLength) return std::string_view::npos;
+  return dot;
+}
+
+// The longest prefix of `s` that is at most `max` bytes and does not end inside a UTF-8
+// sequence (`s` is valid UTF-8 here, so backing off continuation bytes is enough).
+std::string_view Utf8Prefix(std::string_view s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t cut = max;
+  while (cut > 0 && (static_cast<uint8_t>(s[cut]) & 0xc0) == 0x80) --cut;
+  return s.substr(0, cut);
+}
+
+// `stem` + `suffix` within kMaxComponentLength bytes, cutting the stem.
+std::string FitComponent(std::string_view stem, std::string_view suffix) {
+  return absl::StrCat(AsAbsl(Utf8Prefix(stem, kMaxComponentLength - suffix.size())),
+                      AsAbsl(suffix));
+}
+
+// The n-th alternative name for a component whose path is taken: "name.n.ext".
+std::string NumberedComponent(std::string_view component, int n) {
+  size_t dot = ExtensionStart(component);
+  if (dot == std::string_view::npos) dot = component.size();
+  const std::string suffix = absl::StrCat(".", n, AsAbsl(component.substr(dot)));
+  if (suffix.size() >= kMaxComponentLength) return FitComponent(component, absl::StrCat(".", n));
+  return FitComponent(component.substr(0, dot), suffix);
+}
+
+// Unicode bidirectional controls: they can make "evil\u202Eexe.txt" display as
+// "eviltxt.exe", so (like libtorrent) they never reach a file name.
+bool IsBidiControl(uint32_t cp) {
+  return (cp >= 0x202a && cp <= 0x202e) || cp == 0x200e || cp == 0x200f ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
+uint32_t DecodeCodePoint(std::string_view s, size_t pos, size_t len) {
+  const auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(s[pos + i])); };
+  switch (len) {
+    case 1:
+      return b(0);
+    case 2:
+      return ((b(0) & 0x1f) << 6) | (b(1) & 0x3f);
+    case 3:
+      return ((b(0) & 0x0f) << 12) | ((b(1) & 0x3f) << 6) | (b(2) & 0x3f);
+    default:
+      return ((b(0) & 0x07) << 18) | ((b(1) & 0x3f) << 12) | ((b(2) & 0x3f) << 6) | (b(3) & 0x3f);
+  }
+}
+
+// A string value, preferring `utf8_key` when it is a string of valid UTF-8 (BEP 3 leaves the
+// encoding of `name` open; `name.utf-8` is what creators add when theirs was not UTF-8).
+const Value* PreferUtf8String(const Value& dict, std::string_view utf8_key, std::string_view key) {
+  if (const Value* v = dict.Find(utf8_key);
+      v != nullptr && v->is_string() && IsValidUtf8(v->string)) {
+    return v;
+  }
+  const Value* v = dict.Find(key);
+  return v != nullptr && v->is_string() ? v : nullptr;
+}
+
+// The `path.utf-8` list when it is a non-empty list of valid UTF-8 strings, else `path`.
+const Value* PreferUtf8Path(const Value& file) {
+  if (const Value* v = file.Find("path.utf-8"); v != nullptr && v->is_list() && !v->list.empty()) {
+    const bool usable = std::all_of(v->list.begin(), v->list.end(), [](const Value& c) {
+      return c.is_string() && IsValidUtf8(c.string);
+    });
+    if (usable) return v;
+  }
+  return file.Find("path");
+}
+
+std::string Trimmed(std::string_view s) {
+  return std::string(AsStd(absl::StripAsciiWhitespace(AsAbsl(s))));
 }
 
 // Trackers are advisory: a malformed announce-list should not make an otherwise valid
@@ -39,21 +125,83 @@ std::vector<std::vector<std::string>> ParseTrackers(const Value& root) {
       if (!tier_value.is_list()) continue;
       std::vector<std::string> tier;
       for (const Value& url : tier_value.list) {
-        if (url.is_string() && !url.string.empty()) tier.emplace_back(url.string);
+        if (!url.is_string()) continue;
+        std::string trimmed = Trimmed(url.string);
+        if (!trimmed.empty()) tier.push_back(std::move(trimmed));
       }
       if (!tier.empty()) tiers.push_back(std::move(tier));
     }
   }
   if (tiers.empty()) {
     if (const Value* announce = root.Find("announce");
-        announce != nullptr && announce->is_string() && !announce->string.empty()) {
-      tiers.push_back({std::string(announce->string)});
+        announce != nullptr && announce->is_string()) {
+      std::string trimmed = Trimmed(announce->string);
+      if (!trimmed.empty()) tiers.push_back({std::move(trimmed)});
     }
   }
   return tiers;
 }
 
-absl::Status ParseFileList(const Value& files_value, size_t name_length, Metainfo* out) {
+// BEP 19 `url-list` and BEP 17 `httpseeds`: one string or a list of strings. Like trackers,
+// bad entries are skipped rather than failing the torrent.
+std::vector<std::string> ParseUrlList(const Value* value) {
+  std::vector<std::string> urls;
+  if (value == nullptr) return urls;
+  const auto add = [&](const Value& v) {
+    if (!v.is_string()) return;
+    std::string url = Trimmed(v.string);
+    if (url.empty() || std::find(urls.begin(), urls.end(), url) != urls.end()) return;
+    urls.push_back(std::move(url));
+  };
+  if (value->is_string()) add(*value);
+  if (value->is_list()) {
+    for (const Value& v : value->list) add(v);
+  }
+  return urls;
+}
+
+struct Attributes {
+  bool pad = false;
+  bool executable = false;
+  bool hidden = false;
+  bool symlink = false;
+};
+
+// BEP 47 `attr`: one letter per attribute; letters we do not know are ignored, as the BEP asks.
+Attributes ParseAttributes(const Value& dict) {
+  Attributes a;
+  const Value* attr = dict.Find("attr");
+  if (attr == nullptr || !attr->is_string()) return a;
+  for (const char c : attr->string) {
+    if (c == 'p') a.pad = true;
+    if (c == 'x') a.executable = true;
+    if (c == 'h') a.hidden = true;
+    if (c == 'l') a.symlink = true;
+  }
+  return a;
+}
+
+// Cleaned components of a path list; components that clean to nothing are dropped.
+absl::StatusOr<std::vector<std::string>> CleanPathList(const Value& list, size_t file_index,
+                                                       std::string_view what) {
+  std::vector<std::string> out;
+  for (const Value& component : list.list) {
+    if (!component.is_string()) {
+      return Invalid(
+          absl::StrCat("file ", file_index, " has a non-string ", AsAbsl(what), " component"));
+    }
+    std::string clean = CleanPathComponent(component.string);
+    if (!clean.empty()) out.push_back(std::move(clean));
+  }
+  return out;
+}
+
+// BitComet marks its pad files by name only, and libtorrent honours that.
+bool IsBitCometPadName(std::string_view last_component) {
+  return last_component.find("_____padding_file_") != std::string_view::npos;
+}
+
+absl::Status ParseFileList(const Value& files_value, Metainfo* out) {
   if (!files_value.is_list()) return Invalid("files must be a list");
   if (files_value.list.empty()) return Invalid("files list is empty");
   if (files_value.list.size() > kMaxFiles) {
@@ -64,60 +212,109 @@ absl::Status ParseFileList(const Value& files_value, size_t name_length, Metainf
   for (size_t i = 0; i < files_value.list.size(); ++i) {
     const Value& f = files_value.list[i];
     if (!f.is_dict()) return Invalid(absl::StrCat("file ", i, " is not a dict"));
-    const Value* length = f.Find("length");
-    if (length == nullptr || !length->is_int()) {
-      return Invalid(absl::StrCat("file ", i, " has no integer length"));
-    }
-    if (length->integer < 0) return Invalid(absl::StrCat("file ", i, " has negative length"));
-    if (length->integer > std::numeric_limits<int64_t>::max() - offset) {
-      return Invalid("total length overflows");
-    }
-    const Value* path = f.Find("path");
-    if (path == nullptr || !path->is_list()) {
-      return Invalid(absl::StrCat("file ", i, " has no path list"));
-    }
-    if (path->list.empty()) return Invalid(absl::StrCat("file ", i, " has an empty path"));
+    const Attributes attr = ParseAttributes(f);
     FileEntry entry;
-    size_t path_length = name_length;
-    for (const Value& component : path->list) {
-      if (!component.is_string()) {
-        return Invalid(absl::StrCat("file ", i, " has a non-string path component"));
+    entry.pad = attr.pad;
+    entry.executable = attr.executable;
+    entry.hidden = attr.hidden;
+
+    // A symlink occupies no bytes of the torrent's data whatever its `length` says (BEP 47);
+    // counting it would shift every later file and make the torrent impossible to finish.
+    const bool symlink = attr.symlink && !attr.pad;
+    if (!symlink) {
+      const Value* length = f.Find("length");
+      if (length == nullptr || !length->is_int()) {
+        return Invalid(absl::StrCat("file ", i, " has no integer length"));
       }
-      if (!IsSafePathComponent(component.string)) {
-        return Invalid(absl::StrCat("file ", i, " has unsafe path component \"",
-                                    absl::CHexEscape(AsAbsl(component.string)), "\""));
+      if (length->integer < 0) return Invalid(absl::StrCat("file ", i, " has negative length"));
+      if (length->integer > std::numeric_limits<int64_t>::max() - offset) {
+        return Invalid("total length overflows");
       }
-      // +1 for the separator; sizes are bounded by the input size, so no overflow.
-      path_length += 1 + component.string.size();
-      if (path_length > kMaxPathLength) {
-        return Invalid(absl::StrCat("file ", i, " path longer than ", kMaxPathLength, " bytes"));
-      }
-      entry.path.emplace_back(component.string);
+      entry.length = length->integer;
     }
-    entry.length = length->integer;
+
+    const Value* path = PreferUtf8Path(f);
+    if (entry.pad && (path == nullptr || !path->is_list() || path->list.empty())) {
+      // Pad files need no name (libtorrent's convention for nameless ones).
+      entry.path = {".pad", absl::StrCat(entry.length)};
+    } else {
+      if (path == nullptr || !path->is_list()) {
+        return Invalid(absl::StrCat("file ", i, " has no path list"));
+      }
+      if (path->list.empty()) return Invalid(absl::StrCat("file ", i, " has an empty path"));
+      absl::StatusOr<std::vector<std::string>> clean = CleanPathList(*path, i, "path");
+      if (!clean.ok()) return clean.status();
+      entry.path = *std::move(clean);
+      // Every component was "", "." or "..": the file still needs a name of its own.
+      if (entry.path.empty()) entry.path.push_back("_");
+    }
+    if (IsBitCometPadName(entry.path.back())) entry.pad = true;
+
+    if (symlink) {
+      // Without a usable target the entry is an empty regular file, as in libtorrent.
+      if (const Value* target = f.Find("symlink path"); target != nullptr && target->is_list()) {
+        absl::StatusOr<std::vector<std::string>> clean = CleanPathList(*target, i, "symlink path");
+        if (!clean.ok()) return clean.status();
+        entry.symlink_path = *std::move(clean);
+      }
+    }
+
     entry.offset = offset;
     offset += entry.length;
     out->files.push_back(std::move(entry));
   }
   out->total_length = offset;
+  return absl::OkStatus();
+}
 
-  // Two entries writing to the same path, or a file also used as a directory, would
-  // corrupt each other's data on disk.
-  absl::flat_hash_set<std::string> paths;
-  paths.reserve(out->files.size());
-  for (const FileEntry& f : out->files) {
-    if (!paths.insert(absl::StrJoin(f.path, "/")).second) {
-      return Invalid(absl::StrCat("duplicate file path \"", absl::StrJoin(f.path, "/"), "\""));
-    }
-  }
-  for (const FileEntry& f : out->files) {
+// Makes every path that is created on disk distinct and never also a directory, renaming the
+// later file "name.1.ext", "name.2.ext", ... (libtorrent's rule). Pad files are skipped: they
+// are never created, and two of the same size share a name. Fails only for a path that is too
+// long to open, or a pathological number of collisions.
+absl::Status ResolvePathConflicts(Metainfo* m) {
+  absl::flat_hash_set<std::string> dirs;
+  for (const FileEntry& f : m->files) {
+    if (f.pad) continue;
     std::string prefix;
     for (size_t c = 0; c + 1 < f.path.size(); ++c) {
       if (c > 0) prefix.push_back('/');
       prefix.append(f.path[c]);
-      if (paths.contains(prefix)) {
-        return Invalid(absl::StrCat("file path \"", prefix, "\" is also a directory"));
+      dirs.insert(prefix);
+    }
+  }
+  absl::flat_hash_set<std::string> taken;
+  taken.reserve(m->files.size());
+  // Next number to try per original path, so n copies of one name cost O(n), not O(n^2).
+  absl::flat_hash_map<std::string, int> next_number;
+  // Each failed attempt skips a name that is already taken, so this bounds the work even for
+  // crafted sets such as "a", "a.1", "a.2", ... followed by many "a".
+  size_t attempts_left = 4 * m->files.size() + 1000;
+  for (size_t i = 0; i < m->files.size(); ++i) {
+    FileEntry& f = m->files[i];
+    if (f.pad) continue;
+    std::string joined = absl::StrJoin(f.path, "/");
+    if (!dirs.contains(joined) && taken.insert(joined).second) continue;
+    const std::string parent =
+        f.path.size() > 1 ? absl::StrCat(absl::StrJoin(f.path.begin(), f.path.end() - 1, "/"), "/")
+                          : std::string();
+    int& n = next_number[joined];
+    while (true) {
+      if (attempts_left-- == 0) return Invalid("too many conflicting file paths");
+      std::string candidate = NumberedComponent(f.path.back(), ++n);
+      std::string full = parent + candidate;
+      if (!dirs.contains(full) && taken.insert(full).second) {
+        f.path.back() = std::move(candidate);
+        break;
       }
+    }
+  }
+  for (size_t i = 0; i < m->files.size(); ++i) {
+    const FileEntry& f = m->files[i];
+    if (f.pad) continue;
+    size_t length = m->name.size();
+    for (const std::string& c : f.path) length += 1 + c.size();
+    if (length > kMaxPathLength) {
+      return Invalid(absl::StrCat("file ", i, " path longer than ", kMaxPathLength, " bytes"));
     }
   }
   return absl::OkStatus();
@@ -129,6 +326,37 @@ bool IsSafePathComponent(std::string_view component) {
   if (component.empty() || component == "." || component == "..") return false;
   return component.find('/') == std::string_view::npos &&
          component.find('\0') == std::string_view::npos;
+}
+
+std::string CleanPathComponent(std::string_view component) {
+  while (!component.empty() && (component.front() == '/' || component.front() == '\\')) {
+    component.remove_prefix(1);
+  }
+  std::string out;
+  out.reserve(component.size());
+  for (size_t pos = 0; pos < component.size();) {
+    const size_t len = Utf8SequenceLength(component, pos);
+    if (len == 0) {
+      out.push_back('_');
+      ++pos;
+      continue;
+    }
+    const uint32_t cp = DecodeCodePoint(component, pos, len);
+    if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == '/' || cp == '\\' ||
+        IsBidiControl(cp)) {
+      out.push_back('_');
+    } else {
+      out.append(component.substr(pos, len));
+    }
+    pos += len;
+  }
+  if (out == "." || out == "..") return "";
+  if (out.size() > kMaxComponentLength) {
+    const size_t dot = ExtensionStart(out);
+    if (dot == std::string::npos) return std::string(Utf8Prefix(out, kMaxComponentLength));
+    return FitComponent(std::string_view(out).substr(0, dot), std::string_view(out).substr(dot));
+  }
+  return out;
 }
 
 uint32_t Metainfo::PieceSize(uint32_t piece) const {
@@ -157,6 +385,8 @@ absl::StatusOr<Metainfo> ParseMetainfo(std::string_view torrent_bytes) {
   // limit is the one that applies.
   bencode::DecodeLimits limits;
   limits.max_items = 6 * kMaxFiles;
+  limits.allow_trailing_bytes = true;
+  limits.allow_duplicate_keys = true;
   absl::StatusOr<Value> root = bencode::Decode(torrent_bytes, limits);
   if (!root.ok()) return Invalid(root.status().message());
   if (!root->is_dict()) return Invalid("top level is not a dict");
@@ -167,14 +397,12 @@ absl::StatusOr<Metainfo> ParseMetainfo(std::string_view torrent_bytes) {
   Metainfo m;
   m.info_hash = Sha1(Bytes(info->raw));
 
-  const Value* name = info->Find("name");
-  if (name == nullptr || !name->is_string()) return Invalid("missing name");
-  if (name->string.empty()) return Invalid("name is empty");
-  if (!IsSafePathComponent(name->string)) {
-    return Invalid(absl::StrCat("unsafe name \"", absl::CHexEscape(AsAbsl(name->string)), "\""));
-  }
-  if (name->string.size() > kMaxPathLength) return Invalid("name too long");
-  m.name = std::string(name->string);
+  const Value* name = PreferUtf8String(*info, "name.utf-8", "name");
+  if (name == nullptr) return Invalid("missing name");
+  m.name = CleanPathComponent(name->string);
+  // A name with nothing usable in it ("", ".", "..", "/") still needs a folder or file of its
+  // own under the output directory; the info-hash is unique and says where it came from.
+  if (m.name.empty()) m.name = ToHex(m.info_hash);
 
   const Value* piece_length = info->Find("piece length");
   if (piece_length == nullptr || !piece_length->is_int()) {
@@ -186,23 +414,40 @@ absl::StatusOr<Metainfo> ParseMetainfo(std::string_view torrent_bytes) {
   }
   m.piece_length = piece_length->integer;
 
+  const Value* pieces = info->Find("pieces");
+  if (pieces == nullptr) {
+    // BEP 52: v2-only torrents describe their files in `file tree` and hash them with SHA-256;
+    // hybrids also carry the v1 keys and are read as v1 below.
+    const Value* version = info->Find("meta version");
+    if ((version != nullptr && version->is_int() && version->integer == 2) ||
+        info->Find("file tree") != nullptr) {
+      return Invalid("v2-only torrents are not supported yet");
+    }
+  }
+
   const Value* length = info->Find("length");
   const Value* files = info->Find("files");
   if (length != nullptr && files != nullptr) return Invalid("both length and files present");
   if (length != nullptr) {
     if (!length->is_int()) return Invalid("length is not an integer");
     if (length->integer < 0) return Invalid("length must be >= 0");
+    // `p` and `l` make no sense for the only file; `x` and `h` do.
+    const Attributes attr = ParseAttributes(*info);
     m.total_length = length->integer;
-    m.files.push_back(FileEntry{.path = {}, .length = length->integer, .offset = 0});
+    m.files.push_back(FileEntry{.path = {},
+                                .length = length->integer,
+                                .offset = 0,
+                                .executable = attr.executable,
+                                .hidden = attr.hidden});
   } else if (files != nullptr) {
     m.multi_file = true;
-    if (absl::Status s = ParseFileList(*files, m.name.size(), &m); !s.ok()) return s;
+    if (absl::Status s = ParseFileList(*files, &m); !s.ok()) return s;
+    if (absl::Status s = ResolvePathConflicts(&m); !s.ok()) return s;
   } else {
     return Invalid("neither length nor files present");
   }
-  if (m.total_length == 0) return Invalid("total length must be > 0");
+  if (m.payload_length() == 0) return Invalid("total length must be > 0");
 
-  const Value* pieces = info->Find("pieces");
   if (pieces == nullptr || !pieces->is_string()) return Invalid("missing pieces string");
   if (pieces->string.size() % 20 != 0) return Invalid("pieces length is not a multiple of 20");
   // total_length > 0 and piece_length > 0, so this cannot overflow.
@@ -227,7 +472,9 @@ absl::StatusOr<Metainfo> ParseMetainfo(std::string_view torrent_bytes) {
   }
 
   m.trackers = ParseTrackers(*root);
-  if (const Value* comment = root->Find("comment"); comment != nullptr && comment->is_string()) {
+  m.web_seeds = ParseUrlList(root->Find("url-list"));
+  m.http_seeds = ParseUrlList(root->Find("httpseeds"));
+  if (const Value* comment = PreferUtf8String(*root, "comment.utf-8", "comment")) {
     m.comment = std::string(comment->string);
   }
   if (const Value* created_by = root->Find("created by");

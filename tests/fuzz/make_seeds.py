@@ -75,6 +75,45 @@ write("metainfo", "huge_piece_length", benc({"info": dict(single["info"], **{"pi
 write("metainfo", "overflow_total", benc({"info": dict(multi_info, files=[
     {"length": 2**63 - 1, "path": ["a"]}, {"length": 2, "path": ["b"]}])}))
 
+# Torrents as real creators write them (BEP 47 attributes, BEP 19/17 web seeds, BEP 52 hybrids,
+# sloppy files), so the fuzzer starts from every branch of the cleaning and tolerance code.
+pad_info = dict(multi_info, files=[{"length": 100, "path": ["a.txt"]},
+                                   {"length": PL - 100, "path": [".pad", str(PL - 100)], "attr": "p"},
+                                   {"length": 100, "path": ["b.sh"], "attr": "xh"},
+                                   {"length": PL - 100, "path": [".pad", str(PL - 100)], "attr": "p"},
+                                   {"length": 0, "path": ["link"], "attr": "l",
+                                    "symlink path": ["..", "sub", "a.txt"]},
+                                   {"length": 5000, "path": ["_____padding_file_0_"]},
+                                   {"length": len(data) - 2 * PL - 5000, "path": ["c"]}])
+write("metainfo", "pad_attr_symlink", benc({"info": pad_info}))
+write("metainfo", "symlink_with_length", benc({"info": dict(multi_info, files=[
+    {"length": len(data), "path": ["a"]},
+    {"length": 999, "path": ["l"], "attr": "l", "symlink path": ["a"]}])}))
+write("metainfo", "unclean_paths", benc({"info": dict(multi_info, name="../\x1bname", files=[
+    {"length": 1, "path": ["", ".", "..", "/abs", "a\\b", "c\nd"]},
+    {"length": 2, "path": ["x" * 300 + ".mkv"]},
+    {"length": 3, "path": ["caf\xe9", "\xe2\x80\xaetxt.exe"]},
+    {"length": 4, "path": ["dup"]}, {"length": 5, "path": ["dup"]},
+    {"length": len(data) - 15, "path": ["dup", "inner"]}])}))
+write("metainfo", "utf8_keys", benc({"comment.utf-8": "c\xc3\xa9", "info": dict(
+    single["info"], name="caf\xe9", **{"name.utf-8": "caf\xc3\xa9"})}))
+write("metainfo", "utf8_path", benc({"info": dict(multi_info, files=[
+    {"length": len(data), "path": ["l\xe9"], "path.utf-8": ["u\xc3\xa9"]}])}))
+write("metainfo", "trailing_newline", benc(single) + b"\n")
+info_raw = benc(single["info"])
+write("metainfo", "repeated_keys", b"d4:info" + info_raw + b"4:info" + benc(dict(single["info"], name="b"))
+      + b"8:announce4:x://8:announce4:y://e")
+write("metainfo", "web_seeds", benc(dict(single, **{"url-list": [" http://w/1 ", "http://w/2", "http://w/1"],
+                                                  "httpseeds": ["http://h/"],
+                                                  "announce": "  http://t/ann \n"})))
+write("metainfo", "url_list_string", benc(dict(single, **{"url-list": "http://w/only"})))
+tree = {"a.bin": {"": {"length": len(data), "pieces root": b"r" * 32}}}
+write("metainfo", "v2_only", benc({"info": {"name": "v2", "piece length": PL, "meta version": 2,
+                                            "file tree": tree}}))
+write("metainfo", "hybrid", benc({"info": dict(single["info"], **{"meta version": 2, "file tree": tree})}))
+write("metainfo", "piece_length_512mib", benc({"info": dict(single["info"], **{"piece length": 512 << 20,
+                                                                             "pieces": pieces[:20]})}))
+
 # --- tracker_http ------------------------------------------------------------------------------
 compact = b"".join(struct.pack(">4sH", bytes([10, 0, 0, i]), 6881 + i) for i in range(1, 6))
 compact += struct.pack(">4sH", b"\x01\x02\x03\x04", 0)  # port 0: skipped

@@ -1,8 +1,10 @@
 // Fuzzes ParseMetainfo. A Metainfo that parses is trusted by the rest of the engine, so on
 // success this checks what that trust relies on: the piece count matches the total length, file
-// offsets are the running sum of lengths, no path component can escape the download directory,
-// the info-hash is the SHA-1 of the original info bytes, and FileMap covers exactly the requested
-// range (clamped to the data) with slices that stay inside their files.
+// offsets are the running sum of lengths, no path component can escape the download directory
+// (nor carries a control character, invalid UTF-8 or more than 255 bytes), no two created files
+// share a path or are also a directory, symlinks take no bytes, the info-hash is the SHA-1 of the
+// original info bytes, and FileMap covers exactly the requested range (clamped to the data) with
+// slices that stay inside their files.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -10,10 +12,12 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "engine/bencode.h"
 #include "engine/file_map.h"
 #include "engine/metainfo.h"
 #include "engine/sha1.h"
+#include "engine/text_escape.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
@@ -58,6 +62,15 @@ void CheckMap(const Metainfo& m, const FileMap& map, int64_t offset, int64_t len
   FUZZ_CHECK(covered == expected);
 }
 
+// What CleanPathComponent promises for every name and component.
+void CheckComponent(const std::string& c) {
+  FUZZ_CHECK(torrenty::engine::IsSafePathComponent(c));
+  FUZZ_CHECK(c.size() <= torrenty::engine::kMaxComponentLength);
+  FUZZ_CHECK(torrenty::engine::IsValidUtf8(c));
+  FUZZ_CHECK(torrenty::engine::EscapeForTerminal(c) == c);
+  FUZZ_CHECK(c.find('\\') == std::string::npos);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -66,10 +79,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parsed.ok()) return 0;
   const Metainfo& m = *parsed;
 
-  FUZZ_CHECK(torrenty::engine::IsSafePathComponent(m.name));
-  FUZZ_CHECK(m.name.size() <= torrenty::engine::kMaxPathLength);
+  CheckComponent(m.name);
   FUZZ_CHECK(m.piece_length > 0 && m.piece_length <= torrenty::engine::kMaxPieceLength);
   FUZZ_CHECK(m.total_length > 0);
+  FUZZ_CHECK(m.payload_length() > 0 && m.payload_length() <= m.total_length);
   const int64_t pieces = (m.total_length - 1) / m.piece_length + 1;
   FUZZ_CHECK(static_cast<int64_t>(m.piece_hashes.size()) == pieces);
   FUZZ_CHECK(pieces <= torrenty::engine::kMaxPieces);
@@ -87,31 +100,48 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(m.files.size() <= torrenty::engine::kMaxFiles);
   if (!m.multi_file) FUZZ_CHECK(m.files.size() == 1 && m.files[0].path.empty());
   int64_t offset = 0;
+  absl::flat_hash_set<std::string> created;
+  absl::flat_hash_set<std::string> dirs;
   for (size_t i = 0; i < m.files.size(); ++i) {
     const auto& f = m.files[i];
     FUZZ_CHECK(f.length >= 0);
     FUZZ_CHECK(f.offset == offset);
+    FUZZ_CHECK(!f.is_symlink() || (f.length == 0 && !f.pad));
+    for (const std::string& c : f.symlink_path) CheckComponent(c);
     offset += f.length;
     if (m.multi_file) {
       FUZZ_CHECK(!f.path.empty());
       size_t path_len = m.name.size();
-      for (const std::string& c : f.path) {
-        FUZZ_CHECK(torrenty::engine::IsSafePathComponent(c));
-        path_len += 1 + c.size();
+      std::string joined;
+      for (size_t c = 0; c < f.path.size(); ++c) {
+        CheckComponent(f.path[c]);
+        path_len += 1 + f.path[c].size();
+        if (c > 0) joined.push_back('/');
+        joined += f.path[c];
+        if (!f.pad && c + 1 < f.path.size()) dirs.insert(joined);
       }
-      FUZZ_CHECK(path_len <= torrenty::engine::kMaxPathLength);
       FUZZ_CHECK(m.RelativePath(i).size() == path_len);
+      if (!f.pad) {
+        FUZZ_CHECK(path_len <= torrenty::engine::kMaxPathLength);
+        FUZZ_CHECK(created.insert(joined).second);
+      }
     }
   }
+  for (const std::string& d : dirs) FUZZ_CHECK(!created.contains(d));
   FUZZ_CHECK(offset == m.total_length);
   for (const auto& tier : m.trackers) {
     FUZZ_CHECK(!tier.empty());
     for (const std::string& url : tier) FUZZ_CHECK(!url.empty());
   }
+  for (const auto* seeds : {&m.web_seeds, &m.http_seeds}) {
+    for (const std::string& url : *seeds) FUZZ_CHECK(!url.empty());
+  }
 
   // The info-hash covers the info dict's bytes exactly as they appear in the file.
   torrenty::engine::bencode::DecodeLimits limits;
   limits.max_items = 6 * torrenty::engine::kMaxFiles;  // as ParseMetainfo does
+  limits.allow_trailing_bytes = true;
+  limits.allow_duplicate_keys = true;
   absl::StatusOr<torrenty::engine::bencode::Value> root =
       torrenty::engine::bencode::Decode(input, limits);
   FUZZ_CHECK(root.ok());

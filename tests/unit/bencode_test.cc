@@ -117,6 +117,31 @@ TEST(BencodeDecode, RejectsDuplicateKeys) {
   EXPECT_THAT(ErrorOf("d1:ai1e1:ci2e1:bi3e1:ai4ee"), HasSubstr("duplicate dict key"));
 }
 
+TEST(BencodeDecode, DuplicateKeysKeepTheFirstWhenAllowed) {
+  DecodeLimits tolerant;
+  tolerant.allow_duplicate_keys = true;
+  for (const std::string input : {"d1:ai1e1:ai2ee", "d1:ai1e1:ci2e1:bi3e1:ai4ee"}) {
+    absl::StatusOr<Value> v = Decode(input, tolerant);
+    ASSERT_TRUE(v.ok()) << input << ": " << v.status();
+    EXPECT_EQ(v->Find("a")->integer, 1) << input;
+    EXPECT_EQ(v->raw, input);
+  }
+  // The option does not relax anything else.
+  EXPECT_THAT(ErrorOf("d1:ai1e1:ae", tolerant), HasSubstr("unexpected character"));
+}
+
+TEST(BencodeDecode, TrailingBytesWhenAllowed) {
+  DecodeLimits tolerant;
+  tolerant.allow_trailing_bytes = true;
+  absl::StatusOr<Value> v = Decode("d1:ai1ee\n", tolerant);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->raw, "d1:ai1ee");
+  EXPECT_TRUE(Decode("i1eGARBAGE", tolerant).ok());
+  // The leading value must still be complete and well formed.
+  EXPECT_THAT(ErrorOf("d1:ai1e", tolerant), HasSubstr("unterminated dict"));
+  EXPECT_THAT(ErrorOf("", tolerant), HasSubstr("unexpected end"));
+}
+
 TEST(BencodeDecode, RejectsNonStringKeys) {
   EXPECT_THAT(ErrorOf("di1ei2ee"), HasSubstr("dict key is not a string at byte 1"));
   EXPECT_THAT(ErrorOf("dlei2ee"), HasSubstr("dict key is not a string"));

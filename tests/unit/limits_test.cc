@@ -103,7 +103,7 @@ std::string MultiFileTorrent(const std::string& name, const std::vector<std::str
 }
 
 TEST(MetainfoLimits, PieceLengthAtLimitAndOnePast) {
-  EXPECT_EQ(kMaxPieceLength, int64_t{256} << 20);
+  EXPECT_EQ(kMaxPieceLength, int64_t{512} << 20);
   EXPECT_TRUE(ParseMetainfo(SingleFileTorrent("a", kMaxPieceLength, 1, 1)).ok());
   absl::StatusOr<Metainfo> m = ParseMetainfo(SingleFileTorrent("a", kMaxPieceLength + 1, 1, 1));
   ASSERT_FALSE(m.ok());
@@ -143,11 +143,15 @@ TEST(MetainfoLimits, FileCountAtLimitAndOnePast) {
 
 TEST(MetainfoLimits, PathLengthAtLimitAndOnePast) {
   EXPECT_EQ(kMaxPathLength, 4096u);
-  // name (1) + "/" + 4094 bytes = 4096; counted as name + one separator per component.
-  const std::string at = absl::StrCat("l", Str(std::string(kMaxPathLength - 2, 'p')), "e");
+  EXPECT_EQ(kMaxComponentLength, 255u);
+  // Components are cut to 255 bytes first, so a long path needs many of them. name (1) + 15 *
+  // (1 + 255) + 1 + 254 = 4096; counted as name + one separator per component.
+  std::string at = "l";
+  for (int i = 0; i < 15; ++i) at += Str(std::string(kMaxComponentLength, 'p'));
+  const std::string past = at + Str(std::string(kMaxComponentLength, 'p')) + "e";
+  at += Str(std::string(kMaxComponentLength - 1, 'p')) + "e";
   absl::StatusOr<Metainfo> m = ParseMetainfo(MultiFileTorrent("d", {at}));
   EXPECT_TRUE(m.ok()) << m.status();
-  const std::string past = absl::StrCat("l", Str(std::string(kMaxPathLength - 1, 'p')), "e");
   m = ParseMetainfo(MultiFileTorrent("d", {past}));
   ASSERT_FALSE(m.ok());
   EXPECT_THAT(m.status().message(), HasSubstr("path longer than"));
@@ -156,10 +160,10 @@ TEST(MetainfoLimits, PathLengthAtLimitAndOnePast) {
   for (size_t i = 0; i < kMaxPathLength / 2; ++i) many += Str("c");  // 1 + 2 * 2048 > 4096
   m = ParseMetainfo(MultiFileTorrent("d", {many + "e"}));
   EXPECT_FALSE(m.ok());
-  // A single-file name.
-  EXPECT_TRUE(ParseMetainfo(SingleFileTorrent(std::string(kMaxPathLength, 'n'), 16384, 1, 1)).ok());
-  EXPECT_FALSE(
-      ParseMetainfo(SingleFileTorrent(std::string(kMaxPathLength + 1, 'n'), 16384, 1, 1)).ok());
+  // A single-file name is one component: cut, not refused.
+  m = ParseMetainfo(SingleFileTorrent(std::string(kMaxPathLength + 1, 'n'), 16384, 1, 1));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->name, std::string(kMaxComponentLength, 'n'));
 }
 
 // ---------------------------------------------------------------------------------------------
