@@ -106,7 +106,8 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
     } else if (!is_seed && TakeValue(argc, argv, &i, "--piece-memory", &value, &missing)) {
       absl::StatusOr<int64_t> bytes = ParseSize(value);
       if (missing || !bytes.ok() || *bytes < (1 << 20)) {
-        return UsageError(cmd, "--piece-memory needs a size of at least 1M");
+        return UsageError(
+            cmd, absl::StrCat("--piece-memory needs a size of at least 1M, got '", value, "'"));
       }
       out->piece_memory = *bytes;
     } else if (!is_seed && arg == "--seed") {
