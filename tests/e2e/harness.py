@@ -622,17 +622,17 @@ class TorrentyTestCase(unittest.TestCase):
 
     # -- torrenty
 
-    def start_torrenty(self, args, name="torrenty"):
+    def start_torrenty(self, args, name="torrenty", cwd=None):
         """Start the torrenty binary (TORRENTY_BIN) in the background; stdout and stderr logged."""
         b = torrenty_bin()
         if not os.access(b, os.X_OK):
             self.fail(f"torrenty binary not found or not executable: {b} (set TORRENTY_BIN or run tools/setup)")
-        return self.start(name, [b] + [str(a) for a in args], separate_stdout=True)
+        return self.start(name, [b] + [str(a) for a in args], separate_stdout=True, cwd=cwd)
 
-    def run_torrenty(self, args, timeout=60, name="torrenty"):
+    def run_torrenty(self, args, timeout=60, name="torrenty", cwd=None):
         """Run torrenty to completion (bounded by timeout); returns a Result."""
         t = time.monotonic()
-        p = self.start_torrenty(args, name=name)
+        p = self.start_torrenty(args, name=name, cwd=cwd)
         try:
             rc = p.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -217,4 +217,12 @@ std::string HumanBytes(double bytes) {
                    : absl::StrFormat("%.1f %s", bytes, kUnits[unit]);
 }
 
+std::string HumanDuration(double seconds) {
+  if (!(seconds >= 0)) seconds = 0;
+  if (seconds < 59.95) return absl::StrFormat("%.1f s", seconds);
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s < 3600) return absl::StrFormat("%d:%02d", s / 60, s % 60);
+  return absl::StrFormat("%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60);
+}
+
 }  // namespace torrenty::tools

@@ -38,5 +38,7 @@ absl::StatusOr<int64_t> ParsePieceLength(absl::string_view text);
 absl::Status WriteAtomically(const std::string& path, absl::string_view data);
 
 std::string HumanBytes(double bytes);
+// "4.2 s" under a minute, then "12:05" (m:ss) and "1:02:05" (h:mm:ss).
+std::string HumanDuration(double seconds);
 
 }  // namespace torrenty::tools
