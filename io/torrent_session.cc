@@ -461,6 +461,9 @@ struct TorrentSession::Impl {
       Drain();
       if (stopping && Finished()) break;
     }
+    // Final totals for the coordinator's last report (the per-second publish may be stale).
+    pub_downloaded.store(torrent->stats().downloaded_payload, std::memory_order_relaxed);
+    pub_uploaded.store(torrent->stats().uploaded_payload, std::memory_order_relaxed);
     pub_done.store(true);
     return absl::OkStatus();
   }
