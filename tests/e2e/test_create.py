@@ -59,7 +59,7 @@ class CreateTorrents(TorrentyTestCase):
         self.tracker([ih], port=port)
         self.start_lt_seeder(torrent, src)  # libtorrent checks the original data against it
         out = self.path("out")
-        res = self.run_torrenty(["download", torrent, "-o", out, "--port", free_port()], timeout=120)
+        res = self.run_torrenty(["download", torrent, "-o", out, "--port", free_port()], timeout=60)
         self.assertTorrentyOk(res, "torrenty download")
         self.assertSameData(tree, out / "tree")
 
@@ -75,7 +75,7 @@ class CreateTorrents(TorrentyTestCase):
         wait_port_listening(sport, 60, proc=seed)
         tracker.wait_for_swarm(ih, 30, seeders=1, procs=[seed])
         leech = self.start_lt_peer(torrent, self.path("out"), "leech")  # finds torrenty via the tracker
-        leech.wait_for_output("DONE", 120)
+        leech.wait_for_output("DONE", 60)
         self.assertSameData(data / "single.bin", self.path("out", "single.bin"))
 
     def test_aria2c_accepts_created_torrent_and_info_hash_matches(self):
@@ -196,7 +196,7 @@ class CreateTorrents(TorrentyTestCase):
         big = self.path("big.sparse")
         with open(big, "wb") as f:  # holes read as zeros: large to hash, free on disk
             f.truncate(2 << 30)
-        res = self.run_torrenty(["create", big, "-o", self.path("big.torrent")], timeout=120,
+        res = self.run_torrenty(["create", big, "-o", self.path("big.torrent")], timeout=60,
                                 name="torrenty-create")
         self.assertTorrentyOk(res, "torrenty create")
         progress = [line for line in res.stderr_lines() if line.startswith("hashing: ")]
