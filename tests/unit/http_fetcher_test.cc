@@ -214,7 +214,7 @@ TEST(HttpFetcherTest, SilentTrackerTimesOut) {
   EXPECT_EQ(results.at(1).body.status().code(), absl::StatusCode::kDeadlineExceeded)
       << results.at(1).body.status();
   EXPECT_GE(elapsed, std::chrono::milliseconds(250));
-  EXPECT_LT(elapsed, std::chrono::seconds(5));
+  EXPECT_LT(elapsed, std::chrono::seconds(2));  // 300 ms asked; room for sanitizer builds
   close(fd);
 }
 
