@@ -18,19 +18,30 @@ int64_t DefaultPieceLength(int64_t total_bytes) {
 std::string EncodeTorrent(const NewTorrent& t) {
   bencode::Encoder e;
   e.BeginDict();
-  if (!t.trackers.empty()) {
-    e.String("announce");
-    e.String(t.trackers.front());
+  size_t urls = 0;
+  const std::string* first = nullptr;
+  for (const std::vector<std::string>& tier : t.tiers) {
+    if (first == nullptr && !tier.empty()) first = &tier.front();
+    urls += tier.size();
   }
-  if (t.trackers.size() > 1) {
+  if (first != nullptr) {
+    e.String("announce");
+    e.String(*first);
+  }
+  if (urls > 1) {
     e.String("announce-list");
     e.BeginList();
-    for (const std::string& url : t.trackers) {
+    for (const std::vector<std::string>& tier : t.tiers) {
+      if (tier.empty()) continue;
       e.BeginList();
-      e.String(url);
+      for (const std::string& url : tier) e.String(url);
       e.End();
     }
     e.End();
+  }
+  if (!t.comment.empty()) {
+    e.String("comment");
+    e.String(t.comment);
   }
   if (!t.created_by.empty()) {
     e.String("created by");
@@ -73,7 +84,17 @@ std::string EncodeTorrent(const NewTorrent& t) {
     e.String("private");
     e.Int(1);
   }
+  if (!t.source.empty()) {
+    e.String("source");
+    e.String(t.source);
+  }
   e.End();  // info
+  if (!t.web_seeds.empty()) {
+    e.String("url-list");
+    e.BeginList();
+    for (const std::string& url : t.web_seeds) e.String(url);
+    e.End();
+  }
   e.End();
   return e.Take();
 }

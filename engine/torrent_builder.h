@@ -26,10 +26,14 @@ struct NewTorrent {
   bool multi_file = false;
   int64_t piece_length = 0;
   std::vector<Sha1Digest> piece_hashes{};
-  std::vector<std::string> trackers{};  // each becomes its own BEP 12 tier
+  // BEP 12 tiers, in order; empty tiers are skipped.
+  std::vector<std::vector<std::string>> tiers{};
   bool is_private = false;
   std::string created_by{};   // omitted when empty
   int64_t creation_date = 0;  // seconds since the epoch; omitted when 0
+  std::string comment{};      // omitted when empty
+  std::string source{};       // info dict `source` (private trackers tell their copies apart by it)
+  std::vector<std::string> web_seeds{};  // BEP 19 `url-list`, omitted when empty
 };
 
 // Returns the bencoded .torrent. `announce` is the first tracker; `announce-list` is

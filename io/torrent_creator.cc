@@ -10,9 +10,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -56,6 +60,28 @@ class Walker {
     DIR* dir = opendir(dir_path.c_str());
     if (dir == nullptr) return ErrnoError("cannot open directory", dir_path, errno);
     std::unique_ptr<DIR, int (*)(DIR*)> closer(dir, closedir);
+    struct stat dir_st;
+    if (fstat(dirfd(dir), &dir_st) != 0) return ErrnoError("cannot stat", dir_path, errno);
+    // Folders on the way down from the root: a link back to one of them would recurse forever.
+    ancestors_.push_back({dir_st.st_dev, dir_st.st_ino, dir_path});
+    absl::Status status = WalkOpen(dir, dir_path, rel, out);
+    ancestors_.pop_back();
+    return status;
+  }
+
+  std::string Join(const std::vector<std::string>& rel) const {
+    return rel.empty() ? root_ : absl::StrCat(root_, "/", absl::StrJoin(rel, "/"));
+  }
+
+ private:
+  struct Ancestor {
+    dev_t dev;
+    ino_t ino;
+    std::string path;
+  };
+
+  absl::Status WalkOpen(DIR* dir, const std::string& dir_path, const std::vector<std::string>& rel,
+                        std::vector<WalkedFile>* out) {
     std::vector<std::string> names;
     while (true) {
       errno = 0;
@@ -74,7 +100,24 @@ class Walker {
       const std::string child_path = Join(child);
       struct stat st;
       if (lstat(child_path.c_str(), &st) != 0) return ErrnoError("cannot stat", child_path, errno);
+      if (S_ISLNK(st.st_mode) && stat(child_path.c_str(), &st) != 0) {
+        const int err = errno;
+        if (err == ELOOP) {
+          return absl::InvalidArgumentError(absl::StrCat("symbolic link loop: ", child_path));
+        }
+        if (err == ENOENT || err == ENOTDIR) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("dangling symbolic link: ", child_path, " -> ", LinkTarget(child_path)));
+        }
+        return ErrnoError("cannot follow symbolic link", child_path, err);
+      }
       if (S_ISDIR(st.st_mode)) {
+        for (const Ancestor& a : ancestors_) {
+          if (a.dev == st.st_dev && a.ino == st.st_ino) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("symbolic link loop: ", child_path, " leads back to ", a.path));
+          }
+        }
         if (absl::Status s = Walk(child, out); !s.ok()) return s;
       } else if (S_ISREG(st.st_mode)) {
         if (out->size() >= engine::kMaxFiles) {
@@ -85,9 +128,6 @@ class Walker {
                      .joined = absl::StrJoin(child, "/"),
                      .length = static_cast<int64_t>(st.st_size)};
         out->push_back(std::move(f));
-      } else if (S_ISLNK(st.st_mode)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("symbolic links are not supported: ", child_path));
       } else {
         return absl::InvalidArgumentError(absl::StrCat("not a regular file: ", child_path));
       }
@@ -95,18 +135,21 @@ class Walker {
     return absl::OkStatus();
   }
 
-  std::string Join(const std::vector<std::string>& rel) const {
-    return rel.empty() ? root_ : absl::StrCat(root_, "/", absl::StrJoin(rel, "/"));
+  static std::string LinkTarget(const std::string& path) {
+    char target[PATH_MAX];
+    const ssize_t n = readlink(path.c_str(), target, sizeof(target));
+    return n < 0 ? std::string("?") : std::string(target, static_cast<size_t>(n));
   }
 
- private:
   std::string root_;
+  std::vector<Ancestor> ancestors_;
 };
 
 // Hashes pieces [first, last) into hashes[first..last). Keeps the last opened file
 // descriptor because consecutive slices usually hit the same file.
 absl::Status HashRange(const engine::Metainfo& layout, const std::vector<std::string>& paths,
-                       uint32_t first, uint32_t last, std::vector<engine::Sha1Digest>* hashes) {
+                       uint32_t first, uint32_t last, std::vector<engine::Sha1Digest>* hashes,
+                       std::atomic<int64_t>* hashed) {
   const engine::FileMap map(layout);
   const int64_t pieces_per_chunk = std::max<int64_t>(1, kReadChunk / layout.piece_length);
   std::vector<uint8_t> buffer;
@@ -158,6 +201,7 @@ absl::Status HashRange(const engine::Metainfo& layout, const std::vector<std::st
           absl::MakeConstSpan(buffer).subspan(static_cast<size_t>(offset), layout.PieceSize(p)));
       (*hashes)[p] = hasher.Finish();
     }
+    hashed->fetch_add(end - start, std::memory_order_relaxed);
     piece = chunk_end;
   }
   close_fd();
@@ -239,13 +283,29 @@ absl::StatusOr<std::string> CreateTorrent(const std::string& path, const CreateO
   const int threads = pieces < 2 * kHashThreads ? 1 : kHashThreads;
   std::vector<absl::Status> results(static_cast<size_t>(threads));
   std::vector<std::thread> workers;
+  std::atomic<int64_t> hashed{0};
+  std::mutex mu;
+  std::condition_variable done_cv;
+  int running = threads;
   for (int t = 0; t < threads; ++t) {
     const uint32_t first = static_cast<uint32_t>(int64_t{pieces} * t / threads);
     const uint32_t last = static_cast<uint32_t>(int64_t{pieces} * (t + 1) / threads);
     workers.emplace_back([&, t, first, last] {
       results[static_cast<size_t>(t)] =
-          HashRange(layout, disk_paths, first, last, &layout.piece_hashes);
+          HashRange(layout, disk_paths, first, last, &layout.piece_hashes, &hashed);
+      std::lock_guard<std::mutex> lock(mu);
+      --running;
+      done_cv.notify_all();
     });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!done_cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return running == 0; })) {
+      if (!options.on_progress) continue;
+      lock.unlock();
+      options.on_progress(hashed.load(std::memory_order_relaxed), total);
+      lock.lock();
+    }
   }
   for (std::thread& w : workers) w.join();
   for (const absl::Status& s : results) {
@@ -258,10 +318,13 @@ absl::StatusOr<std::string> CreateTorrent(const std::string& path, const CreateO
       .multi_file = layout.multi_file,
       .piece_length = layout.piece_length,
       .piece_hashes = std::move(layout.piece_hashes),
-      .trackers = options.trackers,
+      .tiers = options.tiers,
       .is_private = options.is_private,
-      .created_by = "torrenty",
+      .created_by = options.created_by,
       .creation_date = absl::ToUnixSeconds(absl::Now()),
+      .comment = options.comment,
+      .source = options.source,
+      .web_seeds = options.web_seeds,
   };
   return engine::EncodeTorrent(torrent);
 }

@@ -210,6 +210,7 @@ struct TorrentSession::Impl {
   // --- eventfd / signal / timer reads ---
   uint64_t hash_evt = 0, http_evt = 0;
   signalfd_siginfo sig_info{};
+  int stop_signo = 0;
   Completion hash_c, http_c, sig_c, timer_c, accept_c, fsync_c;
   __kernel_timespec timer_ts{};
   std::vector<HashResult> hash_results;
@@ -460,6 +461,9 @@ struct TorrentSession::Impl {
       Drain();
       if (stopping && Finished()) break;
     }
+    // Final totals for the coordinator's last report (the per-second publish may be stale).
+    pub_downloaded.store(torrent->stats().downloaded_payload, std::memory_order_relaxed);
+    pub_uploaded.store(torrent->stats().uploaded_payload, std::memory_order_relaxed);
     pub_done.store(true);
     return absl::OkStatus();
   }
@@ -1162,6 +1166,7 @@ struct TorrentSession::Impl {
   void OnSignal(int32_t res, uint32_t) {
     if (res > 0) {
       Log(absl::StrCat("stopping on ", strsignal(static_cast<int>(sig_info.ssi_signo))));
+      stop_signo = static_cast<int>(sig_info.ssi_signo);
       stop_requested = true;
       BeginStop(Now());
       Drain();
@@ -1204,6 +1209,7 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const eng
 absl::Status TorrentSession::Run() { return shared_->shards[0]->Run(); }
 uint16_t TorrentSession::port() const { return shared_->port; }
 int TorrentSession::threads() const { return static_cast<int>(shared_->shards.size()); }
+int TorrentSession::stop_signal() const { return shared_->shards[0]->stop_signo; }
 
 void TorrentSession::RequestStop() {
   // shards is fixed after Create; the coordinator's inbox is thread-safe.

@@ -69,6 +69,8 @@ class TorrentSession {
   void RequestStop();
   uint16_t port() const;
   int threads() const;
+  // The signal (SIGINT or SIGTERM) that stopped Run, or 0; read it after Run returns.
+  int stop_signal() const;
 
   // Blocks SIGINT/SIGTERM in the calling thread so they arrive through the ring's signalfd.
   // Call from main() before any thread starts (threads inherit the mask).

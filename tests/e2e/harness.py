@@ -81,6 +81,38 @@ def tcp_listening(port):
     return False
 
 
+def wait_until(pred, timeout, what, procs=(), interval=0.05):
+    """Polls pred() until it returns something truthy, which is returned. Fails after timeout
+    seconds, or as soon as one of procs has exited (its log tail is in the message)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        for p in procs:
+            if p.poll() is not None:
+                raise AssertionError(f"{p.name} exited with {p.returncode} while waiting for {what}\n"
+                                     + p.tail())
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s"
+                                 + "".join("\n" + p.tail() for p in procs))
+        time.sleep(interval)
+
+
+def udp_tracker_answers(port, timeout=0.2):
+    """True if a BEP 15 connect request to 127.0.0.1:port gets its connect answer."""
+    txid = random.getrandbits(32)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.sendto((0x41727101980).to_bytes(8, "big") + (0).to_bytes(4, "big") + txid.to_bytes(4, "big"),
+                     (LOOPBACK, port))
+            data, _ = s.recvfrom(64)
+        except OSError:  # timeout, or ICMP port unreachable
+            return False
+    return len(data) >= 16 and data[:4] == b"\0\0\0\0" and int.from_bytes(data[4:8], "big") == txid
+
+
 def wait_port_listening(port, timeout, host=LOOPBACK, proc=None):
     """Wait until something listens on TCP port (on 127.0.0.1 or any address)."""
     deadline = time.monotonic() + timeout
@@ -542,7 +574,9 @@ class Opentracker:
             except Exception as e:  # not listening yet, whitelist not loaded, ...
                 last_err = e
             time.sleep(0.1)
-        time.sleep(0.5)
+        # The UDP side (-P) is served by its own thread: wait until it answers too.
+        wait_until(lambda: udp_tracker_answers(self.port), self.ready_timeout, "opentracker UDP connect",
+                   procs=[self.proc])
         return self
 
     def stop(self):
@@ -622,17 +656,17 @@ class TorrentyTestCase(unittest.TestCase):
 
     # -- torrenty
 
-    def start_torrenty(self, args, name="torrenty"):
+    def start_torrenty(self, args, name="torrenty", cwd=None):
         """Start the torrenty binary (TORRENTY_BIN) in the background; stdout and stderr logged."""
         b = torrenty_bin()
         if not os.access(b, os.X_OK):
             self.fail(f"torrenty binary not found or not executable: {b} (set TORRENTY_BIN or run tools/setup)")
-        return self.start(name, [b] + [str(a) for a in args], separate_stdout=True)
+        return self.start(name, [b] + [str(a) for a in args], separate_stdout=True, cwd=cwd)
 
-    def run_torrenty(self, args, timeout=60, name="torrenty"):
+    def run_torrenty(self, args, timeout=60, name="torrenty", cwd=None):
         """Run torrenty to completion (bounded by timeout); returns a Result."""
         t = time.monotonic()
-        p = self.start_torrenty(args, name=name)
+        p = self.start_torrenty(args, name=name, cwd=cwd)
         try:
             rc = p.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -1,7 +1,9 @@
 """CLI failures: non-zero exit, exactly one line on stderr, quickly; --help exits 0."""
+import re
 import unittest
 
-from harness import MiB, TorrentyTestCase, free_port, make_torrent, tracker_url, write_random_file
+from harness import (REPO_ROOT, MiB, TorrentyTestCase, free_port, make_torrent, tracker_url,
+                     write_random_file)
 
 SUBCOMMANDS = ["download", "seed", "create", "info", "bench"]
 
@@ -20,8 +22,12 @@ class CliErrors(TorrentyTestCase):
         self.truncated.write_bytes(self.torrent.read_bytes()[:100])
         self.out = self.path("out")
 
-    def assertFailsCleanly(self, args):
+    def assertFailsCleanly(self, args, code=None, says=None):
         res = self.run_torrenty(args, timeout=10, name="torrenty-err")
+        if code is not None:
+            self.assertEqual(res.returncode, code, f"torrenty {args}\n{res.stderr}")
+        if says is not None:
+            self.assertIn(says, res.stderr)
         self.assertNotEqual(res.returncode, 0, f"torrenty {args} exited 0\n{res.proc.tail()}")
         self.assertGreater(res.returncode, 0, f"torrenty {args} died by a signal ({res.returncode})\n"
                            + res.proc.tail())
@@ -47,7 +53,6 @@ class CliErrors(TorrentyTestCase):
             "bad --port (negative)": ["seed", t, "--data", self.data, "--port", "-5"],
             "bad --peer": ["download", t, "-o", self.out, "--peer", "127.0.0.1"],
             "seed without --data": ["seed", t],
-            "create without --tracker": ["create", str(self.data), "-o", str(self.path("x.torrent"))],
             "create of a missing path": ["create", str(self.path("missing")), "--tracker",
                                          tracker_url(free_port()), "-o", str(self.path("y.torrent"))],
             "download without torrent": ["download"],
@@ -55,6 +60,43 @@ class CliErrors(TorrentyTestCase):
         for what, args in cases.items():
             with self.subTest(what):
                 self.assertFailsCleanly([str(a) for a in args])
+
+    def test_magnets_and_urls_say_they_are_not_supported_yet(self):
+        magnet = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=x"
+        for cmd in (["download", magnet, "-o", self.out], ["download", "https://example.com/x.torrent"],
+                    ["download", "http://example.com/x.torrent"], ["info", magnet]):
+            with self.subTest(" ".join(map(str, cmd))):
+                what = "magnet links" if cmd[1].startswith("magnet:") else "URLs"
+                self.assertFailsCleanly([str(a) for a in cmd], code=1, says=f"{what} are not supported yet")
+        self.assertFalse(self.out.exists(), "a magnet download created its output folder")
+
+    def test_bad_sizes_give_one_clear_line(self):
+        t = str(self.torrent)
+        cases = {
+            "create --piece-length 3M": (["create", self.data, "--piece-length", "3M"], "got '3M'"),
+            "create --piece-length 8K": (["create", self.data, "--piece-length", "8K"], "from 16K"),
+            "create --piece-length 1X": (["create", self.data, "--piece-length", "1X"], "got '1X'"),
+            "download --piece-memory 1.5M": (["download", t, "-o", self.out, "--piece-memory", "1.5M"],
+                                             "got '1.5M'"),
+            "download --piece-memory 512K": (["download", t, "-o", self.out, "--piece-memory", "512K"],
+                                             "at least 1M"),
+            "bench --size 0": (["bench", "--size", "0"], "invalid size '0'"),
+            "bench --size 10Q": (["bench", "--size", "10Q"], "invalid size '10Q'"),
+            "bench --piece-length 100K": (["bench", "--piece-length", "100K"], "power of two"),
+        }
+        for what, (args, says) in cases.items():
+            with self.subTest(what):
+                self.assertFailsCleanly([str(a) for a in args], code=2, says=says)
+
+    def test_version(self):
+        want = re.search(r"project\(torrenty VERSION (\d+\.\d+\.\d+)",
+                         (REPO_ROOT / "CMakeLists.txt").read_text()).group(1)
+        for args in (["--version"], ["version"]):
+            with self.subTest(args[0]):
+                res = self.run_torrenty(args, timeout=10, name="torrenty-version")
+                self.assertEqual(res.returncode, 0, res.stderr)
+                self.assertEqual(res.stdout, f"torrenty {want}\n")
+                self.assertEqual(res.stderr, "")
 
     def test_help(self):
         for sub in [None] + SUBCOMMANDS:

@@ -12,7 +12,7 @@ import unittest
 
 from evil_peer import EvilPeer, TorrentFacts
 from harness import (KiB, MiB, LOOPBACK, TorrentyTestCase, free_port, make_torrent, tracker_url,
-                     wait_port_listening, write_random_file)
+                     wait_port_listening, wait_until, write_random_file)
 
 # 16 MiB + 100 KiB in 256 KiB pieces: 65 pieces, so the bitfield has 7 spare bits.
 PAYLOAD_SIZE = 16 * MiB + 100 * KiB
@@ -123,7 +123,12 @@ class MaliciousPeers(TorrentyTestCase):
         with EvilPeer("garbage", torrent, data) as evil:
             t = self.start_torrenty(["download", torrent, "-o", self.path("out"), "--port", free_port(),
                                      "--peer", f"{LOOPBACK}:{evil.port}"])
-            time.sleep(8)
+            first = wait_until(lambda: [r for r in evil.records() if r["closed_by"] == "peer"], 30,
+                               "torrenty dropping the garbage peer", procs=[t])[0]
+            # Then watch one backoff interval (10 s) less a margin: a redial in it fails at once.
+            watch_until = first["closed_at"] + 8
+            while evil.now() < watch_until and len(evil.records()) <= 2 and t.poll() is None:
+                time.sleep(0.05)
             records = evil.records()
             self.assertIsNone(t.poll(), "torrenty exited\n" + t.tail())
             t.send_signal(signal.SIGTERM)
@@ -149,7 +154,7 @@ class MaliciousPeers(TorrentyTestCase):
             while time.monotonic() < deadline:
                 if any(r["closed_by"] == "peer" for r in evil.records()) or t.poll() is not None:
                     break
-                time.sleep(0.2)
+                time.sleep(0.05)
             records = evil.records()
             self.assertIsNone(t.poll(), "torrenty exited\n" + t.tail())
             closed = [r for r in records if r["closed_by"] == "peer"]
@@ -172,7 +177,9 @@ class MaliciousPeers(TorrentyTestCase):
         flood = EvilPeer("request_flood", torrent, data, target_port=port, connections=8, duration=20)
         self.addCleanup(flood.stop)
         flood.start()
-        time.sleep(2)  # the flood is on before the honest leecher arrives
+        wait_until(lambda: sum(r["requests_seen"] for r in flood.records()) > 0
+                   and len(flood.records()) >= 8, 30,
+                   "the flood is on before the honest leecher arrives", procs=[seed])
         leecher = self.start_lt_peer(torrent, self.path("lt-out"), "leech", connect=[(LOOPBACK, port)],
                                      timeout=120)
         deadline = time.monotonic() + 90

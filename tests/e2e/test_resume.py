@@ -3,13 +3,14 @@ resume file (DIR/.torrenty/<info-hash>.resume) and a complete folder is recognis
 disk ends the download with one clear error and a consistent resume file.
 """
 import os
+import re
 import signal
 import subprocess
 import time
 import unittest
 
 from harness import LOOPBACK, MiB, TorrentyTestCase, free_port, info_hash, make_torrent, \
-    tracker_url, wait_port_listening, write_random_file
+    tracker_url, wait_port_listening, wait_until, write_random_file
 from swarm_helpers import exit_signal, popcount_bitfield, resume_path, \
     seeder_uploaded, start_throttled_seeder, torrent_facts, valid_pieces, wait_for_stderr
 
@@ -56,6 +57,22 @@ def bdecode_strict(data):
     return v
 
 
+def seeder_total_when_idle(seeder, timeout=10):
+    """The throttled seeder's upload total once it reports no peer in a status line printed after
+    this call (its stderr has one a second, stamped with the shared monotonic clock)."""
+    since = time.monotonic()
+
+    def idle():
+        for line in reversed(seeder.log_text().splitlines()):
+            m = re.match(r"\[throttled ([\d.]+)\] .* peers=(\d+) ", line)
+            if m and float(m.group(1)) > since:
+                return m.group(2) == "0"
+        return False
+
+    wait_until(idle, timeout, "the seeder noticing the dropped connection", procs=[seeder])
+    return seeder_uploaded(seeder)
+
+
 class Resume(TorrentyTestCase):
 
     def test_kill9_midway_then_resume_fetches_only_missing(self):
@@ -81,8 +98,7 @@ class Resume(TorrentyTestCase):
         t_run1 = time.monotonic() - p.started
         p.send_signal(signal.SIGKILL)
         self.wait_exit(p, 10)
-        time.sleep(1.0)  # let the seeder notice the dropped connection
-        up1 = seeder_uploaded(seeder)
+        up1 = seeder_total_when_idle(seeder)
         good = valid_pieces(torrent, out / "big.bin")
         have_bytes = sum(min(plen, total - i * plen) for i in good)
         missing = total - have_bytes
@@ -92,8 +108,7 @@ class Resume(TorrentyTestCase):
         self.assertLess(len(good), len(hashes), "the first run finished before kill -9")
 
         res = self.run_torrenty(args, timeout=60, name="torrenty-run2")
-        time.sleep(0.3)
-        up2 = seeder_uploaded(seeder)
+        up2 = seeder_total_when_idle(seeder)
         refetched = up2 - up1
         print(f"  run 2: {res.elapsed:.1f}s, seeder sent {refetched} bytes "
               f"(missing {missing}, allowed {missing + 8 * MiB}, overhead {refetched - missing})")

@@ -214,7 +214,7 @@ TEST(HttpFetcherTest, SilentTrackerTimesOut) {
   EXPECT_EQ(results.at(1).body.status().code(), absl::StatusCode::kDeadlineExceeded)
       << results.at(1).body.status();
   EXPECT_GE(elapsed, std::chrono::milliseconds(250));
-  EXPECT_LT(elapsed, std::chrono::seconds(5));
+  EXPECT_LT(elapsed, std::chrono::seconds(2));  // 300 ms asked; room for sanitizer builds
   close(fd);
 }
 
@@ -245,7 +245,9 @@ TEST(HttpFetcherTest, DestructorDoesNotWaitForInFlightRequests) {
   int fd = ListenLocal(&port);
   auto fetcher = MakeFetcher();
   fetcher->Get(1, "http://127.0.0.1:" + std::to_string(port) + "/announce", 60'000);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // In flight: its connection is waiting in our backlog (never accepted, never answered).
+  pollfd pending{.fd = fd, .events = POLLIN, .revents = 0};
+  ASSERT_EQ(poll(&pending, 1, 5000), 1) << "the request never connected";
   const auto start = std::chrono::steady_clock::now();
   fetcher.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));

@@ -43,7 +43,7 @@ TEST(TorrentBuilder, SingleFileRoundTrip) {
                .multi_file = false,
                .piece_length = 32768,
                .piece_hashes = {Digest(1), Digest(2), Digest(3), Digest(4)},
-               .trackers = {"http://tracker/announce"},
+               .tiers = {{"http://tracker/announce"}},
                .is_private = false,
                .created_by = "torrenty",
                .creation_date = 1700000000};
@@ -75,7 +75,7 @@ TEST(TorrentBuilder, MultiFileRoundTripWithTiersAndPrivate) {
                .multi_file = true,
                .piece_length = 16384,
                .piece_hashes = {Digest(9), Digest(8), Digest(7)},
-               .trackers = {"http://a/announce", "udp://b:80"},
+               .tiers = {{"http://a/announce"}, {"udp://b:80"}},
                .is_private = true};
   const std::string encoded = EncodeTorrent(t);
   absl::StatusOr<Metainfo> m = ParseMetainfo(encoded);
@@ -106,6 +106,47 @@ TEST(TorrentBuilder, MultiFileRoundTripWithTiersAndPrivate) {
   EXPECT_EQ(m->info_hash, Sha1(Bytes(root->Find("info")->raw)));
 }
 
+TEST(TorrentBuilder, TiersWithSeveralUrlsCommentSourceAndWebSeeds) {
+  NewTorrent t{.name = "x",
+               .files = {FileEntry{.path = {}, .length = 1, .offset = 0}},
+               .piece_length = 16384,
+               .piece_hashes = {Digest(0)},
+               .tiers = {{}, {"http://a/ann", "http://b/ann"}, {"udp://c:1"}},
+               .comment = "a comment",
+               .source = "SRC",
+               .web_seeds = {"http://seed/one/"}};
+  const std::string encoded = EncodeTorrent(t);
+  absl::StatusOr<Metainfo> m = ParseMetainfo(encoded);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->trackers, (std::vector<std::vector<std::string>>{{"http://a/ann", "http://b/ann"},
+                                                                {"udp://c:1"}}));
+  absl::StatusOr<bencode::Value> root = bencode::Decode(encoded);
+  ASSERT_TRUE(root.ok());
+  std::vector<std::string_view> keys;
+  for (const auto& [k, v] : root->dict) keys.push_back(k);
+  EXPECT_THAT(keys, ElementsAre("announce", "announce-list", "comment", "info", "url-list"));
+  EXPECT_EQ(root->Find("announce")->string, "http://a/ann");
+  EXPECT_EQ(root->Find("comment")->string, "a comment");
+  EXPECT_EQ(root->Find("info")->Find("source")->string, "SRC");
+  ASSERT_EQ(root->Find("url-list")->list.size(), 1u);
+  EXPECT_EQ(root->Find("url-list")->list[0].string, "http://seed/one/");
+  // `source` is inside info, so it changes the info-hash.
+  NewTorrent other = t;
+  other.source = "OTHER";
+  EXPECT_NE(ParseMetainfo(EncodeTorrent(other))->info_hash, m->info_hash);
+}
+
+TEST(TorrentBuilder, OneTrackerMeansNoAnnounceList) {
+  NewTorrent t{.name = "x",
+               .files = {FileEntry{.path = {}, .length = 1, .offset = 0}},
+               .piece_length = 16384,
+               .piece_hashes = {Digest(0)},
+               .tiers = {{"http://only/announce"}}};
+  const std::string encoded = EncodeTorrent(t);
+  EXPECT_EQ(encoded.find("announce-list"), std::string::npos);
+  EXPECT_NE(encoded.find("8:announce20:http://only/announce"), std::string::npos);
+}
+
 TEST(TorrentBuilder, NoTrackers) {
   NewTorrent t{.name = "x",
                .files = {FileEntry{.path = {}, .length = 1, .offset = 0}},
@@ -114,6 +155,7 @@ TEST(TorrentBuilder, NoTrackers) {
   absl::StatusOr<Metainfo> m = ParseMetainfo(EncodeTorrent(t));
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_TRUE(m->trackers.empty());
+  EXPECT_EQ(EncodeTorrent(t).find("announce"), std::string::npos);
 }
 
 }  // namespace

@@ -229,14 +229,14 @@ int RunBench(int argc, char** argv) {
       return 0;
     }
     if (TakeValue(argc, argv, &i, "--size", &value, &missing)) {
+      if (missing) return UsageError("bench", "--size needs a size, like 256M");
       absl::StatusOr<int64_t> s = ParseSize(value);
-      if (missing || !s.ok()) return UsageError("bench", "--size needs a byte count");
+      if (!s.ok()) return UsageError("bench", absl::StrCat("--size: ", s.status().message()));
       size = *s;
     } else if (TakeValue(argc, argv, &i, "--piece-length", &value, &missing)) {
-      absl::StatusOr<int64_t> s = ParseSize(value);
-      if (missing || !s.ok() || (*s & (*s - 1)) != 0 || *s < 16384) {
-        return UsageError("bench", "--piece-length needs a power of two >= 16K");
-      }
+      if (missing) return UsageError("bench", "--piece-length needs a size, like 1M");
+      absl::StatusOr<int64_t> s = ParsePieceLength(value);
+      if (!s.ok()) return UsageError("bench", s.status().message());
       piece_length = *s;
     } else if (TakeValue(argc, argv, &i, "--seeders", &value, &missing)) {
       if (missing || !absl::SimpleAtoi(value, &seeders) || seeders < 1 || seeders > 16) {

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -19,6 +21,7 @@ namespace {
 // Real .torrent files are at most a few MiB (a 100 GiB torrent with 256 KiB pieces carries
 // 8 MiB of hashes); refusing anything larger keeps a hostile file from exhausting memory.
 constexpr int64_t kMaxTorrentFileBytes = 64 << 20;
+constexpr int64_t kMinPieceLength = int64_t{16} << 10;
 
 }  // namespace
 
@@ -52,6 +55,13 @@ bool TakeValue(int argc, char** argv, int* i, absl::string_view flag, std::strin
 }
 
 absl::StatusOr<engine::Metainfo> LoadTorrent(const std::string& path) {
+  if (absl::StartsWithIgnoreCase(path, "magnet:")) {
+    return absl::UnimplementedError("magnet links are not supported yet; give a .torrent file");
+  }
+  if (absl::StartsWithIgnoreCase(path, "http://") || absl::StartsWithIgnoreCase(path, "https://")) {
+    return absl::UnimplementedError(
+        "URLs are not supported yet; download the .torrent file and give its path");
+  }
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait forever for a writer.
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", path));
@@ -111,31 +121,57 @@ absl::StatusOr<engine::PeerAddress> ParsePeerAddress(absl::string_view text) {
 }
 
 absl::StatusOr<int64_t> ParseSize(absl::string_view text) {
-  int64_t mult = 1;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 'K':
+  const absl::StatusOr<int64_t> error = absl::InvalidArgumentError(absl::StrCat(
+      "invalid size '", text, "' (want bytes with an optional K, M, G or T suffix, like 4M)"));
+  absl::string_view digits = text;
+  for (char c : text) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) return error;
+  }
+  // "4M", "4MB", "4MiB" and "4m" all mean 4 * 2^20: sizes here are memory and piece lengths,
+  // where powers of 1024 are what everyone means.
+  if (absl::EndsWithIgnoreCase(digits, "ib")) {
+    digits.remove_suffix(2);
+    if (digits.empty() || !absl::ascii_isalpha(digits.back())) return error;
+  } else if (absl::EndsWithIgnoreCase(digits, "b")) {
+    digits.remove_suffix(1);
+  }
+  int shift = 0;
+  if (!digits.empty()) {
+    switch (absl::ascii_tolower(static_cast<unsigned char>(digits.back()))) {
       case 'k':
-        mult = int64_t{1} << 10;
+        shift = 10;
         break;
-      case 'M':
       case 'm':
-        mult = int64_t{1} << 20;
+        shift = 20;
         break;
-      case 'G':
       case 'g':
-        mult = int64_t{1} << 30;
+        shift = 30;
+        break;
+      case 't':
+        shift = 40;
         break;
       default:
+        if (absl::ascii_isalpha(digits.back())) return error;
         break;
     }
-    if (mult != 1) text.remove_suffix(1);
+    if (shift != 0) digits.remove_suffix(1);
   }
   int64_t value = 0;
-  if (!absl::SimpleAtoi(text, &value) || value <= 0 || value > (int64_t{1} << 50) / mult) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid size '", text, "'"));
+  if (digits.empty() || !absl::ascii_isdigit(digits.front()) || !absl::SimpleAtoi(digits, &value) ||
+      value <= 0 || value > (int64_t{1} << 50) >> shift) {
+    return error;
   }
-  return value * mult;
+  return value << shift;
+}
+
+absl::StatusOr<int64_t> ParsePieceLength(absl::string_view text) {
+  absl::StatusOr<int64_t> n = ParseSize(text);
+  if (!n.ok() || *n < kMinPieceLength || *n > engine::kMaxPieceLength || (*n & (*n - 1)) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--piece-length must be a power of two from 16K to ",
+                     engine::kMaxPieceLength >> 20, "M, got '", text, "'"));
+  }
+  return n;
 }
 
 absl::Status WriteAtomically(const std::string& path, absl::string_view data) {
@@ -179,6 +215,14 @@ std::string HumanBytes(double bytes) {
   // Two literal formats: absl::StrFormat checks its format string at compile time.
   return unit == 0 ? absl::StrFormat("%.0f %s", bytes, kUnits[unit])
                    : absl::StrFormat("%.1f %s", bytes, kUnits[unit]);
+}
+
+std::string HumanDuration(double seconds) {
+  if (!(seconds >= 0)) seconds = 0;
+  if (seconds < 59.95) return absl::StrFormat("%.1f s", seconds);
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s < 3600) return absl::StrFormat("%d:%02d", s / 60, s % 60);
+  return absl::StrFormat("%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60);
 }
 
 }  // namespace torrenty::tools

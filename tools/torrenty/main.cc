@@ -16,9 +16,10 @@ constexpr char kUsage[] =
     "commands:\n"
     "  download TORRENT [-o DIR] [--port N] [--peer HOST:PORT]... [--seed]\n"
     "  seed TORRENT --data DIR [--port N] [--peer HOST:PORT]...\n"
-    "  create PATH --tracker URL -o OUT.torrent [--piece-length BYTES] [--private]\n"
+    "  create PATH [--tracker URL[,URL]]... [-o OUT.torrent] [--piece-length SIZE] [--private]\n"
     "  info TORRENT\n"
-    "  bench [--size BYTES] [--seeders N]\n"
+    "  bench [--size SIZE] [--seeders N]\n"
+    "  version\n"
     "\n"
     "Run 'torrenty <command> --help' for a command's options.\n";
 
@@ -42,6 +43,10 @@ int main(int argc, char** argv) {
   const std::string cmd = argv[1];
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (cmd == "--version" || cmd == "-V" || cmd == "version") {
+    std::puts("torrenty " TORRENTY_VERSION);
     return 0;
   }
   int sub_argc = argc - 1;

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -106,7 +108,8 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
     } else if (!is_seed && TakeValue(argc, argv, &i, "--piece-memory", &value, &missing)) {
       absl::StatusOr<int64_t> bytes = ParseSize(value);
       if (missing || !bytes.ok() || *bytes < (1 << 20)) {
-        return UsageError(cmd, "--piece-memory needs a size of at least 1M");
+        return UsageError(
+            cmd, absl::StrCat("--piece-memory needs a size of at least 1M, got '", value, "'"));
       }
       out->piece_memory = *bytes;
     } else if (!is_seed && arg == "--seed") {
@@ -129,9 +132,21 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
 
 class ProgressPrinter {
  public:
-  explicit ProgressPrinter(std::string name) : name_(std::move(name)), tty_(isatty(2) == 1) {}
+  explicit ProgressPrinter(std::string name, bool seed_after)
+      : name_(std::move(name)), tty_(isatty(2) == 1), seed_after_(seed_after) {}
 
   void Update(const io::SessionProgress& p) {
+    last_ = p;
+    if (p.complete && !complete_seen_) {
+      complete_seen_ = true;
+      downloaded_in_s_ = p.elapsed_s;
+      if (seed_after_) {
+        // Interactive use wants to know the moment the download is done and serving begins.
+        if (p.downloaded_payload > 0)
+          Log(absl::StrCat(name_, ": download complete in ", Summary()));
+        Log(absl::StrCat(name_, ": seeding until SIGINT/SIGTERM"));
+      }
+    }
     const double pct =
         p.total_bytes > 0 ? 100.0 * static_cast<double>(p.verified_bytes) / p.total_bytes : 100.0;
     std::string eta = "--:--";
@@ -164,12 +179,24 @@ class ProgressPrinter {
     if (dirty_) std::fputc('\n', stderr);
     dirty_ = false;
   }
+  // "12.3 s (4.5 MiB/s average)": time from the start of the session to the last piece, and the
+  // payload fetched in that time.
+  std::string Summary() const {
+    const double s = complete_seen_ ? downloaded_in_s_ : last_.elapsed_s;
+    return absl::StrCat(HumanDuration(s), " (",
+                        HumanBytes(last_.downloaded_payload / std::max(s, 1e-3)), "/s average)");
+  }
+  const io::SessionProgress& last() const { return last_; }
 
  private:
   std::string name_;
   bool tty_;
+  bool seed_after_;
   bool dirty_ = false;
   double last_line_s_ = -100;
+  io::SessionProgress last_;
+  bool complete_seen_ = false;
+  double downloaded_in_s_ = 0;
 };
 
 // The start-up recheck runs before any peer work, so it may use every core; two threads per core
@@ -211,7 +238,7 @@ absl::StatusOr<engine::Bitfield> ExistingPieces(const engine::Metainfo& meta,
 
 int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::Metainfo& meta,
                 const engine::Bitfield& have, bool seed_after) {
-  ProgressPrinter printer(meta.name);
+  ProgressPrinter printer(meta.name, seed_after);
   io::SessionOptions opts;
   opts.data_dir = args.dir;
   opts.port = args.port;
@@ -231,11 +258,23 @@ int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::M
                            (*session)->threads(), " shards)"));
   absl::Status st = (*session)->Run();
   printer.EndLine();
+  const io::SessionProgress& last = printer.last();
+  if (seed_after && (st.ok() || absl::IsCancelled(st))) {
+    printer.Log(absl::StrCat(meta.name, ": uploaded ",
+                             HumanBytes(static_cast<double>(last.uploaded_payload)), " in ",
+                             HumanDuration(last.elapsed_s)));
+  }
   if (absl::IsCancelled(st)) {
     Fail(cmd, st.message());
-    return 130;  // the shell's convention for "interrupted"
+    // The shell's convention: 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+    return (*session)->stop_signal() == SIGTERM ? 128 + SIGTERM : 128 + SIGINT;
   }
   if (!st.ok()) return Fail(cmd, st.message());
+  if (!seed_after && have.count() < meta.num_pieces()) {
+    printer.Log(absl::StrCat(meta.name, ": downloaded ",
+                             HumanBytes(static_cast<double>(last.downloaded_payload)), " in ",
+                             printer.Summary()));
+  }
   return 0;
 }
 
