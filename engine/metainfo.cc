@@ -403,6 +403,8 @@ absl::StatusOr<Metainfo> ParseMetainfo(std::string_view torrent_bytes) {
   // A name with nothing usable in it ("", ".", "..", "/") still needs a folder or file of its
   // own under the output directory; the info-hash is unique and says where it came from.
   if (m.name.empty()) m.name = ToHex(m.info_hash);
+  // Its content would share the folder with every torrent's resume data.
+  if (m.name == kStateDirName) m.name.push_back('_');
 
   const Value* piece_length = info->Find("piece length");
   if (piece_length == nullptr || !piece_length->is_int()) {

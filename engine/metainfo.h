@@ -22,6 +22,8 @@ inline constexpr size_t kMaxFiles = 1'000'000;
 inline constexpr int64_t kMaxPieces = int64_t{1} << 24;
 // Linux PATH_MAX; a longer relative path could not be opened anyway.
 inline constexpr size_t kMaxPathLength = 4096;
+// The folder under the output directory where resume data lives; no torrent may be named so.
+inline constexpr std::string_view kStateDirName = ".torrenty";
 // NAME_MAX on Linux file systems; longer components are cut to this (keeping the extension).
 inline constexpr size_t kMaxComponentLength = 255;
 

@@ -168,6 +168,12 @@ TEST(Metainfo, NameThatCleansToNothingBecomesTheInfoHash) {
   }
 }
 
+TEST(Metainfo, NameNeverTakesTheStateFolder) {
+  EXPECT_EQ(NameOf(std::string(kStateDirName)), ".torrenty_");
+  EXPECT_EQ(NameOf("/.torrenty"), ".torrenty_");
+  EXPECT_EQ(NameOf(".torrenty.iso"), ".torrenty.iso");
+}
+
 TEST(Metainfo, RejectsBadPieceLength) {
   EXPECT_THAT(ErrorOf(Torrent(SingleInfo(100, 0, 2))), HasSubstr("piece length must be > 0"));
   EXPECT_THAT(ErrorOf(Torrent(SingleInfo(100, -16, 2))), HasSubstr("piece length must be > 0"));
