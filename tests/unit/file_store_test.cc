@@ -73,24 +73,31 @@ TEST(FileStoreTest, MultiFileWithNestedFoldersAndZeroLengthFile) {
   EXPECT_TRUE(seed.ok()) << seed.status();
 }
 
-TEST(FileStoreTest, ExistingFilesAreNeverTruncated) {
+TEST(FileStoreTest, ExistingFilesAreSetToTheirTorrentLengthKeepingTheirData) {
   TempDir tmp("torrenty_fs");
   auto data = TestData(3000);
   engine::Metainfo m =
       MakeMeta("t", {{{"long.bin"}, 1000}, {{"short.bin"}, 2000}}, 512, true, data);
   fs::create_directories(tmp.path() + "/t");
   {
-    std::ofstream(tmp.path() + "/t/long.bin") << std::string(1500, 'L');
+    std::ofstream(tmp.path() + "/t/long.bin") << std::string(1000, 'L') << std::string(500, 'T');
     std::ofstream(tmp.path() + "/t/short.bin") << std::string(10, 'S');
   }
+  auto head = [&](const std::string& f, size_t n) {
+    std::ifstream in(tmp.path() + "/t/" + f);
+    std::string h(n, '\0');
+    in.read(h.data(), static_cast<std::streamsize>(n));
+    return h;
+  };
+  // Seeding opens read-only and changes nothing.
+  ASSERT_TRUE(FileStore::Open(tmp.path(), m, OpenMode::kExisting).ok());
+  EXPECT_EQ(FileSize(tmp.path() + "/t/long.bin"), 1500);
   auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate);
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(FileSize(tmp.path() + "/t/long.bin"), 1500);   // left alone
+  EXPECT_EQ(FileSize(tmp.path() + "/t/long.bin"), 1000);   // the stale tail is gone
   EXPECT_EQ(FileSize(tmp.path() + "/t/short.bin"), 2000);  // extended
-  std::ifstream in(tmp.path() + "/t/short.bin");
-  std::string head(10, '\0');
-  in.read(head.data(), 10);
-  EXPECT_EQ(head, std::string(10, 'S'));
+  EXPECT_EQ(head("long.bin", 1000), std::string(1000, 'L'));
+  EXPECT_EQ(head("short.bin", 10), std::string(10, 'S'));
 }
 
 TEST(FileStoreTest, ExistingModeFailsOnMissingFileAndCreatesNothing) {
