@@ -88,8 +88,8 @@ absl::Status DiskIo::Start(uint32_t piece, uint8_t* buf, size_t size, bool write
   for (int64_t pos = begin; pos < end;) {
     const engine::FileSlice s = SliceAt(pos, end, begin);
     if (s.length <= 0) {
-      return absl::InternalError(absl::StrCat("piece ", piece, " is not covered by files at ",
-                                              pos));
+      return absl::InternalError(
+          absl::StrCat("piece ", piece, " is not covered by files at ", pos));
     }
     if (!s.pad && store_->fd(s.file_index) < 0) {
       return absl::InternalError(absl::StrCat("no open file for ", store_->path(s.file_index)));

@@ -53,7 +53,7 @@ class DiskIo {
   struct SubOp {
     Slot* slot = nullptr;
     engine::FileSlice slice;
-    int64_t done = 0;  // bytes transferred so far; short transfers continue from here
+    int64_t done = 0;     // bytes transferred so far; short transfers continue from here
     bool direct = false;  // the write in flight went to the O_DIRECT descriptor
     Completion completion;
     void OnComplete(int32_t res, uint32_t flags);

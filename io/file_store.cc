@@ -4,8 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -204,8 +204,8 @@ absl::Status FileStore::MakeSymlink(int root_fd, size_t file_index) {
   }
   struct stat st;
   if (fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode)) {
-    warnings_.push_back(absl::StrCat("skipping symbolic link ", shown,
-                                     ": something else already exists there"));
+    warnings_.push_back(
+        absl::StrCat("skipping symbolic link ", shown, ": something else already exists there"));
     return absl::OkStatus();
   }
   char existing[PATH_MAX];
@@ -214,7 +214,8 @@ absl::Status FileStore::MakeSymlink(int root_fd, size_t file_index) {
     return absl::OkStatus();
   }
   // A link of ours from an older version of the torrent: replace it, it is only a name.
-  if (unlinkat(parent, name.c_str(), 0) != 0 || symlinkat(target.c_str(), parent, name.c_str()) != 0) {
+  if (unlinkat(parent, name.c_str(), 0) != 0 ||
+      symlinkat(target.c_str(), parent, name.c_str()) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot create symbolic link ", shown));
   }
   return absl::OkStatus();
@@ -236,7 +237,8 @@ absl::Status FileStore::OpenAll() {
       return absl::InvalidArgumentError("single-file torrent must have exactly one file");
     }
     if (meta_.files[0].pad || meta_.files[0].is_symlink()) {
-      return absl::InvalidArgumentError("a single-file torrent's file cannot be a pad file or link");
+      return absl::InvalidArgumentError(
+          "a single-file torrent's file cannot be a pad file or link");
     }
     absl::StatusOr<int> fd = OpenFile(out_fd.get(), meta_.name, path(0), meta_.files[0]);
     if (!fd.ok()) return fd.status();
@@ -325,9 +327,8 @@ absl::Status FileStore::ReadBlocking(uint32_t piece, int64_t offset,
   }
   const int64_t size = meta_.PieceSize(piece);
   if (offset < 0 || offset > size || static_cast<int64_t>(buf.size()) > size - offset) {
-    return absl::InvalidArgumentError(absl::StrCat("range ", offset, "+", buf.size(),
-                                                   " is outside piece ", piece, " (", size,
-                                                   " bytes)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "range ", offset, "+", buf.size(), " is outside piece ", piece, " (", size, " bytes)"));
   }
   std::vector<engine::FileSlice> slices;
   map_->Map(int64_t{piece} * meta_.piece_length + offset, static_cast<int64_t>(buf.size()),
@@ -345,8 +346,8 @@ absl::Status FileStore::ReadBlocking(uint32_t piece, int64_t offset,
     }
     int64_t done = 0;
     while (done < slice.length) {
-      ssize_t n = pread(fd, dst + done, static_cast<size_t>(slice.length - done),
-                        slice.file_offset + done);
+      ssize_t n =
+          pread(fd, dst + done, static_cast<size_t>(slice.length - done), slice.file_offset + done);
       if (n < 0) {
         if (errno == EINTR) continue;
         return absl::ErrnoToStatus(errno, absl::StrCat("read ", path(slice.file_index)));

@@ -15,8 +15,9 @@ namespace torrenty::io {
 // too short are simply not set. Holes of sparse files and pad files count as the zeros they read
 // as: they are hashed without reading (a piece entirely in holes costs one cached hash of zeros),
 // so zeros written by `truncate` seed like any other data. Each worker hashes in 1 MiB chunks,
-// so memory does not grow with the piece length. Real I/O errors fail the whole check. `progress`, if given, is incremented once per piece checked, so
-// another thread can show it. `threads` < 1 counts as 1.
+// so memory does not grow with the piece length. Real I/O errors fail the whole check. `progress`,
+// if given, is incremented once per piece checked, so another thread can show it. `threads` < 1
+// counts as 1.
 [[nodiscard]] absl::StatusOr<engine::Bitfield> CheckExistingData(
     const FileStore& store, int threads, std::atomic<uint32_t>* progress = nullptr);
 

@@ -54,7 +54,17 @@ absl::StatusOr<int> OpenResumeDir(const std::string& data_dir, bool create) {
     return Errno(errno, absl::StrCat("mkdir ", data_dir, "/", kResumeDir));
   }
   const int fd = openat(base.fd, kResumeDir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return Errno(errno, absl::StrCat("open ", data_dir, "/", kResumeDir));
+  if (fd < 0) {
+    const int err = errno;
+    struct stat st;
+    if ((err == ENOTDIR || err == ELOOP) &&
+        fstatat(base.fd, kResumeDir, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot open ", data_dir, "/", kResumeDir,
+                       ": is a symbolic link (refusing to follow it)"));
+    }
+    return Errno(err, absl::StrCat("open ", data_dir, "/", kResumeDir));
+  }
   return fd;
 }
 
@@ -89,8 +99,7 @@ std::vector<engine::FileStamp> StampFiles(const std::string& data_dir,
   for (size_t i = 0; i < meta.files.size(); ++i) {
     struct stat st {};
     engine::FileStamp stamp;
-    if (base.fd >= 0 && StatBeneath(base.fd, meta.RelativePath(i), &st) &&
-        S_ISREG(st.st_mode)) {
+    if (base.fd >= 0 && StatBeneath(base.fd, meta.RelativePath(i), &st) && S_ISREG(st.st_mode)) {
       stamp.size = st.st_size;
       stamp.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
     }

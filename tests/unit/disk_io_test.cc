@@ -8,11 +8,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <memory>
-
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -255,9 +254,8 @@ TEST_F(DiskIoTest, ReadOfTruncatedFileIsAnErrorNamingIt) {
 TEST_F(DiskIoTest, PadBytesAreNeverWrittenAndReadAsZeros) {
   auto data = TestData(1024 * 3 + 500, 4);
   std::fill(data.begin() + 1024, data.begin() + 2560, 0);
-  engine::Metainfo m =
-      MakeMeta("pad", {{{"a.bin"}, 1024}, {{".pad", "1536"}, 1536}, {{"b.bin"}, 1012}}, 1024,
-               true, data);
+  engine::Metainfo m = MakeMeta(
+      "pad", {{{"a.bin"}, 1024}, {{".pad", "1536"}, 1536}, {{"b.bin"}, 1012}}, 1024, true, data);
   m.files[1].pad = true;
   auto store = FileStore::Open(tmp_.path(), m, OpenMode::kCreate);
   ASSERT_TRUE(store.ok()) << store.status();
@@ -270,8 +268,7 @@ TEST_F(DiskIoTest, PadBytesAreNeverWrittenAndReadAsZeros) {
   RunUntil(m.num_pieces());
   for (auto& [tag, s] : results_) EXPECT_TRUE(s.ok()) << tag << ": " << s;
   EXPECT_FALSE(fs::exists(tmp_.path() + "/pad/.pad"));
-  EXPECT_EQ(ReadFile((*store)->path(2)),
-            std::vector<uint8_t>(data.begin() + 2560, data.end()));
+  EXPECT_EQ(ReadFile((*store)->path(2)), std::vector<uint8_t>(data.begin() + 2560, data.end()));
   results_.clear();
   std::vector<std::vector<uint8_t>> bufs(m.num_pieces());
   for (uint32_t p = 0; p < m.num_pieces(); ++p) {

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -217,8 +216,8 @@ TEST(FileStoreTest, PermissionErrorNamesThePath) {
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    if (geteuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(65534) != 0 ||
-                           setuid(65534) != 0 || geteuid() == 0)) {
+    if (geteuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0 ||
+                           geteuid() == 0)) {
       std::fprintf(stderr, "cannot drop to uid 65534\n");
       _exit(2);
     }
@@ -246,12 +245,10 @@ TEST(FileStoreTest, PadFilesAreNeverCreatedAndReadAsZeros) {
   auto data = TestData(4096, 2);
   std::fill(data.begin() + 1000, data.begin() + 2048, 0);
   std::fill(data.begin() + 3000, data.end(), 0);
-  engine::Metainfo m = MakeMeta("p",
-                                {{{"a.bin"}, 1000},
-                                 {{".pad", "1048"}, 1048},
-                                 {{"b.bin"}, 952},
-                                 {{".pad", "1096"}, 1096}},
-                                2048, true, data);
+  engine::Metainfo m = MakeMeta(
+      "p",
+      {{{"a.bin"}, 1000}, {{".pad", "1048"}, 1048}, {{"b.bin"}, 952}, {{".pad", "1096"}, 1096}},
+      2048, true, data);
   m.files[1].pad = true;
   m.files[3].pad = true;
   auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate);

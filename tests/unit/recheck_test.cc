@@ -191,9 +191,8 @@ TEST(RecheckSparseTest, PadFilesHashAsZerosWithoutExisting) {
   TempDir tmp("torrenty_rc");
   std::vector<uint8_t> data = TestData(3 * 1024, 6);
   std::fill(data.begin() + 1000, data.begin() + 2048, 0);  // a.bin is 1000 bytes, pad 1048
-  engine::Metainfo m =
-      MakeMeta("p", {{{"a.bin"}, 1000}, {{".pad", "1048"}, 1048}, {{"b.bin"}, 1024}}, 2048,
-               true, data);
+  engine::Metainfo m = MakeMeta(
+      "p", {{{"a.bin"}, 1000}, {{".pad", "1048"}, 1048}, {{"b.bin"}, 1024}}, 2048, true, data);
   m.files[1].pad = true;
   fs::create_directories(tmp.path() + "/p");
   {

@@ -105,6 +105,7 @@ TEST_F(ResumeWriterTest, SymlinkedResumeFolderIsRefused) {
   writer.Save(have);
   const absl::Status st = writer.Flush();
   EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("symbolic link"), std::string_view::npos) << st;
   EXPECT_TRUE(fs::is_empty(elsewhere.path()));
   // Loading does not follow it either.
   {
