@@ -3,14 +3,26 @@ with the piece length, a planted .torrenty symlink is not followed, and an exist
 than the torrent's loses its stale tail.
 """
 import os
-import re
 import signal
 import subprocess
+import sys
 import unittest
 
 from harness import LOOPBACK, MiB, TorrentyTestCase, free_port, info_hash, make_torrent, \
-    tracker_url, wait_port_listening, write_random_file
-from swarm_helpers import resume_path, wait_for_stderr
+    torrenty_bin, tracker_url, wait_port_listening, write_random_file
+from swarm_helpers import resume_path
+
+# Runs argv as the only child of a fresh interpreter and prints that child's peak RSS in KiB, so no
+# other process of the test run can contribute to the number.
+# The wrapper's own timeout kills the child (subprocess.run does), so nothing outlives the test.
+PEAK_RSS_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "try:\n"
+    "    rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, timeout=150).returncode\n"
+    "except subprocess.TimeoutExpired:\n"
+    "    rc = 'timeout'\n"
+    "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+)
 
 
 def vm_hwm_bytes(pid):
@@ -84,6 +96,31 @@ class Disk(TorrentyTestCase):
         seed.send_signal(signal.SIGINT)
         self.assertEqual(self.wait_exit(seed, 10), 0, seed.tail())
         self.assertLess(peak, 64 * MiB, f"peak RSS {peak / MiB:.1f} MiB while checking 64 MiB pieces")
+
+    def test_many_files_in_one_piece_keep_disk_slots_small(self):
+        # 9,000 one-byte files in one 16 KiB piece: each disk slot used to carry an operation per
+        # file of the widest piece (110 MB RSS); now a slot has a fixed number of operations.
+        src = self.path("src", "many")
+        src.mkdir(parents=True)
+        for i in range(9000):
+            (src / f"f{i:05d}").write_bytes(bytes([i % 251]))
+        torrent = self.create(src, self.path("many.torrent"), 16384)
+        sport = free_port()
+        seed = self.start_torrenty(["seed", torrent, "--data", self.path("src"), "--port", sport],
+                                   name="torrenty-seed")
+        wait_port_listening(sport, 60, proc=seed)
+        out = self.path("out")
+        argv = [sys.executable, "-c", PEAK_RSS_WRAPPER, str(torrenty_bin()), "download", str(torrent),
+                "-o", str(out), "--port", str(free_port()), "--peer", f"{LOOPBACK}:{sport}"]
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=170)
+        rc, peak_kib = r.stdout.decode().split()
+        peak_kib = int(peak_kib)
+        print(f"\n  download of 9000 files in one piece: rc {rc}, peak RSS {peak_kib / 1024:.1f} MiB")
+        self.assertEqual(rc, "0", r.stderr.decode(errors="replace"))
+        self.assertSameData(src, out / "many")
+        self.assertLess(peak_kib * 1024, 64 * MiB, f"peak RSS {peak_kib / 1024:.1f} MiB")
+        seed.send_signal(signal.SIGINT)
+        self.assertEqual(self.wait_exit(seed, 20), 0, seed.tail())
 
     def download_from_lt(self, torrent, src, out):
         seeder = self.start_lt_seeder(torrent, src)
