@@ -120,7 +120,7 @@ class Disk(TorrentyTestCase):
         self.assertSameData(src, out / "many")
         self.assertLess(peak_kib * 1024, 64 * MiB, f"peak RSS {peak_kib / 1024:.1f} MiB")
         seed.send_signal(signal.SIGINT)
-        self.assertEqual(self.wait_exit(seed, 20), 0, seed.tail())
+        self.assertEqual(self.wait_exit(seed, 60), 0, seed.tail())
 
     def download_from_lt(self, torrent, src, out):
         seeder = self.start_lt_seeder(torrent, src)
