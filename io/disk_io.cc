@@ -1,10 +1,12 @@
-// Piece I/O on the ring: each piece op takes a preallocated slot, issues one read/write per file
-// slice, continues short transfers, and reports once when the last slice finishes.
+// Piece I/O on the ring: each piece op takes a preallocated slot, walks the piece's file slices
+// with a fixed number of ring operations, continues short transfers, and reports once when the
+// last slice finishes.
 #include "io/disk_io.h"
 
 #include <errno.h>
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -16,45 +18,29 @@ namespace {
 // larger slices simply continue as short transfers.
 constexpr int64_t kMaxTransfer = int64_t{1} << 30;
 
-// The widest piece, in file slices, decides how many SubOps a slot needs. One sweep over pieces
-// and non-empty files (both in offset order) instead of mapping every piece.
-size_t MaxSlicesPerPiece(const engine::Metainfo& meta) {
-  std::vector<int64_t> ends;  // exclusive end offset of each non-empty file
-  for (const engine::FileEntry& f : meta.files) {
-    if (f.length > 0) ends.push_back(f.offset + f.length);
-  }
-  if (ends.empty() || meta.piece_length <= 0) return 1;
-  size_t widest = 1;
-  size_t first = 0;
-  size_t last = 0;
-  for (uint32_t p = 0; p < meta.num_pieces(); ++p) {
-    const int64_t begin = int64_t{p} * meta.piece_length;
-    const int64_t end = std::min(begin + meta.piece_length, meta.total_length);  // exclusive
-    if (end <= begin) break;
-    while (first + 1 < ends.size() && ends[first] <= begin) ++first;
-    while (last + 1 < ends.size() && ends[last] < end) ++last;
-    widest = std::max(widest, last - first + 1);
-  }
-  return widest;
-}
+// O_DIRECT needs offset, length and address aligned to the logical block size; 4 KiB covers every
+// device in use (512-byte and 4K-native disks alike).
+constexpr uint64_t kDirectAlignment = 4096;
 
 }  // namespace
 
 DiskIo::DiskIo(Ring* ring, const FileStore* store, DoneFn done, size_t max_ops)
-    : ring_(ring), store_(store), done_(std::move(done)) {
-  const size_t widest = MaxSlicesPerPiece(store_->meta());
+    : ring_(ring),
+      store_(store),
+      done_(std::move(done)),
+      no_direct_(store->meta().files.size(), 0) {
+  scratch_.reserve(1);
   slots_.reserve(max_ops);
   free_.reserve(max_ops);
   for (size_t i = 0; i < max_ops; ++i) {
     auto slot = std::make_unique<Slot>();
     slot->owner = this;
-    slot->slices.reserve(widest);
-    // Sized once and never resized: the kernel holds pointers to these Completions.
-    slot->subs.resize(widest);
+    // The kernel holds pointers to these Completions; slots never move (unique_ptr).
     for (SubOp& sub : slot->subs) {
       sub.slot = slot.get();
       sub.completion = MakeCompletion<&SubOp::OnComplete>(&sub);
     }
+    slot->nop = MakeCompletion<&Slot::OnNop>(slot.get());
     free_.push_back(slot.get());
     slots_.push_back(std::move(slot));
   }
@@ -71,6 +57,18 @@ absl::Status DiskIo::ReadPiece(uint32_t piece, absl::Span<uint8_t> buf, uint64_t
   return Start(piece, buf.data(), buf.size(), /*write=*/false, tag);
 }
 
+engine::FileSlice DiskIo::SliceAt(int64_t pos, int64_t end, int64_t range_begin) {
+  // Mapping one byte finds the file without materialising every slice of a wide piece.
+  scratch_.clear();
+  store_->map().Map(pos, 1, &scratch_);
+  if (scratch_.empty()) return engine::FileSlice{.length = 0};
+  engine::FileSlice s = scratch_.front();
+  const engine::FileEntry& f = store_->meta().files[s.file_index];
+  s.length = std::min(f.offset + f.length, end) - pos;
+  s.range_offset = pos - range_begin;
+  return s;
+}
+
 absl::Status DiskIo::Start(uint32_t piece, uint8_t* buf, size_t size, bool write, uint64_t tag) {
   const engine::Metainfo& meta = store_->meta();
   if (piece >= meta.num_pieces()) {
@@ -84,63 +82,97 @@ absl::Status DiskIo::Start(uint32_t piece, uint8_t* buf, size_t size, bool write
     return absl::ResourceExhaustedError(
         absl::StrCat("all ", slots_.size(), " disk operations in flight"));
   }
-  Slot* slot = free_.back();
-  slot->slices.clear();
-  store_->map().MapPiece(piece, &slot->slices);
-  int64_t covered = 0;
-  for (const engine::FileSlice& s : slot->slices) {
-    covered += s.length;
-    if (store_->fd(s.file_index) < 0) {
+  const int64_t begin = int64_t{piece} * meta.piece_length;
+  const int64_t end = begin + static_cast<int64_t>(size);
+  // Checked up front so that a broken store fails here, not later through done().
+  for (int64_t pos = begin; pos < end;) {
+    const engine::FileSlice s = SliceAt(pos, end, begin);
+    if (s.length <= 0) {
+      return absl::InternalError(
+          absl::StrCat("piece ", piece, " is not covered by files at ", pos));
+    }
+    if (!s.pad && store_->fd(s.file_index) < 0) {
       return absl::InternalError(absl::StrCat("no open file for ", store_->path(s.file_index)));
     }
-  }
-  if (covered != static_cast<int64_t>(size) || slot->slices.empty() ||
-      slot->slices.size() > slot->subs.size()) {
-    return absl::InternalError(absl::StrCat("piece ", piece, " maps to ", slot->slices.size(),
-                                            " slices covering ", covered, " bytes"));
+    pos += s.length;
   }
 
+  Slot* slot = free_.back();
   free_.pop_back();
   slot->tag = tag;
   slot->write = write;
   slot->buf = buf;
+  slot->begin = begin;
+  slot->next = begin;
+  slot->end = end;
+  slot->active = 0;
   slot->status = absl::OkStatus();
-  slot->pending = slot->slices.size();
-  for (size_t i = 0; i < slot->slices.size(); ++i) {
-    SubOp& sub = slot->subs[i];
-    sub.slice = i;
-    sub.done = 0;
-    Issue(&sub);
+  for (SubOp& sub : slot->subs) {
+    if (!TakeNext(&sub)) break;
+    ++slot->active;
   }
+  if (slot->active == 0) ring_->Nop(&slot->nop);
   return absl::OkStatus();
 }
 
-// O_DIRECT needs offset, length and address aligned to the logical block size; 4 KiB covers every
-// device in use (512-byte and 4K-native disks alike).
-constexpr uint64_t kDirectAlignment = 4096;
+bool DiskIo::TakeNext(SubOp* sub) {
+  Slot* slot = sub->slot;
+  while (slot->next < slot->end) {
+    const engine::FileSlice s = SliceAt(slot->next, slot->end, slot->begin);
+    if (s.length <= 0) {  // cannot happen after Start's check; stop rather than spin
+      slot->next = slot->end;
+      break;
+    }
+    slot->next += s.length;
+    if (s.pad) {
+      // Pad bytes are zeros by definition: never written, never read from disk.
+      if (!slot->write) std::memset(slot->buf + s.range_offset, 0, static_cast<size_t>(s.length));
+      continue;
+    }
+    sub->slice = s;
+    sub->done = 0;
+    Issue(sub);
+    return true;
+  }
+  return false;
+}
 
 void DiskIo::Issue(SubOp* sub) {
   Slot* slot = sub->slot;
-  const engine::FileSlice& s = slot->slices[sub->slice];
+  const engine::FileSlice& s = sub->slice;
   const int fd = store_->fd(s.file_index);
   uint8_t* p = slot->buf + s.range_offset + sub->done;
   const size_t len = static_cast<size_t>(std::min(s.length - sub->done, kMaxTransfer));
   const uint64_t off = static_cast<uint64_t>(s.file_offset + sub->done);
+  sub->direct = false;
   if (slot->write) {
     // Whole aligned pieces skip the page cache: the kernel DMAs straight from the piece buffer
     // instead of copying it, which is most of the CPU a buffered write costs.
-    const int direct = store_->direct_fd(s.file_index);
+    const int direct = no_direct_[s.file_index] ? -1 : store_->direct_fd(s.file_index);
     const bool aligned = (off | len | reinterpret_cast<uintptr_t>(p)) % kDirectAlignment == 0;
-    ring_->Write(direct >= 0 && aligned ? direct : fd, p, len, off, &sub->completion);
+    sub->direct = direct >= 0 && aligned;
+    ring_->Write(sub->direct ? direct : fd, p, len, off, &sub->completion);
   } else {
     ring_->Read(fd, p, len, off, &sub->completion);
   }
 }
 
+void DiskIo::Slot::OnNop(int32_t /*res*/, uint32_t /*flags*/) { owner->Finish(this); }
+
 void DiskIo::SubOp::OnComplete(int32_t res, uint32_t /*flags*/) {
   DiskIo* io = slot->owner;
-  const engine::FileSlice& s = slot->slices[slice];
+  const engine::FileSlice& s = slice;
   if (res == -EINTR || res == -EAGAIN) {
+    io->Issue(this);
+    return;
+  }
+  if (res == -EINVAL && direct) {
+    // Some filesystems accept O_DIRECT at open and refuse the write (larger logical blocks,
+    // FUSE, some network filesystems): the buffered descriptor writes the same bytes.
+    if (!io->no_direct_[s.file_index]) {
+      io->no_direct_[s.file_index] = 1;
+      ++io->direct_fallbacks_;
+    }
     io->Issue(this);
     return;
   }
@@ -162,6 +194,7 @@ void DiskIo::SubOp::OnComplete(int32_t res, uint32_t /*flags*/) {
                                 s.file_offset + done, ", before the piece does")));
     return;
   }
+  if (direct) ++io->direct_writes_;
   done += res;
   if (done < s.length) {
     io->Issue(this);
@@ -172,9 +205,17 @@ void DiskIo::SubOp::OnComplete(int32_t res, uint32_t /*flags*/) {
 
 void DiskIo::SubDone(SubOp* sub, absl::Status status) {
   Slot* slot = sub->slot;
-  // Keep the first error: later ones are usually the same failure on the next slice.
-  if (!status.ok() && slot->status.ok()) slot->status = std::move(status);
-  if (--slot->pending > 0) return;
+  if (!status.ok()) {
+    // Keep the first error: later ones are usually the same failure on the next slice.
+    if (slot->status.ok()) slot->status = std::move(status);
+    slot->next = slot->end;  // issue nothing more for a piece that already failed
+  }
+  if (TakeNext(sub)) return;
+  if (--slot->active > 0) return;
+  Finish(slot);
+}
+
+void DiskIo::Finish(Slot* slot) {
   const uint64_t tag = slot->tag;
   absl::Status result = std::move(slot->status);
   slot->status = absl::OkStatus();

@@ -4,12 +4,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace torrenty::io {
 namespace {
@@ -113,7 +117,7 @@ absl::StatusOr<int> FileStore::OpenDir(int parent_fd, const std::string& name,
 }
 
 absl::StatusOr<int> FileStore::OpenFile(int parent_fd, const std::string& name,
-                                        const std::string& shown, int64_t length) {
+                                        const std::string& shown, const engine::FileEntry& file) {
   // O_NONBLOCK so that a FIFO planted under the file's name cannot hang open(); it is cleared
   // again below because io_uring would turn it into -EAGAIN for regular file I/O.
   int flags = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
@@ -131,12 +135,90 @@ absl::StatusOr<int> FileStore::OpenFile(int parent_fd, const std::string& name,
   if (fl < 0 || fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("fcntl ", shown));
   }
-  // Only ever grow: a longer file may hold data we would rather keep than silently cut off.
-  if (mode_ == OpenMode::kCreate && st.st_size < length && ftruncate(fd.get(), length) != 0) {
-    return absl::ErrnoToStatus(errno,
-                               absl::StrCat("cannot extend ", shown, " to ", length, " bytes"));
+  if (mode_ != OpenMode::kCreate) return fd.release();
+  // Bytes past the torrent's length would survive a "complete" download as a stale tail.
+  if (st.st_size != file.length && ftruncate(fd.get(), file.length) != 0) {
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat("cannot set the size of ", shown, " to ", file.length, " bytes"));
+  }
+  if (file.executable) {
+    // The r bits already carry the umask the file was created under; x follows them.
+    const mode_t perm = st.st_mode & 07777;
+    const mode_t want = perm | ((perm & 0444) >> 2);
+    if (want != perm && fchmod(fd.get(), want) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("chmod ", shown));
+    }
   }
   return fd.release();
+}
+
+absl::Status FileStore::MakeSymlink(int root_fd, size_t file_index) {
+  const engine::FileEntry& file = meta_.files[file_index];
+  const std::string shown = path(static_cast<uint32_t>(file_index));
+  // Resolve the target lexically against the torrent's folder; it may not climb out of it.
+  std::vector<const std::string*> resolved;
+  bool escapes = false;
+  for (const std::string& c : file.symlink_path) {
+    if (c.empty() || c == ".") continue;
+    if (c == "..") {
+      if (resolved.empty()) {
+        escapes = true;
+        break;
+      }
+      resolved.pop_back();
+      continue;
+    }
+    if (c.find('/') != std::string::npos || c.find('\0') != std::string::npos) {
+      escapes = true;
+      break;
+    }
+    resolved.push_back(&c);
+  }
+  if (escapes || resolved.empty()) {
+    warnings_.push_back(absl::StrCat("skipping symbolic link ", shown, ": its target \"",
+                                     absl::StrJoin(file.symlink_path, "/"),
+                                     "\" is not inside the torrent's folder"));
+    return absl::OkStatus();
+  }
+  std::string target;
+  for (size_t c = 0; c + 1 < file.path.size(); ++c) target += "../";
+  for (size_t c = 0; c < resolved.size(); ++c) {
+    if (c > 0) target += "/";
+    target += *resolved[c];
+  }
+
+  std::string dir_shown = JoinPath(output_dir_, meta_.name);
+  FdGuard dir(-1);
+  int parent = root_fd;
+  for (size_t c = 0; c + 1 < file.path.size(); ++c) {
+    dir_shown = JoinPath(dir_shown, file.path[c]);
+    absl::StatusOr<int> sub = OpenDir(parent, file.path[c], dir_shown);
+    if (!sub.ok()) return sub.status();
+    dir.reset(*sub);
+    parent = dir.get();
+  }
+  const std::string& name = file.path.back();
+  if (symlinkat(target.c_str(), parent, name.c_str()) == 0) return absl::OkStatus();
+  if (errno != EEXIST) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot create symbolic link ", shown));
+  }
+  struct stat st;
+  if (fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode)) {
+    warnings_.push_back(
+        absl::StrCat("skipping symbolic link ", shown, ": something else already exists there"));
+    return absl::OkStatus();
+  }
+  char existing[PATH_MAX];
+  const ssize_t n = readlinkat(parent, name.c_str(), existing, sizeof(existing));
+  if (n >= 0 && std::string_view(existing, static_cast<size_t>(n)) == target) {
+    return absl::OkStatus();
+  }
+  // A link of ours from an older version of the torrent: replace it, it is only a name.
+  if (unlinkat(parent, name.c_str(), 0) != 0 ||
+      symlinkat(target.c_str(), parent, name.c_str()) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot create symbolic link ", shown));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status FileStore::OpenAll() {
@@ -154,7 +236,11 @@ absl::Status FileStore::OpenAll() {
     if (meta_.files.size() != 1) {
       return absl::InvalidArgumentError("single-file torrent must have exactly one file");
     }
-    absl::StatusOr<int> fd = OpenFile(out_fd.get(), meta_.name, path(0), meta_.files[0].length);
+    if (meta_.files[0].pad || meta_.files[0].is_symlink()) {
+      return absl::InvalidArgumentError(
+          "a single-file torrent's file cannot be a pad file or link");
+    }
+    absl::StatusOr<int> fd = OpenFile(out_fd.get(), meta_.name, path(0), meta_.files[0]);
     if (!fd.ok()) return fd.status();
     fds_[0] = *fd;
   } else {
@@ -165,6 +251,7 @@ absl::Status FileStore::OpenAll() {
 
     for (size_t i = 0; i < meta_.files.size(); ++i) {
       const engine::FileEntry& file = meta_.files[i];
+      if (file.pad) continue;  // zeros that exist only in the torrent's byte layout
       if (file.path.empty()) {
         return absl::InvalidArgumentError(absl::StrCat("file ", i, " has an empty path"));
       }
@@ -175,6 +262,12 @@ absl::Status FileStore::OpenAll() {
           return absl::InvalidArgumentError(
               absl::StrCat("unsafe path component \"", component, "\" in file ", i));
         }
+      }
+      if (file.is_symlink()) {
+        if (mode_ == OpenMode::kCreate) {
+          if (absl::Status st = MakeSymlink(root_fd.get(), i); !st.ok()) return st;
+        }
+        continue;
       }
       std::string shown = root_shown;
       // Walk one folder at a time so every step is checked with O_NOFOLLOW.
@@ -188,7 +281,7 @@ absl::Status FileStore::OpenAll() {
         parent = dir.get();
       }
       shown = JoinPath(shown, file.path.back());
-      absl::StatusOr<int> fd = OpenFile(parent, file.path.back(), shown, file.length);
+      absl::StatusOr<int> fd = OpenFile(parent, file.path.back(), shown, file);
       if (!fd.ok()) return fd.status();
       fds_[i] = *fd;
     }
@@ -214,26 +307,47 @@ absl::Status FileStore::OpenAll() {
   return absl::OkStatus();
 }
 
+void FileStore::ReplaceDirectFdForTesting(uint32_t file_index, int fd) {
+  if (direct_fds_[file_index] >= 0) close(direct_fds_[file_index]);
+  direct_fds_[file_index] = fd;
+}
+
 absl::Status FileStore::ReadPieceBlocking(uint32_t piece, absl::Span<uint8_t> buf) const {
-  if (piece >= meta_.num_pieces()) {
-    return absl::InvalidArgumentError(absl::StrCat("piece ", piece, " out of range"));
-  }
-  if (buf.size() != meta_.PieceSize(piece)) {
+  if (piece < meta_.num_pieces() && buf.size() != meta_.PieceSize(piece)) {
     return absl::InvalidArgumentError(absl::StrCat("buffer for piece ", piece, " has ", buf.size(),
                                                    " bytes, want ", meta_.PieceSize(piece)));
   }
+  return ReadBlocking(piece, 0, buf);
+}
+
+absl::Status FileStore::ReadBlocking(uint32_t piece, int64_t offset,
+                                     absl::Span<uint8_t> buf) const {
+  if (piece >= meta_.num_pieces()) {
+    return absl::InvalidArgumentError(absl::StrCat("piece ", piece, " out of range"));
+  }
+  const int64_t size = meta_.PieceSize(piece);
+  if (offset < 0 || offset > size || static_cast<int64_t>(buf.size()) > size - offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "range ", offset, "+", buf.size(), " is outside piece ", piece, " (", size, " bytes)"));
+  }
   std::vector<engine::FileSlice> slices;
-  map_->MapPiece(piece, &slices);
+  map_->Map(int64_t{piece} * meta_.piece_length + offset, static_cast<int64_t>(buf.size()),
+            &slices);
   for (const engine::FileSlice& slice : slices) {
     if (slice.length <= 0) continue;
+    uint8_t* dst = buf.data() + slice.range_offset;
+    if (slice.pad) {
+      std::memset(dst, 0, static_cast<size_t>(slice.length));
+      continue;
+    }
     const int fd = fds_[slice.file_index];
     if (fd < 0) {
       return absl::InternalError(absl::StrCat("no open file for ", path(slice.file_index)));
     }
     int64_t done = 0;
     while (done < slice.length) {
-      ssize_t n = pread(fd, buf.data() + slice.range_offset + done,
-                        static_cast<size_t>(slice.length - done), slice.file_offset + done);
+      ssize_t n =
+          pread(fd, dst + done, static_cast<size_t>(slice.length - done), slice.file_offset + done);
       if (n < 0) {
         if (errno == EINTR) continue;
         return absl::ErrnoToStatus(errno, absl::StrCat("read ", path(slice.file_index)));
@@ -253,7 +367,7 @@ absl::Status PreallocateFiles(const FileStore& store) {
   const engine::Metainfo& meta = store.meta();
   for (size_t i = 0; i < meta.files.size(); ++i) {
     const int fd = store.fd(static_cast<uint32_t>(i));
-    if (fd < 0 || meta.files[i].length == 0) continue;
+    if (fd < 0 || meta.files[i].length == 0) continue;  // also pad files and links
     // Mode 0 allocates blocks and keeps existing data; already-allocated ranges cost nothing.
     const int rc = fallocate(fd, 0, 0, meta.files[i].length);
     if (rc != 0) {

@@ -12,9 +12,12 @@
 namespace torrenty::io {
 
 // Returns a bitfield of the pieces whose bytes on disk match their SHA-1. Pieces whose files are
-// too short, or whose range is an unwritten hole of a sparse file, are simply not set. Real I/O
-// errors fail the whole check. `progress`, if given, is incremented once per piece checked, so
-// another thread can show it. `threads` < 1 counts as 1.
+// too short are simply not set. Holes of sparse files and pad files count as the zeros they read
+// as: they are hashed without reading (a piece entirely in holes costs one cached hash of zeros),
+// so zeros written by `truncate` seed like any other data. Each worker hashes in 1 MiB chunks,
+// so memory does not grow with the piece length. Real I/O errors fail the whole check. `progress`,
+// if given, is incremented once per piece checked, so another thread can show it. `threads` < 1
+// counts as 1.
 [[nodiscard]] absl::StatusOr<engine::Bitfield> CheckExistingData(
     const FileStore& store, int threads, std::atomic<uint32_t>* progress = nullptr);
 

@@ -1,7 +1,9 @@
 #include "io/resume_writer.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,6 +27,64 @@ absl::Status WriteAll(int fd, const std::string& data, const std::string& path) 
   return absl::OkStatus();
 }
 
+constexpr char kResumeDir[] = ".torrenty";
+
+// Closes an fd on scope exit.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+std::string ResumeName(const engine::Metainfo& meta) {
+  return absl::StrCat(engine::ToHex(meta.info_hash), ".resume");
+}
+
+// The data folder is chosen by the user and trusted like the output folder of the data files;
+// everything below it may have been planted, so <data_dir>/.torrenty is opened (and created)
+// with O_NOFOLLOW: a symlink there is refused instead of followed out of the folder.
+absl::StatusOr<int> OpenResumeDir(const std::string& data_dir, bool create) {
+  Fd base(open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (base.fd < 0) return Errno(errno, absl::StrCat("open ", data_dir));
+  if (create && mkdirat(base.fd, kResumeDir, 0755) != 0 && errno != EEXIST) {
+    return Errno(errno, absl::StrCat("mkdir ", data_dir, "/", kResumeDir));
+  }
+  const int fd = openat(base.fd, kResumeDir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    struct stat st;
+    if ((err == ENOTDIR || err == ELOOP) &&
+        fstatat(base.fd, kResumeDir, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot open ", data_dir, "/", kResumeDir,
+                       ": is a symbolic link (refusing to follow it)"));
+    }
+    return Errno(err, absl::StrCat("open ", data_dir, "/", kResumeDir));
+  }
+  return fd;
+}
+
+// stat of `relative` under `dir_fd` without following a symlink in any component: a stamp must
+// describe the file the data is written to, and that is never reached through a link.
+bool StatBeneath(int dir_fd, const std::string& relative, struct stat* st) {
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const long fd = syscall(SYS_openat2, dir_fd, relative.c_str(), &how, sizeof(how));
+  if (fd >= 0) {
+    const bool ok = fstat(static_cast<int>(fd), st) == 0;
+    close(static_cast<int>(fd));
+    return ok;
+  }
+  if (errno != ENOSYS) return false;
+  // Kernels before 5.6: only the last component is checked.
+  return fstatat(dir_fd, relative.c_str(), st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 }  // namespace
 
 std::string ResumePath(const std::string& data_dir, const engine::Metainfo& meta) {
@@ -35,11 +95,11 @@ std::vector<engine::FileStamp> StampFiles(const std::string& data_dir,
                                           const engine::Metainfo& meta) {
   std::vector<engine::FileStamp> out;
   out.reserve(meta.files.size());
+  Fd base(open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   for (size_t i = 0; i < meta.files.size(); ++i) {
-    const std::string path = absl::StrCat(data_dir, "/", meta.RelativePath(i));
     struct stat st {};
     engine::FileStamp stamp;
-    if (fstatat(AT_FDCWD, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+    if (base.fd >= 0 && StatBeneath(base.fd, meta.RelativePath(i), &st) && S_ISREG(st.st_mode)) {
       stamp.size = st.st_size;
       stamp.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
     }
@@ -51,26 +111,27 @@ std::vector<engine::FileStamp> StampFiles(const std::string& data_dir,
 absl::StatusOr<engine::ResumeData> LoadResume(const std::string& data_dir,
                                               const engine::Metainfo& meta) {
   const std::string path = ResumePath(data_dir, meta);
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return Errno(errno, absl::StrCat("open ", path));
+  absl::StatusOr<int> dir = OpenResumeDir(data_dir, /*create=*/false);
+  if (!dir.ok()) return dir.status();
+  Fd dir_fd(*dir);
+  Fd file(openat(dir_fd.fd, ResumeName(meta).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (file.fd < 0) return Errno(errno, absl::StrCat("open ", path));
+  struct stat st;
+  if (fstat(file.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, " is not a regular file"));
+  }
   std::string data;
   char buf[65536];
   for (;;) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
+    const ssize_t n = read(file.fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      close(fd);
-      return Errno(err, absl::StrCat("read ", path));
-    }
+    if (n < 0) return Errno(errno, absl::StrCat("read ", path));
     if (n == 0) break;
     data.append(buf, static_cast<size_t>(n));
     if (data.size() > engine::kMaxResumeFileBytes) {
-      close(fd);
       return absl::InvalidArgumentError(absl::StrCat(path, " is too large"));
     }
   }
-  close(fd);
   return engine::DecodeResume(data, meta);
 }
 
@@ -137,29 +198,32 @@ absl::Status ResumeWriter::Write(const engine::Bitfield& have) {
   data.info_hash = meta.info_hash;
   data.have = have;
   data.files = StampFiles(data_dir_, meta);
-  const std::string dir = absl::StrCat(data_dir_, "/.torrenty");
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return Errno(errno, absl::StrCat("mkdir ", dir));
-  }
+  absl::StatusOr<int> dir = OpenResumeDir(data_dir_, /*create=*/true);
+  if (!dir.ok()) return dir.status();
+  Fd dir_fd(*dir);
   const std::string path = ResumePath(data_dir_, meta);
+  const std::string name = ResumeName(meta);
+  const std::string tmp_name = absl::StrCat(name, ".tmp");
   const std::string tmp = absl::StrCat(path, ".tmp");
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  // O_EXCL after removing a leftover: whatever sits under the temp name (a planted symlink
+  // included) is replaced by a fresh file of ours, never opened.
+  unlinkat(dir_fd.fd, tmp_name.c_str(), 0);
+  const int fd = openat(dir_fd.fd, tmp_name.c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return Errno(errno, absl::StrCat("open ", tmp));
   absl::Status st = WriteAll(fd, engine::EncodeResume(data), tmp);
   if (st.ok() && fsync(fd) != 0) st = Errno(errno, absl::StrCat("fsync ", tmp));
   close(fd);
-  if (st.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
+  // rename replaces a symlink at the final name rather than writing through it.
+  if (st.ok() && renameat(dir_fd.fd, tmp_name.c_str(), dir_fd.fd, name.c_str()) != 0) {
     st = Errno(errno, absl::StrCat("rename ", tmp));
   }
   if (!st.ok()) {
-    unlink(tmp.c_str());  // a half-written temp file must not linger; the old file stays valid
+    // A half-written temp file must not linger; the old file stays valid.
+    unlinkat(dir_fd.fd, tmp_name.c_str(), 0);
     return st;
   }
-  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);  // makes the rename itself durable
-    close(dfd);
-  }
+  fsync(dir_fd.fd);  // makes the rename itself durable
   return absl::OkStatus();
 }
 

@@ -19,11 +19,15 @@
 
 namespace torrenty::io {
 
-// <data_dir>/.torrenty/<hex info-hash>.resume: inside the output folder, one per torrent.
+// <data_dir>/.torrenty/<hex info-hash>.resume: inside the output folder, one per torrent. Reads
+// and writes open .torrenty and the file relative to data_dir with O_NOFOLLOW, so a symlink
+// planted at either name is refused (or, for the file itself, replaced by the rename) instead of
+// followed out of the folder.
 std::string ResumePath(const std::string& data_dir, const engine::Metainfo& meta);
 
-// Current size and mtime of every file of `meta` under data_dir (size -1 when missing). Uses
-// fstatat without following symlinks; blocking, for start-up and the writer thread only.
+// Current size and mtime of every file of `meta` under data_dir (size -1 when missing or reached
+// through a symlink: openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS); blocking, for start-up and
+// the writer thread only.
 std::vector<engine::FileStamp> StampFiles(const std::string& data_dir,
                                           const engine::Metainfo& meta);
 

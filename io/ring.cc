@@ -99,6 +99,12 @@ void Ring::Fsync(int fd, bool datasync, Completion* c) {
   io_uring_sqe_set_data(sqe, c);
 }
 
+void Ring::Nop(Completion* c) {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_nop(sqe);
+  io_uring_sqe_set_data(sqe, c);
+}
+
 void Ring::CancelFd(int fd, Completion* c) {
   io_uring_sqe* sqe = Sqe();
   io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);

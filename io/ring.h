@@ -49,6 +49,9 @@ class Ring {
                           struct __kernel_timespec* ts, Completion* c);
   void Close(int fd, Completion* c);
   void Fsync(int fd, bool datasync, Completion* c);
+  // Completes with 0 on the next RunOnce: lets an operation with nothing to transfer still
+  // report through the ring instead of from inside the call that started it.
+  void Nop(Completion* c);
   // Cancels every operation in flight on `fd`; `c` (may be null) gets the cancel's own CQE.
   void CancelFd(int fd, Completion* c);
   // Completes with -ETIME after `ms` milliseconds (or earlier with -ECANCELED if cancelled).

@@ -1195,6 +1195,9 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const eng
       shared->options.data_dir, meta, have.all() ? OpenMode::kExisting : OpenMode::kCreate);
   if (!store.ok()) return store.status();
   shared->store = std::move(*store);
+  if (shared->options.on_log) {
+    for (const std::string& w : shared->store->warnings()) shared->options.on_log(w);
+  }
   absl::StatusOr<std::unique_ptr<HashPool>> pool = HashPool::Create(shared->options.hash_threads);
   if (!pool.ok()) return pool.status();
   shared->hash_pool = std::move(*pool);

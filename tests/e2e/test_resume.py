@@ -193,7 +193,9 @@ class Resume(TorrentyTestCase):
                 subprocess.run(["umount", "-l", str(small)], timeout=20)
         self.addCleanup(unmount)
 
-        seeder = self.start_lt_seeder(torrent, src)
+        # Throttled so that the disk fills after a few periodic resume saves (every 5 s): the
+        # resume file then really lists pieces, and each one is checked against the disk below.
+        seeder = start_throttled_seeder(self, torrent, src, rate=2 * MiB)
         res = self.run_torrenty(["download", torrent, "-o", small, "--port", free_port(),
                                  "--peer", f"{LOOPBACK}:{seeder.port}"], timeout=60)
         lines = res.stderr_lines()
@@ -209,18 +211,18 @@ class Resume(TorrentyTestCase):
         self.assertIn("full.bin", enospc[0], "the error line does not name the file")
 
         rp = resume_path(small, ih)
-        if rp.exists():
-            doc = bdecode_strict(rp.read_bytes())
-            bits = doc.get(b"pieces", b"")
-            claimed = {i for i in range(len(hashes)) if i // 8 < len(bits) and bits[i // 8] & (0x80 >> (i % 8))}
-            fit = fs_size // plen
-            good = set(valid_pieces(torrent, small / "full.bin"))
-            print(f"  resume file lists {len(claimed)} pieces; {fit} fit; {len(good)} valid on disk")
-            self.assertLessEqual(len(claimed), fit, "the resume file claims more pieces than fit on the disk")
-            self.assertTrue(claimed <= good, f"the resume file claims pieces that are not on disk: "
-                            f"{sorted(claimed - good)[:10]}")
-        else:
-            print("  no resume file was written")
+        self.assertTrue(rp.is_file(), f"no resume file after {res.elapsed:.1f}s of download:\n{res.stderr}")
+        doc = bdecode_strict(rp.read_bytes())
+        self.assertEqual(doc.get(b"info-hash"), bytes.fromhex(ih), "resume file names another torrent")
+        bits = doc.get(b"pieces", b"")
+        claimed = {i for i in range(len(hashes)) if i // 8 < len(bits) and bits[i // 8] & (0x80 >> (i % 8))}
+        fit = fs_size // plen
+        good = set(valid_pieces(torrent, small / "full.bin"))
+        print(f"  resume file lists {len(claimed)} pieces; {fit} fit; {len(good)} valid on disk")
+        self.assertGreater(len(claimed), 0, "the resume file lists no piece, so it proves nothing")
+        self.assertLessEqual(len(claimed), fit, "the resume file claims more pieces than fit on the disk")
+        self.assertTrue(claimed <= good, f"the resume file claims pieces that are not on disk: "
+                        f"{sorted(claimed - good)[:10]}")
 
 
 if __name__ == "__main__":

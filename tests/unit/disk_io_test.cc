@@ -2,15 +2,20 @@
 // and the in-flight limit holds.
 #include "io/disk_io.h"
 
+#include <malloc.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "engine/sha1.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -42,8 +47,8 @@ class DiskIoTest : public ::testing::Test {
   }
 
   // Runs the ring until `done_count_` reaches `want` (or a generous iteration cap).
-  void RunUntil(size_t want) {
-    for (int i = 0; i < 1000 && results_.size() < want; ++i) {
+  void RunUntil(size_t want, int max_iterations = 1000) {
+    for (int i = 0; i < max_iterations && results_.size() < want; ++i) {
       ASSERT_TRUE(ring_->RunOnce(100).ok());
     }
     ASSERT_EQ(results_.size(), want);
@@ -243,6 +248,143 @@ TEST_F(DiskIoTest, ReadOfTruncatedFileIsAnErrorNamingIt) {
   RunUntil(1);
   EXPECT_TRUE(absl::IsOutOfRange(results_[1])) << results_[1];
   EXPECT_THAT(results_[1].message(), HasSubstr("read " + (*store)->path(4)));
+}
+
+// A pad file covers all of piece 1 and part of piece 2: nothing is written for its bytes (the
+// file does not even exist), and reads give zeros.
+TEST_F(DiskIoTest, PadBytesAreNeverWrittenAndReadAsZeros) {
+  auto data = TestData(1024 * 3 + 500, 4);
+  std::fill(data.begin() + 1024, data.begin() + 2560, 0);
+  engine::Metainfo m = MakeMeta(
+      "pad", {{{"a.bin"}, 1024}, {{".pad", "1536"}, 1536}, {{"b.bin"}, 1012}}, 1024, true, data);
+  m.files[1].pad = true;
+  auto store = FileStore::Open(tmp_.path(), m, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  DiskIo io(ring_.get(), store->get(), Recorder());
+  for (uint32_t p = 0; p < m.num_pieces(); ++p) {
+    ASSERT_TRUE(
+        io.WritePiece(p, absl::MakeConstSpan(data).subspan(p * 1024, m.PieceSize(p)), p).ok());
+  }
+  EXPECT_TRUE(results_.empty());  // even the all-pad piece reports through the ring
+  RunUntil(m.num_pieces());
+  for (auto& [tag, s] : results_) EXPECT_TRUE(s.ok()) << tag << ": " << s;
+  EXPECT_FALSE(fs::exists(tmp_.path() + "/pad/.pad"));
+  EXPECT_EQ(ReadFile((*store)->path(2)), std::vector<uint8_t>(data.begin() + 2560, data.end()));
+  results_.clear();
+  std::vector<std::vector<uint8_t>> bufs(m.num_pieces());
+  for (uint32_t p = 0; p < m.num_pieces(); ++p) {
+    bufs[p].assign(m.PieceSize(p), 0xEE);
+    ASSERT_TRUE(io.ReadPiece(p, absl::MakeSpan(bufs[p]), 10 + p).ok());
+  }
+  RunUntil(m.num_pieces());
+  for (uint32_t p = 0; p < m.num_pieces(); ++p) {
+    EXPECT_TRUE(results_[10 + p].ok()) << results_[10 + p];
+    EXPECT_EQ(engine::Sha1(bufs[p]), m.piece_hashes[p]) << "piece " << p;
+  }
+}
+
+// Slot memory is fixed by max_ops: a torrent that puts 2,000 one-byte files in one piece does
+// not make every slot carry 2,000 operations.
+TEST_F(DiskIoTest, SlotMemoryDoesNotGrowWithFilesPerPiece) {
+  constexpr int kFilesInPiece = 2000;
+  std::vector<FileSpec> files;
+  for (int i = 0; i < kFilesInPiece; ++i) files.push_back({{"f" + std::to_string(i)}, 1});
+  auto data = TestData(kFilesInPiece, 5);
+  engine::Metainfo m = MakeMeta("wide", files, 2048, true, data);
+  ASSERT_EQ(m.num_pieces(), 1u);
+  auto store = FileStore::Open(tmp_.path(), m, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  // Heap in use, counting large blocks that malloc serves with mmap.
+  auto heap = [] {
+    const struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+  };
+  const size_t before = heap();
+  auto io = std::make_unique<DiskIo>(ring_.get(), store->get(), Recorder(), 64);
+  const size_t grown = heap() - before;
+  EXPECT_LT(grown, size_t{256} << 10) << "64 slots took " << grown << " bytes";
+
+  // A wave of ring operations per kSubOpsPerSlot files: many more loop turns than usual.
+  ASSERT_TRUE(io->WritePiece(0, data, 1).ok());
+  RunUntil(1, 100'000);
+  EXPECT_TRUE(results_[1].ok()) << results_[1];
+  std::vector<uint8_t> back(kFilesInPiece, 0);
+  ASSERT_TRUE(io->ReadPiece(0, absl::MakeSpan(back), 2).ok());
+  RunUntil(2, 100'000);
+  EXPECT_TRUE(results_[2].ok()) << results_[2];
+  EXPECT_EQ(back, data);
+  EXPECT_EQ(ReadFile((*store)->path(1234)), std::vector<uint8_t>{data[1234]});
+}
+
+struct FreeDeleter {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+
+// Aligned pieces of a single-file torrent go through the O_DIRECT descriptor.
+TEST_F(DiskIoTest, AlignedPiecesAreWrittenWithODirect) {
+  constexpr size_t kPiece = 16384;
+  std::unique_ptr<uint8_t, FreeDeleter> buf(
+      static_cast<uint8_t*>(std::aligned_alloc(4096, 4 * kPiece)));
+  auto data = TestData(4 * kPiece, 6);
+  std::copy(data.begin(), data.end(), buf.get());
+  engine::Metainfo m = MakeMeta("direct.bin", {{{}, 4 * kPiece}}, kPiece, false, data);
+  auto store = FileStore::Open(tmp_.path(), m, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  // Older tmpfs refuses O_DIRECT; the working directory (the build tree) is on a disk.
+  std::string here = (fs::current_path() / "torrenty_direct_XXXXXX").string();
+  absl::Cleanup remove_here = [&] {
+    std::error_code ec;
+    if (here.find("XXXXXX") == std::string::npos) fs::remove_all(here, ec);
+  };
+  if ((*store)->direct_fd(0) < 0 && mkdtemp(here.data()) != nullptr) {
+    store = FileStore::Open(here, m, OpenMode::kCreate);
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  ASSERT_GE((*store)->direct_fd(0), 0)
+      << "neither " << tmp_.path() << " nor " << here << " accepts O_DIRECT";
+  DiskIo io(ring_.get(), store->get(), Recorder());
+  for (uint32_t p = 0; p < 4; ++p) {
+    ASSERT_TRUE(io.WritePiece(p, absl::MakeConstSpan(buf.get() + p * kPiece, kPiece), p).ok());
+  }
+  RunUntil(4);
+  for (auto& [tag, s] : results_) EXPECT_TRUE(s.ok()) << tag << ": " << s;
+  EXPECT_EQ(io.direct_writes(), 4u);
+  EXPECT_EQ(io.direct_fallbacks(), 0u);
+  EXPECT_EQ(ReadFile((*store)->path(0)), data);
+
+  // A buffer that is not 4 KiB-aligned takes the buffered descriptor.
+  std::vector<uint8_t> odd(kPiece + 1);
+  std::copy(data.begin(), data.begin() + kPiece, odd.begin() + 1);
+  ASSERT_TRUE(io.WritePiece(0, absl::MakeConstSpan(odd).subspan(1), 9).ok());
+  RunUntil(5);
+  EXPECT_TRUE(results_[9].ok());
+  EXPECT_EQ(io.direct_writes(), 4u);
+}
+
+// A filesystem that accepts O_DIRECT at open but refuses the write with EINVAL: the piece is
+// written buffered instead, and so is every later one for that file.
+TEST_F(DiskIoTest, DirectWriteEinvalFallsBackToBuffered) {
+  constexpr size_t kPiece = 16384;
+  std::unique_ptr<uint8_t, FreeDeleter> buf(
+      static_cast<uint8_t*>(std::aligned_alloc(4096, 4 * kPiece)));
+  auto data = TestData(4 * kPiece, 7);
+  std::copy(data.begin(), data.end(), buf.get());
+  engine::Metainfo m = MakeMeta("einval.bin", {{{}, 4 * kPiece}}, kPiece, false, data);
+  auto store = FileStore::Open(tmp_.path(), m, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  // An eventfd answers any write that is not 8 bytes with EINVAL.
+  const int efd = eventfd(0, EFD_CLOEXEC);
+  ASSERT_GE(efd, 0);
+  (*store)->ReplaceDirectFdForTesting(0, efd);
+  DiskIo io(ring_.get(), store->get(), Recorder());
+  for (uint32_t p = 0; p < 4; ++p) {
+    ASSERT_TRUE(io.WritePiece(p, absl::MakeConstSpan(buf.get() + p * kPiece, kPiece), p).ok());
+  }
+  RunUntil(4);
+  for (auto& [tag, s] : results_) EXPECT_TRUE(s.ok()) << tag << ": " << s;
+  EXPECT_EQ(io.direct_fallbacks(), 1u);
+  EXPECT_EQ(io.direct_writes(), 0u);
+  EXPECT_EQ(ReadFile((*store)->path(0)), data);
 }
 
 }  // namespace

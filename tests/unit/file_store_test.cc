@@ -2,9 +2,12 @@
 #include "io/file_store.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -73,24 +76,31 @@ TEST(FileStoreTest, MultiFileWithNestedFoldersAndZeroLengthFile) {
   EXPECT_TRUE(seed.ok()) << seed.status();
 }
 
-TEST(FileStoreTest, ExistingFilesAreNeverTruncated) {
+TEST(FileStoreTest, ExistingFilesAreSetToTheirTorrentLengthKeepingTheirData) {
   TempDir tmp("torrenty_fs");
   auto data = TestData(3000);
   engine::Metainfo m =
       MakeMeta("t", {{{"long.bin"}, 1000}, {{"short.bin"}, 2000}}, 512, true, data);
   fs::create_directories(tmp.path() + "/t");
   {
-    std::ofstream(tmp.path() + "/t/long.bin") << std::string(1500, 'L');
+    std::ofstream(tmp.path() + "/t/long.bin") << std::string(1000, 'L') << std::string(500, 'T');
     std::ofstream(tmp.path() + "/t/short.bin") << std::string(10, 'S');
   }
+  auto head = [&](const std::string& f, size_t n) {
+    std::ifstream in(tmp.path() + "/t/" + f);
+    std::string h(n, '\0');
+    in.read(h.data(), static_cast<std::streamsize>(n));
+    return h;
+  };
+  // Seeding opens read-only and changes nothing.
+  ASSERT_TRUE(FileStore::Open(tmp.path(), m, OpenMode::kExisting).ok());
+  EXPECT_EQ(FileSize(tmp.path() + "/t/long.bin"), 1500);
   auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate);
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(FileSize(tmp.path() + "/t/long.bin"), 1500);   // left alone
+  EXPECT_EQ(FileSize(tmp.path() + "/t/long.bin"), 1000);   // the stale tail is gone
   EXPECT_EQ(FileSize(tmp.path() + "/t/short.bin"), 2000);  // extended
-  std::ifstream in(tmp.path() + "/t/short.bin");
-  std::string head(10, '\0');
-  in.read(head.data(), 10);
-  EXPECT_EQ(head, std::string(10, 'S'));
+  EXPECT_EQ(head("long.bin", 1000), std::string(1000, 'L'));
+  EXPECT_EQ(head("short.bin", 10), std::string(10, 'S'));
 }
 
 TEST(FileStoreTest, ExistingModeFailsOnMissingFileAndCreatesNothing) {
@@ -194,18 +204,124 @@ TEST(FileStoreTest, UnsafeComponentsAreRejected) {
   EXPECT_FALSE(fs::exists(tmp.path() + "/t/ok/b"));
 }
 
+// Root ignores file permissions, and CI runs as root: the check runs in a child that drops to
+// nobody (65534) first, so it runs everywhere instead of being skipped.
 TEST(FileStoreTest, PermissionErrorNamesThePath) {
-  if (geteuid() == 0) GTEST_SKIP() << "root ignores file permissions";
   TempDir tmp("torrenty_fs");
-  fs::create_directories(tmp.path() + "/name");
-  { std::ofstream(tmp.path() + "/name/a.bin") << "x"; }
-  chmod((tmp.path() + "/name/a.bin").c_str(), 0);
+  const std::string dir = tmp.path();
+  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);  // the unprivileged child works in it
   auto data = TestData(10);
   engine::Metainfo m = MakeMeta("name", {{{"a.bin"}, 10}}, 16, true, data);
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (geteuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0 ||
+                           geteuid() == 0)) {
+      std::fprintf(stderr, "cannot drop to uid 65534\n");
+      _exit(2);
+    }
+    std::error_code ec;
+    fs::create_directories(dir + "/name", ec);
+    { std::ofstream(dir + "/name/a.bin") << "x"; }
+    if (ec || chmod((dir + "/name/a.bin").c_str(), 0) != 0) _exit(3);
+    auto store = FileStore::Open(dir, m, OpenMode::kCreate);
+    const std::string want = "cannot open " + dir + "/name/a.bin: Permission denied";
+    if (store.ok() || store.status().message() != want) {
+      std::fprintf(stderr, "got \"%s\", want \"%s\"\n", store.status().ToString().c_str(),
+                   want.c_str());
+      _exit(1);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the child's stderr above";
+}
+
+TEST(FileStoreTest, PadFilesAreNeverCreatedAndReadAsZeros) {
+  TempDir tmp("torrenty_fs");
+  auto data = TestData(4096, 2);
+  std::fill(data.begin() + 1000, data.begin() + 2048, 0);
+  std::fill(data.begin() + 3000, data.end(), 0);
+  engine::Metainfo m = MakeMeta(
+      "p",
+      {{{"a.bin"}, 1000}, {{".pad", "1048"}, 1048}, {{"b.bin"}, 952}, {{".pad", "1096"}, 1096}},
+      2048, true, data);
+  m.files[1].pad = true;
+  m.files[3].pad = true;
   auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate);
-  ASSERT_FALSE(store.ok());
-  EXPECT_EQ(store.status().message(),
-            "cannot open " + tmp.path() + "/name/a.bin: Permission denied");
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_FALSE(fs::exists(tmp.path() + "/p/.pad"));
+  EXPECT_EQ((*store)->fd(1), -1);
+  EXPECT_EQ((*store)->fd(3), -1);
+  EXPECT_EQ(FileSize(tmp.path() + "/p/b.bin"), 952);
+  ASSERT_EQ(pwrite((*store)->fd(0), data.data(), 1000, 0), 1000);
+  ASSERT_EQ(pwrite((*store)->fd(2), data.data() + 2048, 952, 0), 952);
+  std::vector<uint8_t> buf(2048, 0xEE);
+  ASSERT_TRUE((*store)->ReadPieceBlocking(0, absl::MakeSpan(buf)).ok());
+  EXPECT_EQ(engine::Sha1(buf), m.piece_hashes[0]);
+  std::fill(buf.begin(), buf.end(), 0xEE);
+  ASSERT_TRUE((*store)->ReadPieceBlocking(1, absl::MakeSpan(buf)).ok());
+  EXPECT_EQ(engine::Sha1(buf), m.piece_hashes[1]);
+  // Seeding needs no pad file on disk either.
+  EXPECT_TRUE(FileStore::Open(tmp.path(), m, OpenMode::kExisting).ok());
+}
+
+TEST(FileStoreTest, ExecutableFilesGetExecuteWhereTheyHaveRead) {
+  TempDir tmp("torrenty_fs");
+  auto data = TestData(20);
+  engine::Metainfo m = MakeMeta("x", {{{"run.sh"}, 10}, {{"data"}, 10}}, 16, true, data);
+  m.files[0].executable = true;
+  auto mode_of = [](const std::string& p) {
+    struct stat st;
+    return stat(p.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
+  };
+  const mode_t old_mask = umask(027);
+  auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate);
+  umask(old_mask);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(mode_of(tmp.path() + "/x/run.sh"), 0750u);
+  EXPECT_EQ(mode_of(tmp.path() + "/x/data"), 0640u);
+  // An existing file that lost its x bit gets it back when opened for writing.
+  store->reset();
+  ASSERT_EQ(chmod((tmp.path() + "/x/run.sh").c_str(), 0644), 0);
+  ASSERT_TRUE(FileStore::Open(tmp.path(), m, OpenMode::kCreate).ok());
+  EXPECT_EQ(mode_of(tmp.path() + "/x/run.sh"), 0755u);
+}
+
+TEST(FileStoreTest, SymlinksInsideTheFolderAreCreatedOthersSkippedWithAWarning) {
+  TempDir tmp("torrenty_fs");
+  auto data = TestData(100);
+  engine::Metainfo m = MakeMeta("l",
+                                {{{"a.bin"}, 100},
+                                 {{"sub", "to_a"}, 0},
+                                 {{"sub", "dotted"}, 0},
+                                 {{"escape"}, 0},
+                                 {{"sub", "deep_escape"}, 0}},
+                                64, true, data);
+  m.files[1].symlink_path = {"a.bin"};
+  m.files[2].symlink_path = {"sub", ".", "..", "a.bin"};
+  m.files[3].symlink_path = {"..", "victim"};
+  m.files[4].symlink_path = {"sub", "..", "..", "..", "etc", "passwd"};
+  auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string root = tmp.path() + "/l";
+  EXPECT_EQ(fs::read_symlink(root + "/sub/to_a"), "../a.bin");
+  EXPECT_EQ(fs::read_symlink(root + "/sub/dotted"), "../a.bin");
+  EXPECT_TRUE(fs::equivalent(root + "/sub/to_a", root + "/a.bin"));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(root + "/escape")));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(root + "/sub/deep_escape")));
+  ASSERT_EQ((*store)->warnings().size(), 2u);
+  EXPECT_THAT((*store)->warnings()[0], HasSubstr(root + "/escape"));
+  EXPECT_THAT((*store)->warnings()[0], HasSubstr("not inside the torrent's folder"));
+  EXPECT_EQ((*store)->fd(1), -1);
+  // Opening again (a resumed download) keeps the links; seeding needs none of them.
+  store->reset();
+  EXPECT_TRUE(FileStore::Open(tmp.path(), m, OpenMode::kCreate).ok());
+  EXPECT_EQ(fs::read_symlink(root + "/sub/to_a"), "../a.bin");
+  EXPECT_TRUE(FileStore::Open(tmp.path(), m, OpenMode::kExisting).ok());
 }
 
 TEST(FileStoreTest, ReadPieceBlockingSpansFilesAndReportsShortFiles) {

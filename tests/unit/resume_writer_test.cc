@@ -87,5 +87,77 @@ TEST_F(ResumeWriterTest, MissingFilesStampAsAbsent) {
   EXPECT_EQ(stamps[1].size, -1);
 }
 
+std::string ReadAll(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A planted DIR/.torrenty -> elsewhere must not carry the resume file out of the folder.
+TEST_F(ResumeWriterTest, SymlinkedResumeFolderIsRefused) {
+  const engine::Metainfo meta = TwoFiles();
+  TempDir elsewhere("torrenty-elsewhere");
+  fs::create_directory_symlink(elsewhere.path(), dir_ + "/.torrenty");
+  absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(dir_, meta, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  engine::Bitfield have(4);
+  have.Set(0);
+  ResumeWriter writer(dir_, store->get());
+  writer.Save(have);
+  const absl::Status st = writer.Flush();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("symbolic link"), std::string_view::npos) << st;
+  EXPECT_TRUE(fs::is_empty(elsewhere.path()));
+  // Loading does not follow it either.
+  {
+    std::ofstream(elsewhere.path() + "/" + fs::path(ResumePath(dir_, meta)).filename().string())
+        << "planted";
+  }
+  EXPECT_FALSE(LoadResume(dir_, meta).ok());
+}
+
+// The resume file itself, or its temp file, planted as a symlink: the target is never written;
+// the save replaces the link with a regular file inside the folder.
+TEST_F(ResumeWriterTest, SymlinkedResumeFileIsReplacedNotFollowed) {
+  const engine::Metainfo meta = TwoFiles();
+  TempDir elsewhere("torrenty-elsewhere");
+  const std::string victim = elsewhere.path() + "/victim";
+  const std::string victim_tmp = elsewhere.path() + "/victim_tmp";
+  { std::ofstream(victim) << "precious"; }
+  { std::ofstream(victim_tmp) << "precious too"; }
+  fs::create_directories(dir_ + "/.torrenty");
+  const std::string path = ResumePath(dir_, meta);
+  fs::create_symlink(victim, path);
+  fs::create_symlink(victim_tmp, path + ".tmp");
+  EXPECT_FALSE(LoadResume(dir_, meta).ok());  // not read through the link
+  absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(dir_, meta, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  engine::Bitfield have(4);
+  have.Set(2);
+  {
+    ResumeWriter writer(dir_, store->get());
+    writer.Save(have);
+    ASSERT_TRUE(writer.Flush().ok());
+  }
+  EXPECT_EQ(ReadAll(victim), "precious");
+  EXPECT_EQ(ReadAll(victim_tmp), "precious too");
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(path)));
+  absl::StatusOr<engine::ResumeData> loaded = LoadResume(dir_, meta);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(loaded->have.Get(2));
+}
+
+// Stamps describe the files the data goes to, never something reached through a link.
+TEST_F(ResumeWriterTest, StampsDoNotFollowSymlinkedFolders) {
+  const engine::Metainfo meta = TwoFiles();
+  TempDir elsewhere("torrenty-elsewhere");
+  fs::create_directories(dir_ + "/t");
+  fs::create_directories(elsewhere.path() + "/sub");
+  { std::ofstream(elsewhere.path() + "/sub/b.bin") << std::string(30000, 'x'); }
+  fs::create_directory_symlink(elsewhere.path() + "/sub", dir_ + "/t/sub");
+  std::vector<engine::FileStamp> stamps = StampFiles(dir_, meta);
+  ASSERT_EQ(stamps.size(), 2u);
+  EXPECT_EQ(stamps[1].size, -1);
+}
+
 }  // namespace
 }  // namespace torrenty::io
