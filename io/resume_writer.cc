@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/metainfo.h"
 
 namespace torrenty::io {
 namespace {
@@ -28,6 +29,8 @@ absl::Status WriteAll(int fd, const std::string& data, const std::string& path) 
 }
 
 constexpr char kResumeDir[] = ".torrenty";
+// Metainfo renames a torrent that would take this folder; both must mean the same one.
+static_assert(engine::kStateDirName == kResumeDir);
 
 // Closes an fd on scope exit.
 struct Fd {
@@ -88,7 +91,7 @@ bool StatBeneath(int dir_fd, const std::string& relative, struct stat* st) {
 }  // namespace
 
 std::string ResumePath(const std::string& data_dir, const engine::Metainfo& meta) {
-  return absl::StrCat(data_dir, "/.torrenty/", engine::ToHex(meta.info_hash), ".resume");
+  return absl::StrCat(data_dir, "/", kResumeDir, "/", engine::ToHex(meta.info_hash), ".resume");
 }
 
 std::vector<engine::FileStamp> StampFiles(const std::string& data_dir,
