@@ -133,13 +133,15 @@ class Mailbox {
 
 // What the shards of one torrent share: read-only after start-up except for the atomic claims.
 struct TorrentSession::Shared {
-  explicit Shared(const engine::Metainfo& m) : meta(m), claims(m.num_pieces()) {}
+  Shared(const engine::Metainfo& m, int64_t piece_memory_bytes)
+      : meta(m), claims(m.num_pieces()), piece_memory(piece_memory_bytes) {}
   const engine::Metainfo& meta;
   SessionOptions options;
   engine::PeerId self_id = MakePeerId();
   std::unique_ptr<FileStore> store;
   std::unique_ptr<HashPool> hash_pool;
   engine::PieceClaims claims;
+  engine::PieceMemory piece_memory;
   uint16_t port = 0;
   std::vector<std::unique_ptr<Impl>> shards;
 };
@@ -370,10 +372,11 @@ struct TorrentSession::Impl {
     engine::TorrentConfig cfg;
     cfg.self_id = self_id;
     cfg.listen_port = port;
-    // Piece-assembly memory budget (default 32 MiB), but never fewer than 4 pieces in flight per
-    // shard. O_DIRECT writes return buffers fast, so more does not buy throughput (`bench`).
-    cfg.pieces_in_flight_max = static_cast<uint32_t>(std::max<int64_t>(
-        4, options.piece_memory_bytes / shards / std::max<int64_t>(1, meta.piece_length)));
+    // Piece-assembly memory budget (default 32 MiB) over all shards, whatever the piece length:
+    // a piece larger than the budget is fetched alone (engine/piece_memory.h).
+    cfg.pieces_in_flight_max =
+        engine::PiecesInFlightMax(options.piece_memory_bytes, meta.piece_length, shards);
+    cfg.piece_memory = &shared.piece_memory;
     absl::BitGen gen;
     cfg.seed = absl::Uniform<uint64_t>(gen);
     torrent = std::make_unique<engine::Torrent>(meta, cfg, &shared.claims);
@@ -1181,7 +1184,7 @@ TorrentSession::~TorrentSession() {
 absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const engine::Metainfo& meta,
                                                                        const engine::Bitfield& have,
                                                                        SessionOptions options) {
-  auto shared = std::make_unique<Shared>(meta);
+  auto shared = std::make_unique<Shared>(meta, options.piece_memory_bytes);
   shared->options = std::move(options);
   int threads = shared->options.threads;
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
