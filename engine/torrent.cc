@@ -126,6 +126,12 @@ bool Torrent::IsHandshaken(PeerKey key) const {
   return it != peers_.end() && it->second->handshaken;
 }
 
+std::optional<PeerId> Torrent::PeerIdOf(PeerKey key) const {
+  auto it = peers_.find(key);
+  if (it == peers_.end() || !it->second->handshaken) return std::nullopt;
+  return it->second->id;
+}
+
 bool Torrent::IsBanned(PeerAddress address) const {
   return std::find(banned_.begin(), banned_.end(), address) != banned_.end();
 }

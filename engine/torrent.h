@@ -152,6 +152,8 @@ class Torrent {
   bool IsConnected(PeerKey key) const { return peers_.contains(key); }
   // True once the peer's handshake was accepted.
   bool IsHandshaken(PeerKey key) const;
+  // The peer id from the handshake; nullopt before it (or for an unknown peer).
+  std::optional<PeerId> PeerIdOf(PeerKey key) const;
   // Bytes of piece buffers this torrent holds, in use or kept for reuse.
   int64_t piece_buffer_bytes() const { return buffer_bytes_; }
   bool IsBanned(PeerAddress address) const;
