@@ -84,6 +84,19 @@ class MaliciousPeers(TorrentyTestCase):
         self.assertEqual(records[0]["closed_by"], "peer")
         self.assertLess(records[0]["closed_at"], exited_at)
 
+    def test_racing_corrupt_peer_is_banned_and_does_not_stall(self):
+        # One corrupt block in every copy of a piece, the rest from the honest seeder: the piece
+        # failed forever and the evil peer was never judged. Fetched from one peer after its
+        # first failure, the piece passes and smart ban names the evil peer.
+        res, records, exited_at, port = self._download_next_to("race_corrupt")
+        self.assertIn(f"closed peer {LOOPBACK}:{port}: banned", res.stderr)
+        self.assertEqual(len(records), 1, f"banned peer was dialled again: {records}")
+        self.assertLess(records[0]["closed_at"], exited_at)
+        failed = res.stderr.count("failed its hash check")
+        self.assertGreater(failed, 0, "the evil block never made a piece fail")
+        # Each piece fails with several senders at most once.
+        self.assertLessEqual(failed, 65, res.stderr)
+
     def test_huge_length_prefix(self):
         res, records, exited_at, port = self._download_next_to("huge_length")
         self._assert_dropped(records, exited_at, res.stderr, port, "protocol error")
