@@ -97,6 +97,10 @@ struct Torrent::PieceInFlight {
   // blocks come from one peer, `source`, so a further failure names the guilty one.
   bool single_source = false;
   PeerAddress source{};
+  // Who gets to be the source while connected and not choking us: the peer that sent the most
+  // blocks of the failed copies. A peer racing honest ones with a block here and there sent few,
+  // and one that sent many must then send the whole piece and be judged by it.
+  PeerAddress preferred{};
 };
 
 Torrent::Torrent(const Metainfo& meta, TorrentConfig config, PieceClaims* claims)
@@ -476,7 +480,9 @@ void Torrent::DropSingleSource(const Peer& peer) {
   // again: what it sent is discarded and the next peer starts the piece over.
   for (uint32_t piece : in_flight_order_) {
     PieceInFlight& pf = *in_flight_[piece];
-    if (!pf.single_source || pf.hashing || pf.source != peer.address) continue;
+    if (!pf.single_source) continue;
+    if (pf.preferred == peer.address) pf.preferred = PeerAddress{};
+    if (pf.hashing || pf.source != peer.address) continue;
     stats_.wasted_bytes += static_cast<int64_t>(pf.received) * kBlockSize;
     ResetBlocks(pf);
   }
@@ -640,6 +646,7 @@ Torrent::PieceInFlight* Torrent::StartPiece(uint32_t piece, bool owns_claim, Pie
   pf->requesters.assign(blocks, 0);
   pf->block_from.assign(blocks, PeerAddress{});
   pf->single_source = failed_blocks_.contains(piece);
+  if (pf->single_source) pf->preferred = TopSender(piece);
   ResetBlocks(*pf);
   picker_.SetInProgress(piece, true);
   PieceInFlight* raw = pf.get();
@@ -658,8 +665,32 @@ Torrent::PieceInFlight* Torrent::StartPiece(uint32_t piece, bool owns_claim, Pie
 
 bool Torrent::MayFetchFrom(PieceInFlight& pf, const Peer& peer) const {
   if (!pf.single_source) return true;
-  if (pf.source == PeerAddress{}) return !peer.snubbed;
+  if (pf.source == PeerAddress{}) {
+    return !peer.snubbed && (pf.preferred == PeerAddress{} || pf.preferred == peer.address);
+  }
   return pf.source == peer.address;
+}
+
+PeerAddress Torrent::TopSender(uint32_t piece) const {
+  auto f = failed_blocks_.find(piece);
+  if (f == failed_blocks_.end()) return {};
+  absl::flat_hash_map<PeerAddress, uint32_t> counts;
+  PeerAddress top{};
+  uint32_t most = 0;
+  for (const FailedBlock& fb : f->second) {
+    const uint32_t n = ++counts[fb.from];
+    if (n > most) {
+      most = n;
+      top = fb.from;
+    }
+  }
+  // Only a peer we are connected to can be waited for.
+  for (const auto& [key, peer] : peers_) {
+    if (peer->address == top && peer->handshaken && !peer->peer_choking && !peer->snubbed) {
+      return top;
+    }
+  }
+  return {};
 }
 
 bool Torrent::PickBlock(Peer& peer, BlockRequest* out) {
@@ -906,6 +937,7 @@ void Torrent::HandleHashResult(uint32_t piece, bool ok, Instant now) {
     }
     pf.single_source = true;
   }
+  if (pf.single_source) pf.preferred = TopSender(piece);
   // Start the piece over; its blocks go back to the picker.
   ResetBlocks(pf);
   for (auto& [key, peer] : peers_) {

@@ -222,6 +222,7 @@ class Torrent {
   bool PickBlock(Peer& peer, BlockRequest* out);
   PieceInFlight* StartPiece(uint32_t piece, bool owns_claim, PieceBuffer buffer);
   bool MayFetchFrom(PieceInFlight& pf, const Peer& peer) const;
+  PeerAddress TopSender(uint32_t piece) const;
   bool TakeBuffer(PieceBuffer* out);
   void FreeBuffers();
   void ResetBlocks(PieceInFlight& pf);

@@ -59,6 +59,8 @@ constexpr size_t kRecvBufferInitial = 32 << 10;
 constexpr size_t kAcceptedConnectionsMax = 4096;
 // The hash pool wakes its clients through a 64-bit mask.
 constexpr int kShardsMax = 64;
+// Dialled addresses remembered for the "no peer reachable" line.
+constexpr size_t kOutcomesMax = 1 << 16;
 
 Instant Now() {
   using namespace std::chrono;
@@ -365,7 +367,7 @@ struct TorrentSession::Impl {
 
   void ReportOutcome(PeerAddress address, PeerOutcome outcome) {
     if (coordinator()) {
-      outcomes[address] = outcome;
+      RecordOutcome(address, outcome);
       return;
     }
     ShardMessage m;
@@ -373,6 +375,12 @@ struct TorrentSession::Impl {
     m.peers.push_back(address);
     m.piece = static_cast<uint32_t>(outcome);
     coordinator_shard().inbox.Post(std::move(m));
+  }
+
+  void RecordOutcome(PeerAddress address, PeerOutcome outcome) {
+    // Trackers choose how many addresses we dial over a long run: start over rather than grow.
+    if (outcomes.size() >= kOutcomesMax && !outcomes.contains(address)) outcomes.clear();
+    outcomes[address] = outcome;
   }
 
   // Once a second on the coordinator: one line when every dialled peer failed and none is
@@ -1165,7 +1173,7 @@ struct TorrentSession::Impl {
           Log(m.text);
           break;
         case ShardMessage::Type::kPeerOutcome:
-          if (!m.peers.empty()) outcomes[m.peers[0]] = static_cast<PeerOutcome>(m.piece);
+          if (!m.peers.empty()) RecordOutcome(m.peers[0], static_cast<PeerOutcome>(m.piece));
           break;
         case ShardMessage::Type::kFatal:
           if (fatal.ok()) fatal = absl::InternalError(m.text);
