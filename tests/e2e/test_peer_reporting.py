@@ -1,6 +1,6 @@
 """What `torrenty download` says about its peers: the "no peer reachable" line by default, one line
-per connect and close with -v (against a real libtorrent seeder), nothing at all with -q, and tracker
-text with control characters escaped onto one line.
+per connect, close and tracker reply with -v (against a real libtorrent seeder), nothing at all with
+-q, and tracker text with control characters escaped onto one line.
 """
 import signal
 import time
@@ -41,12 +41,14 @@ class PeerReporting(TorrentyTestCase):
                          "per-peer lines belong to -v")
 
     def test_verbose_shows_connect_handshake_and_close_with_a_real_peer(self):
-        src, data, torrent = self._payload()
-        seeder = self.start_lt_seeder(torrent, src)
+        seeder_port = free_port()
+        tracker = FakeTracker("peers", peers=[(LOOPBACK, seeder_port)]).start()
+        self.addCleanup(tracker.stop)
+        src, data, torrent = self._payload(announce=tracker.announce_url)
+        seeder = self.start_lt_seeder(torrent, src, port=seeder_port)
         dead = free_port()
         res = self.run_torrenty(["download", torrent, "-o", self.path("out"), "--port", free_port(), "-v",
-                                 "--peer", f"{LOOPBACK}:{seeder.port}", "--peer", f"{LOOPBACK}:{dead}"],
-                                timeout=60)
+                                 "--peer", f"{LOOPBACK}:{dead}"], timeout=60)
         self.assertTorrentyOk(res, "torrenty download -v")
         self.assertSameData(data, self.path("out") / data.name)
         err = res.stderr
@@ -58,6 +60,7 @@ class PeerReporting(TorrentyTestCase):
         # Once complete, the seeder is a seed like us: the connection closes with that reason.
         self.assertTrue(lines_with(err, f"closed peer {LOOPBACK}:{seeder.port}: both seeds"), err)
         self.assertTrue(lines_with(err, f"peer {LOOPBACK}:{dead}: connect failed: refused"), err)
+        self.assertTrue(lines_with(err, "tracker: 1 peers, interval 30 s"), err)
         print(f"\n  {handshake[0]!r}", end="")
 
     def test_quiet_download_prints_nothing(self):
