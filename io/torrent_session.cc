@@ -831,7 +831,7 @@ struct TorrentSession::Impl {
         }
         break;
       case Action::Type::kLog:
-        Log(a.message, /*verbose=*/true);  // choking decisions
+        Log(a.message);
         break;
       case Action::Type::kFatal:
         if (!coordinator()) {

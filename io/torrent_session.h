@@ -52,8 +52,9 @@ struct SessionOptions {
   std::function<void(const std::string&)> on_log;
   enum class Verbosity {
     kQuiet,   // nothing: errors come back from Run()
-    kNormal,  // tracker errors, bans, failed pieces, and one line when no known peer is reachable
-    kVerbose  // also every peer connect and close with its reason, tracker replies, choking
+    kNormal,  // tracker errors, bans, failed pieces, choking decisions, and one line when no
+              // known peer is reachable
+    kVerbose  // also every peer connect and close with its reason, tracker replies
   };
   Verbosity verbosity = Verbosity::kNormal;
 };

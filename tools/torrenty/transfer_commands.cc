@@ -37,8 +37,8 @@ constexpr char kDownloadUsage[] =
     "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
     "  --piece-memory BYTES memory for pieces in flight (default 32M; K/M/G suffixes); when\n"
     "                       it is used up fewer requests go out instead of memory growing\n"
-    "  -v, --verbose        one line per peer connect and close (with the reason), ban,\n"
-    "                       tracker reply and choking decision\n"
+    "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
+    "                       and per tracker reply\n"
     "  -q, --quiet          print nothing but errors\n";
 
 constexpr char kSeedUsage[] =
@@ -49,8 +49,8 @@ constexpr char kSeedUsage[] =
     "  --peer HOST:PORT     also connect to this peer (repeatable)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
     "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
-    "  -v, --verbose        one line per peer connect and close (with the reason), ban,\n"
-    "                       tracker reply and choking decision\n"
+    "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
+    "                       and per tracker reply\n"
     "  -q, --quiet          print nothing but errors\n";
 
 struct TransferArgs {
