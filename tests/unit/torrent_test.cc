@@ -693,7 +693,7 @@ TEST(TorrentSimTest, RacingCorruptPeerCannotStallSmartBan) {
     sim.Introduce(l, good);
     sim.Introduce(l, evil);
 
-    ASSERT_TRUE(sim.RunUntil([&] { return sim.client(l).completed; }, 150'000))
+    ASSERT_TRUE(sim.RunUntil([&] { return sim.client(l).completed; }, 30'000))
         << sim.torrent(l).stats().pieces_failed << " failed pieces, "
         << sim.torrent(l).stats().pieces_have << " pieces";
     ExpectDiskIsPayload(sim, l);
