@@ -93,6 +93,14 @@ struct Torrent::PieceInFlight {
   bool owns_claim = true;
   absl::InlinedVector<PeerAddress, 4> contributors;
   std::vector<PeerAddress> block_from;  // who sent each received block
+  // The piece failed its hash with several senders (smart ban): until it verifies, all of its
+  // blocks come from one peer, `source`, so a further failure names the guilty one.
+  bool single_source = false;
+  PeerAddress source{};
+  // Who gets to be the source while connected and not choking us: the peer that sent the most
+  // blocks of the failed copies. A peer racing honest ones with a block here and there sent few,
+  // and one that sent many must then send the whole piece and be judged by it.
+  PeerAddress preferred{};
 };
 
 Torrent::Torrent(const Metainfo& meta, TorrentConfig config, PieceClaims* claims)
@@ -104,11 +112,33 @@ Torrent::Torrent(const Metainfo& meta, TorrentConfig config, PieceClaims* claims
       picker_(meta.num_pieces(), config.seed),
       own_claims_(claims == nullptr ? std::make_unique<PieceClaims>(meta.num_pieces()) : nullptr),
       claims_(claims == nullptr ? own_claims_.get() : claims),
+      buffer_size_((meta.piece_length + static_cast<int64_t>(PieceBufferDelete::kAlignment) - 1) &
+                   ~static_cast<int64_t>(PieceBufferDelete::kAlignment - 1)),
+      file_map_(meta),
       choker_(ChokerConfig{config.unchoke_slots > 0 ? config.unchoke_slots - 1 : 0,
                            config.choke_round_ms, config.optimistic_unchoke_interval_ms},
-              config.seed) {}
+              config.seed) {
+  for (const FileEntry& f : meta.files) has_pad_ |= f.pad && f.length > 0;
+}
 
-Torrent::~Torrent() = default;
+Torrent::~Torrent() {
+  if (config_.piece_memory != nullptr) config_.piece_memory->Release(buffer_bytes_);
+}
+
+bool Torrent::IsHandshaken(PeerKey key) const {
+  auto it = peers_.find(key);
+  return it != peers_.end() && it->second->handshaken;
+}
+
+std::optional<PeerId> Torrent::PeerIdOf(PeerKey key) const {
+  auto it = peers_.find(key);
+  if (it == peers_.end() || !it->second->handshaken) return std::nullopt;
+  return it->second->id;
+}
+
+bool Torrent::IsBanned(PeerAddress address) const {
+  return std::find(banned_.begin(), banned_.end(), address) != banned_.end();
+}
 
 int64_t Torrent::bytes_left() const {
   int64_t left = meta_.total_length;
@@ -248,6 +278,7 @@ void Torrent::ForgetPeer(Peer& peer) {
   const Instant last_received = peer.last_received;
   if (peer.handshaken) picker_.RemovePeer(peer.has);
   ReleaseRequests(peer);
+  DropSingleSource(peer);
   const bool was_unchoked = !peer.am_choking;
   peers_.erase(key);
   stats_.peers_connected = static_cast<uint32_t>(peers_.size());
@@ -444,6 +475,20 @@ void Torrent::HandlePeerChoked(Peer& peer) {
   peer.peer_choking = true;
   // BEP 3: a choke discards every outstanding request, so those blocks are free again.
   ReleaseRequests(peer);
+  DropSingleSource(peer);
+}
+
+void Torrent::DropSingleSource(const Peer& peer) {
+  // A piece fetched from this peer alone cannot be finished by others without mixing senders
+  // again: what it sent is discarded and the next peer starts the piece over.
+  for (uint32_t piece : in_flight_order_) {
+    PieceInFlight& pf = *in_flight_[piece];
+    if (!pf.single_source) continue;
+    if (pf.preferred == peer.address) pf.preferred = PeerAddress{};
+    if (pf.hashing || pf.source != peer.address) continue;
+    stats_.wasted_bytes += static_cast<int64_t>(pf.received) * kBlockSize;
+    ResetBlocks(pf);
+  }
 }
 
 bool Torrent::HandlePiece(Peer& peer, uint32_t piece, uint32_t begin,
@@ -539,31 +584,116 @@ void Torrent::UpdateInterest(Peer& peer) {
                                              : wire::MsgType::kNotInterested));
 }
 
-Torrent::PieceInFlight* Torrent::StartPiece(uint32_t piece, bool owns_claim) {
+bool Torrent::TakeBuffer(PieceBuffer* out) {
+  if (!free_buffers_.empty()) {
+    *out = std::move(free_buffers_.back());
+    free_buffers_.pop_back();
+    return true;
+  }
+  if (config_.piece_memory != nullptr && !config_.piece_memory->TryReserve(buffer_size_)) {
+    return false;
+  }
+  out->reset(static_cast<uint8_t*>(::operator new[](
+      static_cast<size_t>(buffer_size_), std::align_val_t(PieceBufferDelete::kAlignment))));
+  buffer_bytes_ += buffer_size_;
+  return true;
+}
+
+void Torrent::FreeBuffers() {
+  const int64_t bytes = static_cast<int64_t>(free_buffers_.size()) * buffer_size_;
+  free_buffers_.clear();
+  buffer_bytes_ -= bytes;
+  if (config_.piece_memory != nullptr) config_.piece_memory->Release(bytes);
+}
+
+void Torrent::ResetBlocks(PieceInFlight& pf) {
+  std::fill(pf.state.begin(), pf.state.end(), PieceInFlight::kFree);
+  std::fill(pf.requesters.begin(), pf.requesters.end(), 0);
+  std::fill(pf.block_from.begin(), pf.block_from.end(), PeerAddress{});
+  pf.free_blocks = static_cast<uint32_t>(pf.state.size());
+  pf.first_free = 0;
+  pf.received = 0;
+  pf.hashing = false;
+  pf.contributors.clear();
+  pf.source = PeerAddress{};
+  if (!has_pad_) return;
+  // Pad bytes are zeros by definition: write them into the buffer, and count blocks that lie
+  // wholly in pad files (adjacent pad files merged) as received, so they are never requested.
+  slices_.clear();
+  file_map_.MapPiece(pf.piece, &slices_);
+  for (size_t i = 0; i < slices_.size(); ++i) {
+    if (!slices_[i].pad) continue;
+    const int64_t from = slices_[i].range_offset;
+    int64_t to = from + slices_[i].length;
+    while (i + 1 < slices_.size() && slices_[i + 1].pad) to += slices_[++i].length;
+    std::memset(pf.buffer.get() + from, 0, static_cast<size_t>(to - from));
+    for (int64_t b = (from + kBlockSize - 1) / kBlockSize;
+         b < static_cast<int64_t>(pf.state.size()); ++b) {
+      const int64_t block_end = std::min<int64_t>((b + 1) * kBlockSize, pf.size);
+      if (block_end > to) break;
+      pf.state[b] = PieceInFlight::kReceived;
+      --pf.free_blocks;
+      ++pf.received;
+    }
+  }
+}
+
+Torrent::PieceInFlight* Torrent::StartPiece(uint32_t piece, bool owns_claim, PieceBuffer buffer) {
   auto pf = std::make_unique<PieceInFlight>();
   pf->piece = piece;
   pf->owns_claim = owns_claim;
   pf->size = meta_.PieceSize(piece);
+  pf->buffer = std::move(buffer);
   const uint32_t blocks = (pf->size + kBlockSize - 1) / kBlockSize;
   pf->state.assign(blocks, PieceInFlight::kFree);
   pf->requesters.assign(blocks, 0);
   pf->block_from.assign(blocks, PeerAddress{});
-  pf->free_blocks = blocks;
-  pf->first_free = 0;
-  if (!free_buffers_.empty()) {
-    pf->buffer = std::move(free_buffers_.back());
-    free_buffers_.pop_back();
-  } else {
-    constexpr size_t kAlign = PieceBufferDelete::kAlignment;
-    const size_t bytes = (static_cast<size_t>(meta_.piece_length) + kAlign - 1) & ~(kAlign - 1);
-    pf->buffer.reset(static_cast<uint8_t*>(
-        ::operator new[](bytes, std::align_val_t(PieceBufferDelete::kAlignment))));
-  }
+  pf->single_source = failed_blocks_.contains(piece);
+  if (pf->single_source) pf->preferred = TopSender(piece);
+  ResetBlocks(*pf);
   picker_.SetInProgress(piece, true);
   PieceInFlight* raw = pf.get();
   in_flight_[piece] = std::move(pf);
   in_flight_order_.push_back(piece);
+  if (raw->received == raw->state.size()) {  // nothing but pad: already complete
+    raw->hashing = true;
+    Action a;
+    a.type = Action::Type::kHashPiece;
+    a.piece = piece;
+    a.data = absl::MakeConstSpan(raw->buffer.get(), raw->size);
+    Emit(std::move(a));
+  }
   return raw;
+}
+
+bool Torrent::MayFetchFrom(PieceInFlight& pf, const Peer& peer) const {
+  if (!pf.single_source) return true;
+  if (pf.source == PeerAddress{}) {
+    return !peer.snubbed && (pf.preferred == PeerAddress{} || pf.preferred == peer.address);
+  }
+  return pf.source == peer.address;
+}
+
+PeerAddress Torrent::TopSender(uint32_t piece) const {
+  auto f = failed_blocks_.find(piece);
+  if (f == failed_blocks_.end()) return {};
+  absl::flat_hash_map<PeerAddress, uint32_t> counts;
+  PeerAddress top{};
+  uint32_t most = 0;
+  for (const FailedBlock& fb : f->second) {
+    const uint32_t n = ++counts[fb.from];
+    if (n > most) {
+      most = n;
+      top = fb.from;
+    }
+  }
+  // Only a peer we are connected to can be waited for.
+  for (const auto& [key, peer] : peers_) {
+    if (peer->address == top && peer->handshaken && !peer->peer_choking && !peer->snubbed) {
+      return top;
+    }
+  }
+  return {};
 }
 
 bool Torrent::PickBlock(Peer& peer, BlockRequest* out) {
@@ -574,32 +704,42 @@ bool Torrent::PickBlock(Peer& peer, BlockRequest* out) {
     }
     pf.state[b] = PieceInFlight::kRequested;
     ++pf.requesters[b];
+    if (pf.single_source) pf.source = peer.address;
     out->piece = pf.piece;
     out->begin = b * kBlockSize;
     out->length = std::min<uint32_t>(kBlockSize, pf.size - out->begin);
   };
-  // 1. Finish pieces already started, oldest first, so memory is freed early.
-  for (uint32_t piece : in_flight_order_) {
-    PieceInFlight& pf = *in_flight_[piece];
-    if (pf.hashing || pf.free_blocks == 0 || !peer.has.Get(piece)) continue;
+  auto take_free = [&](PieceInFlight& pf) {
+    if (pf.hashing || pf.free_blocks == 0 || !MayFetchFrom(pf, peer)) return false;
     for (uint32_t b = pf.first_free; b < pf.state.size(); ++b) {
       if (pf.state[b] == PieceInFlight::kFree) {
         take(pf, b);
         return true;
       }
     }
+    return false;
+  };
+  // 1. Finish pieces already started, oldest first, so memory is freed early.
+  for (uint32_t piece : in_flight_order_) {
+    PieceInFlight& pf = *in_flight_[piece];
+    if (peer.has.Get(piece) && take_free(pf)) return true;
   }
   // 2. Start the rarest piece this peer has, if the memory budget allows and no other shard of
   // this torrent has claimed it.
   while (in_flight_.size() < config_.pieces_in_flight_max) {
     std::optional<uint32_t> piece = picker_.Pick(peer.has);
     if (!piece.has_value()) break;
-    if (claims_->TryClaim(*piece)) {
-      take(*StartPiece(*piece, /*owns_claim=*/true), 0);
-      return true;
+    if (!claims_->TryClaim(*piece)) {
+      picker_.SetInProgress(*piece, true);  // another shard has it (or just finished it)
+      claimed_elsewhere_.push_back(*piece);
+      continue;
     }
-    picker_.SetInProgress(*piece, true);  // another shard has it (or just finished it)
-    claimed_elsewhere_.push_back(*piece);
+    PieceBuffer buffer;
+    if (!TakeBuffer(&buffer)) {
+      claims_->Release(*piece);
+      break;
+    }
+    if (take_free(*StartPiece(*piece, /*owns_claim=*/true, std::move(buffer)))) return true;
   }
   // 3. Endgame: nothing left to start, so ask this peer too for blocks others are slow on,
   // first whole pieces another shard is still fetching, then blocks of our own pieces.
@@ -607,7 +747,7 @@ bool Torrent::PickBlock(Peer& peer, BlockRequest* out) {
     if (StealPiece(peer, out)) return true;
     for (uint32_t piece : in_flight_order_) {
       PieceInFlight& pf = *in_flight_[piece];
-      if (pf.hashing || !peer.has.Get(piece)) continue;
+      if (pf.hashing || !peer.has.Get(piece) || !MayFetchFrom(pf, peer)) continue;
       for (uint32_t b = 0; b < pf.state.size(); ++b) {
         if (pf.state[b] != PieceInFlight::kRequested || pf.requesters[b] >= kEndgameRequestersMax)
           continue;
@@ -641,20 +781,27 @@ bool Torrent::StealPiece(Peer& peer, BlockRequest* out) {
       ++i;
       continue;
     }
+    PieceBuffer buffer;
+    if (!TakeBuffer(&buffer)) return false;
     // A piece the other shard gave up is ours to claim; otherwise fetch a duplicate and let the
     // first to verify it win.
     const bool owns = state == PieceClaims::State::kFree && claims_->TryClaim(piece);
     claimed_elsewhere_[i] = claimed_elsewhere_.back();
     claimed_elsewhere_.pop_back();
-    PieceInFlight& pf = *StartPiece(piece, owns);
-    --pf.free_blocks;
-    pf.first_free = 1;
-    pf.state[0] = PieceInFlight::kRequested;
-    ++pf.requesters[0];
-    out->piece = piece;
-    out->begin = 0;
-    out->length = std::min<uint32_t>(kBlockSize, pf.size);
-    return true;
+    PieceInFlight& pf = *StartPiece(piece, owns, std::move(buffer));
+    if (pf.hashing || pf.free_blocks == 0 || !MayFetchFrom(pf, peer)) continue;
+    for (uint32_t b = 0; b < pf.state.size(); ++b) {
+      if (pf.state[b] != PieceInFlight::kFree) continue;
+      --pf.free_blocks;
+      pf.first_free = b + 1;
+      pf.state[b] = PieceInFlight::kRequested;
+      ++pf.requesters[b];
+      if (pf.single_source) pf.source = peer.address;
+      out->piece = piece;
+      out->begin = b * kBlockSize;
+      out->length = std::min<uint32_t>(kBlockSize, pf.size - out->begin);
+      return true;
+    }
   }
   return false;
 }
@@ -780,24 +927,22 @@ void Torrent::HandleHashResult(uint32_t piece, bool ok, Instant now) {
   std::vector<PeerAddress> to_ban;
   if (pf.contributors.size() == 1) {
     to_ban.push_back(pf.contributors[0]);  // the only sender: certainly the one who lied
-  } else {
-    // Several peers sent blocks, so some of them may be innocent. This used to add a strike
-    // to every contributor, so an honest peer that shared three failed pieces with a corrupt
-    // one was banned along with it (and with no other source the download stalled for good).
-    // Keep each block's digest instead and judge the senders once the piece passes.
+  } else if (!pf.contributors.empty()) {
+    // Several peers sent blocks, so some of them may be innocent. Keep each block's digest and
+    // judge the senders once the piece passes. Until then the piece is fetched from one peer at
+    // a time: a peer that races honest ones with one corrupt block per piece otherwise made the
+    // piece fail forever and was never judged. So a piece fails with several senders at most
+    // once, and every later failure bans its only sender.
     std::vector<FailedBlock>& stash = failed_blocks_[piece];
     for (uint32_t b = 0; b < pf.state.size() && stash.size() < 1024; ++b) {
+      if (pf.block_from[b] == PeerAddress{}) continue;  // pad: zeros we wrote ourselves
       stash.push_back(FailedBlock{b, pf.block_from[b], block_digest(b)});
     }
+    pf.single_source = true;
   }
-  // Start the piece over; its blocks go back to the picker for any peer.
-  std::fill(pf.state.begin(), pf.state.end(), PieceInFlight::kFree);
-  std::fill(pf.requesters.begin(), pf.requesters.end(), 0);
-  pf.free_blocks = static_cast<uint32_t>(pf.state.size());
-  pf.first_free = 0;
-  pf.received = 0;
-  pf.hashing = false;
-  pf.contributors.clear();
+  if (pf.single_source) pf.preferred = TopSender(piece);
+  // Start the piece over; its blocks go back to the picker.
+  ResetBlocks(pf);
   for (auto& [key, peer] : peers_) {
     auto& reqs = peer->requests_out;
     reqs.erase(std::remove_if(reqs.begin(), reqs.end(),
@@ -876,7 +1021,7 @@ void Torrent::AddHave(uint32_t piece) {
   if (finished) {
     for (PeerKey key : seeds) Close(*peers_[key], CloseReason::kBothSeeds);
     // Buffers are only needed again if a recheck ever un-haves pieces.
-    if (in_flight_.empty()) free_buffers_.clear();
+    if (in_flight_.empty()) FreeBuffers();
     Action a;
     a.type = Action::Type::kComplete;
     Emit(std::move(a));
@@ -1016,6 +1161,7 @@ void Torrent::HandleTick(Instant now) {
         now.ms - peer.last_block.ms > config_.snub_timeout_ms) {
       peer.snubbed = true;
       ReleaseRequests(peer);
+      DropSingleSource(peer);
     }
     if (now.ms - peer.last_sent.ms > config_.keepalive_interval_ms) {
       wire::EncodeKeepAlive(AppendSend(peer, 4));
@@ -1024,6 +1170,8 @@ void Torrent::HandleTick(Instant now) {
   for (auto& [key, reason] : to_close) {
     if (Peer* p = FindPeer(key)) Close(*p, reason);
   }
+  // Another shard is short of piece memory: give back the buffers kept for reuse.
+  if (config_.piece_memory != nullptr && config_.piece_memory->wanted()) FreeBuffers();
   if (choker_.Due(now)) RunChoker(now);
   FillUnchokeSlots(now);
   for (auto& [key, peer] : peers_) {

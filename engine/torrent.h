@@ -22,8 +22,10 @@
 #include "absl/types/span.h"
 #include "engine/bitfield.h"
 #include "engine/choker.h"
+#include "engine/file_map.h"
 #include "engine/metainfo.h"
 #include "engine/piece_claims.h"
+#include "engine/piece_memory.h"
 #include "engine/piece_picker.h"
 #include "engine/types.h"
 #include "engine/wire.h"
@@ -53,6 +55,9 @@ struct TorrentConfig {
   uint32_t requests_per_peer_max = 128;
   // Bounded piece-assembly memory: at most this many pieces are being downloaded at once.
   uint32_t pieces_in_flight_max = 48;
+  // The torrent's memory budget for piece buffers, shared by its shards (engine/piece_memory.h);
+  // null: bounded by pieces_in_flight_max alone.
+  PieceMemory* piece_memory = nullptr;
   // Requests a peer may queue with us; more is a protocol abuse and closes the connection.
   // libtorrent allows 2000 (max_allowed_in_request_queue) and Transmission pipelines past 512,
   // so a lower limit would drop honest peers.
@@ -145,6 +150,13 @@ class Torrent {
   size_t num_peers() const { return peers_.size(); }
   size_t num_candidates() const { return candidates_.size(); }
   bool IsConnected(PeerKey key) const { return peers_.contains(key); }
+  // True once the peer's handshake was accepted.
+  bool IsHandshaken(PeerKey key) const;
+  // The peer id from the handshake; nullopt before it (or for an unknown peer).
+  std::optional<PeerId> PeerIdOf(PeerKey key) const;
+  // Bytes of piece buffers this torrent holds, in use or kept for reuse.
+  int64_t piece_buffer_bytes() const { return buffer_bytes_; }
+  bool IsBanned(PeerAddress address) const;
 
   // --- inputs ---
   // Pieces already verified on disk (from a recheck). Call before any peer connects.
@@ -208,7 +220,13 @@ class Torrent {
   // Request pipeline.
   void FillRequests(Peer& peer);
   bool PickBlock(Peer& peer, BlockRequest* out);
-  PieceInFlight* StartPiece(uint32_t piece, bool owns_claim);
+  PieceInFlight* StartPiece(uint32_t piece, bool owns_claim, PieceBuffer buffer);
+  bool MayFetchFrom(PieceInFlight& pf, const Peer& peer) const;
+  PeerAddress TopSender(uint32_t piece) const;
+  bool TakeBuffer(PieceBuffer* out);
+  void FreeBuffers();
+  void ResetBlocks(PieceInFlight& pf);
+  void DropSingleSource(const Peer& peer);
   bool StealPiece(Peer& peer, BlockRequest* out);
   void DropInFlight(uint32_t piece);
   void AddHave(uint32_t piece);
@@ -253,6 +271,12 @@ class Torrent {
   // Pieces in the order they were started, so partial pieces are finished oldest first.
   std::vector<uint32_t> in_flight_order_;
   std::vector<PieceBuffer> free_buffers_;
+  int64_t buffer_bytes_ = 0;  // every buffer allocated and not yet freed
+  int64_t buffer_size_ = 0;   // one piece buffer: the piece length rounded up to the alignment
+  // Pad files (BEP 47): blocks entirely inside them are zeros that are never requested.
+  FileMap file_map_;
+  bool has_pad_ = false;
+  std::vector<FileSlice> slices_;
 
   struct Candidate {
     int failures = 0;

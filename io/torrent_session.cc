@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/announcer.h"
 #include "engine/piece_claims.h"
+#include "engine/text_escape.h"
 #include "engine/torrent.h"
 #include "engine/wire.h"
 #include "io/disk_io.h"
@@ -58,10 +59,37 @@ constexpr size_t kRecvBufferInitial = 32 << 10;
 constexpr size_t kAcceptedConnectionsMax = 4096;
 // The hash pool wakes its clients through a 64-bit mask.
 constexpr int kShardsMax = 64;
+// Dialled addresses remembered for the "no peer reachable" line.
+constexpr size_t kOutcomesMax = 1 << 16;
 
 Instant Now() {
   using namespace std::chrono;
   return Instant{duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count()};
+}
+
+// The client a peer id names, for verbose output: Azureus-style ids ("-qB4450-") as the two-letter
+// code and version, aria2's "A2-1-36-0-" as aria2, anything else as nothing.
+std::string ClientName(const engine::PeerId& id) {
+  auto printable = [](uint8_t b) { return b >= 0x21 && b < 0x7F; };
+  if (id[0] == '-' && id[7] == '-' && printable(id[1]) && printable(id[2])) {
+    static constexpr std::pair<std::string_view, std::string_view> kKnown[] = {
+        {"qB", "qBittorrent"}, {"TR", "Transmission"}, {"LT", "libtorrent"},
+        {"lt", "rTorrent"},    {"DE", "Deluge"},       {"UT", "uTorrent"},
+        {"TY", "Torrenty"},    {"AZ", "Vuze"},         {"BI", "BiglyBT"}};
+    const std::string code{static_cast<char>(id[1]), static_cast<char>(id[2])};
+    std::string name = code;
+    for (const auto& [c, n] : kKnown)
+      if (c == code) name = std::string(n);
+    std::string version;
+    for (int i = 3; i < 7; ++i) {
+      if (!printable(id[i])) return name;
+      absl::StrAppend(&version, version.empty() ? "" : ".",
+                      std::string(1, static_cast<char>(id[i])));
+    }
+    return absl::StrCat(name, " ", version);
+  }
+  if (id[0] == 'A' && id[1] == '2' && id[2] == '-') return "aria2";
+  return "";
 }
 
 engine::PeerId MakePeerId() {
@@ -94,7 +122,9 @@ constexpr uint64_t kReadTagBit = uint64_t{1} << 63;
 struct ShardMessage {
   // kStop: coordinator -> shards. kRequestStop: TorrentSession::RequestStop -> coordinator, which
   // treats it like SIGINT/SIGTERM.
-  enum class Type { kPeers, kHave, kNeedPeers, kLog, kFatal, kStop, kRequestStop };
+  // kPeerOutcome: shard -> coordinator, what became of a dialled peer (`peers[0]`, `piece` holds
+  // the PeerOutcome), for the "no peer reachable" line.
+  enum class Type { kPeers, kHave, kNeedPeers, kLog, kFatal, kStop, kRequestStop, kPeerOutcome };
   Type type = Type::kHave;
   uint32_t piece = 0;
   std::vector<PeerAddress> peers;
@@ -133,13 +163,15 @@ class Mailbox {
 
 // What the shards of one torrent share: read-only after start-up except for the atomic claims.
 struct TorrentSession::Shared {
-  explicit Shared(const engine::Metainfo& m) : meta(m), claims(m.num_pieces()) {}
+  Shared(const engine::Metainfo& m, int64_t piece_memory_bytes)
+      : meta(m), claims(m.num_pieces()), piece_memory(piece_memory_bytes) {}
   const engine::Metainfo& meta;
   SessionOptions options;
   engine::PeerId self_id = MakePeerId();
   std::unique_ptr<FileStore> store;
   std::unique_ptr<HashPool> hash_pool;
   engine::PieceClaims claims;
+  engine::PieceMemory piece_memory;
   uint16_t port = 0;
   std::vector<std::unique_ptr<Impl>> shards;
 };
@@ -189,6 +221,7 @@ struct TorrentSession::Impl {
     bool connected = false;  // connect finished and engine knows the peer
     bool closing = false;
     bool engine_knows = false;
+    bool handshaken = false;  // the engine accepted its handshake (for reporting)
     int ops = 0;  // operations in flight; the Conn is freed when this reaches 0 after closing
     sockaddr_in sa{};
     __kernel_timespec connect_ts{};
@@ -275,16 +308,102 @@ struct TorrentSession::Impl {
   bool coordinator() const { return index == 0; }
   Impl& coordinator_shard() { return *shared.shards[0]; }
 
-  void Log(const std::string& line) {
-    if (!options.on_log) return;
+  // Every line may carry text from the network (tracker messages, peer errors): a newline in it
+  // must not split the line, nor an escape sequence reach the terminal.
+  void Log(const std::string& line, bool verbose = false) {
+    if (!options.on_log || options.verbosity == SessionOptions::Verbosity::kQuiet) return;
+    if (verbose && options.verbosity != SessionOptions::Verbosity::kVerbose) return;
     if (coordinator()) {
-      options.on_log(line);
+      options.on_log(engine::EscapeForTerminal(line));
     } else {
       ShardMessage m;
       m.type = ShardMessage::Type::kLog;
       m.text = line;
       coordinator_shard().inbox.Post(std::move(m));
     }
+  }
+
+  // --- why there are no peers ---
+  // What last became of each dialled address. Refusals and failures are summed up in one line
+  // when no peer is connected and every dialled one has failed.
+  enum class PeerOutcome : uint32_t {
+    kConnected,
+    kFine,  // closed for a reason that is no failure (both seeds, duplicate connection)
+    kRefused,
+    kTimeout,
+    kUnreachable,
+    kBadHandshake,
+    kClosedBeforeHandshake,
+    kClosedAfterHandshake,
+    kProtocolError,
+    kBanned,
+  };
+  static const char* OutcomeName(PeerOutcome o) {
+    switch (o) {
+      case PeerOutcome::kConnected:
+        return "connected";
+      case PeerOutcome::kFine:
+        return "fine";
+      case PeerOutcome::kRefused:
+        return "refused";
+      case PeerOutcome::kTimeout:
+        return "timed out";
+      case PeerOutcome::kUnreachable:
+        return "unreachable";
+      case PeerOutcome::kBadHandshake:
+        return "bad handshake";
+      case PeerOutcome::kClosedBeforeHandshake:
+        return "closed before handshake";
+      case PeerOutcome::kClosedAfterHandshake:
+        return "closed after handshake";
+      case PeerOutcome::kProtocolError:
+        return "protocol error";
+      case PeerOutcome::kBanned:
+        return "banned";
+    }
+    return "?";
+  }
+  absl::flat_hash_map<PeerAddress, PeerOutcome> outcomes;  // coordinator only
+  std::string last_unreachable;                            // the line printed last
+
+  void ReportOutcome(PeerAddress address, PeerOutcome outcome) {
+    if (coordinator()) {
+      RecordOutcome(address, outcome);
+      return;
+    }
+    ShardMessage m;
+    m.type = ShardMessage::Type::kPeerOutcome;
+    m.peers.push_back(address);
+    m.piece = static_cast<uint32_t>(outcome);
+    coordinator_shard().inbox.Post(std::move(m));
+  }
+
+  void RecordOutcome(PeerAddress address, PeerOutcome outcome) {
+    // Trackers choose how many addresses we dial over a long run: start over rather than grow.
+    if (outcomes.size() >= kOutcomesMax && !outcomes.contains(address)) outcomes.clear();
+    outcomes[address] = outcome;
+  }
+
+  // Once a second on the coordinator: one line when every dialled peer failed and none is
+  // connected, printed again only when the counts change.
+  void CheckReachable(uint32_t peers_connected) {
+    if (peers_connected > 0 || outcomes.empty() || stopping) return;
+    constexpr size_t kOutcomes = static_cast<size_t>(PeerOutcome::kBanned) + 1;
+    size_t counts[kOutcomes] = {};
+    for (const auto& [address, outcome] : outcomes) {
+      if (outcome == PeerOutcome::kConnected || outcome == PeerOutcome::kFine) return;
+      ++counts[static_cast<size_t>(outcome)];
+    }
+    std::string line = "no peer reachable:";
+    const char* sep = " ";
+    for (size_t i = 0; i < kOutcomes; ++i) {
+      if (counts[i] == 0) continue;
+      absl::StrAppend(&line, sep, counts[i], " ", OutcomeName(static_cast<PeerOutcome>(i)));
+      sep = ", ";
+    }
+    if (line == last_unreachable) return;
+    last_unreachable = line;
+    Log(line);
   }
 
   void PostToOthers(const ShardMessage& m) {
@@ -371,10 +490,11 @@ struct TorrentSession::Impl {
     engine::TorrentConfig cfg;
     cfg.self_id = self_id;
     cfg.listen_port = port;
-    // Piece-assembly memory budget (default 32 MiB), but never fewer than 4 pieces in flight per
-    // shard. O_DIRECT writes return buffers fast, so more does not buy throughput (`bench`).
-    cfg.pieces_in_flight_max = static_cast<uint32_t>(std::max<int64_t>(
-        4, options.piece_memory_bytes / shards / std::max<int64_t>(1, meta.piece_length)));
+    // Piece-assembly memory budget (default 32 MiB) over all shards, whatever the piece length:
+    // a piece larger than the budget is fetched alone (engine/piece_memory.h).
+    cfg.pieces_in_flight_max =
+        engine::PiecesInFlightMax(options.piece_memory_bytes, meta.piece_length, shards);
+    cfg.piece_memory = &shared.piece_memory;
     absl::BitGen gen;
     cfg.seed = absl::Uniform<uint64_t>(gen);
     torrent = std::make_unique<engine::Torrent>(meta, cfg, &shared.claims);
@@ -553,6 +673,9 @@ struct TorrentSession::Impl {
       if (coordinator()) {
         Report(now);
         MaybeSaveResume(now);
+        uint32_t peers = st.peers_connected;
+        for (size_t i = 1; i < shared.shards.size(); ++i) peers += shared.shards[i]->pub_peers;
+        CheckReachable(peers);
       }
     }
     if (coordinator()) PollAnnouncer(now);
@@ -661,13 +784,15 @@ struct TorrentSession::Impl {
         StartSend(a.peer);
         break;
       case Action::Type::kClose:
-        if (a.reason == engine::CloseReason::kProtocolError ||
-            a.reason == engine::CloseReason::kBanned) {
+        if (a.reason != engine::CloseReason::kShutdown) {
           Log(absl::StrCat("closed peer ", a.address.ToString(), ": ",
                            engine::CloseReasonName(a.reason),
-                           a.message.empty() ? "" : absl::StrCat(" (", a.message, ")")));
+                           a.message.empty() ? "" : absl::StrCat(" (", a.message, ")")),
+              /*verbose=*/a.reason != engine::CloseReason::kProtocolError &&
+                  a.reason != engine::CloseReason::kBanned);
         }
         if (auto it = conns.find(a.peer); it != conns.end()) {
+          if (it->second->outgoing) ReportOutcome(a.address, CloseOutcome(a.reason));
           it->second->engine_knows = false;
           CloseConn(*it->second);
         }
@@ -723,6 +848,23 @@ struct TorrentSession::Impl {
         if (fatal.ok()) fatal = absl::InternalError(a.message);
         BeginStop(now);
         break;
+    }
+  }
+
+  static PeerOutcome CloseOutcome(engine::CloseReason reason) {
+    switch (reason) {
+      case engine::CloseReason::kWrongInfoHash:
+        return PeerOutcome::kBadHandshake;
+      case engine::CloseReason::kProtocolError:
+        return PeerOutcome::kProtocolError;
+      case engine::CloseReason::kTimeout:
+        return PeerOutcome::kTimeout;
+      case engine::CloseReason::kBanned:
+        return PeerOutcome::kBanned;
+      case engine::CloseReason::kPeerClosed:
+        return PeerOutcome::kClosedAfterHandshake;
+      default:
+        return PeerOutcome::kFine;
     }
   }
 
@@ -807,11 +949,23 @@ struct TorrentSession::Impl {
       return;
     }
     if (res < 0) {
+      // The connect's linked timeout cancels it: -ECANCELED means it timed out.
+      const PeerOutcome outcome = res == -ECONNREFUSED ? PeerOutcome::kRefused
+                                  : res == -ECANCELED || res == -ETIMEDOUT || res == -ETIME
+                                      ? PeerOutcome::kTimeout
+                                      : PeerOutcome::kUnreachable;
+      Log(absl::StrCat(
+              "peer ", c.address.ToString(), ": connect failed: ",
+              outcome == PeerOutcome::kUnreachable ? strerror(-res) : OutcomeName(outcome)),
+          /*verbose=*/true);
+      ReportOutcome(c.address, outcome);
       torrent->HandleConnectFailed(c.address, now);
       CloseConn(c);
       Drain();
       return;
     }
+    Log(absl::StrCat("peer ", c.address.ToString(), ": connected (outgoing)"), /*verbose=*/true);
+    ReportOutcome(c.address, PeerOutcome::kConnected);
     StartPeer(c, now);
   }
 
@@ -826,6 +980,7 @@ struct TorrentSession::Impl {
         ::close(fd);  // over the connection limit: refuse at once
       } else {
         Conn* c = NewConn(fd, address, false);
+        Log(absl::StrCat("peer ", address.ToString(), ": connected (incoming)"), /*verbose=*/true);
         StartPeer(*c, Now());
       }
     } else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN) {
@@ -871,7 +1026,7 @@ struct TorrentSession::Impl {
         ArmRecv(c);
         return;
       }
-      PeerGone(c, now);
+      PeerGone(c, res, now);
       return;
     }
     c.tail += static_cast<size_t>(res);
@@ -880,6 +1035,15 @@ struct TorrentSession::Impl {
         c.key, absl::MakeConstSpan(c.rbuf.get() + c.head, c.tail - c.head), now);
     c.head += consumed;
     if (c.head == c.tail) c.head = c.tail = 0;
+    if (!c.handshaken && torrent->IsHandshaken(c.key)) {
+      c.handshaken = true;
+      if (options.verbosity == SessionOptions::Verbosity::kVerbose) {
+        const std::string client = ClientName(*torrent->PeerIdOf(c.key));
+        Log(absl::StrCat("peer ", c.address.ToString(), ": handshake done",
+                         client.empty() ? "" : absl::StrCat(", client ", client)),
+            /*verbose=*/true);
+      }
+    }
     if (filled && c.rcap < recv_buffer_size) {
       GrowRecvBuffer(c);  // a busy peer: fewer, larger reads
     } else if (c.head > 0 && c.rcap - c.tail < c.rcap / 2) {
@@ -927,7 +1091,7 @@ struct TorrentSession::Impl {
         StartSend(c.key);
         return;
       }
-      PeerGone(c, now);
+      PeerGone(c, res, now);
       return;
     }
     torrent->HandleSent(c.key, static_cast<size_t>(res), now);
@@ -935,8 +1099,18 @@ struct TorrentSession::Impl {
     Drain();
   }
 
-  void PeerGone(Conn& c, Instant now) {
+  // The connection ended from the other side: `res` is 0 (closed) or a negative errno.
+  void PeerGone(Conn& c, int32_t res, Instant now) {
     if (c.engine_knows) {
+      const bool handshaken = c.handshaken || torrent->IsHandshaken(c.key);
+      Log(absl::StrCat("closed peer ", c.address.ToString(), ": ",
+                       res == 0 ? "closed by peer" : strerror(-res),
+                       handshaken ? " after handshake" : " before handshake"),
+          /*verbose=*/true);
+      if (c.outgoing) {
+        ReportOutcome(c.address, handshaken ? PeerOutcome::kClosedAfterHandshake
+                                            : PeerOutcome::kClosedBeforeHandshake);
+      }
       c.engine_knows = false;
       torrent->HandlePeerClosed(c.key, now);
     }
@@ -1001,6 +1175,9 @@ struct TorrentSession::Impl {
           break;
         case ShardMessage::Type::kLog:
           Log(m.text);
+          break;
+        case ShardMessage::Type::kPeerOutcome:
+          if (!m.peers.empty()) RecordOutcome(m.peers[0], static_cast<PeerOutcome>(m.piece));
           break;
         case ShardMessage::Type::kFatal:
           if (fatal.ok()) fatal = absl::InternalError(m.text);
@@ -1160,6 +1337,11 @@ struct TorrentSession::Impl {
     }
     if (!resp->warning_message.empty())
       Log(absl::StrCat("tracker warning: ", resp->warning_message));
+    Log(absl::StrCat(
+            "tracker: ", resp->peers.size(), " peers, interval ", resp->interval, " s",
+            resp->complete >= 0 ? absl::StrCat(", ", resp->complete, " seeders") : "",
+            resp->incomplete >= 0 ? absl::StrCat(", ", resp->incomplete, " leechers") : ""),
+        /*verbose=*/true);
     DistributePeers(resp->peers, now);
   }
 
@@ -1186,7 +1368,7 @@ TorrentSession::~TorrentSession() {
 absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const engine::Metainfo& meta,
                                                                        const engine::Bitfield& have,
                                                                        SessionOptions options) {
-  auto shared = std::make_unique<Shared>(meta);
+  auto shared = std::make_unique<Shared>(meta, options.piece_memory_bytes);
   shared->options = std::move(options);
   int threads = shared->options.threads;
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());

@@ -47,8 +47,16 @@ struct SessionOptions {
   int threads = 0;
   // Called on the loop thread about once a second and once at the end.
   std::function<void(const SessionProgress&)> on_progress;
-  // Log lines for notable events (tracker errors, peer bans); one line each, no newline.
+  // Log lines for notable events (tracker errors, peer bans); one line each, no newline, control
+  // characters escaped. How many depends on `verbosity`.
   std::function<void(const std::string&)> on_log;
+  enum class Verbosity {
+    kQuiet,   // nothing: errors come back from Run()
+    kNormal,  // tracker errors, bans, failed pieces, choking decisions, and one line when no
+              // known peer is reachable
+    kVerbose  // also every peer connect and close with its reason, tracker replies
+  };
+  Verbosity verbosity = Verbosity::kNormal;
 };
 
 class TorrentSession {

@@ -4,6 +4,10 @@
 Listening modes (Torrenty dials it with `torrenty download --peer 127.0.0.1:PORT`):
   corrupt_blocks  full bitfield + unchoke, then answers every request with the real block with
                   one byte flipped (needs the data file)
+  race_corrupt    full bitfield + unchoke, then answers only requests for the last block of a
+                  piece, at once and corrupted, and never the others: every copy of a piece then
+                  mixes its bad block with honest blocks (it wins the endgame race), so smart ban
+                  must fetch the piece from one peer to find the culprit
   huge_length     after the handshake, a length prefix of 0xFFFFFFFF
   bad_bitfield    a bitfield one byte too long (variant="long"), one byte too short ("short") or of
                   the right size with the spare bits set ("spare")
@@ -39,7 +43,7 @@ from harness import bdecode, bencode  # noqa: E402
 LOOPBACK = "127.0.0.1"
 PSTR = b"BitTorrent protocol"
 BLOCK = 16 * 1024
-MODES = ("corrupt_blocks", "huge_length", "bad_bitfield", "bad_piece", "garbage", "wrong_infohash",
+MODES = ("corrupt_blocks", "race_corrupt", "huge_length", "bad_bitfield", "bad_piece", "garbage", "wrong_infohash",
          "silent", "request_flood")
 
 
@@ -314,7 +318,7 @@ class EvilPeer:
             self._send(sock, rec, msg(5, bits))
             rec.mark("offense_at")
             return
-        # corrupt_blocks and bad_piece look like a seeder.
+        # corrupt_blocks, race_corrupt and bad_piece look like a seeder.
         self._send(sock, rec, msg(5, f.bitfield()) + msg(1))
         while True:
             mid, payload = self._read_msg(sock, rec)
@@ -322,6 +326,16 @@ class EvilPeer:
                 continue
             rec.requests_seen += 1
             index, begin, length = struct.unpack(">III", payload)
+            if mode == "race_corrupt":
+                if begin + length < f.piece_size(index):
+                    continue  # held forever: only a snub takes it back
+                data = bytearray(f.read(index, begin, length))
+                data[0] ^= 0xFF
+                self._send(sock, rec, msg(7, struct.pack(">II", index, begin) + bytes(data)))
+                rec.blocks_sent += 1
+                if rec.offense_at is None:
+                    rec.mark("offense_at")
+                continue
             if mode == "corrupt_blocks":
                 data = bytearray(f.read(index, begin, length))
                 data[len(data) // 2] ^= 0xFF

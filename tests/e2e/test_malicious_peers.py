@@ -42,7 +42,7 @@ class MaliciousPeers(TorrentyTestCase):
         torrent = make_torrent(data, tracker_url(free_port()), self.path(f"{name}.torrent"), piece_log2=18)
         return src, data, torrent
 
-    def _download_next_to(self, mode, variant=None, timeout=DOWNLOAD_TIMEOUT):
+    def _download_next_to(self, mode, variant=None, timeout=DOWNLOAD_TIMEOUT, extra=()):
         src, data, torrent = self._payload()
         seeder = self.start_lt_seeder(torrent, src)
         out = self.path("out")
@@ -50,7 +50,8 @@ class MaliciousPeers(TorrentyTestCase):
         self.addCleanup(evil.stop)
         evil.start()
         res = self.run_torrenty(["download", torrent, "-o", out, "--port", free_port(),
-                                 "--peer", f"{LOOPBACK}:{seeder.port}", "--peer", f"{LOOPBACK}:{evil.port}"],
+                                 "--peer", f"{LOOPBACK}:{seeder.port}", "--peer", f"{LOOPBACK}:{evil.port}",
+                                 *extra],
                                 timeout=timeout)
         exited_at = evil.now()
         evil.stop()
@@ -83,6 +84,21 @@ class MaliciousPeers(TorrentyTestCase):
         self.assertEqual(len(records), 1, f"banned peer was dialled again: {records}")
         self.assertEqual(records[0]["closed_by"], "peer")
         self.assertLess(records[0]["closed_at"], exited_at)
+
+    def test_racing_corrupt_peer_is_banned_and_does_not_stall(self):
+        # One corrupt block in every copy of a piece, the rest from the honest seeder: the piece
+        # failed forever and the evil peer was never judged. Fetched from one peer after its
+        # first failure, the piece passes and smart ban names the evil peer.
+        # One shard, so both peers serve the same copy of a piece (with two, the honest peer's
+        # shard may fetch a whole duplicate and the evil copy is simply dropped).
+        res, records, exited_at, port = self._download_next_to("race_corrupt", extra=("--threads", 1))
+        self.assertIn(f"closed peer {LOOPBACK}:{port}: banned", res.stderr)
+        self.assertEqual(len(records), 1, f"banned peer was dialled again: {records}")
+        self.assertLess(records[0]["closed_at"], exited_at)
+        failed = res.stderr.count("failed its hash check")
+        self.assertGreater(failed, 0, "the evil block never made a piece fail")
+        # Each piece fails with several senders at most once.
+        self.assertLessEqual(failed, 65, res.stderr)
 
     def test_huge_length_prefix(self):
         res, records, exited_at, port = self._download_next_to("huge_length")

@@ -63,6 +63,27 @@ inline engine::Metainfo MakeMetainfo(absl::Span<const uint8_t> payload, int64_t 
   return m;
 }
 
+// A multi-file Metainfo for `payload`; `files` are (length, pad) in order and must add up to the
+// payload's size. Pad files' bytes in `payload` should be zeros, as BEP 47 says.
+inline engine::Metainfo MakeMetainfoWithFiles(absl::Span<const uint8_t> payload,
+                                              int64_t piece_length,
+                                              const std::vector<std::pair<int64_t, bool>>& files) {
+  engine::Metainfo m = MakeMetainfo(payload, piece_length);
+  m.files.clear();
+  int n = 0;
+  int64_t offset = 0;
+  for (auto [length, pad] : files) {
+    engine::FileEntry f;
+    f.path = {pad ? ".pad" : "f", std::to_string(n++)};
+    f.length = length;
+    f.offset = offset;
+    f.pad = pad;
+    offset += length;
+    m.files.push_back(f);
+  }
+  return m;
+}
+
 inline engine::PeerId MakeSimPeerId(uint32_t n) {
   engine::PeerId id{};
   const char prefix[] = "-TYSIM0-";
@@ -152,6 +173,7 @@ class Swarm {
     int index = 0;
     engine::PeerAddress address{};
     std::unique_ptr<engine::Torrent> torrent;
+    engine::TorrentConfig config;  // as given to AddClient
     std::vector<uint8_t> disk;
     std::vector<int> writes;  // kWritePiece actions per piece
     std::vector<CloseRecord> closes;
@@ -163,6 +185,10 @@ class Swarm {
     int64_t completed_at = -1;
     bool online = true;    // accepts connections
     bool corrupt = false;  // flips a byte in every block it serves
+    // When set, decides for each block read whether it is served, served corrupted or dropped
+    // (never answered: give such a client a large reads_per_peer_max).
+    enum class Serve { kServe, kCorrupt, kDrop };
+    std::function<Serve(uint32_t piece, uint32_t begin)> serve_policy;
     size_t upload_per_step = std::numeric_limits<size_t>::max();  // per connection
     engine::PeerKey next_key = 100;
     uint16_t next_ephemeral = 40000;
@@ -195,17 +221,25 @@ class Swarm {
 
   // Adds a client; a seed starts with every piece on its disk.
   int AddClient(bool seed, engine::TorrentConfig config = {}) {
+    engine::Bitfield have(meta_.num_pieces());
+    if (seed) have.SetAll();
+    return AddClientWith(have, config);
+  }
+
+  // Adds a client that starts with the pieces in `have` on its disk.
+  int AddClientWith(const engine::Bitfield& have, engine::TorrentConfig config = {}) {
     std::unique_ptr<Client> c = NewClient();
+    c->config = config;
     c->torrent = std::make_unique<engine::Torrent>(meta_, ClientConfig(c->index, config));
     c->writes.assign(meta_.num_pieces(), 0);
-    if (seed) {
-      c->disk = payload_;
-      engine::Bitfield all(meta_.num_pieces());
-      all.SetAll();
-      c->torrent->SetHave(all);
-    } else {
-      c->disk.assign(payload_.size(), 0);
+    c->disk.assign(payload_.size(), 0);
+    for (uint32_t i = 0; i < meta_.num_pieces(); ++i) {
+      if (!have.Get(i)) continue;
+      const size_t off = static_cast<size_t>(i) * meta_.piece_length;
+      std::copy(payload_.begin() + off, payload_.begin() + off + meta_.PieceSize(i),
+                c->disk.begin() + off);
     }
+    if (have.count() > 0) c->torrent->SetHave(have);
     clients_.push_back(std::move(c));
     return static_cast<int>(clients_.size()) - 1;
   }
@@ -218,7 +252,7 @@ class Swarm {
       p.claims = std::make_shared<engine::PieceClaims>(meta_.num_pieces());
       // Re-create the primary on the shared table (it has no connections yet).
       p.torrent =
-          std::make_unique<engine::Torrent>(meta_, ClientConfig(primary, {}), p.claims.get());
+          std::make_unique<engine::Torrent>(meta_, ClientConfig(primary, p.config), p.claims.get());
       p.shard_group = {primary};
     }
     std::unique_ptr<Client> c = NewClient();
@@ -586,6 +620,11 @@ class Swarm {
           std::vector<uint8_t> block(c.disk.begin() + piece_off + op.begin,
                                      c.disk.begin() + piece_off + op.begin + op.length);
           if (c.corrupt) block[rng_() % block.size()] ^= 0x5A;
+          if (c.serve_policy) {
+            const Client::Serve serve = c.serve_policy(op.piece, op.begin);
+            if (serve == Client::Serve::kDrop) break;
+            if (serve == Client::Serve::kCorrupt) block[rng_() % block.size()] ^= 0x5A;
+          }
           c.torrent->HandleBlockRead(op.peer, op.piece, op.begin, block, absl::OkStatus(), now());
           break;
         }

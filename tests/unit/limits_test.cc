@@ -16,6 +16,7 @@
 #include "engine/bencode.h"
 #include "engine/bitfield.h"
 #include "engine/metainfo.h"
+#include "engine/piece_memory.h"
 #include "engine/sha1.h"
 #include "engine/torrent.h"
 #include "engine/types.h"
@@ -564,6 +565,31 @@ TEST(TorrentLimits, FullCandidateListMakesRoomByDroppingFailedPeers) {
   const PeerAddress fresh{0x0B000001, 2};
   e.t().AddPeerCandidates(absl::MakeConstSpan(&fresh, 1), Instant{1000});
   EXPECT_EQ(e.t().num_candidates(), kMaxPeerCandidates - failed + 1);
+}
+
+// The piece memory budget holds for any piece length: io/ gives each shard budget / piece length
+// / shards pieces, at least one, and the shared PieceMemory lets exactly one buffer larger than
+// the whole budget exist (it used to be at least 4 pieces per shard: 4 GiB for two shards of
+// 512 MiB pieces under a 32 MiB budget).
+TEST(TorrentLimits, PieceMemoryHoldsForAnyPieceLength) {
+  constexpr int64_t kBudget = int64_t{32} << 20;
+  EXPECT_EQ(PiecesInFlightMax(kBudget, int64_t{1} << 20, 2), 16u);
+  EXPECT_EQ(PiecesInFlightMax(kBudget, int64_t{16} << 20, 2), 1u);
+  EXPECT_EQ(PiecesInFlightMax(kBudget, int64_t{512} << 20, 2), 1u);
+  EXPECT_EQ(PiecesInFlightMax(kBudget, int64_t{512} << 20, 1), 1u);
+
+  PieceMemory memory(kBudget);
+  const int64_t huge = int64_t{512} << 20;
+  ASSERT_TRUE(memory.TryReserve(huge));  // one oversized piece: allowed alone
+  EXPECT_FALSE(memory.TryReserve(huge));
+  EXPECT_FALSE(memory.TryReserve(1 << 20));
+  EXPECT_TRUE(memory.wanted());
+  memory.Release(huge);
+  ASSERT_TRUE(memory.TryReserve(int64_t{16} << 20));
+  EXPECT_FALSE(memory.wanted());
+  ASSERT_TRUE(memory.TryReserve(int64_t{16} << 20));
+  EXPECT_FALSE(memory.TryReserve(1));  // the budget is full
+  EXPECT_LE(memory.used(), std::max(kBudget, huge));
 }
 
 }  // namespace

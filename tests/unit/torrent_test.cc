@@ -654,5 +654,218 @@ TEST(TorrentSimTest, ShardsSplitOneDownload) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// 13. Smart ban cannot be stalled: a hostile seeder answers only the last block of each piece,
+// and only when the honest seeder was asked for it too (an endgame race), always corrupted, and
+// it wins every race. Each attempt of such a
+// piece mixed a corrupt block into honest ones, so the piece failed forever and, never passing,
+// never let smart ban judge the senders. After one failure with several senders the piece now
+// comes from a single peer, so it passes and the hostile peer is banned.
+
+TEST(TorrentSimTest, RacingCorruptPeerCannotStallSmartBan) {
+  for (uint64_t seed = 1300; seed < 1305; ++seed) {
+    SCOPED_TRACE(SeedTrace(seed));
+    const Content content = MakeContent(seed, 32, 64 * 1024, 64 * 1024);
+    Swarm sim(content.meta, content.payload, {.seed = seed});
+    TorrentConfig hostile_config;
+    hostile_config.reads_per_peer_max = 1u << 30;  // dropped reads never come back
+    const int good = sim.AddClient(true);
+    const int evil = sim.AddClient(true, hostile_config);
+    const int l = sim.AddClient(false);
+    sim.client(good).upload_per_step = 16 * 1024;
+    // The requests the leecher sent to the honest seeder so far.
+    std::set<std::pair<uint32_t, uint32_t>> asked_honest;
+    size_t scanned = 0;
+    sim.client(evil).serve_policy = [&](uint32_t piece, uint32_t begin) {
+      for (auto [id, side] : sim.PipesBetween(l, good)) {
+        const std::vector<WireEvent>& ev = sim.pipe(id).end[side].tap.events();
+        for (; scanned < ev.size(); ++scanned) {
+          if (ev[scanned].type == MsgType::kRequest) {
+            asked_honest.emplace(ev[scanned].index, ev[scanned].begin);
+          }
+        }
+      }
+      const uint32_t last_block = (content.meta.PieceSize(piece) - 1) / kBlockSize * kBlockSize;
+      return begin == last_block && asked_honest.contains({piece, begin})
+                 ? Swarm::Client::Serve::kCorrupt
+                 : Swarm::Client::Serve::kDrop;
+    };
+    sim.Introduce(l, good);
+    sim.Introduce(l, evil);
+
+    ASSERT_TRUE(sim.RunUntil([&] { return sim.client(l).completed; }, 30'000))
+        << sim.torrent(l).stats().pieces_failed << " failed pieces, "
+        << sim.torrent(l).stats().pieces_have << " pieces";
+    ExpectDiskIsPayload(sim, l);
+    EXPECT_GT(sim.torrent(l).stats().pieces_failed, 0u) << "the attack did not happen";
+    EXPECT_TRUE(sim.torrent(l).IsBanned(sim.client(evil).address));
+    EXPECT_FALSE(sim.torrent(l).IsBanned(sim.client(good).address));
+    // A piece fails with several senders at most once.
+    EXPECT_LE(sim.torrent(l).stats().pieces_failed, content.meta.num_pieces());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14. Pad files (BEP 47): blocks that lie wholly in pad files are zeros that are never requested;
+// the piece still verifies because the engine writes the zeros into the buffer itself.
+
+TEST(TorrentSimTest, PadFileBlocksAreNeverRequested) {
+  constexpr int64_t kPiece = 64 * 1024;
+  // f0, a pad to the next piece boundary plus a whole piece of padding, f1, a pad, f2.
+  const std::vector<std::pair<int64_t, bool>> files = {{40'000, false},
+                                                       {2 * kPiece - 40'000, true},
+                                                       {100'000, false},
+                                                       {4 * kPiece - 2 * kPiece - 100'000, true},
+                                                       {5'000, false}};
+  std::vector<std::pair<int64_t, int64_t>> pads;  // [from, to)
+  int64_t total = 0;
+  for (auto [len, pad] : files) {
+    if (pad) pads.emplace_back(total, total + len);
+    total += len;
+  }
+  for (uint64_t seed = 1400; seed < 1404; ++seed) {
+    SCOPED_TRACE(SeedTrace(seed));
+    std::mt19937_64 rng(seed);
+    std::vector<uint8_t> payload = torrenty::testing::RandomBytes(rng, static_cast<size_t>(total));
+    for (auto [from, to] : pads) std::fill(payload.begin() + from, payload.begin() + to, 0);
+    const Metainfo meta = torrenty::testing::MakeMetainfoWithFiles(payload, kPiece, files);
+    Swarm sim(meta, payload, {.seed = seed, .random_splits = seed % 2 == 1});
+    const int s = sim.AddClient(true);
+    const int l = sim.AddClient(false);
+    sim.Introduce(l, s);
+    ASSERT_TRUE(sim.RunUntil([&] { return sim.client(l).completed; }, 60'000));
+    ExpectDiskIsPayload(sim, l);
+    std::set<std::pair<uint32_t, uint32_t>> requested;
+    for (const WireEvent& e : sim.Sent(l, s)) {
+      if (e.type != MsgType::kRequest) continue;
+      requested.emplace(e.index, e.begin);
+      const int64_t from = int64_t{e.index} * kPiece + e.begin;
+      const int64_t to = from + e.length;
+      for (auto [pad_from, pad_to] : pads) {
+        EXPECT_FALSE(from >= pad_from && to <= pad_to)
+            << "requested pad bytes: piece " << e.index << " begin " << e.begin;
+      }
+    }
+    // Every block not wholly inside a pad file.
+    size_t wanted = 0;
+    for (int64_t b = 0; b < total; b += kBlockSize) {
+      const int64_t end = std::min(b + kBlockSize, total);
+      bool in_pad = false;
+      for (auto [pad_from, pad_to] : pads) in_pad |= b >= pad_from && end <= pad_to;
+      if (!in_pad) ++wanted;
+    }
+    EXPECT_EQ(requested.size(), wanted);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 15. Tit for tat through the whole engine: a leecher with six peers that upload to it at
+// different rates reciprocates the four fastest (plus one optimistic unchoke).
+
+TEST(TorrentSimTest, LeecherUnchokesItsFastestUploaders) {
+  for (uint64_t seed = 1500; seed < 1503; ++seed) {
+    SCOPED_TRACE(SeedTrace(seed));
+    const uint32_t kPieces = 512;
+    const Content content = MakeContent(seed, kPieces, 32 * 1024, 32 * 1024);
+    Swarm sim(content.meta, content.payload, {.seed = seed});
+    // The leecher has the first half, its peers the second: each side wants the other's.
+    Bitfield first(kPieces), second(kPieces);
+    for (uint32_t i = 0; i < kPieces; ++i) (i < kPieces / 2 ? first : second).Set(i);
+    // A shallow pipeline, so that no single peer's requests take up every piece in flight.
+    TorrentConfig config;
+    config.requests_per_peer_max = 8;
+    const int l = sim.AddClientWith(first, config);
+    // Introduced slowest first, so the fastest get the highest keys: with rates ignored the
+    // choker would prefer the slowest (it breaks ties on the lowest key).
+    // The peers fetch from the leecher one block at a time, so they stay interested in it for
+    // the whole test and its choker has six candidates.
+    TorrentConfig peer_config;
+    peer_config.requests_per_peer_max = 1;
+    std::vector<int> peers;
+    for (int i = 0; i < 6; ++i) {
+      peers.push_back(sim.AddClientWith(second, peer_config));
+      sim.client(peers.back()).upload_per_step = static_cast<size_t>(1 + i) * 1024;
+      sim.Introduce(l, peers.back());
+    }
+    // Sample after the second choke round (rounds run every 10 s from the first tick).
+    sim.RunUntil([] { return false; }, 25'000);
+    ASSERT_FALSE(sim.client(l).completed) << "too fast to see a choke round";
+    std::vector<bool> unchoked;
+    for (int p : peers) unchoked.push_back(Unchoked(sim.Sent(l, p)));
+    for (int i = 2; i < 6; ++i) EXPECT_TRUE(unchoked[i]) << "fast peer " << i << " is choked";
+    EXPECT_LE(static_cast<int>(unchoked[0]) + static_cast<int>(unchoked[1]), 1)
+        << "both slow peers unchoked: one is only optimistic";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 16. Piece memory: buffers never exceed the budget, and a piece larger than the whole budget is
+// still downloaded, with exactly one buffer.
+
+int64_t MaxBufferBytesUntilComplete(Swarm& sim, const std::vector<int>& clients, int64_t max_ms) {
+  int64_t max_bytes = 0;
+  const int64_t deadline = sim.elapsed_ms() + max_ms;
+  while (!sim.AllComplete(clients) && sim.elapsed_ms() < deadline) {
+    sim.Step();
+    int64_t bytes = 0;
+    for (int c : clients) bytes += sim.torrent(c).piece_buffer_bytes();
+    max_bytes = std::max(max_bytes, bytes);
+  }
+  return max_bytes;
+}
+
+TEST(TorrentSimTest, PiecesInFlightBoundBuffers) {
+  const Content content = MakeContent(1600, 64, 64 * 1024, 64 * 1024);
+  Swarm sim(content.meta, content.payload, {.seed = 1600});
+  std::vector<int> seeds;
+  for (int i = 0; i < 4; ++i) seeds.push_back(sim.AddClient(true));
+  TorrentConfig config;
+  config.pieces_in_flight_max = 3;
+  const int l = sim.AddClient(false, config);
+  for (int s : seeds) sim.Introduce(l, s);
+  const int64_t max_bytes = MaxBufferBytesUntilComplete(sim, {l}, 60'000);
+  ASSERT_TRUE(sim.client(l).completed);
+  ExpectDiskIsPayload(sim, l);
+  EXPECT_GT(max_bytes, 0);
+  EXPECT_LE(max_bytes, 3 * 64 * 1024);
+}
+
+TEST(TorrentSimTest, SharedPieceMemoryBoundsBuffersOfEveryShard) {
+  const Content content = MakeContent(1610, 64, 64 * 1024, 64 * 1024);
+  Swarm sim(content.meta, content.payload, {.seed = 1610});
+  std::vector<int> seeds;
+  for (int i = 0; i < 4; ++i) seeds.push_back(sim.AddClient(true));
+  PieceMemory memory(3 * 64 * 1024);
+  TorrentConfig config;
+  config.piece_memory = &memory;  // the count limit (48) alone would allow 48 per shard
+  const int l = sim.AddClient(false, config);
+  const int l2 = sim.AddShard(l, config);
+  for (size_t i = 0; i < seeds.size(); ++i) sim.Introduce(i % 2 == 0 ? l : l2, seeds[i]);
+  const int64_t max_bytes = MaxBufferBytesUntilComplete(sim, {l, l2}, 60'000);
+  ASSERT_TRUE(sim.AllComplete({l, l2}));
+  EXPECT_LE(max_bytes, 3 * 64 * 1024);
+  EXPECT_EQ(memory.used(),
+            sim.torrent(l).piece_buffer_bytes() + sim.torrent(l2).piece_buffer_bytes());
+}
+
+TEST(TorrentSimTest, PieceLargerThanTheBudgetIsFetchedAlone) {
+  constexpr int64_t kPiece = 1 << 20;  // four times the budget
+  const Content content = MakeContent(1620, 4, kPiece, kPiece / 2);
+  Swarm sim(content.meta, content.payload, {.seed = 1620});
+  const int s1 = sim.AddClient(true);
+  const int s2 = sim.AddClient(true);
+  PieceMemory memory(256 * 1024);
+  TorrentConfig config;
+  config.pieces_in_flight_max = PiecesInFlightMax(memory.budget(), kPiece, 2);
+  config.piece_memory = &memory;
+  const int l = sim.AddClient(false, config);
+  const int l2 = sim.AddShard(l, config);
+  sim.Introduce(l, s1);
+  sim.Introduce(l2, s2);
+  const int64_t max_bytes = MaxBufferBytesUntilComplete(sim, {l, l2}, 120'000);
+  ASSERT_TRUE(sim.AllComplete({l, l2}));
+  EXPECT_EQ(max_bytes, kPiece);
+}
+
 }  // namespace
 }  // namespace torrenty::engine

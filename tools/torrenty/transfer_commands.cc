@@ -38,7 +38,10 @@ constexpr char kDownloadUsage[] =
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
     "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
     "  --piece-memory BYTES memory for pieces in flight (default 32M; K/M/G suffixes); when\n"
-    "                       it is used up fewer requests go out instead of memory growing\n";
+    "                       it is used up fewer requests go out instead of memory growing\n"
+    "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
+    "                       and per tracker reply\n"
+    "  -q, --quiet          print nothing but errors\n";
 
 constexpr char kSeedUsage[] =
     "usage: torrenty seed TORRENT --data DIR [--port N] [--peer HOST:PORT]...\n"
@@ -47,7 +50,10 @@ constexpr char kSeedUsage[] =
     "  --port N             listening port (default: first free of 6881-6889)\n"
     "  --peer HOST:PORT     also connect to this peer (repeatable)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
-    "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n";
+    "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
+    "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
+    "                       and per tracker reply\n"
+    "  -q, --quiet          print nothing but errors\n";
 
 struct TransferArgs {
   std::string torrent;
@@ -61,7 +67,9 @@ struct TransferArgs {
   int hash_threads = 2;
   int threads = 0;
   int64_t piece_memory = int64_t{32} << 20;
+  io::SessionOptions::Verbosity verbosity = io::SessionOptions::Verbosity::kNormal;
   bool help = false;
+  bool quiet() const { return verbosity == io::SessionOptions::Verbosity::kQuiet; }
 };
 
 // Returns an exit code when parsing ends the command (help or error), else -1.
@@ -112,6 +120,14 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
             cmd, absl::StrCat("--piece-memory needs a size of at least 1M, got '", value, "'"));
       }
       out->piece_memory = *bytes;
+    } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {
+      const bool verbose = arg == "-v" || arg == "--verbose";
+      const auto level =
+          verbose ? io::SessionOptions::Verbosity::kVerbose : io::SessionOptions::Verbosity::kQuiet;
+      if (out->verbosity != io::SessionOptions::Verbosity::kNormal && out->verbosity != level) {
+        return UsageError(cmd, "-v and -q exclude each other");
+      }
+      out->verbosity = level;
     } else if (!is_seed && arg == "--seed") {
       out->seed = true;
     } else if (!is_seed && arg == "--preallocate") {
@@ -132,8 +148,9 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
 
 class ProgressPrinter {
  public:
-  explicit ProgressPrinter(std::string name, bool seed_after)
-      : name_(std::move(name)), tty_(isatty(2) == 1), seed_after_(seed_after) {}
+  // A quiet printer prints nothing: with -q only errors (printed by the caller) are shown.
+  ProgressPrinter(std::string name, bool seed_after, bool quiet)
+      : name_(std::move(name)), tty_(isatty(2) == 1), seed_after_(seed_after), quiet_(quiet) {}
 
   void Update(const io::SessionProgress& p) {
     last_ = p;
@@ -147,6 +164,7 @@ class ProgressPrinter {
         Log(absl::StrCat(name_, ": seeding until SIGINT/SIGTERM"));
       }
     }
+    if (quiet_) return;
     const double pct =
         p.total_bytes > 0 ? 100.0 * static_cast<double>(p.verified_bytes) / p.total_bytes : 100.0;
     std::string eta = "--:--";
@@ -172,6 +190,7 @@ class ProgressPrinter {
     }
   }
   void Log(const std::string& line) {
+    if (quiet_) return;
     EndLine();
     std::fprintf(stderr, "%s\n", line.c_str());
   }
@@ -192,6 +211,7 @@ class ProgressPrinter {
   std::string name_;
   bool tty_;
   bool seed_after_;
+  bool quiet_;
   bool dirty_ = false;
   double last_line_s_ = -100;
   io::SessionProgress last_;
@@ -210,7 +230,7 @@ int RecheckThreads(const TransferArgs& args) {
 // What already exists under dir: a folder without the content yields an empty set; resume data
 // whose file stamps all still match is trusted as it is; anything else is verified piece by piece.
 absl::StatusOr<engine::Bitfield> ExistingPieces(const engine::Metainfo& meta,
-                                                const std::string& dir, int threads) {
+                                                const std::string& dir, int threads, bool quiet) {
   std::error_code ec;
   if (!std::filesystem::exists(std::filesystem::path(dir) / meta.name, ec)) {
     return engine::Bitfield(meta.num_pieces());
@@ -219,16 +239,19 @@ absl::StatusOr<engine::Bitfield> ExistingPieces(const engine::Metainfo& meta,
   if (resume.ok()) {
     const std::vector<engine::FileStamp> stamps = io::StampFiles(dir, meta);
     if (stamps == resume->files) {
-      std::fprintf(stderr, "%s: resume data matches the files: %u/%u pieces, recheck skipped\n",
-                   meta.name.c_str(), resume->have.count(), meta.num_pieces());
+      if (!quiet)
+        std::fprintf(stderr, "%s: resume data matches the files: %u/%u pieces, recheck skipped\n",
+                     meta.name.c_str(), resume->have.count(), meta.num_pieces());
       return resume->have;
     }
-    std::fprintf(stderr, "%s: files changed since the resume data was saved; rechecking\n",
-                 meta.name.c_str());
+    if (!quiet)
+      std::fprintf(stderr, "%s: files changed since the resume data was saved; rechecking\n",
+                   meta.name.c_str());
   } else if (!absl::IsNotFound(resume.status())) {
-    std::fprintf(stderr, "%s: ignoring resume data (%.*s); rechecking\n", meta.name.c_str(),
-                 static_cast<int>(resume.status().message().size()),
-                 resume.status().message().data());
+    if (!quiet)
+      std::fprintf(stderr, "%s: ignoring resume data (%.*s); rechecking\n", meta.name.c_str(),
+                   static_cast<int>(resume.status().message().size()),
+                   resume.status().message().data());
   }
   absl::StatusOr<std::unique_ptr<io::FileStore>> store =
       io::FileStore::Open(dir, meta, io::OpenMode::kCreate);
@@ -238,7 +261,7 @@ absl::StatusOr<engine::Bitfield> ExistingPieces(const engine::Metainfo& meta,
 
 int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::Metainfo& meta,
                 const engine::Bitfield& have, bool seed_after) {
-  ProgressPrinter printer(meta.name, seed_after);
+  ProgressPrinter printer(meta.name, seed_after, args.quiet());
   io::SessionOptions opts;
   opts.data_dir = args.dir;
   opts.port = args.port;
@@ -248,6 +271,7 @@ int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::M
   opts.hash_threads = args.hash_threads;
   opts.threads = args.threads;
   opts.piece_memory_bytes = args.piece_memory;
+  opts.verbosity = args.verbosity;
   opts.on_progress = [&](const io::SessionProgress& p) { printer.Update(p); };
   opts.on_log = [&](const std::string& line) { printer.Log(line); };
   absl::StatusOr<std::unique_ptr<io::TorrentSession>> session =
@@ -292,7 +316,8 @@ int RunDownload(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(args.dir, ec);
   if (ec) return Fail("download", absl::StrCat("cannot create ", args.dir, ": ", ec.message()));
-  absl::StatusOr<engine::Bitfield> have = ExistingPieces(*meta, args.dir, RecheckThreads(args));
+  absl::StatusOr<engine::Bitfield> have =
+      ExistingPieces(*meta, args.dir, RecheckThreads(args), args.quiet());
   if (!have.ok()) return Fail("download", have.status().message());
   if (args.preallocate && !have->all()) {
     absl::StatusOr<std::unique_ptr<io::FileStore>> store =
@@ -306,7 +331,7 @@ int RunDownload(int argc, char** argv) {
     return Fail("download", "the torrent has no trackers; give peers with --peer HOST:PORT");
   }
   const int rc = RunTransfer("download", args, *meta, *have, args.seed);
-  if (rc == 0) {
+  if (rc == 0 && !args.quiet()) {
     std::fprintf(stderr, "%s: complete, %s verified in %s\n", meta->name.c_str(),
                  HumanBytes(static_cast<double>(meta->total_length)).c_str(),
                  (std::filesystem::path(args.dir) / meta->name).c_str());
