@@ -90,7 +90,7 @@ class Trackers(TorrentyTestCase):
         proxy.wait_for(lambda l: any(a.event == "completed" for a in l), 60, port=tport, procs=[p])
         self.assertSameData(src / "stop.bin", out / "stop.bin")
         self.assertIsNone(p.poll(), "torrenty download --seed exited after completing\n" + p.tail())
-        time.sleep(1.0)
+        p.wait_for_output("seeding until SIGINT/SIGTERM", 10, stdout_only=False)
         t = time.monotonic()
         p.send_signal(signal.SIGINT)
         rc = self.wait_exit(p, 10)
