@@ -50,11 +50,27 @@ DiskIo::~DiskIo() = default;
 
 absl::Status DiskIo::WritePiece(uint32_t piece, absl::Span<const uint8_t> data, uint64_t tag) {
   // The buffer is only read for writes; the slot stores one pointer type for both directions.
-  return Start(piece, const_cast<uint8_t*>(data.data()), data.size(), /*write=*/true, tag);
+  if (absl::Status st = CheckWholePiece(piece, data.size()); !st.ok()) return st;
+  return Start(piece, 0, const_cast<uint8_t*>(data.data()), data.size(), /*write=*/true, tag);
 }
 
 absl::Status DiskIo::ReadPiece(uint32_t piece, absl::Span<uint8_t> buf, uint64_t tag) {
-  return Start(piece, buf.data(), buf.size(), /*write=*/false, tag);
+  if (absl::Status st = CheckWholePiece(piece, buf.size()); !st.ok()) return st;
+  return Start(piece, 0, buf.data(), buf.size(), /*write=*/false, tag);
+}
+
+absl::Status DiskIo::ReadRange(uint32_t piece, int64_t offset, absl::Span<uint8_t> buf,
+                               uint64_t tag) {
+  return Start(piece, offset, buf.data(), buf.size(), /*write=*/false, tag);
+}
+
+absl::Status DiskIo::CheckWholePiece(uint32_t piece, size_t size) const {
+  const engine::Metainfo& meta = store_->meta();
+  if (piece < meta.num_pieces() && size != meta.PieceSize(piece)) {
+    return absl::InvalidArgumentError(absl::StrCat("buffer for piece ", piece, " has ", size,
+                                                   " bytes, want ", meta.PieceSize(piece)));
+  }
+  return absl::OkStatus();
 }
 
 engine::FileSlice DiskIo::SliceAt(int64_t pos, int64_t end, int64_t range_begin) {
@@ -69,20 +85,24 @@ engine::FileSlice DiskIo::SliceAt(int64_t pos, int64_t end, int64_t range_begin)
   return s;
 }
 
-absl::Status DiskIo::Start(uint32_t piece, uint8_t* buf, size_t size, bool write, uint64_t tag) {
+absl::Status DiskIo::Start(uint32_t piece, int64_t offset, uint8_t* buf, size_t size, bool write,
+                           uint64_t tag) {
   const engine::Metainfo& meta = store_->meta();
   if (piece >= meta.num_pieces()) {
     return absl::InvalidArgumentError(absl::StrCat("piece ", piece, " out of range"));
   }
-  if (size != meta.PieceSize(piece)) {
-    return absl::InvalidArgumentError(absl::StrCat("buffer for piece ", piece, " has ", size,
-                                                   " bytes, want ", meta.PieceSize(piece)));
+  const int64_t piece_size = meta.PieceSize(piece);
+  if (offset < 0 || size == 0 || offset > piece_size ||
+      static_cast<int64_t>(size) > piece_size - offset) {
+    return absl::InvalidArgumentError(absl::StrCat("range [", offset, ", +", size, ") of piece ",
+                                                   piece, " is outside its ", piece_size,
+                                                   " bytes"));
   }
   if (free_.empty()) {
     return absl::ResourceExhaustedError(
         absl::StrCat("all ", slots_.size(), " disk operations in flight"));
   }
-  const int64_t begin = int64_t{piece} * meta.piece_length;
+  const int64_t begin = int64_t{piece} * meta.piece_length + offset;
   const int64_t end = begin + static_cast<int64_t>(size);
   // Checked up front so that a broken store fails here, not later through done().
   for (int64_t pos = begin; pos < end;) {

@@ -40,6 +40,10 @@ class DiskIo {
   [[nodiscard]] absl::Status WritePiece(uint32_t piece, absl::Span<const uint8_t> data,
                                         uint64_t tag);
   [[nodiscard]] absl::Status ReadPiece(uint32_t piece, absl::Span<uint8_t> buf, uint64_t tag);
+  // Reads `buf.size()` bytes of a piece from byte `offset` of the piece: the read cache loads
+  // bounded extents of large pieces with it. The range must be non-empty and inside the piece.
+  [[nodiscard]] absl::Status ReadRange(uint32_t piece, int64_t offset, absl::Span<uint8_t> buf,
+                                       uint64_t tag);
 
   size_t in_flight() const { return slots_.size() - free_.size(); }
   // Ring writes that went through an O_DIRECT descriptor and completed, and files whose O_DIRECT
@@ -65,7 +69,7 @@ class DiskIo {
     uint64_t tag = 0;
     bool write = false;
     uint8_t* buf = nullptr;
-    int64_t begin = 0;  // torrent offset of the piece's first byte
+    int64_t begin = 0;  // torrent offset of the range's first byte
     int64_t next = 0;   // torrent offset of the first byte no SubOp has taken yet
     int64_t end = 0;    // exclusive
     size_t active = 0;  // SubOps in flight
@@ -75,7 +79,9 @@ class DiskIo {
     void OnNop(int32_t res, uint32_t flags);
   };
 
-  absl::Status Start(uint32_t piece, uint8_t* buf, size_t size, bool write, uint64_t tag);
+  absl::Status CheckWholePiece(uint32_t piece, size_t size) const;
+  absl::Status Start(uint32_t piece, int64_t offset, uint8_t* buf, size_t size, bool write,
+                     uint64_t tag);
   // The file slice that starts at torrent offset `pos`, cut at `end`.
   engine::FileSlice SliceAt(int64_t pos, int64_t end, int64_t range_begin);
   // Gives `sub` the slot's next slice that needs a ring operation (pad slices are handled on the

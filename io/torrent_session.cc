@@ -46,10 +46,13 @@ constexpr int kConnectTimeoutSec = 10;
 constexpr int kAnnounceTimeoutMs = 15'000;
 // After the last piece, wait at most this long for the `stopped` announce before exiting.
 constexpr int64_t kStopGraceMs = 3'000;
-// Bytes of whole pieces kept in memory for serving; a peer's requests for one piece are
-// answered from one disk read.
+// Memory kept for serving, over all shards. A piece up to kReadExtentMax is one entry, so a
+// peer's requests for it are answered from one disk read; a larger piece is cached in extents of
+// kReadExtentMax, so what one entry costs does not depend on the piece length a torrent chooses.
+// Each shard keeps at least kReadCacheEntriesMin entries.
 constexpr int64_t kReadCacheBytes = 32 << 20;
 constexpr size_t kReadCacheEntriesMin = 4;
+constexpr int64_t kReadExtentMax = 4 << 20;
 constexpr size_t kRecvBufferMin = 256 << 10;
 constexpr int64_t kResumeSaveMs = 5'000;
 // Receive buffers start here and double (up to recv_buffer_size) while a peer keeps them full:
@@ -252,8 +255,13 @@ struct TorrentSession::Impl {
 
   // --- disk ---
   std::deque<std::pair<uint32_t, absl::Span<const uint8_t>>> write_backlog;
+  // One extent of a piece: bytes [extent * read_extent, + size) of it. It holds
+  // engine::kBlockSize bytes past the extent's end, so a request that starts in the extent and
+  // crosses into the next one is still answered from one buffer.
   struct CacheEntry {
     uint32_t piece = 0;
+    uint32_t extent = 0;
+    size_t size = 0;  // bytes loaded into data
     std::unique_ptr<uint8_t[]> data;
     bool loading = false;
     uint64_t last_used = 0;
@@ -265,6 +273,8 @@ struct TorrentSession::Impl {
   };
   std::vector<CacheEntry> cache;
   size_t cache_capacity = kReadCacheEntriesMin;
+  int64_t read_extent = 0;       // min(piece length, kReadExtentMax)
+  size_t cache_entry_bytes = 0;  // min(piece length, read_extent + kBlockSize)
   uint64_t cache_clock = 0;
   struct PendingRead {
     PeerKey peer;
@@ -502,8 +512,12 @@ struct TorrentSession::Impl {
 
     recv_buffer_size = std::max<size_t>(kRecvBufferMin,
                                         2 * size_t{engine::wire::MaxMessageLen(meta.num_pieces())});
+    read_extent = std::min<int64_t>(meta.piece_length, kReadExtentMax);
+    cache_entry_bytes =
+        static_cast<size_t>(std::min<int64_t>(meta.piece_length, read_extent + engine::kBlockSize));
     cache_capacity = std::max<size_t>(
-        kReadCacheEntriesMin, static_cast<size_t>(kReadCacheBytes / shards / meta.piece_length));
+        kReadCacheEntriesMin,
+        static_cast<size_t>(kReadCacheBytes / shards / static_cast<int64_t>(cache_entry_bytes)));
     inbox_c = MakeCompletion<&Impl::OnInbox>(this);
     hash_c = MakeCompletion<&Impl::OnHashEvent>(this);
     timer_c = MakeCompletion<&Impl::OnTimer>(this);
@@ -1231,20 +1245,19 @@ struct TorrentSession::Impl {
     Drain();
   }
 
-  // Answers a peer's block request from the read cache, loading the piece if needed. Returns
+  // Answers a peer's block request from the read cache, loading its extent if needed. Returns
   // false if the request had to wait in the backlog.
   bool ServeRead(const PendingRead& r) {
     const Instant now = Now();
+    const uint32_t extent = static_cast<uint32_t>(r.begin / read_extent);
     for (size_t i = 0; i < cache.size(); ++i) {
       CacheEntry& e = cache[i];
-      if (e.piece != r.piece || !e.data) continue;
+      if (e.piece != r.piece || e.extent != extent || !e.data) continue;
       e.last_used = ++cache_clock;
       if (e.loading) {
         e.waiters.push_back({r.peer, r.begin, r.length});
       } else {
-        torrent->HandleBlockRead(r.peer, r.piece, r.begin,
-                                 absl::MakeConstSpan(e.data.get() + r.begin, r.length),
-                                 absl::OkStatus(), now);
+        AnswerFromEntry(e, r.peer, r.begin, r.length, absl::OkStatus(), now);
       }
       return true;
     }
@@ -1262,16 +1275,20 @@ struct TorrentSession::Impl {
       }
     } else {
       cache.emplace_back();
-      cache.back().data.reset(new uint8_t[meta.piece_length]);
+      cache.back().data.reset(new uint8_t[cache_entry_bytes]);
     }
     CacheEntry& e = cache[slot];
+    const int64_t offset = int64_t{extent} * read_extent;
     e.piece = r.piece;
+    e.extent = extent;
+    e.size =
+        static_cast<size_t>(std::min<int64_t>(meta.PieceSize(r.piece) - offset, cache_entry_bytes));
     e.loading = true;
     e.last_used = ++cache_clock;
     e.waiters.clear();
     e.waiters.push_back({r.peer, r.begin, r.length});
-    absl::Status st = disk->ReadPiece(
-        r.piece, absl::MakeSpan(e.data.get(), meta.PieceSize(r.piece)), kReadTagBit | slot);
+    absl::Status st =
+        disk->ReadRange(r.piece, offset, absl::MakeSpan(e.data.get(), e.size), kReadTagBit | slot);
     if (absl::IsResourceExhausted(st)) {
       e.loading = false;
       e.piece = UINT32_MAX;
@@ -1283,18 +1300,30 @@ struct TorrentSession::Impl {
     return true;
   }
 
+  // The engine only asks for blocks of at most kBlockSize inside the piece, which always lie in
+  // the entry of the extent they start in; the check keeps a broken caller from reading past it.
+  void AnswerFromEntry(const CacheEntry& e, PeerKey peer, uint32_t begin, uint32_t length,
+                       absl::Status st, Instant now) {
+    absl::Span<const uint8_t> data;
+    if (st.ok()) {
+      const int64_t at = int64_t{begin} - int64_t{e.extent} * read_extent;
+      if (at < 0 || at + int64_t{length} > static_cast<int64_t>(e.size)) {
+        st = absl::InternalError(absl::StrCat("block [", begin, ", +", length, ") of piece ",
+                                              e.piece, " is outside its cached extent"));
+      } else {
+        data = absl::MakeConstSpan(e.data.get() + at, length);
+      }
+    }
+    torrent->HandleBlockRead(peer, e.piece, begin, data, st, now);
+  }
+
   void OnCacheLoaded(size_t slot, const absl::Status& st, Instant now) {
     CacheEntry& e = cache[slot];
     e.loading = false;
     std::vector<CacheEntry::Waiter> waiters;
     waiters.swap(e.waiters);
-    const uint32_t piece = e.piece;
+    for (const auto& w : waiters) AnswerFromEntry(e, w.peer, w.begin, w.length, st, now);
     if (!st.ok()) e.piece = UINT32_MAX;
-    for (const auto& w : waiters) {
-      absl::Span<const uint8_t> data;
-      if (st.ok()) data = absl::MakeConstSpan(e.data.get() + w.begin, w.length);
-      torrent->HandleBlockRead(w.peer, piece, w.begin, data, st, now);
-    }
   }
 
   void OnHttpEvent(int32_t, uint32_t) {

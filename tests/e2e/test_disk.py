@@ -1,15 +1,19 @@
-"""The disk side against real files: sparse files of zeros seed, memory at start-up does not grow
-with the piece length, a planted .torrenty symlink is not followed, and an existing file longer
-than the torrent's loses its stale tail.
+"""The disk side against real files: sparse files of zeros seed, memory at start-up and while
+seeding does not grow with the piece length, a planted .torrenty symlink is not followed, and an
+existing file longer than the torrent's loses its stale tail.
 """
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import time
 import unittest
 
 from harness import LOOPBACK, MiB, TorrentyTestCase, free_port, info_hash, make_torrent, \
     torrenty_bin, tracker_url, wait_port_listening, write_random_file
+from evil_peer import handshake, msg, recv_exact
 from swarm_helpers import resume_path
 
 # Runs argv as the only child of a fresh interpreter and prints that child's peak RSS in KiB, so no
@@ -96,6 +100,69 @@ class Disk(TorrentyTestCase):
         seed.send_signal(signal.SIGINT)
         self.assertEqual(self.wait_exit(seed, 10), 0, seed.tail())
         self.assertLess(peak, 64 * MiB, f"peak RSS {peak / MiB:.1f} MiB while checking 64 MiB pieces")
+
+    def request_blocks(self, port, torrent, blocks, timeout=30):
+        """Asks a seeder for (piece, begin, length) blocks over one raw connection; returns each
+        block's bytes in order."""
+        ih = bytes.fromhex(info_hash(torrent))
+        deadline = time.monotonic() + timeout
+        with socket.create_connection((LOOPBACK, port), timeout=timeout) as s:
+            s.sendall(handshake(ih, b"-XX0001-readextents0"))
+            self.assertEqual(recv_exact(s, 68)[28:48], ih)
+            s.sendall(msg(2))  # interested
+            got = {}
+            unchoked = False
+            while len(got) < len(blocks):
+                self.assertLess(time.monotonic(), deadline, f"seeder sent {len(got)} of {len(blocks)} blocks")
+                (n,) = struct.unpack(">I", recv_exact(s, 4))
+                body = recv_exact(s, n) if n else b""
+                if body[:1] == b"\x01" and not unchoked:
+                    unchoked = True
+                    for piece, begin, length in blocks:
+                        s.sendall(msg(6, struct.pack(">III", piece, begin, length)))
+                elif body[:1] == b"\x07":
+                    piece, begin = struct.unpack(">II", body[1:9])
+                    got[(piece, begin)] = body[9:]
+        return [got[(p, b)] for p, b, _ in blocks]
+
+    def test_seeding_memory_does_not_grow_with_piece_length(self):
+        # Two 128 MiB pieces of a sparse file, with data around the seeder's 4 MiB read extents.
+        # The read cache used to hold at least four whole pieces per shard; now a large piece is
+        # cached in extents, so the seeder stays far below one piece while a libtorrent leecher
+        # takes all of it and a raw peer asks for blocks that cross extent boundaries.
+        piece = 128 * MiB
+        src = self.path("src")
+        self.sparse_zeros(src / "big.img", 2 * piece)
+        marks = [p * piece + off for p in range(2) for off in (0, 4 * MiB - 8192, 60 * MiB + 1,
+                                                              piece - 4096)]
+        with open(src / "big.img", "r+b") as f:
+            for at in marks:
+                f.seek(at)
+                f.write(os.urandom(12288 if at % piece else 4096))
+        torrent = self.create(src / "big.img", self.path("big.torrent"), piece)
+        sport = free_port()
+        seed = self.start_torrenty(["seed", torrent, "--data", src, "--port", sport, "--threads", 2],
+                                   name="torrenty-seed")
+        wait_port_listening(sport, 60, proc=seed)
+
+        lt_out = self.path("lt-out")
+        leecher = self.start_lt_peer(torrent, lt_out, "leech", connect=[(LOOPBACK, sport)], timeout=150)
+        leecher.wait_for_output("DONE", 150)
+        self.assertSameData(src / "big.img", lt_out / "big.img")
+
+        blocks = [(0, 4 * MiB - 5000, 16384), (1, 4 * MiB - 16384, 16384), (1, 4 * MiB - 1, 16384),
+                  (0, 8 * MiB - 100, 300), (1, piece - 16384, 16384), (1, 60 * MiB - 7, 9000)]
+        got = self.request_blocks(sport, torrent, blocks)
+        with open(src / "big.img", "rb") as f:
+            for (p, begin, length), data in zip(blocks, got):
+                f.seek(p * piece + begin)
+                self.assertEqual(data, f.read(length), f"block {p}:{begin}+{length}")
+
+        peak = vm_hwm_bytes(seed.popen.pid)
+        print(f"\n  seed of 2 x 128 MiB pieces to libtorrent: peak RSS {peak / MiB:.1f} MiB")
+        seed.send_signal(signal.SIGINT)
+        self.assertEqual(self.wait_exit(seed, 10), 0, seed.tail())
+        self.assertLess(peak, 64 * MiB, f"peak RSS {peak / MiB:.1f} MiB while seeding 128 MiB pieces")
 
     def test_many_files_in_one_piece_keep_disk_slots_small(self):
         # 9,000 one-byte files in one 16 KiB piece: each disk slot used to carry an operation per
