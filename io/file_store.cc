@@ -152,6 +152,20 @@ absl::StatusOr<int> FileStore::OpenFile(int parent_fd, const std::string& name,
   return fd.release();
 }
 
+absl::StatusOr<int> FileStore::OpenParents(int root_fd, const std::vector<std::string>& path,
+                                           std::string* shown) {
+  FdGuard dir(-1);
+  int parent = root_fd;
+  for (size_t c = 0; c + 1 < path.size(); ++c) {
+    *shown = JoinPath(*shown, path[c]);
+    absl::StatusOr<int> sub = OpenDir(parent, path[c], *shown);
+    if (!sub.ok()) return sub.status();
+    dir.reset(*sub);
+    parent = dir.get();
+  }
+  return dir.release();
+}
+
 absl::Status FileStore::MakeSymlink(int root_fd, size_t file_index) {
   const engine::FileEntry& file = meta_.files[file_index];
   const std::string shown = path(static_cast<uint32_t>(file_index));
@@ -188,15 +202,10 @@ absl::Status FileStore::MakeSymlink(int root_fd, size_t file_index) {
   }
 
   std::string dir_shown = JoinPath(output_dir_, meta_.name);
-  FdGuard dir(-1);
-  int parent = root_fd;
-  for (size_t c = 0; c + 1 < file.path.size(); ++c) {
-    dir_shown = JoinPath(dir_shown, file.path[c]);
-    absl::StatusOr<int> sub = OpenDir(parent, file.path[c], dir_shown);
-    if (!sub.ok()) return sub.status();
-    dir.reset(*sub);
-    parent = dir.get();
-  }
+  absl::StatusOr<int> parent_fd = OpenParents(root_fd, file.path, &dir_shown);
+  if (!parent_fd.ok()) return parent_fd.status();
+  FdGuard dir(*parent_fd);
+  const int parent = *parent_fd >= 0 ? *parent_fd : root_fd;
   const std::string& name = file.path.back();
   if (symlinkat(target.c_str(), parent, name.c_str()) == 0) return absl::OkStatus();
   if (errno != EEXIST) {
@@ -270,16 +279,10 @@ absl::Status FileStore::OpenAll() {
         continue;
       }
       std::string shown = root_shown;
-      // Walk one folder at a time so every step is checked with O_NOFOLLOW.
-      FdGuard dir(-1);
-      int parent = root_fd.get();
-      for (size_t c = 0; c + 1 < file.path.size(); ++c) {
-        shown = JoinPath(shown, file.path[c]);
-        absl::StatusOr<int> sub = OpenDir(parent, file.path[c], shown);
-        if (!sub.ok()) return sub.status();
-        dir.reset(*sub);
-        parent = dir.get();
-      }
+      absl::StatusOr<int> parent_fd = OpenParents(root_fd.get(), file.path, &shown);
+      if (!parent_fd.ok()) return parent_fd.status();
+      FdGuard dir(*parent_fd);
+      const int parent = *parent_fd >= 0 ? *parent_fd : root_fd.get();
       shown = JoinPath(shown, file.path.back());
       absl::StatusOr<int> fd = OpenFile(parent, file.path.back(), shown, file);
       if (!fd.ok()) return fd.status();

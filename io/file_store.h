@@ -70,6 +70,11 @@ class FileStore {
   absl::StatusOr<int> OpenDir(int parent_fd, const std::string& name, const std::string& shown);
   absl::StatusOr<int> OpenFile(int parent_fd, const std::string& name, const std::string& shown,
                                const engine::FileEntry& file);
+  // Opens the folders of `path` below root_fd one at a time, each step with O_NOFOLLOW, and
+  // returns the innermost one (the caller owns it), or -1 for a file directly in root_fd.
+  // `shown` starts as root_fd's path and ends as the innermost folder's.
+  absl::StatusOr<int> OpenParents(int root_fd, const std::vector<std::string>& path,
+                                  std::string* shown);
   absl::Status MakeSymlink(int root_fd, size_t file_index);
 
   std::string output_dir_;
