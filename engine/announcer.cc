@@ -176,6 +176,17 @@ absl::StatusOr<AnnounceResponse> Announcer::HandleParsed(uint64_t id,
     if (!parsed.ok()) return WithTracker(parsed.status(), url);
     return parsed;
   }
+  if (state_ == State::kStopPending) {
+    // The `completed` that Stop() let finish: the goodbye follows at once, to this tracker if it
+    // answered.
+    if (parsed.ok()) {
+      stop_tier_ = request.tier;
+      stop_index_ = request.index;
+    }
+    next_announce_ = now;
+    if (!parsed.ok()) return WithTracker(parsed.status(), url);
+    return parsed;
+  }
   if (!parsed.ok()) {
     OnFailure(now);
     return WithTracker(parsed.status(), url);
@@ -245,7 +256,12 @@ void Announcer::Completed(Instant now) {
 
 void Announcer::Stop(Instant now) {
   if (state_ != State::kRunning) return;
-  in_flight_.reset();
+  // A `completed` under way is let finish before `stopped` goes out: sent side by side, the two
+  // may reach the tracker in either order, and one that hears `stopped` first never learns that
+  // the download completed.
+  const bool completed_in_flight =
+      in_flight_.has_value() && in_flight_->event == AnnounceEvent::kCompleted;
+  if (!completed_in_flight) in_flight_.reset();
   if (!ever_sent_ || tiers_.empty()) {
     state_ = State::kStopped;
     return;

@@ -69,6 +69,8 @@ class Announcer {
 
   // Any http(s) or udp tracker at all.
   bool has_trackers() const;
+  // Stop() was called and `stopped` has not gone out yet (a `completed` is still under way).
+  bool stop_pending() const { return state_ == State::kStopPending; }
   bool has_http_trackers() const { return http_count_ > 0; }
   bool has_udp_trackers() const { return !udp_trackers_.empty(); }
   // udp:// trackers kept, in tier order (before shuffling).

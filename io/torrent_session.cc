@@ -914,6 +914,8 @@ struct TorrentSession::Impl {
     if (http || udp) {
       announcer->Stop(now);
       PollAnnouncer(now);
+      // `stopped` waits for a `completed` still under way (within the grace period).
+      if (announcer->stop_pending()) stop_announce_done = false;
     }
   }
 

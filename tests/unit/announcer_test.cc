@@ -382,6 +382,40 @@ TEST(AnnouncerTest, StopInterruptsInFlightAnnounce) {
   EXPECT_FALSE(an.Poll(At(10'000), {}).has_value());
 }
 
+TEST(AnnouncerTest, StopWaitsForCompletedUnderWay) {
+  Announcer an(TestConfig(), {{"http://a.example/"}, {"http://b.example/"}}, 1);
+  auto a = an.Poll(At(0), {});
+  ASSERT_TRUE(an.HandleResult(a->id, OkBody(1800), At(0)).ok());
+  an.Completed(At(10));
+  auto c = an.Poll(At(10), TransferStats{0, 100, 0});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->event, AnnounceEvent::kCompleted);
+  // Stopping while `completed` is under way: `stopped` must not overtake it.
+  an.Stop(At(10));
+  EXPECT_TRUE(an.stop_pending());
+  EXPECT_FALSE(an.Poll(At(10), {}).has_value());
+  ASSERT_TRUE(an.HandleResult(c->id, OkBody(1800), At(11)).ok());
+  auto s = an.Poll(At(11), {});
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->event, AnnounceEvent::kStopped);
+  EXPECT_EQ(Base(*s), Base(*c));
+  EXPECT_FALSE(an.stop_pending());
+  EXPECT_TRUE(an.HandleResult(s->id, std::string("d5:peers0:e"), At(12)).ok());
+  EXPECT_FALSE(an.Poll(At(10'000), {}).has_value());
+
+  // A `completed` that fails is not retried: the goodbye follows at once.
+  Announcer failing(TestConfig(), {{"http://a.example/"}}, 1);
+  a = failing.Poll(At(0), {});
+  ASSERT_TRUE(failing.HandleResult(a->id, OkBody(1800), At(0)).ok());
+  failing.Completed(At(10));
+  c = failing.Poll(At(10), {});
+  failing.Stop(At(10));
+  EXPECT_FALSE(failing.HandleResult(c->id, absl::UnavailableError("down"), At(11)).ok());
+  s = failing.Poll(At(11), {});
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->event, AnnounceEvent::kStopped);
+}
+
 TEST(AnnouncerTest, StopBeforeAnythingWasSentIsSilent) {
   Announcer an(TestConfig(), {{"http://a.example/"}}, 1);
   an.Stop(At(0));
