@@ -8,12 +8,12 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "engine/sha1.h"
 
 namespace torrenty::io {
@@ -69,11 +69,11 @@ absl::StatusOr<engine::Bitfield> CheckExistingData(const FileStore& store, int t
 
   // The hash of an all-zero piece, for pieces that lie entirely in holes: computed at most once
   // per piece size (full and last), so a fresh sparse download is checked without reading.
-  absl::Mutex zero_mu;
+  std::mutex zero_mu;  // std::mutex, not absl::Mutex: Debian's abseil is invisible to TSan
   std::optional<engine::Sha1Digest> zero_full, zero_last;
   auto zero_hash = [&](uint32_t piece, engine::Sha1Hasher* h) {
     const int64_t size = meta.PieceSize(piece);
-    absl::MutexLock lock(&zero_mu);
+    std::lock_guard<std::mutex> lock(zero_mu);
     std::optional<engine::Sha1Digest>& slot = size == meta.piece_length ? zero_full : zero_last;
     if (!slot) slot = HashZeros(size, zeros.data(), h);
     return *slot;
@@ -83,7 +83,7 @@ absl::StatusOr<engine::Bitfield> CheckExistingData(const FileStore& store, int t
   std::vector<uint8_t> have(num_pieces, 0);
   std::atomic<uint32_t> next{0};
   std::atomic<bool> failed{false};
-  absl::Mutex mu;
+  std::mutex mu;
   absl::Status first_error;
 
   auto worker = [&] {
@@ -130,7 +130,7 @@ absl::StatusOr<engine::Bitfield> CheckExistingData(const FileStore& store, int t
       }
       if (!st.ok() && !absl::IsOutOfRange(st)) {
         // OutOfRange is a short file: data not there yet. Anything else is a real failure.
-        absl::MutexLock lock(&mu);
+        std::lock_guard<std::mutex> lock(mu);
         if (first_error.ok()) first_error = st;
         failed.store(true, std::memory_order_relaxed);
         return;
