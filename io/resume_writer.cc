@@ -161,7 +161,9 @@ void ResumeWriter::Save(engine::Bitfield have) {
 absl::Status ResumeWriter::Flush() {
   std::unique_lock<std::mutex> lock(mu_);
   idle_cv_.wait(lock, [this] { return !pending_.has_value() && !busy_; });
-  absl::Status st = error_;
+  // Moved, never copied: a copy shares a refcount that Debian's uninstrumented abseil updates out
+  // of TSan's sight, so the writer thread's release would be reported as a race.
+  absl::Status st = std::move(error_);
   error_ = absl::OkStatus();
   return st;
 }
@@ -181,7 +183,7 @@ void ResumeWriter::Loop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       busy_ = false;
-      if (!st.ok() && error_.ok()) error_ = st;
+      if (!st.ok() && error_.ok()) error_ = std::move(st);
     }
     // Flush waits for "nothing pending and not busy"; a Save that raced in keeps it waiting.
     idle_cv_.notify_all();
