@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "engine/bencode.h"
-#include "engine/metainfo.h"
+#include "engine/codec/bencode.h"
+#include "engine/metainfo/metainfo.h"
 
 namespace torrenty::engine {
 namespace {

@@ -6,8 +6,8 @@
 
 #include <vector>
 
-#include "engine/sha1.h"
-#include "io/hash_pool.h"
+#include "engine/base/sha1.h"
+#include "io/disk/hash_pool.h"
 
 namespace torrenty {
 namespace {

@@ -12,13 +12,13 @@
 #include <string>
 #include <vector>
 
-#include "engine/sha1.h"
-#include "engine/torrent.h"
-#include "engine/wire.h"
-#include "io/disk_io.h"
-#include "io/file_store.h"
-#include "io/hash_pool.h"
-#include "io/ring.h"
+#include "engine/base/sha1.h"
+#include "engine/torrent/torrent.h"
+#include "engine/codec/wire.h"
+#include "io/disk/disk_io.h"
+#include "io/disk/file_store.h"
+#include "io/disk/hash_pool.h"
+#include "io/ring/ring.h"
 
 namespace torrenty {
 namespace {

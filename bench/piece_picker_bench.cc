@@ -5,7 +5,7 @@
 #include <random>
 #include <vector>
 
-#include "engine/piece_picker.h"
+#include "engine/torrent/piece_picker.h"
 
 namespace torrenty::engine {
 namespace {

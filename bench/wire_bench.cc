@@ -4,7 +4,7 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/wire.h"
+#include "engine/codec/wire.h"
 
 namespace torrenty::engine::wire {
 namespace {

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/bencode.h"
+#include "engine/codec/bencode.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

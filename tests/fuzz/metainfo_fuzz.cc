@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "engine/bencode.h"
-#include "engine/file_map.h"
-#include "engine/metainfo.h"
-#include "engine/sha1.h"
-#include "engine/text_escape.h"
+#include "engine/codec/bencode.h"
+#include "engine/metainfo/file_map.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/base/sha1.h"
+#include "engine/base/text_escape.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/tracker.h"
+#include "engine/tracker/http_announce.h"
 #include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

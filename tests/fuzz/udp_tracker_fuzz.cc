@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "engine/tracker.h"
-#include "engine/types.h"
-#include "engine/udp_tracker.h"
+#include "engine/tracker/http_announce.h"
+#include "engine/base/types.h"
+#include "engine/tracker/udp_tracker.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

@@ -32,12 +32,12 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
-#include "engine/bitfield.h"
-#include "engine/metainfo.h"
-#include "engine/sha1.h"
-#include "engine/torrent.h"
-#include "engine/types.h"
-#include "engine/wire.h"
+#include "engine/base/bitfield.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/base/sha1.h"
+#include "engine/torrent/torrent.h"
+#include "engine/base/types.h"
+#include "engine/codec/wire.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

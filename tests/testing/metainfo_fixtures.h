@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "engine/metainfo.h"
-#include "engine/sha1.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/base/sha1.h"
 
 namespace torrenty::testing {
 

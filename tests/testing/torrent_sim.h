@@ -2,7 +2,7 @@
 // TigerBeetle's simulator): N Torrents, one per simulated client, joined by in-memory pipes, with
 // virtual time, in-memory "disks" and a seeded RNG that decides how bytes are split on the way.
 //
-// The simulator plays io/torrent_session.cc's part of the call protocol: after every Handle*()
+// The simulator plays io/session/torrent_session.cc's part of the call protocol: after every Handle*()
 // it drains TakeActions() and executes the actions. kFlush marks the connection end as sending;
 // each step moves up to `upload_per_step` bytes from NextSend() into the pipe and reports them
 // with HandleSent(). Each step delivers bytes in transit to the other side's HandleBytes(),
@@ -29,11 +29,11 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
-#include "engine/metainfo.h"
-#include "engine/sha1.h"
-#include "engine/torrent.h"
-#include "engine/types.h"
-#include "engine/wire.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/base/sha1.h"
+#include "engine/torrent/torrent.h"
+#include "engine/base/types.h"
+#include "engine/codec/wire.h"
 #include "gtest/gtest.h"
 
 namespace torrenty::testing {

@@ -1,5 +1,5 @@
-// Tests for the sans-I/O announce scheduler (engine/announcer.h).
-#include "engine/announcer.h"
+// Tests for the sans-I/O announce scheduler (engine/tracker/announcer.h).
+#include "engine/tracker/announcer.h"
 
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
 // Tests for the strict bencode decoder and the encoder.
-#include "engine/bencode.h"
+#include "engine/codec/bencode.h"
 
 #include <string>
 

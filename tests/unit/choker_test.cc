@@ -1,4 +1,4 @@
-#include "engine/choker.h"
+#include "engine/torrent/choker.h"
 
 #include <algorithm>
 #include <set>

@@ -1,6 +1,6 @@
 // Tests for io::DiskIo on a real io_uring: multi-file pieces round-trip, errors name the file,
 // and the in-flight limit holds.
-#include "io/disk_io.h"
+#include "io/disk/disk_io.h"
 
 #include <malloc.h>
 #include <sys/eventfd.h>
@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
-#include "engine/sha1.h"
+#include "engine/base/sha1.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/file_store.h"
-#include "io/ring.h"
+#include "io/disk/file_store.h"
+#include "io/ring/ring.h"
 #include "tests/testing/metainfo_fixtures.h"
 
 namespace torrenty::io {

@@ -1,5 +1,5 @@
 // Tests for mapping torrent byte ranges and pieces onto file slices.
-#include "engine/file_map.h"
+#include "engine/metainfo/file_map.h"
 
 #include <vector>
 

@@ -1,5 +1,5 @@
 // Tests for io::FileStore: layout on disk, sizes, resume safety and symlink refusal.
-#include "io/file_store.h"
+#include "io/disk/file_store.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/sha1.h"
+#include "engine/base/sha1.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/metainfo_fixtures.h"

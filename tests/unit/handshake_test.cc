@@ -6,11 +6,11 @@
 #include <vector>
 
 #include "absl/types/span.h"
-#include "engine/bitfield.h"
-#include "engine/metainfo.h"
-#include "engine/torrent.h"
-#include "engine/types.h"
-#include "engine/wire.h"
+#include "engine/base/bitfield.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/torrent/torrent.h"
+#include "engine/base/types.h"
+#include "engine/codec/wire.h"
 #include "gtest/gtest.h"
 
 namespace torrenty::engine {

@@ -1,5 +1,5 @@
 // Tests for io::HashPool: verdicts, many jobs across threads, and the eventfd wake-up.
-#include "io/hash_pool.h"
+#include "io/disk/hash_pool.h"
 
 #include <poll.h>
 #include <unistd.h>
@@ -8,9 +8,9 @@
 #include <set>
 #include <vector>
 
-#include "engine/sha1.h"
+#include "engine/base/sha1.h"
 #include "gtest/gtest.h"
-#include "io/ring.h"
+#include "io/ring/ring.h"
 #include "tests/testing/metainfo_fixtures.h"
 
 namespace torrenty::io {

@@ -1,5 +1,5 @@
-// Tests for io/http_fetcher.h against tiny blocking HTTP servers on 127.0.0.1.
-#include "io/http_fetcher.h"
+// Tests for io/tracker/http_fetcher.h against tiny blocking HTTP servers on 127.0.0.1.
+#include "io/tracker/http_fetcher.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,12 +1,12 @@
 // Tests for .torrent parsing: accepted layouts, info-hash over raw bytes, every rejection.
-#include "engine/metainfo.h"
+#include "engine/metainfo/metainfo.h"
 
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/types/span.h"
-#include "engine/sha1.h"
+#include "engine/base/sha1.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

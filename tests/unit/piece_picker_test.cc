@@ -1,6 +1,6 @@
 // Tests for rarest-first piece picking, including a randomized cross-check against a
 // brute-force model.
-#include "engine/piece_picker.h"
+#include "engine/torrent/piece_picker.h"
 
 #include <algorithm>
 #include <optional>

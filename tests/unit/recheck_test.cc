@@ -1,5 +1,5 @@
 // Tests for io::CheckExistingData: complete, corrupted, truncated and never-written data.
-#include "io/recheck.h"
+#include "io/disk/recheck.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/sha1.h"
+#include "engine/base/sha1.h"
 #include "gtest/gtest.h"
-#include "io/file_store.h"
+#include "io/disk/file_store.h"
 #include "tests/testing/metainfo_fixtures.h"
 
 namespace torrenty::io {

@@ -1,4 +1,4 @@
-#include "engine/resume.h"
+#include "engine/metainfo/resume.h"
 
 #include "gtest/gtest.h"
 

@@ -1,5 +1,5 @@
 // Tests for io::ResumeWriter: atomic saves that round-trip, and stamps that expose changed files.
-#include "io/resume_writer.h"
+#include "io/disk/resume_writer.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
-#include "io/file_store.h"
+#include "io/disk/file_store.h"
 #include "tests/testing/metainfo_fixtures.h"
 
 namespace torrenty::io {

@@ -14,10 +14,10 @@
 #include <thread>
 #include <vector>
 
-#include "engine/metainfo.h"
+#include "engine/metainfo/metainfo.h"
 #include "gtest/gtest.h"
-#include "io/torrent_creator.h"
-#include "io/torrent_session.h"
+#include "io/disk/torrent_creator.h"
+#include "io/session/torrent_session.h"
 
 namespace torrenty::io {
 namespace {

@@ -1,5 +1,5 @@
 // Tests for terminal escaping of untrusted text and the UTF-8 validator behind it.
-#include "engine/text_escape.h"
+#include "engine/base/text_escape.h"
 
 #include <string>
 

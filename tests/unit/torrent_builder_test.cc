@@ -1,10 +1,10 @@
 // Tests for torrent encoding: round trip through ParseMetainfo and piece-size defaults.
-#include "engine/torrent_builder.h"
+#include "engine/metainfo/torrent_builder.h"
 
 #include "absl/types/span.h"
-#include "engine/bencode.h"
-#include "engine/metainfo.h"
-#include "engine/sha1.h"
+#include "engine/codec/bencode.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/base/sha1.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

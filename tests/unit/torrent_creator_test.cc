@@ -1,5 +1,5 @@
 // Tests for creating torrents from real files: layout, ordering, hashes re-verified from disk.
-#include "io/torrent_creator.h"
+#include "io/disk/torrent_creator.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -12,8 +12,8 @@
 #include <string>
 
 #include "absl/types/span.h"
-#include "engine/metainfo.h"
-#include "engine/sha1.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/base/sha1.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

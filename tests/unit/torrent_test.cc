@@ -1,7 +1,7 @@
 // Tests of engine::Torrent driven by the in-memory swarm simulator in tests/testing/torrent_sim.h:
 // whole downloads between several Torrents with virtual time, split deliveries, misbehaving
 // peers (corrupt, stalled, disconnecting, protocol-violating), endgame and choking.
-#include "engine/torrent.h"
+#include "engine/torrent/torrent.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/metainfo.h"
-#include "engine/sha1.h"
-#include "engine/types.h"
-#include "engine/wire.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/base/sha1.h"
+#include "engine/base/types.h"
+#include "engine/codec/wire.h"
 #include "gtest/gtest.h"
 #include "tests/testing/torrent_sim.h"
 

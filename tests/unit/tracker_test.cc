@@ -1,9 +1,9 @@
-// Tests for HTTP tracker URL building and response parsing (engine/tracker.h).
-#include "engine/tracker.h"
+// Tests for HTTP tracker URL building and response parsing (engine/tracker/http_announce.h).
+#include "engine/tracker/http_announce.h"
 
 #include <string>
 
-#include "engine/bencode.h"
+#include "engine/codec/bencode.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -1,6 +1,6 @@
-// Tests for the BEP 15 codec and exchange (engine/udp_tracker.h) and for UdpTrackerTransport
-// (io/udp_tracker_transport.h) against a fake tracker socket on loopback.
-#include "engine/udp_tracker.h"
+// Tests for the BEP 15 codec and exchange (engine/tracker/udp_tracker.h) and for UdpTrackerTransport
+// (io/tracker/udp_tracker_transport.h) against a fake tracker socket on loopback.
+#include "engine/tracker/udp_tracker.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -17,8 +17,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "io/ring.h"
-#include "io/udp_tracker_transport.h"
+#include "io/ring/ring.h"
+#include "io/tracker/udp_tracker_transport.h"
 
 namespace torrenty::engine {
 namespace {

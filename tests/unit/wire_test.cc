@@ -1,5 +1,5 @@
 // Tests for the BEP 3 wire codec: round trips, stream splitting, and malformed input.
-#include "engine/wire.h"
+#include "engine/codec/wire.h"
 
 #include <cstring>
 #include <vector>

@@ -21,9 +21,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "io/recheck.h"
-#include "io/torrent_creator.h"
-#include "io/torrent_session.h"
+#include "io/disk/recheck.h"
+#include "io/disk/torrent_creator.h"
+#include "io/session/torrent_session.h"
 #include "tools/torrenty/cli_util.h"
 #include "tools/torrenty/commands.h"
 

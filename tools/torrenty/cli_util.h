@@ -6,8 +6,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "engine/metainfo.h"
-#include "engine/types.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/base/types.h"
 
 namespace torrenty::tools {
 

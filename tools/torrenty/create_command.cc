@@ -12,8 +12,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "engine/metainfo.h"
-#include "io/torrent_creator.h"
+#include "engine/metainfo/metainfo.h"
+#include "io/disk/torrent_creator.h"
 #include "tools/torrenty/cli_util.h"
 #include "tools/torrenty/commands.h"
 

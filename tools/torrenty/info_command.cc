@@ -11,9 +11,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/metainfo.h"
-#include "engine/text_escape.h"
-#include "engine/types.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/base/text_escape.h"
+#include "engine/base/types.h"
 #include "tools/torrenty/cli_util.h"
 #include "tools/torrenty/commands.h"
 

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <string>
 
-#include "io/torrent_session.h"
+#include "io/session/torrent_session.h"
 #include "tools/torrenty/commands.h"
 
 namespace {

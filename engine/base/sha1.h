@@ -1,0 +1,30 @@
+// SHA-1 over bytes via OpenSSL's EVP interface (uses SHA-NI where the CPU has it).
+// Pure functions: the io/ hash pool calls them on its own threads.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/types/span.h"
+#include "engine/base/types.h"
+
+namespace torrenty::engine {
+
+Sha1Digest Sha1(absl::Span<const uint8_t> data);
+
+// Incremental hashing for data that arrives in pieces (torrent creation, rechecks).
+class Sha1Hasher {
+ public:
+  Sha1Hasher();
+  ~Sha1Hasher();
+  Sha1Hasher(const Sha1Hasher&) = delete;
+  Sha1Hasher& operator=(const Sha1Hasher&) = delete;
+
+  void Update(absl::Span<const uint8_t> data);
+  // Returns the digest and resets the hasher for reuse.
+  Sha1Digest Finish();
+
+ private:
+  void* ctx_;  // EVP_MD_CTX*, kept opaque so callers need no OpenSSL headers.
+};
+
+}  // namespace torrenty::engine

@@ -1,0 +1,93 @@
+// The files of one torrent under an output directory: opened (or created) safely, one fd per
+// file, so the ring thread can issue reads and writes by fd and offset without touching paths.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/metainfo/file_map.h"
+#include "engine/metainfo/metainfo.h"
+
+namespace torrenty::io {
+
+enum class OpenMode {
+  kCreate,    // create missing files and folders (download)
+  kExisting,  // files must exist (seed); never create anything
+};
+
+class FileStore {
+ public:
+  // Opens output_dir/<name> (single file) or output_dir/<name>/<path...> (multi-file). Every
+  // component below output_dir is opened with openat(O_NOFOLLOW) relative to its parent's fd, so
+  // a symlink planted inside the output folder is refused instead of followed. In kCreate mode
+  // output_dir itself is created if missing, and every file is set to exactly its torrent length
+  // with ftruncate: shorter ones are extended (sparse), longer ones lose their tail, as libtorrent
+  // does the first time it opens a file for writing (data inside the length is kept, so downloads
+  // resume). Executable files (BEP 47 `x`) get an x bit wherever they have an r bit. Pad files
+  // are never created or opened. Symlink entries are created in kCreate mode when their target
+  // stays inside the torrent's folder, and skipped with a warning otherwise.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<FileStore>> Open(
+      const std::string& output_dir, const engine::Metainfo& meta, OpenMode mode);
+
+  ~FileStore();
+  FileStore(const FileStore&) = delete;
+  FileStore& operator=(const FileStore&) = delete;
+
+  // -1 for zero-length files, pad files and symlinks: nothing is ever read from or written to
+  // them.
+  int fd(uint32_t file_index) const { return fds_[file_index]; }
+  // The same file opened with O_DIRECT for writes of whole aligned pieces (no page-cache copy),
+  // or -1 where the filesystem refuses O_DIRECT or the store is read-only.
+  int direct_fd(uint32_t file_index) const { return direct_fds_[file_index]; }
+  // Takes ownership of `fd` as the O_DIRECT descriptor of a file: lets tests make it fail.
+  void ReplaceDirectFdForTesting(uint32_t file_index, int fd);
+  // One line per entry that was skipped on purpose (a symlink pointing outside the folder).
+  const std::vector<std::string>& warnings() const { return warnings_; }
+  const engine::FileMap& map() const { return *map_; }
+  // The store keeps its own copy, so the caller's Metainfo may die first.
+  const engine::Metainfo& meta() const { return meta_; }
+  OpenMode mode() const { return mode_; }
+  // output_dir/<relative path>, for error messages.
+  std::string path(uint32_t file_index) const;
+
+  // Blocking pread of a whole piece into `buf` (exactly PieceSize(piece) bytes), one pread per file
+  // slice. For start-up checks only, never on the ring thread. OutOfRange if a file ends before
+  // the piece does (data not downloaded yet); other errors name the file.
+  [[nodiscard]] absl::Status ReadPieceBlocking(uint32_t piece, absl::Span<uint8_t> buf) const;
+  // The same for buf.size() bytes starting `offset` bytes into the piece, so a piece can be
+  // checked in bounded chunks. Pad-file bytes read as zeros without touching the disk.
+  [[nodiscard]] absl::Status ReadBlocking(uint32_t piece, int64_t offset,
+                                          absl::Span<uint8_t> buf) const;
+
+ private:
+  FileStore(std::string output_dir, const engine::Metainfo& meta, OpenMode mode);
+  absl::Status OpenAll();
+  absl::StatusOr<int> OpenDir(int parent_fd, const std::string& name, const std::string& shown);
+  absl::StatusOr<int> OpenFile(int parent_fd, const std::string& name, const std::string& shown,
+                               const engine::FileEntry& file);
+  // Opens the folders of `path` below root_fd one at a time, each step with O_NOFOLLOW, and
+  // returns the innermost one (the caller owns it), or -1 for a file directly in root_fd.
+  // `shown` starts as root_fd's path and ends as the innermost folder's.
+  absl::StatusOr<int> OpenParents(int root_fd, const std::vector<std::string>& path,
+                                  std::string* shown);
+  absl::Status MakeSymlink(int root_fd, size_t file_index);
+
+  std::string output_dir_;
+  engine::Metainfo meta_;
+  OpenMode mode_;
+  std::unique_ptr<engine::FileMap> map_;  // built from meta_, so it never outlives it
+  std::vector<int> fds_;
+  std::vector<int> direct_fds_;
+  std::vector<std::string> warnings_;
+};
+
+// Reserves every file's full length on disk (fallocate), so a download cannot run out of space
+// halfway. Blocking; call before the event loop starts.
+[[nodiscard]] absl::Status PreallocateFiles(const FileStore& store);
+
+}  // namespace torrenty::io

@@ -1,0 +1,98 @@
+// Worker threads that hash queued pieces in small batches and signal an eventfd per batch.
+#include "io/disk/hash_pool.h"
+
+#include <errno.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "engine/base/sha1.h"
+
+namespace torrenty::io {
+
+absl::StatusOr<std::unique_ptr<HashPool>> HashPool::Create(int threads) {
+  if (threads < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("hash pool needs >= 1 thread, got ", threads));
+  }
+  std::unique_ptr<HashPool> pool(new HashPool(threads));
+  if (absl::StatusOr<int> first = pool->AddClient(); !first.ok()) return first.status();
+  pool->threads_.reserve(threads);
+  for (int i = 0; i < threads; ++i) pool->threads_.emplace_back([p = pool.get()] { p->Worker(); });
+  return pool;
+}
+
+HashPool::~HashPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+  for (auto& c : clients_) close(c->event_fd);
+}
+
+absl::StatusOr<int> HashPool::AddClient() {
+  const int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd < 0) return absl::ErrnoToStatus(errno, "eventfd");
+  std::lock_guard<std::mutex> lock(mu_);
+  clients_.push_back(std::make_unique<Client>());
+  clients_.back()->event_fd = efd;
+  return static_cast<int>(clients_.size()) - 1;
+}
+
+void HashPool::Submit(int client, uint64_t tag, absl::Span<const uint8_t> data,
+                      const engine::Sha1Digest& expected) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(Job{client, tag, data, expected});
+  }
+  work_cv_.notify_one();
+}
+
+void HashPool::TakeResults(int client, std::vector<HashResult>* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<HashResult>& results = clients_[client]->results;
+  out->insert(out->end(), results.begin(), results.end());
+  results.clear();
+}
+
+void HashPool::Worker() {
+  std::vector<Job> batch;
+  std::vector<HashResult> done;
+  batch.reserve(kMaxBatch);
+  done.reserve(kMaxBatch);
+  for (;;) {
+    batch.clear();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [this] { return HasWorkOrStop(); });
+      if (stop_) return;
+      const size_t take = std::clamp<size_t>(jobs_.size() / num_threads_, 1, kMaxBatch);
+      for (size_t i = 0; i < take && !jobs_.empty(); ++i) {
+        batch.push_back(jobs_.front());
+        jobs_.pop_front();
+      }
+    }
+    done.clear();
+    for (const Job& job : batch)
+      done.push_back(HashResult{job.tag, engine::Sha1(job.data) == job.expected});
+    uint64_t woken = 0;  // clients to wake; a bitmask is enough for up to 64 shards
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        clients_[batch[i].client]->results.push_back(done[i]);
+        woken |= uint64_t{1} << (batch[i].client & 63);
+      }
+    }
+    for (size_t c = 0; c < clients_.size() && c < 64; ++c) {
+      if (!(woken & (uint64_t{1} << c))) continue;
+      // Only fails (EAGAIN) if the counter would overflow, in which case it is readable anyway.
+      const uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = write(clients_[c]->event_fd, &one, sizeof(one));
+    }
+  }
+}
+
+}  // namespace torrenty::io
