@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "io/disk/small_file.h"
 
 namespace torrenty::tools {
 namespace {
@@ -62,32 +63,15 @@ absl::StatusOr<engine::Metainfo> LoadTorrent(const std::string& path) {
     return absl::UnimplementedError(
         "URLs are not supported yet; download the .torrent file and give its path");
   }
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait forever for a writer.
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", path));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
-  }
-  if (st.st_size > kMaxTorrentFileBytes) {
-    close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, " is too large for a .torrent file"));
-  }
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = read(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      close(fd);
-      return absl::ErrnoToStatus(err, absl::StrCat("cannot read ", path));
+  absl::StatusOr<std::string> data = io::ReadSmallFile(path, kMaxTorrentFileBytes);
+  if (!data.ok()) {
+    if (absl::IsInvalidArgument(data.status()) &&
+        absl::StrContains(data.status().message(), "too large")) {
+      return absl::InvalidArgumentError(absl::StrCat(path, " is too large for a .torrent file"));
     }
-    done += static_cast<size_t>(n);
+    return data.status();
   }
-  close(fd);
-  absl::StatusOr<engine::Metainfo> meta = engine::ParseMetainfo(data);
+  absl::StatusOr<engine::Metainfo> meta = engine::ParseMetainfo(*data);
   if (!meta.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", meta.status().message()));
   }

@@ -10,5 +10,6 @@ int RunInfo(int argc, char** argv);
 int RunDownload(int argc, char** argv);
 int RunSeed(int argc, char** argv);
 int RunBench(int argc, char** argv);
+int RunServe(int argc, char** argv);
 
 }  // namespace torrenty::tools

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <string>
 
-#include "io/session/torrent_session.h"
+#include "io/session/session.h"
 #include "tools/torrenty/commands.h"
 
 namespace {
@@ -18,6 +18,7 @@ constexpr char kUsage[] =
     "  seed TORRENT --data DIR [--port N] [--peer HOST:PORT]...\n"
     "  create PATH [--tracker URL[,URL]]... [-o OUT.torrent] [--piece-length SIZE] [--private]\n"
     "  info TORRENT\n"
+    "  serve [--state-dir DIR] [--download-dir DIR] [--rpc-port N] [--watch DIR]\n"
     "  bench [--size SIZE] [--seeders N]\n"
     "  version\n"
     "\n"
@@ -35,7 +36,9 @@ int main(int argc, char** argv) {
   }
   // SIGINT/SIGTERM are read through the event loop's signalfd; block them before any thread
   // starts so every thread inherits the mask.
-  torrenty::io::TorrentSession::BlockStopSignals();
+  // `serve` also reads SIGHUP (rescan the watch folder) that way; other commands keep its
+  // default action.
+  torrenty::io::Session::BlockStopSignals(/*reload=*/argc > 1 && std::string(argv[1]) == "serve");
   if (argc < 2) {
     std::fputs("torrenty: missing command (try 'torrenty --help')\n", stderr);
     return 2;

@@ -1,0 +1,53 @@
+#include "engine/session/torrent_record.h"
+
+#include "engine/codec/bencode.h"
+
+namespace torrenty::engine {
+
+std::string EncodeTorrentRecord(const TorrentRecord& r) {
+  bencode::Encoder e;
+  e.BeginDict();  // keys in ascending byte order
+  e.String("added-date");
+  e.Int(r.added_date);
+  e.String("done-date");
+  e.Int(r.done_date);
+  e.String("download-dir");
+  e.String(r.download_dir);
+  e.String("downloaded");
+  e.Int(r.downloaded);
+  e.String("paused");
+  e.Int(r.paused ? 1 : 0);
+  e.String("uploaded");
+  e.Int(r.uploaded);
+  e.End();
+  return e.Take();
+}
+
+absl::StatusOr<TorrentRecord> DecodeTorrentRecord(std::string_view bytes) {
+  absl::StatusOr<bencode::Value> v = bencode::Decode(bytes);
+  if (!v.ok()) return v.status();
+  if (!v->is_dict()) return absl::InvalidArgumentError("torrent record: not a dict");
+  TorrentRecord r;
+  const bencode::Value* dir = v->Find("download-dir");
+  if (dir == nullptr || !dir->is_string() || dir->string.empty()) {
+    return absl::InvalidArgumentError("torrent record: no download-dir");
+  }
+  r.download_dir = std::string(dir->string);
+  auto number = [&](std::string_view key, int64_t* out) -> bool {
+    const bencode::Value* n = v->Find(key);
+    if (n == nullptr) return true;
+    if (!n->is_int() || n->integer < 0) return false;
+    *out = n->integer;
+    return true;
+  };
+  int64_t paused = 0;
+  if (!number("added-date", &r.added_date) || !number("done-date", &r.done_date) ||
+      !number("downloaded", &r.downloaded) || !number("uploaded", &r.uploaded) ||
+      !number("paused", &paused)) {
+    return absl::InvalidArgumentError("torrent record: a number is missing its type or negative");
+  }
+  r.paused = paused != 0;
+  return r;
+}
+
+}  // namespace torrenty::engine

@@ -1,0 +1,28 @@
+// What `serve` remembers about a torrent across restarts, besides its .torrent file and resume
+// data: where its data lives, whether the user stopped it, and its history. Bencoded.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace torrenty::engine {
+
+struct TorrentRecord {
+  std::string download_dir;
+  bool paused = false;
+  int64_t added_date = 0;  // unix seconds
+  int64_t done_date = 0;
+  int64_t downloaded = 0;  // payload bytes over every run
+  int64_t uploaded = 0;
+  friend bool operator==(const TorrentRecord&, const TorrentRecord&) = default;
+};
+
+std::string EncodeTorrentRecord(const TorrentRecord& record);
+// Fails on anything but a dict with a non-empty download-dir; unknown keys are ignored (a newer
+// version may add some), negative numbers are refused.
+[[nodiscard]] absl::StatusOr<TorrentRecord> DecodeTorrentRecord(std::string_view bytes);
+
+}  // namespace torrenty::engine

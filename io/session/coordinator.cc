@@ -1,0 +1,771 @@
+#include "io/session/coordinator.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "engine/base/text_escape.h"
+#include "io/disk/file_store.h"
+#include "io/session/torrent_checker.h"
+
+namespace torrenty::io {
+namespace {
+
+using engine::Instant;
+
+constexpr int kTickMs = 250;
+constexpr int kAnnounceTimeoutMs = 15'000;
+// At a stop, wait at most this long for `stopped` announces and for shards to close peers.
+constexpr int64_t kStopGraceMs = 3'000;
+constexpr int64_t kResumeSaveMs = 5'000;
+// A download with no peer asks its trackers again this often (they honour their min interval).
+// Shards that know the torrent ask too; this covers a torrent no shard has a peer of.
+constexpr int64_t kNeedPeersRepeatMs = 15'000;
+
+Instant Now() {
+  using namespace std::chrono;
+  return Instant{duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count()};
+}
+
+int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
+int64_t VerifiedBytes(const engine::Metainfo& meta, const engine::Bitfield& have) {
+  int64_t sum = 0;
+  for (uint32_t p = 0; p < meta.num_pieces(); ++p) {
+    if (have.Get(p)) sum += meta.PieceSize(p);
+  }
+  return sum;
+}
+
+}  // namespace
+
+int64_t TorrentEntry::downloaded() const {
+  int64_t sum = downloaded_base;
+  if (shared) {
+    for (int i = 0; i < shared->shards; ++i)
+      sum += shared->counters[i].downloaded.load(std::memory_order_relaxed);
+  }
+  return sum;
+}
+
+int64_t TorrentEntry::uploaded() const {
+  int64_t sum = uploaded_base;
+  if (shared) {
+    for (int i = 0; i < shared->shards; ++i)
+      sum += shared->counters[i].uploaded.load(std::memory_order_relaxed);
+  }
+  return sum;
+}
+
+uint32_t TorrentEntry::peers_connected() const {
+  uint32_t sum = 0;
+  if (shared) {
+    for (int i = 0; i < shared->shards; ++i)
+      sum += shared->counters[i].peers.load(std::memory_order_relaxed);
+  }
+  return sum;
+}
+
+Coordinator::Coordinator(CoordinatorEnv env) : env_(std::move(env)) {}
+
+Coordinator::~Coordinator() {
+  checker_.reset();
+  http_.reset();
+  udp_.reset();
+  ring_.reset();
+  if (signal_fd_ >= 0) ::close(signal_fd_);
+}
+
+absl::Status Coordinator::Init() {
+  absl::StatusOr<std::unique_ptr<Ring>> r = Ring::Create(1024);
+  if (!r.ok()) return r.status();
+  ring_ = std::move(*r);
+  if (inbox_.fd() < 0) return absl::ErrnoToStatus(errno, "eventfd");
+  if (env_.config->handle_signals) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (env_.config->on_reload) sigaddset(&mask, SIGHUP);
+    signal_fd_ = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (signal_fd_ < 0) return absl::ErrnoToStatus(errno, "signalfd");
+  }
+  inbox_c_ = MakeCompletion<&Coordinator::OnInbox>(this);
+  timer_c_ = MakeCompletion<&Coordinator::OnTimer>(this);
+  sig_c_ = MakeCompletion<&Coordinator::OnSignal>(this);
+  http_c_ = MakeCompletion<&Coordinator::OnHttpEvent>(this);
+  return absl::OkStatus();
+}
+
+// -------------------------------------------------------------------------------------------------
+// Torrents
+
+TorrentEntry* Coordinator::Find(TorrentId id) {
+  auto it = torrents_.find(id);
+  return it == torrents_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<TorrentId> Coordinator::Add(AddTorrentParams params) {
+  if (params.meta == nullptr) return absl::InvalidArgumentError("no metainfo");
+  for (const auto& [id, e] : torrents_) {
+    if (e->meta->info_hash == params.meta->info_hash) {
+      return absl::AlreadyExistsError(absl::StrCat("torrent ", id, " has the same info-hash"));
+    }
+  }
+  auto e = std::make_unique<TorrentEntry>();
+  TorrentEntry& t = *e;
+  t.id = next_id_++;
+  t.meta = std::move(params.meta);
+  t.data_dir = std::move(params.data_dir);
+  t.paused = params.paused;
+  t.peers = std::move(params.peers);
+  t.stop_session_when_complete = params.stop_session_when_complete;
+  t.added_date = params.added_date != 0 ? params.added_date : UnixNow();
+  t.have = engine::Bitfield(t.meta->num_pieces());
+  t.fsync_c = Completion{[](void* ctx, int32_t res, uint32_t) {
+                           auto* entry = static_cast<TorrentEntry*>(ctx);
+                           // The entry outlives its fsyncs: Finish and removal wait for them.
+                           entry->fsyncs_pending--;
+                           if (res < 0 && entry->error.empty())
+                             entry->error = absl::StrCat("fsync: ", strerror(-res));
+                         },
+                         &t};
+  const TorrentId id = t.id;
+  torrents_[id] = std::move(e);
+  order_.push_back(id);
+  if (params.have.has_value()) {
+    t.have = std::move(*params.have);
+    t.verified_bytes = VerifiedBytes(*t.meta, t.have);
+    t.state = TorrentEntry::State::kStopped;
+    if (!t.paused) Activate(t);
+  } else {
+    Verify(id);
+  }
+  return id;
+}
+
+void Coordinator::Verify(TorrentId id) {
+  TorrentEntry* e = Find(id);
+  if (e == nullptr) return;
+  if (e->state == TorrentEntry::State::kRunning) {
+    Stop(id, [this, id] { Verify(id); });
+    return;
+  }
+  if (e->state != TorrentEntry::State::kStopped) return;
+  e->state = TorrentEntry::State::kChecking;
+  if (!checker_) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    checker_ = std::make_unique<TorrentChecker>(2 * cores);
+  }
+  checker_->Check(e->meta, e->data_dir, [this, id](CheckResult r) {
+    auto shared = std::make_shared<CheckResult>(std::move(r));
+    CoordinatorMessage m;
+    m.type = CoordinatorMessage::Type::kCall;
+    m.call = [this, id, shared] {
+      TorrentEntry* t = Find(id);
+      if (t == nullptr || t->state != TorrentEntry::State::kChecking) return;
+      t->state = TorrentEntry::State::kStopped;
+      if (!shared->note.empty()) Log(t, shared->note);
+      if (!shared->have.ok()) {
+        t->error = std::string(shared->have.status().message());
+        Log(t, t->error);
+        return;
+      }
+      t->have = std::move(*shared->have);
+      t->verified_bytes = VerifiedBytes(*t->meta, t->have);
+      t->completed_event = t->complete();
+      t->error.clear();
+      if (!t->paused && !stopping_) Activate(*t);
+    };
+    inbox_.Post(std::move(m));
+  });
+}
+
+void Coordinator::Start(TorrentId id) {
+  TorrentEntry* e = Find(id);
+  if (e == nullptr) return;
+  e->paused = false;
+  if (e->state == TorrentEntry::State::kStopped && !stopping_) {
+    e->error.clear();
+    Activate(*e);
+  }
+}
+
+void Coordinator::Activate(TorrentEntry& e) {
+  const engine::Metainfo& meta = *e.meta;
+  absl::StatusOr<std::unique_ptr<FileStore>> store =
+      FileStore::Open(e.data_dir, meta, e.complete() ? OpenMode::kExisting : OpenMode::kCreate);
+  if (!store.ok()) {
+    OnTorrentError(e, std::string(store.status().message()), Now());
+    return;
+  }
+  for (const std::string& w : (*store)->warnings()) Log(&e, w);
+  e.shared = std::make_unique<SessionTorrent>(e.id, e.meta, env_.shards);
+  SessionTorrent& s = *e.shared;
+  s.data_dir = e.data_dir;
+  s.store = std::move(*store);
+  for (uint32_t p = 0; p < meta.num_pieces(); ++p) {
+    if (e.have.Get(p)) s.claims.MarkHave(p);
+  }
+  engine::TorrentConfig& cfg = s.engine_config;
+  cfg.self_id = env_.self_id;
+  cfg.listen_port = env_.port;
+  // Piece-assembly memory budget (default 32 MiB) over all shards, whatever the piece length:
+  // a piece larger than the budget is fetched alone (engine/piece_memory.h).
+  cfg.pieces_in_flight_max = engine::PiecesInFlightMax(env_.piece_memory->budget(),
+                                                       meta.piece_length, env_.shards);
+  cfg.piece_memory = env_.piece_memory;
+  e.state = TorrentEntry::State::kRunning;
+  e.started = Now();
+  e.last_rate = e.started;
+  e.last_down = e.downloaded_base;
+  e.last_up = e.uploaded_base;
+  e.completed_event = e.complete();
+  if (!e.complete()) {
+    e.resume = std::make_unique<ResumeWriter>(e.data_dir, s.store.get());
+    e.resume_saved_count = UINT32_MAX;
+  }
+  if (!meta.trackers.empty()) {
+    engine::Announcer::Config acfg;
+    acfg.info_hash = meta.info_hash;
+    acfg.peer_id = env_.self_id;
+    acfg.port = env_.port;
+    absl::BitGen gen;
+    e.announcer =
+        std::make_unique<engine::Announcer>(acfg, meta.trackers, absl::Uniform<uint64_t>(gen));
+    if (!EnsureTransports(*e.announcer)) e.announcer.reset();
+  }
+  for (Mailbox<ShardMessage>* inbox : env_.inboxes) {
+    ShardMessage m;
+    m.type = ShardMessage::Type::kActivate;
+    m.id = e.id;
+    m.torrent = &s;
+    inbox->Post(std::move(m));
+  }
+  DistributePeers(e, e.peers);
+  if (e.complete() && e.stop_session_when_complete) {
+    e.completed_event = true;  // nothing to download
+    BeginStop(Now());
+  }
+}
+
+void Coordinator::Stop(TorrentId id, std::function<void()> then) {
+  TorrentEntry* e = Find(id);
+  if (e == nullptr) return;
+  if (e->state == TorrentEntry::State::kChecking) {
+    e->state = TorrentEntry::State::kStopped;  // the check's result is dropped
+  }
+  if (e->state != TorrentEntry::State::kRunning) {
+    if (e->state == TorrentEntry::State::kStopping) {
+      if (then) {
+        auto prev = std::move(e->after_stop);
+        e->after_stop = [prev = std::move(prev), then = std::move(then)] {
+          if (prev) prev();
+          then();
+        };
+      }
+      return;
+    }
+    if (then) then();
+    return;
+  }
+  e->state = TorrentEntry::State::kStopping;
+  e->after_stop = std::move(then);
+  e->deactivations_pending = env_.shards;
+  const Instant now = Now();
+  if (e->announcer) {
+    e->announcer->Stop(now);
+    PollAnnouncer(*e, now);
+  }
+  for (Mailbox<ShardMessage>* inbox : env_.inboxes) {
+    ShardMessage m;
+    m.type = ShardMessage::Type::kDeactivate;
+    m.id = e->id;
+    inbox->Post(std::move(m));
+  }
+}
+
+void Coordinator::OnDeactivated(TorrentEntry& e) {
+  if (--e.deactivations_pending > 0) return;
+  e.downloaded_base = e.downloaded();
+  e.uploaded_base = e.uploaded();
+  if (e.resume) {
+    e.resume->Save(e.have);
+    (void)e.resume->Flush();
+    e.resume.reset();
+  }
+  e.shared.reset();  // closes its files
+  e.state = TorrentEntry::State::kStopped;
+  std::function<void()> then = std::move(e.after_stop);
+  e.after_stop = nullptr;
+  if (then) then();
+}
+
+void Coordinator::Remove(TorrentId id, bool delete_data, std::function<void()> then) {
+  TorrentEntry* e = Find(id);
+  if (e == nullptr) {
+    if (then) then();
+    return;
+  }
+  e->paused = true;
+  Stop(id, [this, id, delete_data, then = std::move(then)] {
+    TorrentEntry* t = Find(id);
+    if (t == nullptr || t->fsyncs_pending > 0) {
+      // fsyncs in flight point into the entry: try again when they are done.
+      if (t != nullptr) {
+        CoordinatorMessage m;
+        m.type = CoordinatorMessage::Type::kCall;
+        m.call = [this, id, delete_data, then] { Remove(id, delete_data, then); };
+        inbox_.Post(std::move(m));
+      }
+      return;
+    }
+    if (delete_data) {
+      std::error_code ec;
+      std::filesystem::remove_all(std::filesystem::path(t->data_dir) / t->meta->name, ec);
+      std::filesystem::remove(ResumePath(t->data_dir, *t->meta), ec);
+      if (ec) Log(t, absl::StrCat("removing data: ", ec.message()));
+    }
+    Log(t, "removed", /*verbose=*/true);
+    order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
+    torrents_.erase(id);
+    if (then) then();
+  });
+}
+
+void Coordinator::OnTorrentError(TorrentEntry& e, const std::string& message, Instant now) {
+  if (e.error.empty()) e.error = message;
+  if (env_.config->torrent_error_is_fatal) {
+    // The error comes back from Run: one line, printed by the caller.
+    if (fatal_.ok()) fatal_ = absl::InternalError(message);
+    BeginStop(now);
+    return;
+  }
+  Log(&e, message);
+  e.paused = true;
+  Stop(e.id);
+}
+
+void Coordinator::DistributePeers(TorrentEntry& e, const std::vector<engine::PeerAddress>& peers) {
+  if (e.state != TorrentEntry::State::kRunning || peers.empty()) return;
+  // Peers are spread over shards by address, so each is dialled by exactly one shard.
+  const size_t n = env_.inboxes.size();
+  std::vector<std::vector<engine::PeerAddress>> per_shard(n);
+  for (const engine::PeerAddress& a : peers) per_shard[absl::HashOf(a) % n].push_back(a);
+  for (size_t i = 0; i < n; ++i) {
+    if (per_shard[i].empty()) continue;
+    ShardMessage m;
+    m.type = ShardMessage::Type::kPeers;
+    m.id = e.id;
+    m.peers = std::move(per_shard[i]);
+    env_.inboxes[i]->Post(std::move(m));
+  }
+}
+
+void Coordinator::OnHave(TorrentEntry& e, uint32_t piece, Instant now) {
+  if (piece >= e.meta->num_pieces() || e.have.Get(piece)) return;
+  e.have.Set(piece);
+  e.verified_bytes += e.meta->PieceSize(piece);
+  e.activity_date = UnixNow();
+  if (e.complete() && !e.completed_event) OnComplete(e, now);
+}
+
+void Coordinator::OnComplete(TorrentEntry& e, Instant now) {
+  e.completed_event = true;
+  e.done_date = UnixNow();
+  if (e.announcer) {
+    e.announcer->Completed(now);
+    PollAnnouncer(e, now);
+  }
+  // Make the data durable before reporting success: exit 0 means the bytes are on disk.
+  if (e.shared && e.shared->store) {
+    for (size_t i = 0; i < e.meta->files.size(); ++i) {
+      const int fd = e.shared->store->fd(static_cast<uint32_t>(i));
+      if (fd < 0) continue;
+      ++e.fsyncs_pending;
+      ring_->Fsync(fd, /*datasync=*/true, &e.fsync_c);
+    }
+  }
+  if (e.stop_session_when_complete) BeginStop(now);
+}
+
+void Coordinator::Log(const TorrentEntry* e, const std::string& line, bool verbose) {
+  const SessionConfig& c = *env_.config;
+  if (!c.on_log || c.verbosity == Verbosity::kQuiet) return;
+  if (verbose && c.verbosity != Verbosity::kVerbose) return;
+  // Every line may carry text from the network (tracker messages, peer errors): a newline in it
+  // must not split the line, nor an escape sequence reach the terminal.
+  if (e != nullptr && c.log_torrent_names) {
+    c.on_log(engine::EscapeForTerminal(absl::StrCat(e->meta->name, ": ", line)));
+  } else {
+    c.on_log(engine::EscapeForTerminal(line));
+  }
+}
+
+SessionProgress Coordinator::Progress(const TorrentEntry& e, Instant now) const {
+  SessionProgress p;
+  p.pieces_have = e.have.count();
+  p.pieces_total = e.meta->num_pieces();
+  p.verified_bytes = e.verified_bytes;
+  p.total_bytes = e.meta->total_length;
+  p.downloaded_payload = e.downloaded();
+  p.uploaded_payload = e.uploaded();
+  p.download_rate = e.down_rate;
+  p.upload_rate = e.up_rate;
+  p.peers = e.peers_connected();
+  p.complete = e.complete();
+  p.elapsed_s = static_cast<double>(now.ms - start_.ms) / 1000.0;
+  return p;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Loop
+
+absl::Status Coordinator::Loop() {
+  start_ = Now();
+  ring_->Read(inbox_.fd(), &inbox_evt_, sizeof(inbox_evt_), 0, &inbox_c_);
+  if (signal_fd_ >= 0) ring_->Read(signal_fd_, &sig_info_, sizeof(sig_info_), 0, &sig_c_);
+  ArmTimer();
+  Tick(Now());
+  while (!(stopping_ && Finished(Now()))) {
+    absl::StatusOr<int> n = ring_->RunOnce(kTickMs);
+    if (!n.ok()) {
+      if (fatal_.ok()) fatal_ = n.status();
+      BeginStop(Now());
+      break;
+    }
+  }
+  return fatal_;
+}
+
+bool Coordinator::Finished(Instant now) const {
+  if (shards_stopped_ < env_.shards) return false;
+  for (const auto& [id, e] : torrents_) {
+    if (e->fsyncs_pending > 0) return false;
+    if (e->stop_announce_pending && now.ms < stop_deadline_.ms) return false;
+  }
+  return true;
+}
+
+void Coordinator::BeginStop(Instant now) {
+  if (stopping_) return;
+  stopping_ = true;
+  stop_deadline_ = Instant{now.ms + kStopGraceMs};
+  for (const auto& [id, e] : torrents_) {
+    if (e->state != TorrentEntry::State::kRunning || !e->announcer) continue;
+    e->announcer->Stop(now);
+    PollAnnouncer(*e, now);
+    // `stopped` waits for a `completed` still under way (within the grace period).
+    if (e->announcer->stop_pending()) e->stop_announce_pending = true;
+  }
+  for (Mailbox<ShardMessage>* inbox : env_.inboxes) {
+    ShardMessage m;
+    m.type = ShardMessage::Type::kStop;
+    inbox->Post(std::move(m));
+  }
+}
+
+absl::Status Coordinator::Finish() {
+  // Haves and errors posted by shards just before they stopped.
+  inbox_.Take(&messages_);
+  const Instant now = Now();
+  std::vector<CoordinatorMessage> last;
+  last.swap(messages_);
+  for (CoordinatorMessage& m : last) HandleMessage(m, now);
+  for (TorrentId id : order_) {
+    TorrentEntry& e = *torrents_[id];
+    if (e.state != TorrentEntry::State::kRunning && e.state != TorrentEntry::State::kStopping)
+      continue;
+    if (e.complete() && e.fsyncs_pending == 0 && e.shared && e.shared->store &&
+        e.done_date == 0) {
+      // The last pieces were finished by shards as everything stopped: the loop is over, so
+      // make them durable here.
+      for (size_t i = 0; i < e.meta->files.size(); ++i) {
+        const int fd = e.shared->store->fd(static_cast<uint32_t>(i));
+        if (fd >= 0 && fdatasync(fd) != 0 && fatal_.ok())
+          fatal_ = absl::ErrnoToStatus(errno, "fsync");
+      }
+      e.done_date = UnixNow();
+    }
+    if (env_.config->on_progress) env_.config->on_progress(e.id, Progress(e, now));
+    if (e.resume) {
+      // The loop has ended and every write has completed, so this snapshot is exact and the
+      // next start can skip the recheck.
+      e.resume->Save(e.have);
+      // After a disk error the run has already failed with that error; a resume file that
+      // cannot be written on the same full disk is expected (the old one stays valid).
+      if (absl::Status st = e.resume->Flush(); !st.ok() && fatal_.ok()) {
+        Log(&e, absl::StrCat("resume: ", st.message()));
+      }
+    }
+  }
+  return fatal_;
+}
+
+void Coordinator::ArmTimer() {
+  timer_ts_.tv_sec = 0;
+  timer_ts_.tv_nsec = kTickMs * 1'000'000LL;
+  ring_->Timeout(&timer_ts_, &timer_c_);
+}
+
+void Coordinator::OnTimer(int32_t, uint32_t) {
+  Tick(Now());
+  ArmTimer();
+}
+
+void Coordinator::Tick(Instant now) {
+  if (now.ms - last_tick_.ms >= 1000) {
+    last_tick_ = now;
+    if (env_.config->on_tick && !stopping_) env_.config->on_tick();
+    for (TorrentId id : order_) {
+      TorrentEntry& e = *torrents_[id];
+      if (e.state != TorrentEntry::State::kRunning) continue;
+      const double dt = static_cast<double>(now.ms - e.last_rate.ms) / 1000.0;
+      if (dt > 0.5) {
+        const int64_t down = e.downloaded(), up = e.uploaded();
+        e.down_rate = static_cast<double>(down - e.last_down) / dt;
+        e.up_rate = static_cast<double>(up - e.last_up) / dt;
+        if (down != e.last_down || up != e.last_up) e.activity_date = UnixNow();
+        e.last_down = down;
+        e.last_up = up;
+        e.last_rate = now;
+      }
+      if (env_.config->on_progress) env_.config->on_progress(e.id, Progress(e, now));
+      MaybeSaveResume(e, now);
+      if (e.announcer && !stopping_ && !e.complete() && e.peers_connected() == 0 &&
+          now.ms - e.need_peers_at.ms >= kNeedPeersRepeatMs) {
+        e.need_peers_at = now;
+        e.announcer->NeedPeers(now);
+      }
+      if (!stopping_) {
+        const std::string line = e.outcomes.UnreachableLine(e.peers_connected());
+        if (!line.empty()) Log(&e, line);
+      }
+    }
+  }
+  PollAnnouncers(now);
+}
+
+// At most every kResumeSaveMs, and only when pieces were added: a kill -9 then loses at most
+// that long of claimed progress, and the data itself is still found by the recheck.
+void Coordinator::MaybeSaveResume(TorrentEntry& e, Instant now) {
+  if (!e.resume || stopping_) return;
+  if (now.ms - e.last_resume_save.ms < kResumeSaveMs) return;
+  if (e.have.count() == e.resume_saved_count) return;
+  e.last_resume_save = now;
+  e.resume_saved_count = e.have.count();
+  e.resume->Save(e.have);
+}
+
+void Coordinator::OnInbox(int32_t, uint32_t) {
+  inbox_.Take(&messages_);
+  const Instant now = Now();
+  std::vector<CoordinatorMessage> batch;
+  batch.swap(messages_);
+  for (CoordinatorMessage& m : batch) HandleMessage(m, now);
+  ring_->Read(inbox_.fd(), &inbox_evt_, sizeof(inbox_evt_), 0, &inbox_c_);
+}
+
+void Coordinator::HandleMessage(CoordinatorMessage& m, Instant now) {
+  using Type = CoordinatorMessage::Type;
+  if (m.type == Type::kCall) {
+    m.call();
+    return;
+  }
+  if (m.type == Type::kShardStopped) {
+    ++shards_stopped_;
+    if (m.session_wide) {
+      if (fatal_.ok()) fatal_ = absl::InternalError(m.text);
+      BeginStop(now);
+    }
+    return;
+  }
+  if (m.type == Type::kRequestStop) {
+    if (!stopping_) Log(nullptr, "stopping on request");
+    stop_requested_ = true;
+    BeginStop(now);
+    return;
+  }
+  TorrentEntry* e = m.id != 0 ? Find(m.id) : nullptr;
+  switch (m.type) {
+    case Type::kHave:
+      if (e != nullptr) OnHave(*e, m.piece, now);
+      break;
+    case Type::kNeedPeers:
+      if (e != nullptr && e->announcer && !stopping_) e->announcer->NeedPeers(now);
+      break;
+    case Type::kLog:
+      Log(e, m.text, /*verbose=*/m.session_wide);
+      break;
+    case Type::kFatal:
+      if (e != nullptr) OnTorrentError(*e, m.text, now);
+      break;
+    case Type::kPeerOutcome:
+      if (e != nullptr) e->outcomes.Record(m.address, m.outcome);
+      break;
+    case Type::kDeactivated:
+      if (e != nullptr && e->state == TorrentEntry::State::kStopping) OnDeactivated(*e);
+      break;
+    default:
+      break;
+  }
+}
+
+void Coordinator::OnSignal(int32_t res, uint32_t) {
+  if (res > 0 && sig_info_.ssi_signo == SIGHUP) {
+    Log(nullptr, "reloading on SIGHUP", /*verbose=*/true);
+    env_.config->on_reload();
+  } else if (res > 0) {
+    Log(nullptr, absl::StrCat("stopping on ", strsignal(static_cast<int>(sig_info_.ssi_signo))));
+    stop_signo_ = static_cast<int>(sig_info_.ssi_signo);
+    stop_requested_ = true;
+    BeginStop(Now());
+  }
+  if (res <= 0 || !stopping_) ring_->Read(signal_fd_, &sig_info_, sizeof(sig_info_), 0, &sig_c_);
+}
+
+// -------------------------------------------------------------------------------------------------
+// Announces
+
+bool Coordinator::EnsureTransports(const engine::Announcer& a) {
+  if (a.has_http_trackers() && !http_) {
+    absl::StatusOr<std::unique_ptr<HttpFetcher>> f = HttpFetcher::Create();
+    if (!f.ok()) {
+      Log(nullptr, absl::StrCat("HTTP trackers unavailable: ", f.status().message()));
+      return false;
+    }
+    http_ = std::move(*f);
+    ring_->Read(http_->notify_fd(), &http_evt_, sizeof(http_evt_), 0, &http_c_);
+  }
+  if (a.has_udp_trackers() && !udp_) {
+    absl::BitGen gen;
+    absl::StatusOr<std::unique_ptr<UdpTrackerTransport>> u = UdpTrackerTransport::Create(
+        ring_.get(),
+        [this](uint64_t id, absl::StatusOr<engine::AnnounceResponse> r) {
+          OnUdpResult(id, std::move(r));
+        },
+        absl::Uniform<uint64_t>(gen));
+    if (!u.ok()) {
+      Log(nullptr, absl::StrCat("UDP trackers unavailable: ", u.status().message()));
+      return false;
+    }
+    udp_ = std::move(*u);
+  }
+  return true;
+}
+
+void Coordinator::PollAnnouncers(Instant now) {
+  // UDP results may arrive synchronously from Tick/Announce; OnUdpResult then leaves polling to
+  // this loop.
+  if (in_poll_) return;
+  if (udp_) {
+    in_poll_ = true;
+    udp_->Tick(now);
+    in_poll_ = false;
+  }
+  for (TorrentId id : order_) {
+    TorrentEntry& e = *torrents_[id];
+    if (e.announcer && e.announcer->next_wakeup().ms <= now.ms) PollAnnouncer(e, now);
+  }
+}
+
+void Coordinator::PollAnnouncer(TorrentEntry& e, Instant now) {
+  if (!e.announcer || in_poll_) return;
+  in_poll_ = true;
+  engine::TransferStats ts;
+  ts.uploaded = e.uploaded();
+  ts.downloaded = e.downloaded();
+  ts.left = e.meta->total_length - e.verified_bytes;
+  while (std::optional<engine::PendingAnnounce> a = e.announcer->Poll(now, ts)) {
+    if (stopping_ || e.state == TorrentEntry::State::kStopping) e.stop_announce_pending = true;
+    const uint64_t rid = next_request_++;
+    requests_[rid] = PendingRequest{e.id, a->id};
+    if (a->transport == engine::PendingAnnounce::Transport::kUdp) {
+      udp_->Announce(rid, a->udp_host, a->udp_port, a->params, a->udp_max_retransmits, now);
+    } else {
+      http_->Get(rid, a->url, kAnnounceTimeoutMs);
+    }
+  }
+  in_poll_ = false;
+}
+
+void Coordinator::OnHttpEvent(int32_t, uint32_t) {
+  http_->TakeResults(&http_results_);
+  const Instant now = Now();
+  for (HttpResult& r : http_results_) {
+    auto it = requests_.find(r.id);
+    if (it == requests_.end()) continue;
+    const PendingRequest req = it->second;
+    requests_.erase(it);
+    TorrentEntry* e = Find(req.torrent);
+    if (e == nullptr || !e->announcer) continue;
+    OnAnnounceResponse(*e, e->announcer->HandleResult(req.local_id, r.body, now), now);
+  }
+  http_results_.clear();
+  ring_->Read(http_->notify_fd(), &http_evt_, sizeof(http_evt_), 0, &http_c_);
+  PollAnnouncers(now);
+}
+
+// From UdpTrackerTransport: a completion (top level), or inside PollAnnouncer's Tick/Announce.
+void Coordinator::OnUdpResult(uint64_t id, absl::StatusOr<engine::AnnounceResponse> result) {
+  const Instant now = Now();
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  const PendingRequest req = it->second;
+  requests_.erase(it);
+  TorrentEntry* e = Find(req.torrent);
+  if (e == nullptr || !e->announcer) return;
+  absl::StatusOr<engine::AnnounceResponse> resp =
+      e->announcer->HandleUdpResult(req.local_id, result, now);
+  if (absl::IsFailedPrecondition(resp.status())) return;  // stale: abandoned by Stop
+  OnAnnounceResponse(*e, std::move(resp), now);
+  if (in_poll_) return;
+  PollAnnouncers(now);
+}
+
+void Coordinator::OnAnnounceResponse(TorrentEntry& e,
+                                     absl::StatusOr<engine::AnnounceResponse> resp, Instant now) {
+  if (stopping_ || e.state == TorrentEntry::State::kStopping) {
+    e.stop_announce_pending = false;
+    return;
+  }
+  e.announced = true;
+  e.last_announce_time = UnixNow();
+  e.last_announce_ok = resp.ok() && resp->failure_reason.empty();
+  if (e.last_announce_ok) {
+    e.last_announce_peers = static_cast<int>(resp->peers.size());
+    e.seeders = static_cast<int>(resp->complete);
+    e.leechers = static_cast<int>(resp->incomplete);
+  }
+  if (!resp.ok()) {
+    e.tracker_error = std::string(resp.status().message());
+    Log(&e, e.tracker_error);  // "tracker URL: reason"
+    return;
+  }
+  if (!resp->failure_reason.empty()) {
+    e.tracker_error = absl::StrCat("tracker failure: ", resp->failure_reason);
+    Log(&e, e.tracker_error);
+    return;
+  }
+  e.tracker_error.clear();
+  if (!resp->warning_message.empty())
+    Log(&e, absl::StrCat("tracker warning: ", resp->warning_message));
+  Log(&e,
+      absl::StrCat("tracker: ", resp->peers.size(), " peers, interval ", resp->interval, " s",
+                   resp->complete >= 0 ? absl::StrCat(", ", resp->complete, " seeders") : "",
+                   resp->incomplete >= 0 ? absl::StrCat(", ", resp->incomplete, " leechers") : ""),
+      /*verbose=*/true);
+  (void)now;
+  DistributePeers(e, resp->peers);
+}
+
+}  // namespace torrenty::io

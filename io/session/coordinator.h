@@ -1,0 +1,192 @@
+// The coordinator of a session: one thread (the one calling Session::Run) with its own ring,
+// which owns every torrent's state that is not per shard: trackers and announces, the verified
+// piece set, completion and fsync, resume data, progress, starting and stopping torrents, signals,
+// and the answers to RPC calls. It never touches a peer or a block; shards send it per-piece and
+// per-peer-list events through its mailbox.
+#pragma once
+
+#include <linux/time_types.h>
+#include <sys/signalfd.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/torrent/piece_memory.h"
+#include "engine/tracker/announcer.h"
+#include "io/disk/hash_pool.h"
+#include "io/disk/resume_writer.h"
+#include "io/ring/ring.h"
+#include "io/session/mailbox.h"
+#include "io/session/messages.h"
+#include "io/session/peer_outcomes.h"
+#include "io/session/session_config.h"
+#include "io/session/session_torrent.h"
+#include "io/tracker/http_fetcher.h"
+#include "io/tracker/udp_tracker_transport.h"
+
+namespace torrenty::io {
+
+class TorrentChecker;
+
+// A torrent as the coordinator keeps it, whether running, stopped or being checked.
+struct TorrentEntry {
+  enum class State { kChecking, kStopped, kRunning, kStopping };
+  TorrentId id = 0;
+  std::shared_ptr<const engine::Metainfo> meta;
+  std::string data_dir;
+  State state = State::kStopped;
+  bool paused = false;  // the user stopped it; stays stopped across restarts
+  bool stop_session_when_complete = false;
+  engine::Bitfield have;
+  int64_t verified_bytes = 0;
+  std::vector<engine::PeerAddress> peers;  // dialled at every start
+  // Shared with the shards while running (recreated at every start, so no claim survives).
+  std::unique_ptr<SessionTorrent> shared;
+  std::unique_ptr<engine::Announcer> announcer;
+  std::unique_ptr<ResumeWriter> resume;
+  uint32_t resume_saved_count = UINT32_MAX;
+  engine::Instant last_resume_save{};
+  PeerOutcomes outcomes;
+  int deactivations_pending = 0;
+  std::function<void()> after_stop;  // runs once every shard has let go
+  bool completed_event = false;
+  int fsyncs_pending = 0;
+  Completion fsync_c;
+  bool stop_announce_pending = false;
+  std::string error;  // local error (disk), shown by the RPC
+  std::string tracker_error;
+  // The last announce answer, for the RPC's trackerStats.
+  bool announced = false;
+  bool last_announce_ok = false;
+  int64_t last_announce_time = 0;  // unix seconds
+  int last_announce_peers = 0;
+  int seeders = -1, leechers = -1;
+  // Transfer totals of earlier runs; the shards' counters start from 0 at every start.
+  int64_t downloaded_base = 0, uploaded_base = 0;
+  int64_t last_down = 0, last_up = 0;
+  engine::Instant last_rate{};
+  double down_rate = 0, up_rate = 0;
+  int64_t added_date = 0, done_date = 0, activity_date = 0;
+  engine::Instant started{};
+  engine::Instant need_peers_at{};
+
+  int64_t downloaded() const;
+  int64_t uploaded() const;
+  uint32_t peers_connected() const;
+  bool complete() const { return have.all(); }
+};
+
+struct CoordinatorEnv {
+  SessionConfig* config = nullptr;
+  int shards = 1;
+  std::vector<Mailbox<ShardMessage>*> inboxes;
+  engine::PieceMemory* piece_memory = nullptr;
+  engine::PeerId self_id{};
+  uint16_t port = 0;
+};
+
+class Coordinator {
+ public:
+  explicit Coordinator(CoordinatorEnv env);
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  [[nodiscard]] absl::Status Init();
+  // Runs until the session stops and every shard has ended its loop (they get kStop from here).
+  absl::Status Loop();
+  // After the shards' threads have joined: last haves, last fsyncs, resume data.
+  absl::Status Finish();
+
+  Mailbox<CoordinatorMessage>& inbox() { return inbox_; }
+  void set_port(uint16_t port) { env_.port = port; }
+  // Before Loop: replaces config.on_progress.
+  void set_on_progress(std::function<void(TorrentId, const SessionProgress&)> fn) {
+    env_.config->on_progress = std::move(fn);
+  }
+  int stop_signal() const { return stop_signo_; }
+  bool stop_requested() const { return stop_requested_; }
+
+  // Coordinator thread (or before Loop): adds a torrent and starts it unless paused.
+  absl::StatusOr<TorrentId> Add(AddTorrentParams params);
+  // Coordinator thread.
+  TorrentEntry* Find(TorrentId id);
+  const std::vector<TorrentId>& order() const { return order_; }
+  void Start(TorrentId id);
+  void Stop(TorrentId id, std::function<void()> then = nullptr);
+  void Remove(TorrentId id, bool delete_data, std::function<void()> then = nullptr);
+  void Verify(TorrentId id);
+  SessionProgress Progress(const TorrentEntry& e, engine::Instant now) const;
+
+ private:
+  void Activate(TorrentEntry& e);
+  void OnDeactivated(TorrentEntry& e);
+  void OnHave(TorrentEntry& e, uint32_t piece, engine::Instant now);
+  void OnComplete(TorrentEntry& e, engine::Instant now);
+  void OnTorrentError(TorrentEntry& e, const std::string& message, engine::Instant now);
+  void Log(const TorrentEntry* e, const std::string& line, bool verbose = false);
+  void DistributePeers(TorrentEntry& e, const std::vector<engine::PeerAddress>& peers);
+  void BeginStop(engine::Instant now);
+  bool Finished(engine::Instant now) const;
+
+  void ArmTimer();
+  void OnTimer(int32_t res, uint32_t flags);
+  void Tick(engine::Instant now);
+  void OnInbox(int32_t res, uint32_t flags);
+  void OnSignal(int32_t res, uint32_t flags);
+  void OnFsync(TorrentEntry& e, int32_t res);
+  void HandleMessage(CoordinatorMessage& m, engine::Instant now);
+
+  // Announces
+  bool EnsureTransports(const engine::Announcer& a);
+  void PollAnnouncers(engine::Instant now);
+  void PollAnnouncer(TorrentEntry& e, engine::Instant now);
+  void OnHttpEvent(int32_t res, uint32_t flags);
+  void OnUdpResult(uint64_t id, absl::StatusOr<engine::AnnounceResponse> result);
+  void OnAnnounceResponse(TorrentEntry& e, absl::StatusOr<engine::AnnounceResponse> resp,
+                          engine::Instant now);
+  void MaybeSaveResume(TorrentEntry& e, engine::Instant now);
+
+  CoordinatorEnv env_;
+  std::unique_ptr<Ring> ring_;
+  Mailbox<CoordinatorMessage> inbox_;
+  std::unique_ptr<TorrentChecker> checker_;
+  absl::flat_hash_map<TorrentId, std::unique_ptr<TorrentEntry>> torrents_;
+  std::vector<TorrentId> order_;  // in the order they were added
+  TorrentId next_id_ = 1;
+
+  std::unique_ptr<HttpFetcher> http_;
+  std::unique_ptr<UdpTrackerTransport> udp_;
+  bool in_poll_ = false;
+  // Announce request ids are per Announcer; the transports are shared, so they get session ids.
+  struct PendingRequest {
+    TorrentId torrent;
+    uint64_t local_id;
+  };
+  absl::flat_hash_map<uint64_t, PendingRequest> requests_;
+  uint64_t next_request_ = 1;
+
+  int signal_fd_ = -1;
+  signalfd_siginfo sig_info_{};
+  int stop_signo_ = 0;
+  uint64_t inbox_evt_ = 0, http_evt_ = 0;
+  Completion inbox_c_, timer_c_, sig_c_, http_c_;
+  __kernel_timespec timer_ts_{};
+  std::vector<CoordinatorMessage> messages_;
+  std::vector<HttpResult> http_results_;
+
+  bool stopping_ = false;
+  bool stop_requested_ = false;
+  engine::Instant stop_deadline_{};
+  int shards_stopped_ = 0;
+  absl::Status fatal_;
+  engine::Instant last_tick_{}, start_{};
+};
+
+}  // namespace torrenty::io

@@ -1,0 +1,53 @@
+// Control messages between the coordinator and the shards. They carry per-piece, per-peer-list
+// and per-torrent events, never blocks: the block path stays inside one shard.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/base/types.h"
+#include "io/session/peer_outcomes.h"
+#include "io/session/session_torrent.h"
+
+namespace torrenty::io {
+
+struct ShardMessage {
+  enum class Type {
+    kActivate,    // `torrent` may now be served, dialled and accepted
+    kDeactivate,  // close its peers, finish its disk work, then answer kDeactivated
+    kPeers,       // dial candidates for `id`
+    kHave,        // another shard verified `piece` of `id`
+    kStop,        // the session stops: close everything and end the loop
+  };
+  Type type = Type::kHave;
+  TorrentId id = 0;
+  SessionTorrent* torrent = nullptr;
+  uint32_t piece = 0;
+  std::vector<engine::PeerAddress> peers;
+};
+
+struct CoordinatorMessage {
+  enum class Type {
+    kHave,          // shard verified and wrote `piece` of `id`
+    kNeedPeers,     // a shard ran out of candidates for `id`
+    kLog,           // `text` for the log (already escaped by nobody: the coordinator escapes)
+    kFatal,         // `id` hit a disk error (`text`); id 0 with `session_wide`: the shard died
+    kPeerOutcome,   // what became of a dialled `address` of `id`
+    kDeactivated,   // `shard` has let go of `id`
+    kShardStopped,  // `shard`'s loop has ended
+    kRequestStop,   // Session::RequestStop
+    kCall,          // run `call` on the coordinator thread (RPC, embedders)
+  };
+  Type type = Type::kHave;
+  TorrentId id = 0;
+  uint32_t piece = 0;
+  int shard = 0;
+  bool session_wide = false;
+  engine::PeerAddress address{};
+  PeerOutcome outcome = PeerOutcome::kFine;
+  std::string text;
+  std::function<void()> call;
+};
+
+}  // namespace torrenty::io

@@ -1,0 +1,331 @@
+#include "io/session/rpc_bridge.h"
+
+#include <chrono>
+#include <ctime>
+#include <future>
+#include <memory>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "io/disk/small_file.h"
+
+namespace torrenty::io {
+namespace {
+
+// Longer than any coordinator turn; only a stopped session misses it.
+constexpr auto kCallTimeout = std::chrono::seconds(10);
+
+std::string Hex(const engine::InfoHash& h) {
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(h.data()), h.size()));
+}
+
+std::string TrackerHost(const std::string& url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const size_t end = url.find('/', scheme + 3);
+  return url.substr(0, end);
+}
+
+engine::Instant Now() {
+  using namespace std::chrono;
+  return engine::Instant{
+      duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count()};
+}
+
+// Verified bytes of every file: one walk over pieces and files together.
+std::vector<int64_t> FileBytesCompleted(const engine::Metainfo& meta, const engine::Bitfield& have) {
+  std::vector<int64_t> done(meta.files.size(), 0);
+  size_t f = 0;
+  for (uint32_t p = 0; p < meta.num_pieces(); ++p) {
+    if (!have.Get(p)) continue;
+    const int64_t begin = int64_t{p} * meta.piece_length;
+    const int64_t end = begin + meta.PieceSize(p);
+    while (f < meta.files.size() && meta.files[f].offset + meta.files[f].length <= begin) ++f;
+    for (size_t g = f; g < meta.files.size() && meta.files[g].offset < end; ++g) {
+      const int64_t lo = std::max(begin, meta.files[g].offset);
+      const int64_t hi = std::min(end, meta.files[g].offset + meta.files[g].length);
+      if (hi > lo) done[g] += hi - lo;
+    }
+  }
+  return done;
+}
+
+}  // namespace
+
+SessionRpc::SessionRpc(Session* session, Options options)
+    : session_(session), options_(std::move(options)) {
+  settings_.download_dir = options_.default_download_dir;
+  settings_.version = "0.1.0 (torrenty)";
+  started_unix_ = static_cast<int64_t>(std::time(nullptr));
+}
+
+bool SessionRpc::OnCoordinator(std::function<void(Coordinator&)> fn) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> f = done->get_future();
+  session_->Call([fn = std::move(fn), done](Coordinator& c) {
+    fn(c);
+    done->set_value();
+  });
+  return f.wait_for(kCallTimeout) == std::future_status::ready;
+}
+
+rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& fields,
+                                  engine::Instant now) {
+  (void)now;
+  const engine::Metainfo& meta = *e.meta;
+  rpc::TorrentView v;
+  v.id = static_cast<int>(e.id);
+  v.hash_string = Hex(meta.info_hash);
+  v.name = meta.name;
+  switch (e.state) {
+    case TorrentEntry::State::kChecking:
+      v.status = rpc::TorrentStatus::kCheck;
+      break;
+    case TorrentEntry::State::kRunning:
+      v.status = e.complete() ? rpc::TorrentStatus::kSeed : rpc::TorrentStatus::kDownload;
+      break;
+    case TorrentEntry::State::kStopped:
+    case TorrentEntry::State::kStopping:
+      v.status = rpc::TorrentStatus::kStopped;
+      break;
+  }
+  v.download_dir = e.data_dir;
+  v.total_size = meta.payload_length();
+  v.size_when_done = meta.total_length;
+  v.have_valid = e.verified_bytes;
+  v.left_until_done = meta.total_length - e.verified_bytes;
+  const bool running = e.state == TorrentEntry::State::kRunning;
+  v.rate_download = running ? static_cast<int64_t>(e.down_rate) : 0;
+  v.rate_upload = running ? static_cast<int64_t>(e.up_rate) : 0;
+  v.downloaded_ever = e.downloaded();
+  v.uploaded_ever = e.uploaded();
+  v.peers_connected = static_cast<int>(e.peers_connected());
+  if (e.complete()) {
+    v.eta = -1;
+  } else if (v.rate_download > 0) {
+    v.eta = v.left_until_done / v.rate_download;
+  } else {
+    v.eta = -2;
+  }
+  if (!e.error.empty()) {
+    v.error = 3;
+    v.error_string = e.error;
+  } else if (!e.tracker_error.empty()) {
+    v.error = 2;
+    v.error_string = e.tracker_error;
+  }
+  v.added_date = e.added_date;
+  v.done_date = e.done_date;
+  v.activity_date = e.activity_date;
+  v.piece_count = meta.num_pieces();
+  v.piece_size = meta.piece_length;
+  v.is_private = meta.is_private;
+  v.comment = meta.comment;
+  v.creator = meta.created_by;
+  if (fields.files) {
+    const std::vector<int64_t> done = FileBytesCompleted(meta, e.have);
+    for (size_t i = 0; i < meta.files.size(); ++i) {
+      if (meta.files[i].pad) continue;
+      rpc::FileView f;
+      f.name = meta.multi_file ? absl::StrCat(meta.name, "/", meta.RelativePath(i)) : meta.name;
+      f.length = meta.files[i].length;
+      f.bytes_completed = done[i];
+      v.files.push_back(std::move(f));
+    }
+  }
+  if (fields.trackers) {
+    int id = 0;
+    for (size_t tier = 0; tier < meta.trackers.size(); ++tier) {
+      for (const std::string& url : meta.trackers[tier]) {
+        rpc::TrackerView t;
+        t.id = id++;
+        t.tier = static_cast<int>(tier);
+        t.announce = url;
+        t.host = TrackerHost(url);
+        t.has_announced = e.announced;
+        t.last_announce_succeeded = e.last_announce_ok;
+        t.last_announce_result = e.last_announce_ok ? "Success" : e.tracker_error;
+        t.last_announce_time = e.last_announce_time;
+        t.last_announce_peer_count = e.last_announce_peers;
+        t.seeder_count = e.seeders;
+        t.leecher_count = e.leechers;
+        v.trackers.push_back(std::move(t));
+      }
+    }
+  }
+  return v;
+}
+
+std::vector<rpc::TorrentView> SessionRpc::GetTorrents(const std::vector<int>& ids,
+                                                      const rpc::ViewFields& fields) {
+  std::vector<rpc::TorrentView> out;
+  OnCoordinator([&](Coordinator& c) {
+    const engine::Instant now = Now();
+    if (ids.empty()) {
+      out.reserve(c.order().size());
+      for (TorrentId id : c.order()) out.push_back(View(*c.Find(id), fields, now));
+      return;
+    }
+    for (int id : ids) {
+      if (id <= 0) continue;
+      if (const TorrentEntry* e = c.Find(static_cast<TorrentId>(id))) {
+        out.push_back(View(*e, fields, now));
+      }
+    }
+  });
+  return out;
+}
+
+std::vector<int> SessionRpc::RemovedIds() {
+  std::vector<int> out;
+  OnCoordinator([&](Coordinator&) { out = removed_; });
+  return out;
+}
+
+absl::StatusOr<rpc::AddResult> SessionRpc::AddTorrent(const rpc::AddRequest& request) {
+  std::string bytes = request.metainfo;
+  if (bytes.empty()) {
+    if (request.filename.empty()) return absl::InvalidArgumentError("no metainfo or filename");
+    absl::StatusOr<std::string> file = ReadSmallFile(request.filename, int64_t{64} << 20);
+    if (!file.ok()) return file.status();
+    bytes = std::move(*file);
+  }
+  absl::StatusOr<engine::Metainfo> parsed = engine::ParseMetainfo(bytes);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid or corrupt torrent file: ", parsed.status().message()));
+  }
+  auto meta = std::make_shared<const engine::Metainfo>(std::move(*parsed));
+  absl::StatusOr<rpc::AddResult> result = absl::UnavailableError("the session has stopped");
+  OnCoordinator([&](Coordinator& c) {
+    for (TorrentId id : c.order()) {
+      const TorrentEntry& e = *c.Find(id);
+      if (e.meta->info_hash == meta->info_hash) {
+        result = rpc::AddResult{static_cast<int>(id), e.meta->name, Hex(e.meta->info_hash), true};
+        return;
+      }
+    }
+    AddTorrentParams params;
+    params.meta = meta;
+    params.data_dir = request.download_dir.empty() ? settings_.download_dir : request.download_dir;
+    params.paused = request.paused;
+    absl::StatusOr<TorrentId> id = c.Add(std::move(params));
+    if (!id.ok()) {
+      result = id.status();
+      return;
+    }
+    if (options_.on_added) options_.on_added(c, *id, bytes);
+    result = rpc::AddResult{static_cast<int>(*id), meta->name, Hex(meta->info_hash), false};
+  });
+  return result;
+}
+
+absl::Status SessionRpc::StartTorrents(const std::vector<int>& ids) {
+  const bool ok = OnCoordinator([&](Coordinator& c) {
+    std::vector<TorrentId> targets(c.order());
+    if (!ids.empty()) targets.assign(ids.begin(), ids.end());
+    for (TorrentId id : targets) {
+      if (c.Find(id) == nullptr) continue;
+      c.Start(id);
+      if (options_.on_changed) options_.on_changed(c, id);
+    }
+  });
+  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
+}
+
+absl::Status SessionRpc::StopTorrents(const std::vector<int>& ids) {
+  const bool ok = OnCoordinator([&](Coordinator& c) {
+    std::vector<TorrentId> targets(c.order());
+    if (!ids.empty()) targets.assign(ids.begin(), ids.end());
+    for (TorrentId id : targets) {
+      TorrentEntry* e = c.Find(id);
+      if (e == nullptr) continue;
+      e->paused = true;
+      c.Stop(id);
+      if (options_.on_changed) options_.on_changed(c, id);
+    }
+  });
+  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
+}
+
+absl::Status SessionRpc::VerifyTorrents(const std::vector<int>& ids) {
+  const bool ok = OnCoordinator([&](Coordinator& c) {
+    std::vector<TorrentId> targets(c.order());
+    if (!ids.empty()) targets.assign(ids.begin(), ids.end());
+    for (TorrentId id : targets) c.Verify(id);
+  });
+  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
+}
+
+absl::Status SessionRpc::RemoveTorrents(const std::vector<int>& ids, bool delete_local_data) {
+  const bool ok = OnCoordinator([&](Coordinator& c) {
+    std::vector<TorrentId> targets(c.order());
+    if (!ids.empty()) targets.assign(ids.begin(), ids.end());
+    for (TorrentId id : targets) {
+      const TorrentEntry* e = c.Find(id);
+      if (e == nullptr) continue;
+      const std::string hex = Hex(e->meta->info_hash);
+      removed_.push_back(static_cast<int>(id));
+      if (options_.on_removed) options_.on_removed(hex);
+      c.Remove(id, delete_local_data);
+    }
+  });
+  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
+}
+
+absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,
+                                     const rpc::TorrentSettings& settings) {
+  (void)ids;
+  (void)settings;
+  return absl::UnimplementedError("torrent-set is not supported yet");
+}
+
+rpc::SessionSettings SessionRpc::GetSession() {
+  rpc::SessionSettings out;
+  OnCoordinator([&](Coordinator&) {
+    out = settings_;
+    out.peer_port = session_->port();
+  });
+  return out;
+}
+
+absl::Status SessionRpc::SetSession(const rpc::SessionSettingsUpdate& update) {
+  absl::Status result = absl::OkStatus();
+  const bool ok = OnCoordinator([&](Coordinator&) {
+    if (update.download_dir) settings_.download_dir = *update.download_dir;
+    if (update.speed_limit_down || update.speed_limit_down_enabled || update.speed_limit_up ||
+        update.speed_limit_up_enabled) {
+      result = absl::UnimplementedError("speed limits are not supported yet");
+    }
+  });
+  if (!ok) return absl::UnavailableError("the session has stopped");
+  return result;
+}
+
+rpc::SessionStats SessionRpc::GetSessionStats() {
+  rpc::SessionStats s;
+  OnCoordinator([&](Coordinator& c) {
+    for (TorrentId id : c.order()) {
+      const TorrentEntry& e = *c.Find(id);
+      ++s.torrent_count;
+      if (e.state == TorrentEntry::State::kRunning) {
+        ++s.active_torrent_count;
+        s.download_speed += static_cast<int64_t>(e.down_rate);
+        s.upload_speed += static_cast<int64_t>(e.up_rate);
+      } else {
+        ++s.paused_torrent_count;
+      }
+      s.current.downloaded_bytes += e.downloaded();
+      s.current.uploaded_bytes += e.uploaded();
+    }
+    s.current.files_added = s.torrent_count;
+    s.current.seconds_active = static_cast<int64_t>(std::time(nullptr)) - started_unix_;
+    s.cumulative = s.current;
+  });
+  return s;
+}
+
+std::string SessionRpc::Metrics() { return options_.metrics ? options_.metrics() : ""; }
+
+}  // namespace torrenty::io

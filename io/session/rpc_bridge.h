@@ -1,0 +1,60 @@
+// The session as the RPC server sees it (io/rpc/rpc_backend.h). Every call runs on the
+// coordinator thread, which never waits on disk or network, so an answer takes one loop turn.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "io/rpc/rpc_backend.h"
+#include "io/session/session.h"
+
+namespace torrenty::io {
+
+class SessionRpc : public rpc::RpcBackend {
+ public:
+  struct Options {
+    std::string default_download_dir;
+    // Called on the coordinator thread after a torrent is added (to save it in the state dir).
+    std::function<void(Coordinator&, TorrentId, const std::string& metainfo)> on_added;
+    // Called on the coordinator thread after a torrent's saved state changed or it was removed.
+    std::function<void(Coordinator&, TorrentId)> on_changed;
+    std::function<void(const std::string& info_hash_hex)> on_removed;
+    std::function<std::string()> metrics;
+  };
+  SessionRpc(Session* session, Options options);
+
+  std::vector<rpc::TorrentView> GetTorrents(const std::vector<int>& ids,
+                                            const rpc::ViewFields& fields) override;
+  std::vector<int> RemovedIds() override;
+  absl::StatusOr<rpc::AddResult> AddTorrent(const rpc::AddRequest& request) override;
+  absl::Status StartTorrents(const std::vector<int>& ids) override;
+  absl::Status StopTorrents(const std::vector<int>& ids) override;
+  absl::Status VerifyTorrents(const std::vector<int>& ids) override;
+  absl::Status RemoveTorrents(const std::vector<int>& ids, bool delete_local_data) override;
+  absl::Status SetTorrents(const std::vector<int>& ids,
+                           const rpc::TorrentSettings& settings) override;
+  rpc::SessionSettings GetSession() override;
+  absl::Status SetSession(const rpc::SessionSettingsUpdate& update) override;
+  rpc::SessionStats GetSessionStats() override;
+  std::string Metrics() override;
+
+  // Builds the view of one torrent; public for the metrics and tests.
+  static rpc::TorrentView View(const TorrentEntry& e, const rpc::ViewFields& fields,
+                               engine::Instant now);
+
+ private:
+  // Runs fn on the coordinator and waits for it; false if the session did not answer in time
+  // (it has stopped).
+  bool OnCoordinator(std::function<void(Coordinator&)> fn);
+
+  Session* const session_;
+  Options options_;
+  // Coordinator thread only.
+  std::vector<int> removed_;
+  rpc::SessionSettings settings_;
+  int64_t started_unix_ = 0;
+};
+
+}  // namespace torrenty::io

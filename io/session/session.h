@@ -1,0 +1,64 @@
+// A BitTorrent session: many torrents in one process on N shards (threads, each with its own
+// io_uring ring and peer connections) plus a coordinator (the thread calling Run) for trackers,
+// completion, resume data, signals and the RPC. See docs/architecture.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/torrent/piece_memory.h"
+#include "io/disk/hash_pool.h"
+#include "io/session/coordinator.h"
+#include "io/session/session_config.h"
+#include "io/session/shard.h"
+
+namespace torrenty::io {
+
+class Session {
+ public:
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Session>> Create(SessionConfig config);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Before Run, or on the coordinator thread (inside Call).
+  absl::StatusOr<TorrentId> AddTorrent(AddTorrentParams params);
+  // Runs the shards and the coordinator until the session stops (a signal, RequestStop, or a
+  // torrent added with stop_session_when_complete completing). Returns a session-wide error, or
+  // a torrent's disk error when config.torrent_error_is_fatal.
+  absl::Status Run();
+  // Thread-safe: stops the session as SIGINT/SIGTERM would.
+  void RequestStop();
+  // Thread-safe: runs `fn` on the coordinator thread (with the coordinator) at its next turn.
+  void Call(std::function<void(Coordinator&)> fn);
+
+  uint16_t port() const { return shard_env_.port; }
+  int threads() const { return static_cast<int>(shards_.size()); }
+  // The signal (SIGINT or SIGTERM) that stopped Run, or 0; read it after Run returns.
+  int stop_signal() const { return coordinator_->stop_signal(); }
+  bool stop_requested() const { return coordinator_->stop_requested(); }
+  // Only before Run or on the coordinator thread.
+  Coordinator& coordinator() { return *coordinator_; }
+
+  // Blocks SIGINT/SIGTERM in the calling thread so they arrive through the ring's signalfd.
+  // Call from main() before any thread starts (threads inherit the mask).
+  // With `reload`, SIGHUP too (serve).
+  static void BlockStopSignals(bool reload = false);
+
+ private:
+  explicit Session(SessionConfig config);
+
+  SessionConfig config_;
+  std::unique_ptr<HashPool> hash_pool_;
+  std::unique_ptr<engine::PieceMemory> piece_memory_;
+  ShardEnv shard_env_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+}  // namespace torrenty::io

@@ -1,0 +1,856 @@
+#include "io/session/shard.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "engine/base/peer_id.h"
+#include "engine/codec/wire.h"
+
+namespace torrenty::io {
+namespace {
+
+using engine::Action;
+using engine::Instant;
+using engine::PeerAddress;
+using engine::PeerKey;
+
+constexpr int kTickMs = 250;
+constexpr int kConnectTimeoutSec = 10;
+// After a stop, connections get this long to close before the loop ends anyway.
+constexpr int64_t kStopGraceMs = 3'000;
+// The cache keeps at least this many entries per shard, whatever the budget.
+constexpr size_t kReadCacheEntriesMin = 4;
+constexpr size_t kRecvBufferMin = 256 << 10;
+// Receive buffers start here and double (up to RecvBufferMax) while a peer keeps them full:
+// 2000 idle peers then cost 2000 x 32 KiB instead of 2000 x 256 KiB.
+constexpr size_t kRecvBufferInitial = 32 << 10;
+// Incoming connections over all shards; more are refused at accept.
+constexpr size_t kAcceptedConnectionsMax = 4096;
+// Bytes of a BitTorrent handshake up to and including the info-hash.
+constexpr size_t kHandshakeThroughInfoHash = 1 + 19 + 8 + 20;
+// Reads of the cache waiting for the disk: more than this and peers wait in the backlog.
+constexpr size_t kDiskReadsMax = 100;
+// Tags for DiskIo operations: the high bit separates cache reads from piece writes.
+constexpr uint64_t kReadTagBit = uint64_t{1} << 63;
+
+Instant Now() {
+  using namespace std::chrono;
+  return Instant{duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count()};
+}
+
+sockaddr_in ToSockaddr(const PeerAddress& a) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(a.port);
+  sa.sin_addr.s_addr = htonl(a.ip);
+  return sa;
+}
+
+uint64_t HashTag(TorrentId id, uint32_t piece) { return (uint64_t{id} << 32) | piece; }
+
+}  // namespace
+
+// A torrent with peers on this shard.
+struct Shard::ShardTorrent {
+  SessionTorrent* t = nullptr;
+  std::unique_ptr<engine::Torrent> engine;
+  std::unique_ptr<DiskIo> disk;
+  std::deque<std::pair<uint32_t, absl::Span<const uint8_t>>> write_backlog;
+  size_t recv_buffer_max = kRecvBufferMin;
+  uint32_t hashes_pending = 0;
+  uint32_t conns = 0;   // Conns attached to it, open or closing
+  bool draining = false;  // deactivated: released once its peers, hashes and writes are done
+};
+
+struct Shard::Conn {
+  Shard* shard = nullptr;
+  ShardTorrent* st = nullptr;  // null until an incoming handshake names its torrent
+  PeerKey key = 0;
+  int fd = -1;
+  PeerAddress address{};
+  bool outgoing = false;
+  bool connected = false;  // connect finished and the engine knows the peer
+  bool closing = false;
+  bool engine_knows = false;
+  bool handshaken = false;  // the engine accepted its handshake (for reporting)
+  int ops = 0;  // operations in flight; the Conn is freed when this reaches 0 after closing
+  sockaddr_in sa{};
+  __kernel_timespec connect_ts{};
+  std::unique_ptr<uint8_t[]> rbuf;
+  size_t rcap = 0;  // starts small; grows while the peer keeps filling it
+  size_t head = 0, tail = 0;
+  bool recv_armed = false;
+  bool send_armed = false;
+  Completion recv_c, send_c, connect_c, close_c;
+
+  void OnRecvThunk(int32_t res, uint32_t) { shard->OnRecv(*this, res); }
+  void OnSendThunk(int32_t res, uint32_t) { shard->OnSend(*this, res); }
+  void OnConnectThunk(int32_t res, uint32_t) { shard->OnConnect(*this, res); }
+  void OnCloseThunk(int32_t res, uint32_t) { shard->OnClose(*this, res); }
+};
+
+Shard::Shard(int index, ShardEnv* env) : index_(index), env_(env) {}
+
+Shard::~Shard() {
+  // The session destroys the hash pool first (its workers may hold spans into piece buffers),
+  // then the ring, whose teardown cancels every operation that still points into a Conn.
+  instances_.clear();
+  ring_.reset();
+  for (auto& [key, c] : conns_)
+    if (c->fd >= 0) ::close(c->fd);
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+}
+
+absl::Status Shard::Init() {
+  absl::StatusOr<std::unique_ptr<Ring>> r = Ring::Create(4096);
+  if (!r.ok()) return r.status();
+  ring_ = std::move(*r);
+  if (inbox_.fd() < 0) return absl::ErrnoToStatus(errno, "eventfd");
+  if (index_ > 0) {
+    absl::StatusOr<int> client = env_->hash_pool->AddClient();
+    if (!client.ok()) return client.status();
+    hash_client_ = *client;
+  }
+  if (absl::Status st = Listen(); !st.ok()) return st;
+  if (index_ == 0) env_->port = port_;
+  accepted_max_ = kAcceptedConnectionsMax / static_cast<size_t>(env_->shards);
+  const int64_t cache_bytes = env_->read_cache_bytes / env_->shards;
+  cache_ = std::make_unique<ReadCache>(
+      cache_bytes, kReadCacheEntriesMin,
+      [this](TorrentId id, uint32_t piece, int64_t offset, absl::Span<uint8_t> buf, size_t slot) {
+        auto it = instances_.find(id);
+        if (it == instances_.end()) return absl::NotFoundError("torrent stopped");
+        return it->second->disk->ReadRange(piece, offset, buf, kReadTagBit | slot);
+      },
+      [this](const BlockRead& r, absl::Span<const uint8_t> data, const absl::Status& st) {
+        auto it = instances_.find(r.id);
+        if (it == instances_.end()) return;
+        it->second->engine->HandleBlockRead(r.peer, r.piece, r.begin, data, st, Now());
+      });
+  inbox_c_ = MakeCompletion<&Shard::OnInbox>(this);
+  hash_c_ = MakeCompletion<&Shard::OnHashEvent>(this);
+  timer_c_ = MakeCompletion<&Shard::OnTimer>(this);
+  accept_c_ = MakeCompletion<&Shard::OnAccept>(this);
+  return absl::OkStatus();
+}
+
+absl::Status Shard::Listen() {
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return absl::ErrnoToStatus(errno, "socket");
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // Every shard listens on the same port; the kernel spreads incoming connections over them.
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  std::vector<uint16_t> candidates;
+  const bool picks = index_ == 0 && !env_->port_explicit;
+  if (!picks) {
+    candidates.push_back(env_->port);
+  } else {
+    for (uint16_t p = 6881; p <= 6889; ++p) candidates.push_back(p);
+    candidates.push_back(0);
+  }
+  for (uint16_t p : candidates) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(p);
+    sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
+      if (listen(listen_fd_, 128) != 0) return absl::ErrnoToStatus(errno, "listen");
+      socklen_t len = sizeof(sa);
+      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
+      port_ = ntohs(sa.sin_port);
+      return absl::OkStatus();
+    }
+    if (!picks) return absl::ErrnoToStatus(errno, absl::StrCat("cannot listen on port ", p));
+  }
+  return absl::UnavailableError("no free listening port");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loop
+
+absl::Status Shard::Loop() {
+  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0,
+              &hash_c_);
+  ring_->Read(inbox_.fd(), &inbox_evt_, sizeof(inbox_evt_), 0, &inbox_c_);
+  ring_->Accept(listen_fd_, &accept_c_);
+  ArmTimer();
+  absl::Status result;
+  for (;;) {
+    absl::StatusOr<int> n = ring_->RunOnce(kTickMs);
+    if (!n.ok()) {
+      result = n.status();
+      break;
+    }
+    if (stopping_ && Finished(Now())) break;
+  }
+  for (auto& [id, st] : instances_) Publish(*st);
+  CoordinatorMessage m;
+  m.type = CoordinatorMessage::Type::kShardStopped;
+  m.shard = index_;
+  if (!result.ok()) {
+    // A dead shard must not leave the session waiting for it.
+    m.session_wide = true;
+    m.text = std::string(result.message());
+  }
+  env_->coordinator->Post(std::move(m));
+  return result;
+}
+
+bool Shard::Finished(Instant now) const {
+  if (!conns_.empty() && now.ms < stop_deadline_.ms) return false;
+  for (const auto& [id, st] : instances_) {
+    if (st->disk->in_flight() > 0 || !st->write_backlog.empty()) return false;
+  }
+  return true;
+}
+
+void Shard::ArmTimer() {
+  timer_ts_.tv_sec = 0;
+  timer_ts_.tv_nsec = kTickMs * 1'000'000LL;
+  ring_->Timeout(&timer_ts_, &timer_c_);
+}
+
+void Shard::OnTimer(int32_t, uint32_t) {
+  Tick(Now());
+  DrainAll();
+  ArmTimer();
+}
+
+void Shard::Tick(Instant now) {
+  if (now.ms - last_tick_.ms < 1000) return;
+  last_tick_ = now;
+  for (auto& [id, st] : instances_) {
+    if (!stopping_ && !st->draining) st->engine->HandleTick(now);
+    Publish(*st);
+  }
+}
+
+void Shard::Publish(ShardTorrent& st) {
+  const engine::TorrentStats& s = st.engine->stats();
+  ShardTorrentCounters& c = st.t->counters[static_cast<size_t>(index_)];
+  c.downloaded.store(s.downloaded_payload, std::memory_order_relaxed);
+  c.uploaded.store(s.uploaded_payload, std::memory_order_relaxed);
+  c.peers.store(s.peers_connected, std::memory_order_relaxed);
+}
+
+void Shard::OnInbox(int32_t, uint32_t) {
+  inbox_.Take(&messages_);
+  const Instant now = Now();
+  for (ShardMessage& m : messages_) {
+    switch (m.type) {
+      case ShardMessage::Type::kActivate:
+        known_[m.torrent->id] = m.torrent;
+        by_hash_[m.torrent->meta->info_hash] = m.torrent;
+        break;
+      case ShardMessage::Type::kDeactivate:
+        Deactivate(m.id);
+        break;
+      case ShardMessage::Type::kPeers: {
+        if (stopping_) break;
+        auto it = known_.find(m.id);
+        if (it == known_.end()) break;
+        ShardTorrent* st = Instance(it->second);
+        st->engine->AddPeerCandidates(m.peers, now);
+        break;
+      }
+      case ShardMessage::Type::kHave:
+        if (auto it = instances_.find(m.id); it != instances_.end()) {
+          it->second->engine->HandleRemoteHave(m.piece, now);
+        }
+        break;
+      case ShardMessage::Type::kStop:
+        BeginStop();
+        break;
+    }
+  }
+  if (!stopping_ || !Finished(now)) {
+    ring_->Read(inbox_.fd(), &inbox_evt_, sizeof(inbox_evt_), 0, &inbox_c_);
+  }
+  DrainAll();
+}
+
+void Shard::BeginStop() {
+  if (stopping_) return;
+  stopping_ = true;
+  stop_deadline_ = Instant{Now().ms + kStopGraceMs};
+  for (auto& [id, st] : instances_) {
+    st->engine->Shutdown();
+    Drain(*st);
+  }
+  // Dials under way and connections still waiting for a handshake are no engine's peers.
+  for (auto& [key, c] : conns_) CloseConn(*c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Torrents
+
+Shard::ShardTorrent* Shard::Instance(SessionTorrent* t) {
+  auto it = instances_.find(t->id);
+  if (it != instances_.end()) return it->second.get();
+  auto st = std::make_unique<ShardTorrent>();
+  st->t = t;
+  const engine::Metainfo& meta = *t->meta;
+  engine::TorrentConfig cfg = t->engine_config;
+  absl::BitGen gen;
+  cfg.seed = absl::Uniform<uint64_t>(gen);
+  st->engine = std::make_unique<engine::Torrent>(meta, cfg, &t->claims);
+  // The claims table is the torrent's have-set as every shard wrote it.
+  engine::Bitfield have(meta.num_pieces());
+  for (uint32_t p = 0; p < meta.num_pieces(); ++p) {
+    if (t->claims.Get(p) == engine::PieceClaims::State::kHave) have.Set(p);
+  }
+  st->engine->SetHave(have);
+  ShardTorrent* raw = st.get();
+  st->disk = std::make_unique<DiskIo>(
+      ring_.get(), t->store.get(),
+      [this, raw](uint64_t tag, absl::Status s) { OnDiskDone(*raw, tag, std::move(s)); }, 128);
+  st->recv_buffer_max =
+      std::max<size_t>(kRecvBufferMin, 2 * size_t{engine::wire::MaxMessageLen(meta.num_pieces())});
+  instances_[t->id] = std::move(st);
+  return raw;
+}
+
+void Shard::Deactivate(TorrentId id) {
+  auto k = known_.find(id);
+  if (k != known_.end()) {
+    by_hash_.erase(k->second->meta->info_hash);
+    known_.erase(k);
+  }
+  auto it = instances_.find(id);
+  if (it == instances_.end()) {
+    CoordinatorMessage m;
+    m.type = CoordinatorMessage::Type::kDeactivated;
+    m.id = id;
+    m.shard = index_;
+    env_->coordinator->Post(std::move(m));
+    return;
+  }
+  ShardTorrent& st = *it->second;
+  st.draining = true;
+  st.engine->Shutdown();
+  Drain(st);
+  // Dials still under way are not peers of the engine yet.
+  for (auto& [key, c] : conns_) {
+    if (c->st == &st) CloseConn(*c);
+  }
+  std::erase_if(read_backlog_, [id](const BlockRead& r) { return r.id == id; });
+  MaybeRelease(st);
+}
+
+// A deactivated torrent goes once nothing refers to its engine, disk queue or piece buffers.
+void Shard::MaybeRelease(ShardTorrent& st) {
+  if (!st.draining || st.conns > 0 || st.hashes_pending > 0 || st.disk->in_flight() > 0 ||
+      !st.write_backlog.empty()) {
+    return;
+  }
+  const TorrentId id = st.t->id;
+  Publish(st);
+  cache_->Forget(id);
+  instances_.erase(id);
+  CoordinatorMessage m;
+  m.type = CoordinatorMessage::Type::kDeactivated;
+  m.id = id;
+  m.shard = index_;
+  env_->coordinator->Post(std::move(m));
+}
+
+void Shard::DrainAll() {
+  for (auto& [id, st] : instances_) Drain(*st);
+}
+
+void Shard::Drain(ShardTorrent& st) {
+  for (;;) {
+    st.engine->TakeActions(&actions_);
+    if (actions_.empty()) return;
+    std::vector<Action> batch;
+    batch.swap(actions_);
+    for (Action& a : batch) Execute(st, a);
+    batch.clear();
+    if (actions_.empty()) actions_.swap(batch);
+  }
+}
+
+void Shard::Log(TorrentId id, std::string line, bool verbose) {
+  if (verbose && !env_->log_verbose) return;
+  CoordinatorMessage m;
+  m.type = CoordinatorMessage::Type::kLog;
+  m.id = id;
+  m.session_wide = verbose;  // marks the line as verbose-only
+  m.text = std::move(line);
+  env_->coordinator->Post(std::move(m));
+}
+
+void Shard::ReportOutcome(TorrentId id, PeerAddress address, PeerOutcome outcome) {
+  CoordinatorMessage m;
+  m.type = CoordinatorMessage::Type::kPeerOutcome;
+  m.id = id;
+  m.address = address;
+  m.outcome = outcome;
+  env_->coordinator->Post(std::move(m));
+}
+
+void Shard::Execute(ShardTorrent& st, Action& a) {
+  const TorrentId id = st.t->id;
+  switch (a.type) {
+    case Action::Type::kFlush:
+      StartSend(st, a.peer);
+      break;
+    case Action::Type::kClose:
+      if (a.reason != engine::CloseReason::kShutdown) {
+        Log(id,
+            absl::StrCat("closed peer ", a.address.ToString(), ": ",
+                         engine::CloseReasonName(a.reason),
+                         a.message.empty() ? "" : absl::StrCat(" (", a.message, ")")),
+            /*verbose=*/a.reason != engine::CloseReason::kProtocolError &&
+                a.reason != engine::CloseReason::kBanned);
+      }
+      if (auto it = conns_.find(a.peer); it != conns_.end()) {
+        if (it->second->outgoing) ReportOutcome(id, a.address, CloseOutcome(a.reason));
+        it->second->engine_knows = false;
+        CloseConn(*it->second);
+      }
+      break;
+    case Action::Type::kConnect:
+      Dial(st, a.address);
+      break;
+    case Action::Type::kHashPiece:
+      ++st.hashes_pending;
+      env_->hash_pool->Submit(hash_client_, HashTag(id, a.piece), a.data,
+                              st.t->meta->piece_hashes[a.piece]);
+      break;
+    case Action::Type::kWritePiece:
+      st.write_backlog.emplace_back(a.piece, a.data);
+      PumpWrites(st);
+      break;
+    case Action::Type::kReadBlock:
+      if (!read_backlog_.empty() || !cache_->Serve(BlockRead{id, a.peer, a.piece, a.begin, a.length},
+                                                   st.t->meta->piece_length,
+                                                   st.t->meta->PieceSize(a.piece))) {
+        read_backlog_.push_back(BlockRead{id, a.peer, a.piece, a.begin, a.length});
+      }
+      break;
+    case Action::Type::kPieceDone: {
+      // Publish before the have leaves, so the coordinator's `completed` announce counts every
+      // byte of the last piece.
+      Publish(st);
+      for (int i = 0; i < env_->shards; ++i) {
+        if (i == index_) continue;
+        ShardMessage m;
+        m.type = ShardMessage::Type::kHave;
+        m.id = id;
+        m.piece = a.piece;
+        env_->inboxes[static_cast<size_t>(i)]->Post(std::move(m));
+      }
+      CoordinatorMessage m;
+      m.type = CoordinatorMessage::Type::kHave;
+      m.id = id;
+      m.piece = a.piece;
+      env_->coordinator->Post(std::move(m));
+      break;
+    }
+    case Action::Type::kComplete:
+      break;  // the coordinator sees every have and completes the torrent
+    case Action::Type::kNeedPeers: {
+      CoordinatorMessage m;
+      m.type = CoordinatorMessage::Type::kNeedPeers;
+      m.id = id;
+      env_->coordinator->Post(std::move(m));
+      break;
+    }
+    case Action::Type::kLog:
+      Log(id, a.message);
+      break;
+    case Action::Type::kFatal: {
+      CoordinatorMessage m;
+      m.type = CoordinatorMessage::Type::kFatal;
+      m.id = id;
+      m.text = a.message;
+      env_->coordinator->Post(std::move(m));
+      break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sockets
+
+Shard::Conn* Shard::NewConn(int fd, PeerAddress address, bool outgoing) {
+  auto c = std::make_unique<Conn>();
+  c->shard = this;
+  c->key = next_key_++;
+  c->fd = fd;
+  c->address = address;
+  c->outgoing = outgoing;
+  c->recv_c = MakeCompletion<&Conn::OnRecvThunk>(c.get());
+  c->send_c = MakeCompletion<&Conn::OnSendThunk>(c.get());
+  c->connect_c = MakeCompletion<&Conn::OnConnectThunk>(c.get());
+  c->close_c = MakeCompletion<&Conn::OnCloseThunk>(c.get());
+  Conn* raw = c.get();
+  conns_[raw->key] = std::move(c);
+  return raw;
+}
+
+void Shard::Dial(ShardTorrent& st, const PeerAddress& address) {
+  const Instant now = Now();
+  if (stopping_ || st.draining) {
+    st.engine->HandleConnectFailed(address, now);
+    return;
+  }
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    st.engine->HandleConnectFailed(address, now);
+    return;
+  }
+  Conn* c = NewConn(fd, address, true);
+  c->st = &st;
+  ++st.conns;
+  c->sa = ToSockaddr(address);
+  c->connect_ts.tv_sec = kConnectTimeoutSec;
+  ++c->ops;
+  ring_->ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&c->sa), sizeof(c->sa),
+                            &c->connect_ts, &c->connect_c);
+}
+
+void Shard::OnConnect(Conn& c, int32_t res) {
+  --c.ops;
+  const Instant now = Now();
+  if (c.closing) {
+    MaybeFree(c);
+    return;
+  }
+  ShardTorrent& st = *c.st;
+  const TorrentId id = st.t->id;
+  if (res < 0) {
+    // The connect's linked timeout cancels it: -ECANCELED means it timed out.
+    const PeerOutcome outcome = res == -ECONNREFUSED ? PeerOutcome::kRefused
+                                : res == -ECANCELED || res == -ETIMEDOUT || res == -ETIME
+                                    ? PeerOutcome::kTimeout
+                                    : PeerOutcome::kUnreachable;
+    Log(id,
+        absl::StrCat("peer ", c.address.ToString(), ": connect failed: ",
+                     outcome == PeerOutcome::kUnreachable ? strerror(-res)
+                                                          : PeerOutcomeName(outcome)),
+        /*verbose=*/true);
+    ReportOutcome(id, c.address, outcome);
+    st.engine->HandleConnectFailed(c.address, now);
+    CloseConn(c);
+    Drain(st);
+    return;
+  }
+  Log(id, absl::StrCat("peer ", c.address.ToString(), ": connected (outgoing)"),
+      /*verbose=*/true);
+  ReportOutcome(id, c.address, PeerOutcome::kConnected);
+  StartPeer(c, now);
+}
+
+void Shard::OnAccept(int32_t res, uint32_t) {
+  if (res >= 0) {
+    const int fd = res;
+    sockaddr_in sa{};
+    socklen_t len = sizeof(sa);
+    getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+    PeerAddress address{ntohl(sa.sin_addr.s_addr), ntohs(sa.sin_port)};
+    if (stopping_ || conns_.size() >= accepted_max_ || known_.empty()) {
+      ::close(fd);  // over the connection limit, or nothing to serve: refuse at once
+    } else {
+      Conn* c = NewConn(fd, address, false);
+      StartPeer(*c, Now());
+    }
+  } else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN) {
+    Log(0, absl::StrCat("accept failed: ", strerror(-res)));
+  }
+  if (!stopping_) ring_->Accept(listen_fd_, &accept_c_);
+}
+
+void Shard::StartPeer(Conn& c, Instant now) {
+  int one = 1;
+  setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  // Idle peers are the common case in a big swarm, so a connection starts with room for one
+  // block message (or its bitfield) and grows only while it keeps the buffer full. An incoming
+  // one starts with what any handshake needs; it grows once its torrent is known.
+  size_t cap = kRecvBufferInitial;
+  if (c.st != nullptr) {
+    cap = std::min(c.st->recv_buffer_max,
+                   std::max(kRecvBufferInitial,
+                            size_t{engine::wire::MaxMessageLen(c.st->t->meta->num_pieces())} + 256));
+  }
+  c.rcap = cap;
+  c.rbuf.reset(new uint8_t[c.rcap]);
+  c.connected = true;
+  if (c.st != nullptr) {
+    c.engine_knows = true;
+    c.st->engine->HandlePeerConnected(c.key, c.address, c.outgoing, now);
+  }
+  ArmRecv(c);
+  if (c.st != nullptr) Drain(*c.st);
+}
+
+// An incoming connection names its torrent in the handshake: hand it to that torrent's engine
+// once the info-hash has arrived, or close it. False when it was closed.
+bool Shard::AttachIncoming(Conn& c, Instant now) {
+  const uint8_t* p = c.rbuf.get() + c.head;
+  if (p[0] != 19) {
+    Log(0, absl::StrCat("closed peer ", c.address.ToString(), ": not a BitTorrent handshake"),
+        /*verbose=*/true);
+    CloseConn(c);
+    return false;
+  }
+  engine::InfoHash hash;
+  std::memcpy(hash.data(), p + 28, hash.size());
+  auto it = by_hash_.find(hash);
+  if (it == by_hash_.end()) {
+    Log(0, absl::StrCat("closed peer ", c.address.ToString(), ": unknown info-hash"),
+        /*verbose=*/true);
+    CloseConn(c);
+    return false;
+  }
+  ShardTorrent* st = Instance(it->second);
+  c.st = st;
+  ++st->conns;
+  Log(st->t->id, absl::StrCat("peer ", c.address.ToString(), ": connected (incoming)"),
+      /*verbose=*/true);
+  const size_t want = std::min(
+      st->recv_buffer_max,
+      std::max(kRecvBufferInitial,
+               size_t{engine::wire::MaxMessageLen(st->t->meta->num_pieces())} + 256));
+  if (want > c.rcap) {
+    std::unique_ptr<uint8_t[]> bigger(new uint8_t[want]);
+    std::memcpy(bigger.get(), c.rbuf.get() + c.head, c.tail - c.head);
+    c.tail -= c.head;
+    c.head = 0;
+    c.rbuf = std::move(bigger);
+    c.rcap = want;
+  }
+  c.engine_knows = true;
+  st->engine->HandlePeerConnected(c.key, c.address, /*outgoing=*/false, now);
+  return true;
+}
+
+void Shard::ArmRecv(Conn& c) {
+  if (c.closing || c.recv_armed) return;
+  c.recv_armed = true;
+  ++c.ops;
+  ring_->Recv(c.fd, c.rbuf.get() + c.tail, c.rcap - c.tail, &c.recv_c);
+}
+
+void Shard::OnRecv(Conn& c, int32_t res) {
+  --c.ops;
+  c.recv_armed = false;
+  if (c.closing) {
+    MaybeFree(c);
+    return;
+  }
+  const Instant now = Now();
+  if (res <= 0) {
+    if (res == -EINTR || res == -EAGAIN) {
+      ArmRecv(c);
+      return;
+    }
+    PeerGone(c, res, now);
+    return;
+  }
+  c.tail += static_cast<size_t>(res);
+  if (c.st == nullptr) {
+    if (c.tail - c.head < kHandshakeThroughInfoHash) {
+      ArmRecv(c);
+      return;
+    }
+    if (!AttachIncoming(c, now)) return;
+  }
+  ShardTorrent& st = *c.st;
+  const bool filled = c.tail == c.rcap;
+  const size_t consumed = st.engine->HandleBytes(
+      c.key, absl::MakeConstSpan(c.rbuf.get() + c.head, c.tail - c.head), now);
+  c.head += consumed;
+  if (c.head == c.tail) c.head = c.tail = 0;
+  if (!c.handshaken && st.engine->IsHandshaken(c.key)) {
+    c.handshaken = true;
+    if (env_->log_verbose) {
+      const std::string client = engine::ClientName(*st.engine->PeerIdOf(c.key));
+      Log(st.t->id,
+          absl::StrCat("peer ", c.address.ToString(), ": handshake done",
+                       client.empty() ? "" : absl::StrCat(", client ", client)),
+          /*verbose=*/true);
+    }
+  }
+  if (filled && c.rcap < st.recv_buffer_max) {
+    GrowRecvBuffer(c);  // a busy peer: fewer, larger reads
+  } else if (c.head > 0 && c.rcap - c.tail < c.rcap / 2) {
+    // Keep room for at least one whole message; partial messages are rare and small.
+    std::memmove(c.rbuf.get(), c.rbuf.get() + c.head, c.tail - c.head);
+    c.tail -= c.head;
+    c.head = 0;
+  }
+  Drain(st);
+  if (!c.closing) ArmRecv(c);
+}
+
+void Shard::GrowRecvBuffer(Conn& c) {
+  const size_t cap = std::min(c.st->recv_buffer_max, c.rcap * 2);
+  std::unique_ptr<uint8_t[]> bigger(new uint8_t[cap]);
+  std::memcpy(bigger.get(), c.rbuf.get() + c.head, c.tail - c.head);
+  c.tail -= c.head;
+  c.head = 0;
+  c.rbuf = std::move(bigger);
+  c.rcap = cap;
+}
+
+void Shard::StartSend(ShardTorrent& st, PeerKey key) {
+  auto it = conns_.find(key);
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  if (c.closing || c.send_armed || !c.connected) return;
+  absl::Span<const uint8_t> out = st.engine->NextSend(key);
+  if (out.empty()) return;
+  c.send_armed = true;
+  ++c.ops;
+  ring_->Send(c.fd, out.data(), out.size(), &c.send_c);
+}
+
+void Shard::OnSend(Conn& c, int32_t res) {
+  --c.ops;
+  c.send_armed = false;
+  if (c.closing) {
+    MaybeFree(c);
+    return;
+  }
+  const Instant now = Now();
+  if (res < 0) {
+    if (res == -EINTR || res == -EAGAIN) {
+      StartSend(*c.st, c.key);
+      return;
+    }
+    PeerGone(c, res, now);
+    return;
+  }
+  ShardTorrent& st = *c.st;
+  st.engine->HandleSent(c.key, static_cast<size_t>(res), now);
+  StartSend(st, c.key);
+  Drain(st);
+}
+
+// The connection ended from the other side: `res` is 0 (closed) or a negative errno.
+void Shard::PeerGone(Conn& c, int32_t res, Instant now) {
+  ShardTorrent* st = c.st;
+  if (st != nullptr && c.engine_knows) {
+    const bool handshaken = c.handshaken || st->engine->IsHandshaken(c.key);
+    Log(st->t->id,
+        absl::StrCat("closed peer ", c.address.ToString(), ": ",
+                     res == 0 ? "closed by peer" : strerror(-res),
+                     handshaken ? " after handshake" : " before handshake"),
+        /*verbose=*/true);
+    if (c.outgoing) {
+      ReportOutcome(st->t->id, c.address,
+                    handshaken ? PeerOutcome::kClosedAfterHandshake
+                               : PeerOutcome::kClosedBeforeHandshake);
+    }
+    c.engine_knows = false;
+    st->engine->HandlePeerClosed(c.key, now);
+  }
+  CloseConn(c);
+  if (st != nullptr) Drain(*st);
+}
+
+void Shard::CloseConn(Conn& c) {
+  if (c.closing) return;
+  c.closing = true;
+  if (c.ops > 0) ring_->CancelFd(c.fd, nullptr);
+  MaybeFree(c);
+}
+
+void Shard::MaybeFree(Conn& c) {
+  if (c.ops > 0) return;
+  if (c.fd >= 0) {
+    // The kernel holds no pointer into this Conn any more; closing through the ring keeps the
+    // loop free of blocking syscalls.
+    ++c.ops;
+    const int fd = c.fd;
+    c.fd = -1;
+    ring_->Close(fd, &c.close_c);
+    return;
+  }
+  ShardTorrent* st = c.st;
+  conns_.erase(c.key);
+  if (st != nullptr) {
+    --st->conns;
+    MaybeRelease(*st);
+  }
+}
+
+void Shard::OnClose(Conn& c, int32_t) {
+  --c.ops;
+  MaybeFree(c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hashing, writing and reading
+
+void Shard::OnHashEvent(int32_t, uint32_t) {
+  env_->hash_pool->TakeResults(hash_client_, &hash_results_);
+  const Instant now = Now();
+  for (const HashResult& r : hash_results_) {
+    auto it = instances_.find(static_cast<TorrentId>(r.tag >> 32));
+    if (it == instances_.end()) continue;
+    ShardTorrent& st = *it->second;
+    const uint32_t piece = static_cast<uint32_t>(r.tag);
+    --st.hashes_pending;
+    st.engine->HandleHashResult(piece, r.ok, now);
+    if (!r.ok) Log(st.t->id, absl::StrCat("piece ", piece, " failed its hash check; re-requesting"));
+    Drain(st);
+    MaybeRelease(st);
+  }
+  hash_results_.clear();
+  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0,
+              &hash_c_);
+}
+
+void Shard::PumpWrites(ShardTorrent& st) {
+  while (!st.write_backlog.empty()) {
+    auto [piece, data] = st.write_backlog.front();
+    absl::Status s = st.disk->WritePiece(piece, data, piece);
+    if (absl::IsResourceExhausted(s)) return;  // retried when an op completes
+    st.write_backlog.pop_front();
+    if (!s.ok()) st.engine->HandlePieceWritten(piece, s, Now());
+  }
+}
+
+void Shard::OnDiskDone(ShardTorrent& st, uint64_t tag, absl::Status status) {
+  if (tag & kReadTagBit) {
+    cache_->Loaded(static_cast<size_t>(tag & ~kReadTagBit), status);
+  } else {
+    st.engine->HandlePieceWritten(static_cast<uint32_t>(tag), status, Now());
+  }
+  PumpWrites(st);
+  PumpReads();
+  DrainAll();
+  MaybeRelease(st);
+}
+
+void Shard::PumpReads() {
+  size_t in_flight = 0;
+  for (const auto& [id, st] : instances_) in_flight += st->disk->in_flight();
+  while (!read_backlog_.empty() && in_flight < kDiskReadsMax) {
+    const BlockRead r = read_backlog_.front();
+    auto it = instances_.find(r.id);
+    if (it == instances_.end()) {
+      read_backlog_.pop_front();
+      continue;
+    }
+    const engine::Metainfo& meta = *it->second->t->meta;
+    if (!cache_->Serve(r, meta.piece_length, meta.PieceSize(r.piece))) break;
+    read_backlog_.pop_front();
+    ++in_flight;
+  }
+}
+
+}  // namespace torrenty::io

@@ -1,0 +1,138 @@
+// One shard: a thread with its own io_uring ring, listening socket and peer connections, driving
+// an engine::Torrent for each torrent it has peers of. A torrent with no peers on a shard costs
+// the shard nothing but a map entry: its engine::Torrent and disk queue are made on the first
+// connection and dropped when the torrent stops. Blocks never leave the shard whose socket
+// received them.
+#pragma once
+
+#include <linux/time_types.h>
+#include <netinet/in.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "engine/torrent/piece_memory.h"
+#include "engine/torrent/torrent.h"
+#include "io/disk/disk_io.h"
+#include "io/disk/hash_pool.h"
+#include "io/ring/ring.h"
+#include "io/session/mailbox.h"
+#include "io/session/messages.h"
+#include "io/session/read_cache.h"
+#include "io/session/session_torrent.h"
+
+namespace torrenty::io {
+
+// What every shard of a session shares; fixed before the shards start.
+struct ShardEnv {
+  int shards = 1;
+  HashPool* hash_pool = nullptr;
+  engine::PieceMemory* piece_memory = nullptr;
+  Mailbox<CoordinatorMessage>* coordinator = nullptr;
+  std::vector<Mailbox<ShardMessage>*> inboxes;  // every shard's, by index
+  bool log_verbose = false;  // connect/close lines are worth sending to the coordinator
+  uint16_t port = 0;         // 0: shard 0 picks one (6881-6889, else ephemeral)
+  bool port_explicit = false;
+  int64_t read_cache_bytes = 32 << 20;  // over all shards
+};
+
+class Shard {
+ public:
+  Shard(int index, ShardEnv* env);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // Creates the ring and the listening socket (shard 0 first: it picks the port the others share).
+  [[nodiscard]] absl::Status Init();
+  // Runs until a kStop has been handled and every connection and disk operation has finished.
+  absl::Status Loop();
+  Mailbox<ShardMessage>& inbox() { return inbox_; }
+  uint16_t port() const { return port_; }
+
+ private:
+  struct ShardTorrent;
+  struct Conn;
+
+  // Torrents
+  ShardTorrent* Instance(SessionTorrent* t);
+  void Deactivate(TorrentId id);
+  void MaybeRelease(ShardTorrent& st);
+  void Drain(ShardTorrent& st);
+  void DrainAll();
+  void Execute(ShardTorrent& st, engine::Action& a);
+  void Log(TorrentId id, std::string line, bool verbose = false);
+  void ReportOutcome(TorrentId id, engine::PeerAddress address, PeerOutcome outcome);
+  void Publish(ShardTorrent& st);
+
+  // Loop
+  void ArmTimer();
+  void OnTimer(int32_t res, uint32_t flags);
+  void Tick(engine::Instant now);
+  void OnInbox(int32_t res, uint32_t flags);
+  void BeginStop();
+  bool Finished(engine::Instant now) const;
+  absl::Status Listen();
+
+  // Sockets
+  Conn* NewConn(int fd, engine::PeerAddress address, bool outgoing);
+  void Dial(ShardTorrent& st, const engine::PeerAddress& address);
+  void OnConnect(Conn& c, int32_t res);
+  void OnAccept(int32_t res, uint32_t flags);
+  void StartPeer(Conn& c, engine::Instant now);
+  bool AttachIncoming(Conn& c, engine::Instant now);
+  void ArmRecv(Conn& c);
+  void OnRecv(Conn& c, int32_t res);
+  void GrowRecvBuffer(Conn& c);
+  void StartSend(ShardTorrent& st, engine::PeerKey key);
+  void OnSend(Conn& c, int32_t res);
+  void PeerGone(Conn& c, int32_t res, engine::Instant now);
+  void CloseConn(Conn& c);
+  void MaybeFree(Conn& c);
+  void OnClose(Conn& c, int32_t res);
+
+  // Disk and hashing
+  void OnHashEvent(int32_t res, uint32_t flags);
+  void PumpWrites(ShardTorrent& st);
+  void OnDiskDone(ShardTorrent& st, uint64_t tag, absl::Status status);
+  void PumpReads();
+
+  const int index_;
+  ShardEnv* const env_;
+  std::unique_ptr<Ring> ring_;
+  Mailbox<ShardMessage> inbox_;
+  int hash_client_ = 0;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+
+  // The torrents this shard may serve, by id and by info-hash (for incoming handshakes).
+  absl::flat_hash_map<TorrentId, SessionTorrent*> known_;
+  absl::flat_hash_map<engine::InfoHash, SessionTorrent*> by_hash_;
+  absl::flat_hash_map<TorrentId, std::unique_ptr<ShardTorrent>> instances_;
+
+  absl::flat_hash_map<engine::PeerKey, std::unique_ptr<Conn>> conns_;
+  engine::PeerKey next_key_ = 1;
+  size_t accepted_max_ = 0;
+
+  uint64_t inbox_evt_ = 0, hash_evt_ = 0;
+  Completion inbox_c_, hash_c_, timer_c_, accept_c_;
+  __kernel_timespec timer_ts_{};
+  std::vector<ShardMessage> messages_;
+  std::vector<HashResult> hash_results_;
+  std::vector<engine::Action> actions_;
+
+  std::unique_ptr<ReadCache> cache_;
+  std::deque<BlockRead> read_backlog_;
+
+  bool stopping_ = false;
+  engine::Instant stop_deadline_{};
+  engine::Instant last_tick_{};
+};
+
+}  // namespace torrenty::io
