@@ -207,4 +207,13 @@ absl::StatusOr<std::string> RenderSessionMetrics(const SessionSnapshot& session)
   return std::move(w).Finish();
 }
 
+absl::StatusOr<std::string> ScrapeSessionMetrics(absl::Span<const ShardInstruments* const> shards,
+                                                 const SessionInstruments& session) {
+  SessionSnapshot snapshot;
+  snapshot.shards.resize(shards.size());
+  for (size_t i = 0; i < shards.size(); ++i) shards[i]->Snapshot(&snapshot.shards[i]);
+  session.Snapshot(&snapshot);
+  return RenderSessionMetrics(snapshot);
+}
+
 }  // namespace torrenty::io::metrics

@@ -125,4 +125,9 @@ struct alignas(64) SessionInstruments {
 // The body of a `/metrics` answer (Content-Type kContentType).
 [[nodiscard]] absl::StatusOr<std::string> RenderSessionMetrics(const SessionSnapshot& session);
 
+// Snapshots every shard (shards[i] is shard="i") and the coordinator, then renders. Callable from
+// any thread while the owners keep writing.
+[[nodiscard]] absl::StatusOr<std::string> ScrapeSessionMetrics(
+    absl::Span<const ShardInstruments* const> shards, const SessionInstruments& session);
+
 }  // namespace torrenty::io::metrics

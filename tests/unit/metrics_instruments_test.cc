@@ -1,8 +1,10 @@
 // Tests for the single-writer instruments: bucketing, snapshots, and a writer thread racing a
 // scraper thread (run under ThreadSanitizer by tools/test).
 #include <atomic>
+#include <functional>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "io/metrics/instruments.h"
 #include "io/metrics/session_metrics.h"
@@ -86,15 +88,17 @@ TEST(MetricsInstrumentsTest, CountersAndGauges) {
   EXPECT_EQ(g.Read(), -2);
 }
 
-// One shard thread counts while a scraper thread snapshots and renders. Every value the scraper
-// sees must be one the writer stored (monotonic, never torn), and after the join the totals are
-// exact. Under ThreadSanitizer this also proves the single-writer design has no data race.
-TEST(MetricsInstrumentsTest, ScraperReadsWhileShardWrites) {
-  constexpr uint64_t kEvents = 200'000;
-  ShardInstruments shard;
-  std::atomic<bool> done{false};
+// Two shard threads and a coordinator thread count while a scraper thread snapshots and renders.
+// Every value the scraper sees must be one the writer stored (monotonic, never torn), and after
+// the joins the totals are exact. Under ThreadSanitizer this also proves the single-writer design
+// has no data race.
+TEST(MetricsInstrumentsTest, ScraperReadsWhileShardsWrite) {
+  constexpr uint64_t kEvents = 1'000'000;
+  ShardInstruments shards[2];
+  SessionInstruments coordinator;
+  std::atomic<int> running{3};
 
-  std::thread writer([&] {
+  auto shard_loop = [&](ShardInstruments& shard) {
     for (uint64_t i = 1; i <= kEvents; ++i) {
       shard.payload_received_bytes.Add(16384);
       shard.protocol_received_bytes.Add(13);
@@ -104,17 +108,28 @@ TEST(MetricsInstrumentsTest, ScraperReadsWhileShardWrites) {
       shard.peers_in(PeerState::kActive).Add(i % 2 ? 1 : -1);
       shard.disk_latency.Observe((i % 1000) * 1000);  // 0 to 999 µs in ns
     }
-    done.store(true, std::memory_order_release);
+    running.fetch_sub(1, std::memory_order_release);
+  };
+  std::thread shard0(shard_loop, std::ref(shards[0]));
+  std::thread shard1(shard_loop, std::ref(shards[1]));
+  std::thread announcer([&] {
+    for (uint64_t i = 1; i <= kEvents; ++i) {
+      coordinator.announces_with(AnnounceResult::kSuccess).Add();
+      coordinator.torrents_in(TorrentState::kSeeding).Set(static_cast<int64_t>(i));
+    }
+    running.fetch_sub(1, std::memory_order_release);
   });
 
   uint64_t scrapes = 0;
   uint64_t last_bytes = 0;
   uint64_t last_count = 0;
+  uint64_t last_announces = 0;
   ShardSnapshot snap;
+  SessionSnapshot session;
   bool finished = false;
   while (!finished) {
-    finished = done.load(std::memory_order_acquire);  // one more scrape after the writer ends
-    shard.Snapshot(&snap);
+    finished = running.load(std::memory_order_acquire) == 0;  // one more pass after the writers
+    shards[1].Snapshot(&snap);
     ASSERT_GE(snap.payload_received_bytes, last_bytes);
     ASSERT_EQ(snap.payload_received_bytes % 16384, 0u);  // a torn read would show here
     ASSERT_LE(snap.payload_received_bytes, kEvents * 16384);
@@ -125,12 +140,17 @@ TEST(MetricsInstrumentsTest, ScraperReadsWhileShardWrites) {
     ASSERT_GE(snap.disk_latency.Count(), last_count);
     last_bytes = snap.payload_received_bytes;
     last_count = snap.disk_latency.Count();
-    SessionSnapshot session;
-    session.shards.push_back(snap);
-    ASSERT_TRUE(RenderSessionMetrics(session).ok());
+    coordinator.Snapshot(&session);
+    const uint64_t announces = session.announces[static_cast<int>(AnnounceResult::kSuccess)];
+    ASSERT_GE(announces, last_announces);
+    last_announces = announces;
+    const ShardInstruments* const all[] = {&shards[0], &shards[1]};
+    ASSERT_TRUE(ScrapeSessionMetrics(all, coordinator).ok());
     ++scrapes;
   }
-  writer.join();
+  shard0.join();
+  shard1.join();
+  announcer.join();
 
   EXPECT_GT(scrapes, 1u);
   EXPECT_EQ(snap.payload_received_bytes, kEvents * 16384);
@@ -140,6 +160,14 @@ TEST(MetricsInstrumentsTest, ScraperReadsWhileShardWrites) {
   EXPECT_EQ(snap.peers[static_cast<int>(PeerState::kActive)], 0);
   EXPECT_EQ(snap.disk_latency.Count(), kEvents);
   EXPECT_DOUBLE_EQ(snap.disk_latency.sum, (kEvents / 1000) * (999.0 * 1000 / 2) * 1000 / 1e9);
+  EXPECT_EQ(last_announces, kEvents);
+  const ShardInstruments* const all[] = {&shards[0], &shards[1]};
+  absl::StatusOr<std::string> text = ScrapeSessionMetrics(all, coordinator);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_NE(text->find(absl::StrCat("\ntorrenty_payload_received_bytes_total ", 2 * kEvents * 16384,
+                                    "\n")),
+            std::string::npos);
+  EXPECT_NE(text->find("\ntorrenty_torrents{state=\"seeding\"} 1000000\n"), std::string::npos);
 }
 
 }  // namespace
