@@ -21,7 +21,6 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "engine/tracker/announcer.h"
-#include "engine/torrent/piece_claims.h"
 #include "engine/base/text_escape.h"
 #include "engine/torrent/torrent.h"
 #include "engine/codec/wire.h"
@@ -31,6 +30,8 @@
 #include "io/tracker/http_fetcher.h"
 #include "io/disk/resume_writer.h"
 #include "io/ring/ring.h"
+#include "io/session/shared_piece_claims.h"
+#include "io/session/shared_piece_memory.h"
 #include "io/tracker/udp_tracker_transport.h"
 
 namespace torrenty::io {
@@ -173,8 +174,8 @@ struct TorrentSession::Shared {
   engine::PeerId self_id = MakePeerId();
   std::unique_ptr<FileStore> store;
   std::unique_ptr<HashPool> hash_pool;
-  engine::PieceClaims claims;
-  engine::PieceMemory piece_memory;
+  SharedPieceClaims claims;
+  SharedPieceMemory piece_memory;
   uint16_t port = 0;
   std::vector<std::unique_ptr<Impl>> shards;
 };
