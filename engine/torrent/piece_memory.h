@@ -1,47 +1,53 @@
-// The piece-assembly memory budget of one torrent, shared by every shard that downloads it. A
+// The piece-assembly memory budget of one torrent, as agreed by every shard that downloads it. A
 // shard reserves a piece buffer's bytes before it allocates one and gives them back when it frees
-// the buffer, so the buffers of all shards together stay within the budget. Lock-free and
-// I/O-free, like PieceClaims.
+// the buffer, so the buffers of all shards together stay within the budget. The engine only says
+// what it asks of the budget; io/ provides the thread-safe one (io/session/shared_piece_memory.h).
+// LocalPieceMemory serves a torrent on one shard.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
 namespace torrenty::engine {
 
 class PieceMemory {
  public:
-  explicit PieceMemory(int64_t budget_bytes) : budget_(budget_bytes) {}
-
-  int64_t budget() const { return budget_; }
-  int64_t used() const { return used_.load(std::memory_order_relaxed); }
+  virtual ~PieceMemory() = default;
 
   // Reserves `bytes` for one piece buffer. It fits when the total stays within the budget, or
   // when nothing at all is reserved: a piece larger than the whole budget must still be
   // downloadable, so exactly one such buffer may exist at a time. Memory therefore never exceeds
   // max(budget, one buffer). A refusal is remembered (wanted()) so that shards holding idle
   // buffers give them back.
-  [[nodiscard]] bool TryReserve(int64_t bytes) {
-    int64_t used = used_.load(std::memory_order_relaxed);
-    for (;;) {
-      if (used != 0 && used + bytes > budget_) {
-        wanted_.store(true, std::memory_order_relaxed);
-        return false;
-      }
-      if (used_.compare_exchange_weak(used, used + bytes, std::memory_order_acq_rel)) {
-        wanted_.store(false, std::memory_order_relaxed);
-        return true;
-      }
-    }
-  }
-  void Release(int64_t bytes) { used_.fetch_sub(bytes, std::memory_order_acq_rel); }
+  [[nodiscard]] virtual bool TryReserve(int64_t bytes) = 0;
+  virtual void Release(int64_t bytes) = 0;
   // A reservation was refused since the last one that succeeded.
-  bool wanted() const { return wanted_.load(std::memory_order_relaxed); }
+  virtual bool wanted() const = 0;
+};
+
+// The budget of a torrent that only one shard (or one test) downloads.
+class LocalPieceMemory final : public PieceMemory {
+ public:
+  explicit LocalPieceMemory(int64_t budget_bytes) : budget_(budget_bytes) {}
+
+  int64_t budget() const { return budget_; }
+  int64_t used() const { return used_; }
+
+  [[nodiscard]] bool TryReserve(int64_t bytes) override {
+    if (used_ != 0 && used_ + bytes > budget_) {
+      wanted_ = true;
+      return false;
+    }
+    used_ += bytes;
+    wanted_ = false;
+    return true;
+  }
+  void Release(int64_t bytes) override { used_ -= bytes; }
+  bool wanted() const override { return wanted_; }
 
  private:
   const int64_t budget_;
-  std::atomic<int64_t> used_{0};
-  std::atomic<bool> wanted_{false};
+  int64_t used_ = 0;
+  bool wanted_ = false;
 };
 
 // How many pieces one shard may assemble at once under `budget_bytes` shared by `shards`: the

@@ -1,6 +1,8 @@
-// The sans-I/O state machine of one torrent: peer wire sessions, block requests, piece assembly,
-// verification hand-off, serving, choking and the peer candidate list. It is fed bytes, I/O
-// results and time by io/, and answers with Actions; it never touches a socket, file or clock.
+// The sans-I/O state machine of one torrent on one shard. It ties the peer sessions
+// (engine/torrent/peer_session.h) to piece assembly (engine/torrent/piece_assembly.h) and owns
+// what concerns the whole torrent: the wire protocol's dispatch, interest, serving, choking, the
+// peer candidate list and bans. It is fed bytes, I/O results and time by io/, and answers with
+// Actions; it never touches a socket, file or clock.
 //
 // Call protocol (quinn-proto style): after every Handle*() call, drain TakeActions() and execute
 // the actions in order; for every peer named by a kFlush action, call NextSend() until it returns
@@ -8,134 +10,34 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
-#include <memory>
-#include <new>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/inlined_vector.h"
-#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "engine/base/bitfield.h"
-#include "engine/torrent/choker.h"
-#include "engine/metainfo/file_map.h"
+#include "engine/base/types.h"
 #include "engine/metainfo/metainfo.h"
+#include "engine/torrent/choker.h"
+#include "engine/torrent/peer_session.h"
+#include "engine/torrent/piece_assembly.h"
 #include "engine/torrent/piece_claims.h"
 #include "engine/torrent/piece_memory.h"
 #include "engine/torrent/piece_picker.h"
-#include "engine/base/types.h"
-#include "engine/codec/wire.h"
+#include "engine/torrent/torrent_types.h"
 
 namespace torrenty::engine {
-
-// Piece buffers are aligned so a later O_DIRECT write path can use them as they are.
-struct PieceBufferDelete {
-  static constexpr size_t kAlignment = 4096;
-  void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kAlignment)); }
-};
-using PieceBuffer = std::unique_ptr<uint8_t[], PieceBufferDelete>;
-
-// Chosen by io/ when it opens a connection; never reused while the peer is known to the engine.
-using PeerKey = uint32_t;
 
 // Peer addresses remembered for dialling. Trackers may hand out 10 000 peers per announce
 // (kMaxPeersPerAnnounce) every 30 s; without a cap a hostile tracker grows the list (and memory)
 // without bound. When full, candidates that failed and are not connected are dropped first.
 inline constexpr size_t kMaxPeerCandidates = 20'000;
 
-struct TorrentConfig {
-  PeerId self_id{};
-  uint16_t listen_port = 0;
-  // Requests kept outstanding per unchoked peer. 128 x 16 KiB = 2 MiB in flight: enough to keep a
-  // loopback or LAN link busy, below the request-queue limits of libtorrent (2000) and others.
-  uint32_t requests_per_peer_max = 128;
-  // Bounded piece-assembly memory: at most this many pieces are being downloaded at once.
-  uint32_t pieces_in_flight_max = 48;
-  // The torrent's memory budget for piece buffers, shared by its shards (engine/piece_memory.h);
-  // null: bounded by pieces_in_flight_max alone.
-  PieceMemory* piece_memory = nullptr;
-  // Requests a peer may queue with us; more is a protocol abuse and closes the connection.
-  // libtorrent allows 2000 (max_allowed_in_request_queue) and Transmission pipelines past 512,
-  // so a lower limit would drop honest peers.
-  uint32_t peer_requests_queued_max = 2000;
-  // Disk reads outstanding per peer while serving; bounds read-cache pressure from one peer.
-  uint32_t reads_per_peer_max = 16;
-  // Bytes queued for sending to one peer before we stop turning its requests into reads.
-  uint32_t send_queue_bytes_max = 1 << 20;
-  // Unchoked peers at once: unchoke_slots - 1 best reciprocators plus one optimistic slot
-  // (BEP 3: 4 + 1).
-  uint32_t unchoke_slots = 5;
-  int64_t choke_round_ms = 10'000;
-  uint32_t connections_max = 60;
-  int64_t handshake_timeout_ms = 20'000;
-  // BEP 3 keep-alives are sent every 2 minutes; a silent peer is dropped after 5 minutes.
-  int64_t keepalive_interval_ms = 120'000;
-  int64_t idle_timeout_ms = 300'000;
-  // A peer that holds our requests and sends nothing for this long is snubbed: its requests go to
-  // other peers.
-  int64_t snub_timeout_ms = 60'000;
-  int64_t optimistic_unchoke_interval_ms = 30'000;
-  int64_t connect_retry_base_ms = 10'000;
-  uint64_t seed = 1;
-};
-
-enum class CloseReason {
-  kNone,
-  kProtocolError,
-  kWrongInfoHash,
-  kSelfConnection,
-  kDuplicate,
-  kTimeout,
-  kBothSeeds,
-  kPeerClosed,
-  kBanned,
-  kShutdown,
-};
-const char* CloseReasonName(CloseReason r);
-
-struct Action {
-  enum class Type {
-    kFlush,       // peer has bytes to send: drain NextSend(peer)
-    kClose,       // close the peer's socket; the engine has already forgotten it
-    kConnect,     // dial address; report HandlePeerConnected / HandleConnectFailed
-    kHashPiece,   // verify data against piece's hash, then HandleHashResult
-    kWritePiece,  // write verified data to disk, then HandlePieceWritten
-    kReadBlock,   // read [begin, begin+length) of verified piece, then HandleBlockRead
-    kPieceDone,   // piece verified and on disk (for progress and resume)
-    kComplete,    // every piece is verified and on disk
-    kNeedPeers,   // out of connectable peers: ask the tracker for more
-    kFatal,       // unrecoverable (disk error): stop with `message`
-    kLog,         // a notable decision worth one log line (`message`)
-  };
-  Type type = Type::kFlush;
-  PeerKey peer = 0;
-  PeerAddress address{};
-  uint32_t piece = 0;
-  uint32_t begin = 0;
-  uint32_t length = 0;
-  absl::Span<const uint8_t> data;
-  CloseReason reason = CloseReason::kNone;
-  std::string message;
-};
-
-struct TorrentStats {
-  int64_t downloaded_payload = 0;  // bytes of blocks accepted
-  int64_t uploaded_payload = 0;
-  int64_t verified_bytes = 0;  // bytes of pieces verified and on disk
-  int64_t wasted_bytes = 0;    // duplicate or unrequested blocks, failed pieces
-  uint32_t pieces_have = 0;
-  uint32_t pieces_failed = 0;
-  uint32_t peers_connected = 0;
-  uint32_t peers_closed_for_protocol_errors = 0;
-};
-
 class Torrent {
  public:
-  // `claims` is shared by every shard that downloads this torrent (see engine/piece_claims.h);
+  // `claims` is shared by every shard that downloads this torrent (see engine/torrent/piece_claims.h);
   // null gives the torrent a private one.
   Torrent(const Metainfo& meta, TorrentConfig config, PieceClaims* claims = nullptr);
   ~Torrent();
@@ -155,7 +57,7 @@ class Torrent {
   // The peer id from the handshake; nullopt before it (or for an unknown peer).
   std::optional<PeerId> PeerIdOf(PeerKey key) const;
   // Bytes of piece buffers this torrent holds, in use or kept for reuse.
-  int64_t piece_buffer_bytes() const { return buffer_bytes_; }
+  int64_t piece_buffer_bytes() const { return assembly_.buffer_bytes(); }
   bool IsBanned(PeerAddress address) const;
 
   // --- inputs ---
@@ -191,67 +93,38 @@ class Torrent {
   absl::Span<const uint8_t> NextSend(PeerKey key);
 
  private:
-  struct BlockRequest {
-    uint32_t piece;
-    uint32_t begin;
-    uint32_t length;
-    friend bool operator==(const BlockRequest&, const BlockRequest&) = default;
-  };
-  struct Peer;
-  struct PieceInFlight;
-
-  Peer* FindPeer(PeerKey key);
+  PeerSession* FindPeer(PeerKey key);
   void Emit(Action action) { actions_.push_back(std::move(action)); }
   void EmitFatal(uint32_t piece, const absl::Status& status);
-  void Close(Peer& peer, CloseReason reason, std::string message = {});
-  void ForgetPeer(Peer& peer);
+  void Close(PeerSession& peer, CloseReason reason, std::string message = {});
+  void ForgetPeer(PeerSession& peer);
 
-  bool HandleHandshake(Peer& peer, absl::Span<const uint8_t> bytes, Instant now);
-  bool HandleMessage(Peer& peer, const wire::Message& msg, Instant now);
-  bool HandleBitfield(Peer& peer, absl::Span<const uint8_t> bits);
-  bool HandleHave(Peer& peer, uint32_t piece);
-  bool HandleRequest(Peer& peer, const BlockRequest& r);
-  bool HandlePiece(Peer& peer, uint32_t piece, uint32_t begin, absl::Span<const uint8_t> block,
-                   Instant now);
-  void HandleCancel(Peer& peer, const BlockRequest& r);
-  void HandlePeerChoked(Peer& peer);
+  bool HandleHandshake(PeerSession& peer, absl::Span<const uint8_t> bytes);
+  bool HandleMessage(PeerSession& peer, const wire::Message& msg, Instant now);
+  bool HandleBitfield(PeerSession& peer, absl::Span<const uint8_t> bits);
+  bool HandleHave(PeerSession& peer, uint32_t piece);
+  bool HandleRequest(PeerSession& peer, const BlockRequest& r);
+  bool HandlePiece(PeerSession& peer, uint32_t piece, uint32_t begin,
+                   absl::Span<const uint8_t> block, Instant now);
+  void HandleCancel(PeerSession& peer, const BlockRequest& r);
+  void HandlePeerChoked(PeerSession& peer);
   void Ban(const std::vector<PeerAddress>& addresses);
-
-  // Request pipeline.
-  void FillRequests(Peer& peer);
-  bool PickBlock(Peer& peer, BlockRequest* out);
-  PieceInFlight* StartPiece(uint32_t piece, bool owns_claim, PieceBuffer buffer);
-  bool MayFetchFrom(PieceInFlight& pf, const Peer& peer) const;
-  PeerAddress TopSender(uint32_t piece) const;
-  bool TakeBuffer(PieceBuffer* out);
-  void FreeBuffers();
-  void ResetBlocks(PieceInFlight& pf);
-  void DropSingleSource(const Peer& peer);
-  bool StealPiece(Peer& peer, BlockRequest* out);
-  void DropInFlight(uint32_t piece);
   void AddHave(uint32_t piece);
-  void ReleaseRequests(Peer& peer);
-  void ReleaseRequest(Peer& peer, const BlockRequest& r);
-  void MaybeAbandonPiece(uint32_t piece);
-  bool PeerHasWanted(const Peer& peer) const;
-  void UpdateInterest(Peer& peer);
+
+  // Requesting.
+  void FillRequests(PeerSession& peer);
+  bool PeerHasWanted(const PeerSession& peer) const;
+  void UpdateInterest(PeerSession& peer);
 
   // Serving.
-  void ServeRequests(Peer& peer);
-  void Unchoke(Peer& peer, Instant now);
-  void Choke(Peer& peer);
+  void ServeRequests(PeerSession& peer);
+  void Unchoke(PeerSession& peer, Instant now);
+  void Choke(PeerSession& peer);
   void FillUnchokeSlots(Instant now);
   void RunChoker(Instant now);
 
   // Connection management.
   void DialCandidates(Instant now);
-
-  // Outgoing bytes.
-  uint8_t* AppendSend(Peer& peer, size_t n);
-  void SendSimple(Peer& peer, uint8_t type);
-  void SendHave(Peer& peer, uint32_t piece);
-  void SendRequest(Peer& peer, const BlockRequest& r);
-  void SendCancel(Peer& peer, const BlockRequest& r);
 
   const Metainfo& meta_;
   TorrentConfig config_;
@@ -259,24 +132,10 @@ class Torrent {
   uint32_t max_message_len_;
   Bitfield have_;
   PiecePicker picker_;
-  std::unique_ptr<PieceClaims> own_claims_;  // when no shared table was given
-  PieceClaims* claims_;
-  // Pieces another shard claimed when we wanted them; candidates for stealing in endgame.
-  std::vector<uint32_t> claimed_elsewhere_;
   TorrentStats stats_;
   std::vector<Action> actions_;
-
-  absl::flat_hash_map<PeerKey, std::unique_ptr<Peer>> peers_;
-  absl::flat_hash_map<uint32_t, std::unique_ptr<PieceInFlight>> in_flight_;
-  // Pieces in the order they were started, so partial pieces are finished oldest first.
-  std::vector<uint32_t> in_flight_order_;
-  std::vector<PieceBuffer> free_buffers_;
-  int64_t buffer_bytes_ = 0;  // every buffer allocated and not yet freed
-  int64_t buffer_size_ = 0;   // one piece buffer: the piece length rounded up to the alignment
-  // Pad files (BEP 47): blocks entirely inside them are zeros that are never requested.
-  FileMap file_map_;
-  bool has_pad_ = false;
-  std::vector<FileSlice> slices_;
+  PeerMap peers_;
+  PieceAssembly assembly_;
 
   struct Candidate {
     int failures = 0;
@@ -288,14 +147,6 @@ class Torrent {
   Instant need_peers_at_{INT64_MIN / 2};  // when kNeedPeers was last emitted
 
   std::vector<PeerAddress> banned_;
-  // A failed piece that several peers contributed to: each block's digest and sender. When the
-  // piece later passes, the senders of blocks that differ from the good data are banned.
-  struct FailedBlock {
-    uint32_t block;
-    PeerAddress from;
-    Sha1Digest digest;
-  };
-  absl::flat_hash_map<uint32_t, std::vector<FailedBlock>> failed_blocks_;
 
   Choker choker_;
   Instant last_choke_round_{};

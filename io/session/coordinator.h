@@ -17,7 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engine/torrent/piece_memory.h"
+#include "io/session/shared_piece_memory.h"
 #include "engine/tracker/announcer.h"
 #include "io/disk/hash_pool.h"
 #include "io/disk/resume_writer.h"
@@ -86,7 +86,7 @@ struct CoordinatorEnv {
   SessionConfig* config = nullptr;
   int shards = 1;
   std::vector<Mailbox<ShardMessage>*> inboxes;
-  engine::PieceMemory* piece_memory = nullptr;
+  SharedPieceMemory* piece_memory = nullptr;
   engine::PeerId self_id{};
   uint16_t port = 0;
 };

@@ -30,7 +30,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(SessionConfig config) {
   absl::StatusOr<std::unique_ptr<HashPool>> pool = HashPool::Create(s->config_.hash_threads);
   if (!pool.ok()) return pool.status();
   s->hash_pool_ = std::move(*pool);
-  s->piece_memory_ = std::make_unique<engine::PieceMemory>(s->config_.piece_memory_bytes);
+  s->piece_memory_ = std::make_unique<SharedPieceMemory>(s->config_.piece_memory_bytes);
 
   ShardEnv& env = s->shard_env_;
   env.shards = threads;

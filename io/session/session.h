@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engine/torrent/piece_memory.h"
+#include "io/session/shared_piece_memory.h"
 #include "io/disk/hash_pool.h"
 #include "io/session/coordinator.h"
 #include "io/session/session_config.h"
@@ -55,7 +55,7 @@ class Session {
 
   SessionConfig config_;
   std::unique_ptr<HashPool> hash_pool_;
-  std::unique_ptr<engine::PieceMemory> piece_memory_;
+  std::unique_ptr<SharedPieceMemory> piece_memory_;
   ShardEnv shard_env_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<Coordinator> coordinator_;

@@ -9,10 +9,10 @@
 #include <string>
 
 #include "engine/metainfo/metainfo.h"
-#include "engine/torrent/piece_claims.h"
 #include "engine/torrent/torrent.h"
 #include "io/disk/file_store.h"
 #include "io/session/session_config.h"
+#include "io/session/shared_piece_claims.h"
 
 namespace torrenty::io {
 
@@ -38,7 +38,7 @@ struct SessionTorrent {
   std::string data_dir;
   std::unique_ptr<FileStore> store;
   // Which pieces are claimed by a shard or done: the shards' shared view of the torrent.
-  engine::PieceClaims claims;
+  SharedPieceClaims claims;
   engine::TorrentConfig engine_config;  // self id, port, budgets; the seed is set per shard
   std::unique_ptr<ShardTorrentCounters[]> counters;  // one per shard
 };

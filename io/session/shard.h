@@ -17,7 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "engine/torrent/piece_memory.h"
+#include "io/session/shared_piece_memory.h"
 #include "engine/torrent/torrent.h"
 #include "io/disk/disk_io.h"
 #include "io/disk/hash_pool.h"
@@ -33,7 +33,7 @@ namespace torrenty::io {
 struct ShardEnv {
   int shards = 1;
   HashPool* hash_pool = nullptr;
-  engine::PieceMemory* piece_memory = nullptr;
+  SharedPieceMemory* piece_memory = nullptr;
   Mailbox<CoordinatorMessage>* coordinator = nullptr;
   std::vector<Mailbox<ShardMessage>*> inboxes;  // every shard's, by index
   bool log_verbose = false;  // connect/close lines are worth sending to the coordinator

@@ -194,7 +194,7 @@ class Swarm {
     uint16_t next_ephemeral = 40000;
     // Shards of one process: they share the piece claims, and each one's kPieceDone reaches the
     // others as HandleRemoteHave (io/ passes it as a message between shard threads).
-    std::shared_ptr<engine::PieceClaims> claims;
+    std::shared_ptr<engine::LocalPieceClaims> claims;
     std::vector<int> shard_group;  // every client of the group, this one included
   };
 
@@ -249,7 +249,7 @@ class Swarm {
   int AddShard(int primary, engine::TorrentConfig config = {}) {
     Client& p = *clients_[primary];
     if (!p.claims) {
-      p.claims = std::make_shared<engine::PieceClaims>(meta_.num_pieces());
+      p.claims = std::make_shared<engine::LocalPieceClaims>(meta_.num_pieces());
       // Re-create the primary on the shared table (it has no connections yet).
       p.torrent =
           std::make_unique<engine::Torrent>(meta_, ClientConfig(primary, p.config), p.claims.get());

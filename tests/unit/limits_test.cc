@@ -578,7 +578,7 @@ TEST(TorrentLimits, PieceMemoryHoldsForAnyPieceLength) {
   EXPECT_EQ(PiecesInFlightMax(kBudget, int64_t{512} << 20, 2), 1u);
   EXPECT_EQ(PiecesInFlightMax(kBudget, int64_t{512} << 20, 1), 1u);
 
-  PieceMemory memory(kBudget);
+  LocalPieceMemory memory(kBudget);
   const int64_t huge = int64_t{512} << 20;
   ASSERT_TRUE(memory.TryReserve(huge));  // one oversized piece: allowed alone
   EXPECT_FALSE(memory.TryReserve(huge));

@@ -835,7 +835,7 @@ TEST(TorrentSimTest, SharedPieceMemoryBoundsBuffersOfEveryShard) {
   Swarm sim(content.meta, content.payload, {.seed = 1610});
   std::vector<int> seeds;
   for (int i = 0; i < 4; ++i) seeds.push_back(sim.AddClient(true));
-  PieceMemory memory(3 * 64 * 1024);
+  LocalPieceMemory memory(3 * 64 * 1024);
   TorrentConfig config;
   config.piece_memory = &memory;  // the count limit (48) alone would allow 48 per shard
   const int l = sim.AddClient(false, config);
@@ -854,7 +854,7 @@ TEST(TorrentSimTest, PieceLargerThanTheBudgetIsFetchedAlone) {
   Swarm sim(content.meta, content.payload, {.seed = 1620});
   const int s1 = sim.AddClient(true);
   const int s2 = sim.AddClient(true);
-  PieceMemory memory(256 * 1024);
+  LocalPieceMemory memory(256 * 1024);
   TorrentConfig config;
   config.pieces_in_flight_max = PiecesInFlightMax(memory.budget(), kPiece, 2);
   config.piece_memory = &memory;

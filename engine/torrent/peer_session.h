@@ -1,0 +1,96 @@
+// One peer connection as the engine sees it: the handshake, what each side has said (choke,
+// interest, the peer's pieces), the requests in both directions and the send buffer. The torrent
+// (engine/torrent/torrent.h) decides what to say and when; a PeerSession encodes it and holds the
+// bytes until io/ has sent them.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/types/span.h"
+#include "engine/base/bitfield.h"
+#include "engine/base/types.h"
+#include "engine/codec/wire.h"
+#include "engine/torrent/torrent_types.h"
+
+namespace torrenty::engine {
+
+struct PeerSession {
+  // `actions` receives a kFlush whenever the send buffer goes from empty to non-empty.
+  PeerSession(PeerKey peer_key, PeerAddress peer_address, bool is_outgoing, uint32_t num_pieces,
+              Instant now, std::vector<Action>* actions);
+
+  PeerKey key = 0;
+  PeerAddress address{};
+  bool outgoing = false;
+  bool handshaken = false;
+  PeerId id{};
+  bool am_choking = true;
+  bool am_interested = false;
+  bool peer_choking = true;
+  bool peer_interested = false;
+  bool snubbed = false;
+  Bitfield has;
+  std::vector<BlockRequest> requests_out;  // blocks we asked this peer for
+  std::deque<BlockRequest> requests_in;    // blocks this peer asked us for, not yet read
+  uint32_t reads_in_flight = 0;
+  Instant connected_at{};
+  Instant last_received{};
+  Instant last_sent{};
+  Instant last_block{};
+  Instant unchoked_at{};
+  int64_t bytes_downloaded = 0;
+  int64_t bytes_uploaded = 0;
+  // Totals at the last choke round, to turn the totals into per-round rates.
+  int64_t round_downloaded = 0;
+  int64_t round_uploaded = 0;
+
+  // Checks the remote handshake against our torrent and our own id and takes the peer's id.
+  // Returns kNone when it is acceptable, else the reason to close (with `*error` for a malformed
+  // one). Duplicate connections are the torrent's business: it sees every peer.
+  CloseReason CheckHandshake(absl::Span<const uint8_t> bytes, const InfoHash& info_hash,
+                             const PeerId& self_id, std::string* error);
+
+  // --- our requests ---
+  bool HasRequestOut(const BlockRequest& r) const;
+  // Removes `r` from the requests we hold with this peer; false when it was not there.
+  bool TakeRequestOut(const BlockRequest& r);
+  // Removes `r` if we hold it and tells the peer not to send it.
+  void CancelRequest(const BlockRequest& r);
+  // Cancels every request for `piece` (we no longer need it).
+  void CancelPiece(uint32_t piece);
+  // Forgets every request for `piece` without telling the peer (the piece starts over).
+  void ForgetPiece(uint32_t piece);
+
+  // --- sending ---
+  size_t send_queue_bytes() const { return sending_.size() - sending_offset_ + pending_.size(); }
+  // Room for `n` more bytes at the end of the send buffer.
+  uint8_t* Append(size_t n);
+  void SendHandshake(const InfoHash& info_hash, const PeerId& self_id);
+  void SendBitfield(const Bitfield& have);
+  void SendSimple(wire::MsgType type);
+  void SendHave(uint32_t piece);
+  void SendRequest(const BlockRequest& r);
+  void SendCancel(const BlockRequest& r);
+  void SendKeepAlive();
+  void SendBlock(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data);
+  // See Torrent::NextSend.
+  absl::Span<const uint8_t> NextSend();
+  void HandleSent(size_t bytes, Instant now);
+
+ private:
+  std::vector<Action>* actions_;
+  // Double buffer: the kernel reads `sending_` while new messages go to `pending_`, so an append
+  // can never move memory a send is using.
+  std::vector<uint8_t> sending_;
+  size_t sending_offset_ = 0;
+  std::vector<uint8_t> pending_;
+};
+
+using PeerMap = absl::flat_hash_map<PeerKey, std::unique_ptr<PeerSession>>;
+
+}  // namespace torrenty::engine

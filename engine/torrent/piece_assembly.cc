@@ -1,0 +1,486 @@
+#include "engine/torrent/piece_assembly.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/base/sha1.h"
+
+namespace torrenty::engine {
+namespace {
+
+// Endgame: at most this many peers are asked for the same block at once.
+constexpr uint8_t kEndgameRequestersMax = 2;
+
+}  // namespace
+
+struct PieceAssembly::PieceInFlight {
+  enum BlockState : uint8_t { kFree, kRequested, kReceived };
+  uint32_t piece = 0;
+  uint32_t size = 0;
+  PieceBuffer buffer;
+  std::vector<BlockState> state;
+  uint32_t free_blocks = 0;         // blocks in kFree
+  uint32_t first_free = 0;          // no kFree block below this index
+  std::vector<uint8_t> requesters;  // how many peers hold a request for each block
+  uint32_t received = 0;
+  bool hashing = false;  // all blocks in; verification or write pending
+  // False when another shard claimed the piece and we fetch it too (endgame): then we must not
+  // release a claim that is not ours.
+  bool owns_claim = true;
+  absl::InlinedVector<PeerAddress, 4> contributors;
+  std::vector<PeerAddress> block_from;  // who sent each received block
+  // The piece failed its hash with several senders (smart ban): until it verifies, all of its
+  // blocks come from one peer, `source`, so a further failure names the guilty one.
+  bool single_source = false;
+  PeerAddress source{};
+  // Who gets to be the source while connected and not choking us: the peer that sent the most
+  // blocks of the failed copies. A peer racing honest ones with a block here and there sent few,
+  // and one that sent many must then send the whole piece and be judged by it.
+  PeerAddress preferred{};
+
+  // Marks block `b` requested from `peer` and describes it in `out`.
+  void Take(uint32_t b, const PeerSession& peer, BlockRequest* out) {
+    if (state[b] == kFree) {
+      --free_blocks;
+      first_free = b + 1;
+    }
+    state[b] = kRequested;
+    ++requesters[b];
+    if (single_source) source = peer.address;
+    out->piece = piece;
+    out->begin = b * kBlockSize;
+    out->length = std::min<uint32_t>(kBlockSize, size - out->begin);
+  }
+};
+
+struct PieceAssembly::FailedBlock {
+  uint32_t block;
+  PeerAddress from;
+  Sha1Digest digest;
+};
+
+PieceAssembly::PieceAssembly(const Metainfo& meta, const TorrentConfig& config, PieceClaims* claims,
+                             PiecePicker& picker, const Bitfield& have, PeerMap& peers,
+                             TorrentStats& stats, std::vector<Action>& actions)
+    : meta_(meta),
+      pieces_in_flight_max_(config.pieces_in_flight_max),
+      memory_(config.piece_memory),
+      own_claims_(claims == nullptr ? std::make_unique<LocalPieceClaims>(meta.num_pieces())
+                                    : nullptr),
+      claims_(claims == nullptr ? own_claims_.get() : claims),
+      picker_(picker),
+      have_(have),
+      peers_(peers),
+      stats_(stats),
+      actions_(actions),
+      buffer_size_((meta.piece_length + static_cast<int64_t>(PieceBufferDelete::kAlignment) - 1) &
+                   ~static_cast<int64_t>(PieceBufferDelete::kAlignment - 1)),
+      file_map_(meta) {
+  for (const FileEntry& f : meta.files) has_pad_ |= f.pad && f.length > 0;
+}
+
+PieceAssembly::~PieceAssembly() {
+  if (memory_ != nullptr) memory_->Release(buffer_bytes_);
+}
+
+void PieceAssembly::EmitHash(const PieceInFlight& pf) {
+  Action a;
+  a.type = Action::Type::kHashPiece;
+  a.piece = pf.piece;
+  a.data = absl::MakeConstSpan(pf.buffer.get(), pf.size);
+  actions_.push_back(std::move(a));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Buffers
+
+bool PieceAssembly::TakeBuffer(PieceBuffer* out) {
+  if (!free_buffers_.empty()) {
+    *out = std::move(free_buffers_.back());
+    free_buffers_.pop_back();
+    return true;
+  }
+  if (memory_ != nullptr && !memory_->TryReserve(buffer_size_)) return false;
+  out->reset(static_cast<uint8_t*>(::operator new[](
+      static_cast<size_t>(buffer_size_), std::align_val_t(PieceBufferDelete::kAlignment))));
+  buffer_bytes_ += buffer_size_;
+  return true;
+}
+
+void PieceAssembly::FreeBuffers() {
+  const int64_t bytes = static_cast<int64_t>(free_buffers_.size()) * buffer_size_;
+  free_buffers_.clear();
+  buffer_bytes_ -= bytes;
+  if (memory_ != nullptr) memory_->Release(bytes);
+}
+
+void PieceAssembly::FreeBuffersIfWanted() {
+  if (memory_ != nullptr && memory_->wanted()) FreeBuffers();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pieces
+
+void PieceAssembly::ResetBlocks(PieceInFlight& pf) {
+  std::fill(pf.state.begin(), pf.state.end(), PieceInFlight::kFree);
+  std::fill(pf.requesters.begin(), pf.requesters.end(), 0);
+  std::fill(pf.block_from.begin(), pf.block_from.end(), PeerAddress{});
+  pf.free_blocks = static_cast<uint32_t>(pf.state.size());
+  pf.first_free = 0;
+  pf.received = 0;
+  pf.hashing = false;
+  pf.contributors.clear();
+  pf.source = PeerAddress{};
+  if (!has_pad_) return;
+  // Pad bytes are zeros by definition: write them into the buffer, and count blocks that lie
+  // wholly in pad files (adjacent pad files merged) as received, so they are never requested.
+  slices_.clear();
+  file_map_.MapPiece(pf.piece, &slices_);
+  for (size_t i = 0; i < slices_.size(); ++i) {
+    if (!slices_[i].pad) continue;
+    const int64_t from = slices_[i].range_offset;
+    int64_t to = from + slices_[i].length;
+    while (i + 1 < slices_.size() && slices_[i + 1].pad) to += slices_[++i].length;
+    std::memset(pf.buffer.get() + from, 0, static_cast<size_t>(to - from));
+    for (int64_t b = (from + kBlockSize - 1) / kBlockSize;
+         b < static_cast<int64_t>(pf.state.size()); ++b) {
+      const int64_t block_end = std::min<int64_t>((b + 1) * kBlockSize, pf.size);
+      if (block_end > to) break;
+      pf.state[b] = PieceInFlight::kReceived;
+      --pf.free_blocks;
+      ++pf.received;
+    }
+  }
+}
+
+PieceAssembly::PieceInFlight* PieceAssembly::StartPiece(uint32_t piece, bool owns_claim,
+                                                        PieceBuffer buffer) {
+  auto pf = std::make_unique<PieceInFlight>();
+  pf->piece = piece;
+  pf->owns_claim = owns_claim;
+  pf->size = meta_.PieceSize(piece);
+  pf->buffer = std::move(buffer);
+  const uint32_t blocks = (pf->size + kBlockSize - 1) / kBlockSize;
+  pf->state.assign(blocks, PieceInFlight::kFree);
+  pf->requesters.assign(blocks, 0);
+  pf->block_from.assign(blocks, PeerAddress{});
+  pf->single_source = failed_blocks_.contains(piece);
+  if (pf->single_source) pf->preferred = TopSender(piece);
+  ResetBlocks(*pf);
+  picker_.SetInProgress(piece, true);
+  PieceInFlight* raw = pf.get();
+  in_flight_[piece] = std::move(pf);
+  in_flight_order_.push_back(piece);
+  if (raw->received == raw->state.size()) {  // nothing but pad: already complete
+    raw->hashing = true;
+    EmitHash(*raw);
+  }
+  return raw;
+}
+
+void PieceAssembly::DropInFlight(uint32_t piece) {
+  auto it = in_flight_.find(piece);
+  if (it == in_flight_.end()) return;
+  for (auto& [key, peer] : peers_) peer->CancelPiece(piece);
+  free_buffers_.push_back(std::move(it->second->buffer));
+  in_flight_.erase(it);
+  in_flight_order_.erase(std::find(in_flight_order_.begin(), in_flight_order_.end(), piece));
+}
+
+bool PieceAssembly::MayFetchFrom(const PieceInFlight& pf, const PeerSession& peer) const {
+  if (!pf.single_source) return true;
+  if (pf.source == PeerAddress{}) {
+    return !peer.snubbed && (pf.preferred == PeerAddress{} || pf.preferred == peer.address);
+  }
+  return pf.source == peer.address;
+}
+
+PeerAddress PieceAssembly::TopSender(uint32_t piece) const {
+  auto f = failed_blocks_.find(piece);
+  if (f == failed_blocks_.end()) return {};
+  absl::flat_hash_map<PeerAddress, uint32_t> counts;
+  PeerAddress top{};
+  uint32_t most = 0;
+  for (const FailedBlock& fb : f->second) {
+    const uint32_t n = ++counts[fb.from];
+    if (n > most) {
+      most = n;
+      top = fb.from;
+    }
+  }
+  // Only a peer we are connected to can be waited for.
+  for (const auto& [key, peer] : peers_) {
+    if (peer->address == top && peer->handshaken && !peer->peer_choking && !peer->snubbed) {
+      return top;
+    }
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+bool PieceAssembly::PickBlock(const PeerSession& peer, BlockRequest* out) {
+  auto take_free = [&](PieceInFlight& pf) {
+    if (pf.hashing || pf.free_blocks == 0 || !MayFetchFrom(pf, peer)) return false;
+    for (uint32_t b = pf.first_free; b < pf.state.size(); ++b) {
+      if (pf.state[b] == PieceInFlight::kFree) {
+        pf.Take(b, peer, out);
+        return true;
+      }
+    }
+    return false;
+  };
+  // 1. Finish pieces already started, oldest first, so memory is freed early.
+  for (uint32_t piece : in_flight_order_) {
+    PieceInFlight& pf = *in_flight_[piece];
+    if (peer.has.Get(piece) && take_free(pf)) return true;
+  }
+  // 2. Start the rarest piece this peer has, if the memory budget allows and no other shard of
+  // this torrent has claimed it.
+  while (in_flight_.size() < pieces_in_flight_max_) {
+    std::optional<uint32_t> piece = picker_.Pick(peer.has);
+    if (!piece.has_value()) break;
+    if (!claims_->TryClaim(*piece)) {
+      picker_.SetInProgress(*piece, true);  // another shard has it (or just finished it)
+      claimed_elsewhere_.push_back(*piece);
+      continue;
+    }
+    PieceBuffer buffer;
+    if (!TakeBuffer(&buffer)) {
+      claims_->Release(*piece);
+      break;
+    }
+    if (take_free(*StartPiece(*piece, /*owns_claim=*/true, std::move(buffer)))) return true;
+  }
+  // 3. Endgame: nothing left to start, so ask this peer too for blocks others are slow on,
+  // first whole pieces another shard is still fetching, then blocks of our own pieces.
+  if (picker_.num_pickable() == 0) {
+    if (StealPiece(peer, out)) return true;
+    for (uint32_t piece : in_flight_order_) {
+      PieceInFlight& pf = *in_flight_[piece];
+      if (pf.hashing || !peer.has.Get(piece) || !MayFetchFrom(pf, peer)) continue;
+      for (uint32_t b = 0; b < pf.state.size(); ++b) {
+        if (pf.state[b] != PieceInFlight::kRequested || pf.requesters[b] >= kEndgameRequestersMax)
+          continue;
+        const BlockRequest r{piece, b * kBlockSize,
+                             std::min<uint32_t>(kBlockSize, pf.size - b * kBlockSize)};
+        if (peer.HasRequestOut(r)) continue;
+        pf.Take(b, peer, out);
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+bool PieceAssembly::StealPiece(const PeerSession& peer, BlockRequest* out) {
+  if (claimed_elsewhere_.empty() || in_flight_.size() >= pieces_in_flight_max_) return false;
+  for (size_t i = 0; i < claimed_elsewhere_.size();) {
+    const uint32_t piece = claimed_elsewhere_[i];
+    const PieceClaims::State state = claims_->Get(piece);
+    if (state == PieceClaims::State::kHave || have_.Get(piece)) {
+      // Done elsewhere; its remote have is on the way.
+      claimed_elsewhere_[i] = claimed_elsewhere_.back();
+      claimed_elsewhere_.pop_back();
+      continue;
+    }
+    if (!peer.has.Get(piece) || in_flight_.contains(piece)) {
+      ++i;
+      continue;
+    }
+    PieceBuffer buffer;
+    if (!TakeBuffer(&buffer)) return false;
+    // A piece the other shard gave up is ours to claim; otherwise fetch a duplicate and let the
+    // first to verify it win.
+    const bool owns = state == PieceClaims::State::kFree && claims_->TryClaim(piece);
+    claimed_elsewhere_[i] = claimed_elsewhere_.back();
+    claimed_elsewhere_.pop_back();
+    PieceInFlight& pf = *StartPiece(piece, owns, std::move(buffer));
+    if (pf.hashing || pf.free_blocks == 0 || !MayFetchFrom(pf, peer)) continue;
+    for (uint32_t b = 0; b < pf.state.size(); ++b) {
+      if (pf.state[b] != PieceInFlight::kFree) continue;
+      pf.Take(b, peer, out);
+      return true;
+    }
+  }
+  return false;
+}
+
+void PieceAssembly::ReleaseBlock(const BlockRequest& r) {
+  auto it = in_flight_.find(r.piece);
+  if (it == in_flight_.end()) return;
+  PieceInFlight& pf = *it->second;
+  const uint32_t b = r.begin / kBlockSize;
+  if (b >= pf.state.size()) return;
+  if (pf.requesters[b] > 0) --pf.requesters[b];
+  if (pf.state[b] == PieceInFlight::kRequested && pf.requesters[b] == 0) {
+    pf.state[b] = PieceInFlight::kFree;
+    ++pf.free_blocks;
+    pf.first_free = std::min(pf.first_free, b);
+  }
+}
+
+void PieceAssembly::ReleaseRequests(PeerSession& peer) {
+  std::vector<uint32_t> touched;
+  for (const BlockRequest& r : peer.requests_out) {
+    ReleaseBlock(r);
+    if (touched.empty() || touched.back() != r.piece) touched.push_back(r.piece);
+  }
+  peer.requests_out.clear();
+  for (uint32_t piece : touched) MaybeAbandonPiece(piece);
+}
+
+void PieceAssembly::MaybeAbandonPiece(uint32_t piece) {
+  // An untouched piece nobody is fetching holds a buffer for nothing; give the slot back so
+  // another piece (perhaps one a remaining peer has) can use it.
+  auto it = in_flight_.find(piece);
+  if (it == in_flight_.end()) return;
+  PieceInFlight& pf = *it->second;
+  if (pf.received != 0 || pf.hashing) return;
+  for (uint8_t n : pf.requesters)
+    if (n != 0) return;
+  if (pf.owns_claim) {
+    claims_->Release(piece);
+    picker_.SetInProgress(piece, false);
+  } else {
+    claimed_elsewhere_.push_back(piece);  // still another shard's; stays stealable
+  }
+  DropInFlight(piece);
+}
+
+void PieceAssembly::DropSingleSource(const PeerSession& peer) {
+  // A piece fetched from this peer alone cannot be finished by others without mixing senders
+  // again: what it sent is discarded and the next peer starts the piece over.
+  for (uint32_t piece : in_flight_order_) {
+    PieceInFlight& pf = *in_flight_[piece];
+    if (!pf.single_source) continue;
+    if (pf.preferred == peer.address) pf.preferred = PeerAddress{};
+    if (pf.hashing || pf.source != peer.address) continue;
+    stats_.wasted_bytes += static_cast<int64_t>(pf.received) * kBlockSize;
+    ResetBlocks(pf);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks in, pieces out
+
+PieceAssembly::BlockResult PieceAssembly::AcceptBlock(PeerSession& peer, const BlockRequest& r,
+                                                      bool requested,
+                                                      absl::Span<const uint8_t> block) {
+  auto it = in_flight_.find(r.piece);
+  const bool block_aligned = r.begin % kBlockSize == 0;
+  // Only a block this peer still owes us goes into a piece buffer. Accepting unrequested blocks
+  // let a hostile peer write garbage into pieces being fetched from honest peers, so those pieces
+  // failed their hash check and the honest peers were blamed (tests/e2e/test_malicious_peers.py,
+  // bad_piece). A block sent just before a choke or snub released its request is wasted instead.
+  if (!requested || it == in_flight_.end() || it->second->hashing || !block_aligned) {
+    // Cancelled, duplicate from endgame, or never asked for: not an error, just waste.
+    stats_.wasted_bytes += static_cast<int64_t>(block.size());
+    return BlockResult::kWasted;
+  }
+  PieceInFlight& pf = *it->second;
+  const uint32_t b = r.begin / kBlockSize;
+  const uint32_t expected_len = std::min<uint32_t>(kBlockSize, pf.size - r.begin);
+  if (block.size() != expected_len) return BlockResult::kWrongLength;
+  if (pf.requesters[b] > 0) --pf.requesters[b];
+  if (pf.state[b] == PieceInFlight::kReceived) {
+    stats_.wasted_bytes += static_cast<int64_t>(block.size());
+    return BlockResult::kWasted;
+  }
+  if (pf.state[b] == PieceInFlight::kFree) {
+    --pf.free_blocks;  // arrived without a live request (e.g. sent before a choke)
+  }
+  // The one copy on the download path: socket buffer -> piece buffer.
+  std::memcpy(pf.buffer.get() + r.begin, block.data(), block.size());
+  pf.state[b] = PieceInFlight::kReceived;
+  pf.block_from[b] = peer.address;
+  ++pf.received;
+  peer.bytes_downloaded += static_cast<int64_t>(block.size());
+  stats_.downloaded_payload += static_cast<int64_t>(block.size());
+  if (std::find(pf.contributors.begin(), pf.contributors.end(), peer.address) ==
+      pf.contributors.end()) {
+    pf.contributors.push_back(peer.address);
+  }
+  // Endgame: other peers were asked for the same block; tell them not to bother.
+  if (pf.requesters[b] > 0) {
+    for (auto& [key, other] : peers_) {
+      if (other.get() != &peer) other->CancelRequest(r);
+    }
+    pf.requesters[b] = 0;
+  }
+  if (pf.received == pf.state.size()) {
+    pf.hashing = true;
+    EmitHash(pf);
+  }
+  return BlockResult::kStored;
+}
+
+bool PieceAssembly::HandleHashResult(uint32_t piece, bool ok, std::vector<PeerAddress>* to_ban) {
+  auto it = in_flight_.find(piece);
+  if (it == in_flight_.end()) return false;
+  if (have_.Get(piece)) {  // another shard finished it while we were hashing our copy
+    DropInFlight(piece);
+    return false;
+  }
+  PieceInFlight& pf = *it->second;
+  auto block_digest = [&](uint32_t b) {
+    const uint32_t begin = b * kBlockSize;
+    return Sha1(absl::MakeConstSpan(pf.buffer.get() + begin,
+                                    std::min<uint32_t>(kBlockSize, pf.size - begin)));
+  };
+  auto add_ban = [&](PeerAddress a) {
+    if (std::find(to_ban->begin(), to_ban->end(), a) == to_ban->end()) to_ban->push_back(a);
+  };
+  if (ok) {
+    Action a;
+    a.type = Action::Type::kWritePiece;
+    a.piece = piece;
+    a.data = absl::MakeConstSpan(pf.buffer.get(), pf.size);
+    actions_.push_back(std::move(a));
+    // Smart ban: whoever sent a block of an earlier, failed copy that differs from the good
+    // data sent corrupt data.
+    if (auto f = failed_blocks_.find(piece); f != failed_blocks_.end()) {
+      for (const FailedBlock& fb : f->second) {
+        if (fb.digest != block_digest(fb.block)) add_ban(fb.from);
+      }
+      failed_blocks_.erase(f);
+    }
+    return false;
+  }
+  ++stats_.pieces_failed;
+  stats_.wasted_bytes += pf.size;
+  if (pf.contributors.size() == 1) {
+    add_ban(pf.contributors[0]);  // the only sender: certainly the one who lied
+  } else if (!pf.contributors.empty()) {
+    // Several peers sent blocks, so some of them may be innocent. Keep each block's digest and
+    // judge the senders once the piece passes. Until then the piece is fetched from one peer at
+    // a time: a peer that races honest ones with one corrupt block per piece otherwise made the
+    // piece fail forever and was never judged. So a piece fails with several senders at most
+    // once, and every later failure bans its only sender.
+    std::vector<FailedBlock>& stash = failed_blocks_[piece];
+    for (uint32_t b = 0; b < pf.state.size() && stash.size() < 1024; ++b) {
+      if (pf.block_from[b] == PeerAddress{}) continue;  // pad: zeros we wrote ourselves
+      stash.push_back(FailedBlock{b, pf.block_from[b], block_digest(b)});
+    }
+    pf.single_source = true;
+  }
+  if (pf.single_source) pf.preferred = TopSender(piece);
+  // Start the piece over; its blocks go back to the picker.
+  ResetBlocks(pf);
+  for (auto& [key, peer] : peers_) peer->ForgetPiece(piece);
+  return true;
+}
+
+bool PieceAssembly::HandlePieceWritten(uint32_t piece, bool ok) {
+  if (!in_flight_.contains(piece)) return false;
+  if (ok) DropInFlight(piece);
+  return true;
+}
+
+void PieceAssembly::HandleRemoteHave(uint32_t piece) {
+  auto it = in_flight_.find(piece);
+  if (it != in_flight_.end() && !it->second->hashing) DropInFlight(piece);
+}
+
+}  // namespace torrenty::engine

@@ -1,0 +1,111 @@
+// The vocabulary shared by engine::Torrent, its rooms (peer sessions, piece assembly) and the
+// driver in io/: configuration, the actions the engine asks for, and its statistics.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/types/span.h"
+#include "engine/base/types.h"
+#include "engine/torrent/piece_memory.h"
+
+namespace torrenty::engine {
+
+// Chosen by io/ when it opens a connection; never reused while the peer is known to the engine.
+using PeerKey = uint32_t;
+
+struct TorrentConfig {
+  PeerId self_id{};
+  uint16_t listen_port = 0;
+  // Requests kept outstanding per unchoked peer. 128 x 16 KiB = 2 MiB in flight: enough to keep a
+  // loopback or LAN link busy, below the request-queue limits of libtorrent (2000) and others.
+  uint32_t requests_per_peer_max = 128;
+  // Bounded piece-assembly memory: at most this many pieces are being downloaded at once.
+  uint32_t pieces_in_flight_max = 48;
+  // The torrent's memory budget for piece buffers, shared by its shards (engine/torrent/piece_memory.h);
+  // null: bounded by pieces_in_flight_max alone.
+  PieceMemory* piece_memory = nullptr;
+  // Requests a peer may queue with us; more is a protocol abuse and closes the connection.
+  // libtorrent allows 2000 (max_allowed_in_request_queue) and Transmission pipelines past 512,
+  // so a lower limit would drop honest peers.
+  uint32_t peer_requests_queued_max = 2000;
+  // Disk reads outstanding per peer while serving; bounds read-cache pressure from one peer.
+  uint32_t reads_per_peer_max = 16;
+  // Bytes queued for sending to one peer before we stop turning its requests into reads.
+  uint32_t send_queue_bytes_max = 1 << 20;
+  // Unchoked peers at once: unchoke_slots - 1 best reciprocators plus one optimistic slot
+  // (BEP 3: 4 + 1).
+  uint32_t unchoke_slots = 5;
+  int64_t choke_round_ms = 10'000;
+  uint32_t connections_max = 60;
+  int64_t handshake_timeout_ms = 20'000;
+  // BEP 3 keep-alives are sent every 2 minutes; a silent peer is dropped after 5 minutes.
+  int64_t keepalive_interval_ms = 120'000;
+  int64_t idle_timeout_ms = 300'000;
+  // A peer that holds our requests and sends nothing for this long is snubbed: its requests go to
+  // other peers.
+  int64_t snub_timeout_ms = 60'000;
+  int64_t optimistic_unchoke_interval_ms = 30'000;
+  int64_t connect_retry_base_ms = 10'000;
+  uint64_t seed = 1;
+};
+
+enum class CloseReason {
+  kNone,
+  kProtocolError,
+  kWrongInfoHash,
+  kSelfConnection,
+  kDuplicate,
+  kTimeout,
+  kBothSeeds,
+  kPeerClosed,
+  kBanned,
+  kShutdown,
+};
+const char* CloseReasonName(CloseReason r);
+
+struct Action {
+  enum class Type {
+    kFlush,       // peer has bytes to send: drain NextSend(peer)
+    kClose,       // close the peer's socket; the engine has already forgotten it
+    kConnect,     // dial address; report HandlePeerConnected / HandleConnectFailed
+    kHashPiece,   // verify data against piece's hash, then HandleHashResult
+    kWritePiece,  // write verified data to disk, then HandlePieceWritten
+    kReadBlock,   // read [begin, begin+length) of verified piece, then HandleBlockRead
+    kPieceDone,   // piece verified and on disk (for progress and resume)
+    kComplete,    // every piece is verified and on disk
+    kNeedPeers,   // out of connectable peers: ask the tracker for more
+    kFatal,       // unrecoverable (disk error): stop with `message`
+    kLog,         // a notable decision worth one log line (`message`)
+  };
+  Type type = Type::kFlush;
+  PeerKey peer = 0;
+  PeerAddress address{};
+  uint32_t piece = 0;
+  uint32_t begin = 0;
+  uint32_t length = 0;
+  absl::Span<const uint8_t> data;
+  CloseReason reason = CloseReason::kNone;
+  std::string message;
+};
+
+struct TorrentStats {
+  int64_t downloaded_payload = 0;  // bytes of blocks accepted
+  int64_t uploaded_payload = 0;
+  int64_t verified_bytes = 0;  // bytes of pieces verified and on disk
+  int64_t wasted_bytes = 0;    // duplicate or unrequested blocks, failed pieces
+  uint32_t pieces_have = 0;
+  uint32_t pieces_failed = 0;
+  uint32_t peers_connected = 0;
+  uint32_t peers_closed_for_protocol_errors = 0;
+};
+
+// One block of a piece, as in the wire protocol's request, piece and cancel messages.
+struct BlockRequest {
+  uint32_t piece;
+  uint32_t begin;
+  uint32_t length;
+  friend bool operator==(const BlockRequest&, const BlockRequest&) = default;
+};
+
+}  // namespace torrenty::engine
