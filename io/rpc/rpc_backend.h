@@ -144,12 +144,18 @@ struct SessionSettings {
   bool speed_limit_down_enabled = false;
   int64_t speed_limit_up = 0;
   bool speed_limit_up_enabled = false;
+  // Transmission's "turtle mode": while enabled these replace the limits above.
+  int64_t alt_speed_down = 0;  // bytes/s
+  int64_t alt_speed_up = 0;
+  bool alt_speed_enabled = false;
   double seed_ratio_limit = 2.0;
   bool seed_ratio_limited = false;
   int64_t idle_seeding_limit = 30;  // minutes
   bool idle_seeding_limit_enabled = false;
   std::string download_dir;
   int peer_port = 0;
+  int peer_limit_global = 200;
+  int peer_limit_per_torrent = 50;
   int download_queue_size = 5;
   bool download_queue_enabled = false;
   int seed_queue_size = 10;
@@ -163,6 +169,9 @@ struct SessionSettingsUpdate {
   std::optional<bool> speed_limit_down_enabled;
   std::optional<int64_t> speed_limit_up;
   std::optional<bool> speed_limit_up_enabled;
+  std::optional<int64_t> alt_speed_down;
+  std::optional<int64_t> alt_speed_up;
+  std::optional<bool> alt_speed_enabled;
   std::optional<double> seed_ratio_limit;
   std::optional<bool> seed_ratio_limited;
   std::optional<int64_t> idle_seeding_limit;

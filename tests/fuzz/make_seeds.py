@@ -192,3 +192,24 @@ write("udp_tracker", "script_error", bytes([8]) + rec(1, connect_resp) + rec(1, 
 write("udp_tracker", "script_reuse", bytes([8]) + rec(1, connect_resp) + rec(1, announce_resp) +
       rec(3, length=0) + rec(0, announce_resp) + rec(1, announce_resp[:25]) + rec(2, length=700) +
       rec(3, length=1))
+
+# --- http_request: 4 header bytes (limits, then three chunk sizes), then the byte stream --------
+body = '{"method":"torrent-get","arguments":{"fields":["id","name"]},"tag":4}'
+rpc_post = ("POST /transmission/rpc/ HTTP/1.1\r\nHost: 127.0.0.1:9091\r\nX-Transmission-Session-Id: abc\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+for name, data in {
+    "post": rpc_post,
+    "pipelined": rpc_post + "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n" + rpc_post,
+    "get_bare_lf": "GET /metrics HTTP/1.1\nHost: [::1]:9091\nConnection: close\n\n",
+    "http10": "GET / HTTP/1.0\r\n\r\n",
+    "expect": "POST /transmission/rpc HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    "chunked": "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    "cl_conflict": "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    "cl_list": "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc",
+    "too_big": "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
+    "fold": "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+    "http2": "GET / HTTP/2.0\r\nHost: x\r\n\r\n",
+    "auth": "GET /metrics HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n",
+    "leading_crlf": "\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+}.items():
+    write("http_request", name, b"\x23\x07\x1f\x00" + data.encode("latin-1"))
