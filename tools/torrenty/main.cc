@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   if (cmd == "seed") return torrenty::tools::RunSeed(sub_argc, sub_argv);
   if (cmd == "create") return torrenty::tools::RunCreate(sub_argc, sub_argv);
   if (cmd == "info") return torrenty::tools::RunInfo(sub_argc, sub_argv);
+  if (cmd == "serve") return torrenty::tools::RunServe(sub_argc, sub_argv);
   if (cmd == "bench") return torrenty::tools::RunBench(sub_argc, sub_argv);
   std::fprintf(stderr, "torrenty: unknown command '%s' (try 'torrenty --help')\n", cmd.c_str());
   return 2;

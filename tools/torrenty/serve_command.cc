@@ -1,0 +1,371 @@
+// `torrenty serve`: one long-running session hosting many torrents, driven through a
+// Transmission-compatible RPC (transmission-remote works against it) and scraped at /metrics.
+// The torrent list lives under --state-dir, so a restart (also after kill -9) resumes it.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "io/disk/small_file.h"
+#include "io/rpc/rpc_server.h"
+#include "io/session/rpc_bridge.h"
+#include "io/session/session.h"
+#include "io/session/state_dir.h"
+#include "tools/torrenty/cli_util.h"
+#include "tools/torrenty/commands.h"
+
+namespace torrenty::tools {
+namespace {
+
+constexpr char kServeUsage[] =
+    "usage: torrenty serve [options]\n"
+    "\n"
+    "Runs many torrents in one process, controlled through a Transmission-compatible RPC\n"
+    "(transmission-remote HOST:PORT ...) and scraped by Prometheus at /metrics.\n"
+    "\n"
+    "options:\n"
+    "  --state-dir DIR        torrent list and settings (default $XDG_STATE_HOME/torrenty or\n"
+    "                         ~/.local/state/torrenty)\n"
+    "  --download-dir DIR     where added torrents' data goes (default STATE-DIR/downloads)\n"
+    "  --port N               peer port (default: first free of 6881-6889)\n"
+    "  --rpc-bind ADDR        RPC address (default 127.0.0.1; elsewhere needs --rpc-auth)\n"
+    "  --rpc-port N           RPC port (default 9091; 0 = any free port, printed at start)\n"
+    "  --rpc-auth USER:PASS   HTTP basic auth for the RPC and /metrics\n"
+    "  --rpc-host NAME        another Host name the RPC accepts (repeatable)\n"
+    "  --watch DIR            add every .torrent dropped here (renamed to .torrent.added);\n"
+    "                         SIGHUP rescans at once\n"
+    "  --threads N            shards, one io_uring ring each (default: one per CPU)\n"
+    "  --hash-threads N       SHA-1 workers (default 2)\n"
+    "  --piece-memory SIZE    memory for pieces being assembled, all torrents (default 32M)\n"
+    "  -v, --verbose          also log every peer connect and close\n"
+    "  -q, --quiet            log nothing\n";
+
+struct ServeArgs {
+  std::string state_dir;
+  std::string download_dir;
+  uint16_t port = 0;
+  bool port_given = false;
+  std::string rpc_bind = "127.0.0.1";
+  uint16_t rpc_port = 9091;
+  std::string rpc_user, rpc_pass;
+  std::vector<std::string> rpc_hosts;
+  std::string watch_dir;
+  int threads = 0;
+  int hash_threads = 2;
+  int64_t piece_memory = int64_t{32} << 20;
+  io::Verbosity verbosity = io::Verbosity::kNormal;
+  bool help = false;
+};
+
+std::string DefaultStateDir() {
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg != nullptr && xdg[0] == '/') {
+    return absl::StrCat(xdg, "/torrenty");
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') {
+    return absl::StrCat(home, "/.local/state/torrenty");
+  }
+  return "/var/lib/torrenty";
+}
+
+int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
+  constexpr absl::string_view cmd = "serve";
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    std::string value;
+    bool missing = false;
+    if (arg == "-h" || arg == "--help") {
+      out->help = true;
+      return -1;
+    }
+    if (TakeValue(argc, argv, &i, "--state-dir", &value, &missing)) {
+      if (missing || value.empty()) return UsageError(cmd, "--state-dir needs a folder");
+      out->state_dir = value;
+    } else if (TakeValue(argc, argv, &i, "--download-dir", &value, &missing)) {
+      if (missing || value.empty()) return UsageError(cmd, "--download-dir needs a folder");
+      out->download_dir = value;
+    } else if (TakeValue(argc, argv, &i, "--watch", &value, &missing)) {
+      if (missing || value.empty()) return UsageError(cmd, "--watch needs a folder");
+      out->watch_dir = value;
+    } else if (TakeValue(argc, argv, &i, "--port", &value, &missing)) {
+      absl::StatusOr<uint16_t> port = ParsePort(value);
+      if (missing || !port.ok())
+        return UsageError(cmd, missing ? "--port needs a number" : port.status().message());
+      out->port = *port;
+      out->port_given = true;
+    } else if (TakeValue(argc, argv, &i, "--rpc-port", &value, &missing)) {
+      absl::StatusOr<uint16_t> port = ParsePort(value);
+      if (missing || !port.ok())
+        return UsageError(cmd, missing ? "--rpc-port needs a number" : port.status().message());
+      out->rpc_port = *port;
+    } else if (TakeValue(argc, argv, &i, "--rpc-bind", &value, &missing)) {
+      if (missing || value.empty()) return UsageError(cmd, "--rpc-bind needs an address");
+      out->rpc_bind = value;
+    } else if (TakeValue(argc, argv, &i, "--rpc-auth", &value, &missing)) {
+      const size_t colon = value.find(':');
+      if (missing || colon == std::string::npos || colon == 0) {
+        return UsageError(cmd, "--rpc-auth needs USER:PASS");
+      }
+      out->rpc_user = value.substr(0, colon);
+      out->rpc_pass = value.substr(colon + 1);
+    } else if (TakeValue(argc, argv, &i, "--rpc-host", &value, &missing)) {
+      if (missing || value.empty()) return UsageError(cmd, "--rpc-host needs a host name");
+      out->rpc_hosts.push_back(value);
+    } else if (TakeValue(argc, argv, &i, "--threads", &value, &missing)) {
+      if (missing || !absl::SimpleAtoi(value, &out->threads) || out->threads < 1 ||
+          out->threads > 64) {
+        return UsageError(cmd, "--threads needs a number from 1 to 64");
+      }
+    } else if (TakeValue(argc, argv, &i, "--hash-threads", &value, &missing)) {
+      if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
+          out->hash_threads > 64) {
+        return UsageError(cmd, "--hash-threads needs a number from 1 to 64");
+      }
+    } else if (TakeValue(argc, argv, &i, "--piece-memory", &value, &missing)) {
+      absl::StatusOr<int64_t> bytes = ParseSize(value);
+      if (missing || !bytes.ok() || *bytes < (1 << 20)) {
+        return UsageError(
+            cmd, absl::StrCat("--piece-memory needs a size of at least 1M, got '", value, "'"));
+      }
+      out->piece_memory = *bytes;
+    } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {
+      const auto level = (arg == "-v" || arg == "--verbose") ? io::Verbosity::kVerbose
+                                                             : io::Verbosity::kQuiet;
+      if (out->verbosity != io::Verbosity::kNormal && out->verbosity != level) {
+        return UsageError(cmd, "-v and -q exclude each other");
+      }
+      out->verbosity = level;
+    } else if (!arg.empty() && arg[0] == '-') {
+      return UsageError(cmd, absl::StrCat("unknown option '", arg, "'"));
+    } else {
+      return UsageError(cmd, absl::StrCat("unexpected argument '", arg, "'"));
+    }
+  }
+  if (out->state_dir.empty()) out->state_dir = DefaultStateDir();
+  if (out->download_dir.empty()) out->download_dir = out->state_dir + "/downloads";
+  // Saved records and RPC answers name folders; relative ones would change meaning with the
+  // working directory of the next start.
+  std::error_code ec;
+  for (std::string* dir : {&out->state_dir, &out->download_dir, &out->watch_dir}) {
+    if (!dir->empty()) *dir = std::filesystem::absolute(*dir, ec).lexically_normal().string();
+  }
+  return -1;
+}
+
+std::string Hex(const engine::InfoHash& h) {
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(h.data()), h.size()));
+}
+
+void LogLine(const std::string& line) {
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+// Everything `serve` keeps between the coordinator's callbacks; they all run on its thread.
+class Server {
+ public:
+  Server(const ServeArgs& args, io::Session* session, io::StateDir state)
+      : args_(args), session_(session), state_(std::move(state)) {}
+
+  // Saves the record of torrent `id` (after an add, a start or a stop).
+  void SaveRecord(io::Coordinator& c, io::TorrentId id) {
+    const io::TorrentEntry* e = c.Find(id);
+    if (e == nullptr) return;
+    engine::TorrentRecord r;
+    r.download_dir = e->data_dir;
+    r.paused = e->paused;
+    r.added_date = e->added_date;
+    r.done_date = e->done_date;
+    r.downloaded = e->downloaded();
+    r.uploaded = e->uploaded();
+    if (absl::Status st = state_.SaveRecord(Hex(e->meta->info_hash), r); !st.ok()) {
+      Log(absl::StrCat("state: ", st.message()));
+    }
+  }
+
+  void SaveAdded(io::Coordinator& c, io::TorrentId id, const std::string& metainfo) {
+    const io::TorrentEntry* e = c.Find(id);
+    if (e == nullptr) return;
+    // The torrent file first: a record without its torrent is skipped at load.
+    if (absl::Status st = state_.SaveTorrent(Hex(e->meta->info_hash), metainfo); !st.ok()) {
+      Log(absl::StrCat("state: ", st.message()));
+      return;
+    }
+    SaveRecord(c, id);
+  }
+
+  void Removed(const std::string& hex) { state_.Remove(hex); }
+
+  // Adds every saved torrent; before the session runs.
+  void LoadSaved() {
+    std::vector<std::string> problems;
+    std::vector<io::SavedTorrent> saved = state_.Load(&problems);
+    for (const std::string& p : problems) Log(p);
+    for (io::SavedTorrent& s : saved) {
+      absl::StatusOr<engine::Metainfo> meta = engine::ParseMetainfo(s.metainfo);
+      if (!meta.ok()) {
+        Log(absl::StrCat("skipping saved torrent ", s.hex, ": ", meta.status().message()));
+        continue;
+      }
+      io::AddTorrentParams p;
+      p.meta = std::make_shared<const engine::Metainfo>(std::move(*meta));
+      p.data_dir = s.record.download_dir;
+      p.paused = s.record.paused;
+      p.added_date = s.record.added_date;
+      absl::StatusOr<io::TorrentId> id = session_->AddTorrent(std::move(p));
+      if (!id.ok()) {
+        Log(absl::StrCat("skipping saved torrent ", s.hex, ": ", id.status().message()));
+        continue;
+      }
+      io::TorrentEntry* e = session_->coordinator().Find(*id);
+      e->downloaded_base = s.record.downloaded;
+      e->uploaded_base = s.record.uploaded;
+      e->done_date = s.record.done_date;
+    }
+    if (!saved.empty()) Log(absl::StrCat(saved.size(), " saved torrents loaded"));
+  }
+
+  // Adds every *.torrent in the watch folder and renames it to *.torrent.added (Transmission's
+  // convention), so it is added once; a file that fails to parse is renamed *.torrent.invalid.
+  void ScanWatchDir(io::Coordinator& c) {
+    if (args_.watch_dir.empty()) return;
+    std::error_code ec;
+    std::vector<std::filesystem::path> found;
+    for (const auto& entry : std::filesystem::directory_iterator(args_.watch_dir, ec)) {
+      if (entry.path().extension() == ".torrent" && entry.is_regular_file(ec)) {
+        found.push_back(entry.path());
+      }
+    }
+    for (const std::filesystem::path& path : found) {
+      absl::StatusOr<std::string> bytes = io::ReadSmallFile(path.string(), int64_t{64} << 20);
+      absl::StatusOr<engine::Metainfo> meta =
+          bytes.ok() ? engine::ParseMetainfo(*bytes) : absl::StatusOr<engine::Metainfo>(bytes.status());
+      std::string suffix = ".added";
+      if (!meta.ok()) {
+        Log(absl::StrCat("watch: ", path.string(), ": ", meta.status().message()));
+        suffix = ".invalid";
+      } else {
+        io::AddTorrentParams p;
+        p.meta = std::make_shared<const engine::Metainfo>(std::move(*meta));
+        p.data_dir = args_.download_dir;
+        absl::StatusOr<io::TorrentId> id = c.Add(std::move(p));
+        if (id.ok()) {
+          SaveAdded(c, *id, *bytes);
+          Log(absl::StrCat("watch: added ", path.filename().string()));
+        } else if (!absl::IsAlreadyExists(id.status())) {
+          Log(absl::StrCat("watch: ", path.string(), ": ", id.status().message()));
+        }
+      }
+      std::filesystem::rename(path, path.string() + suffix, ec);
+      if (ec) Log(absl::StrCat("watch: cannot rename ", path.string(), ": ", ec.message()));
+    }
+  }
+
+  void Tick(io::Coordinator& c) {
+    // The watch folder every 2 s; SIGHUP scans at once.
+    if (++ticks_ % 2 == 0) ScanWatchDir(c);
+    // Records carry transfer totals: refresh them once a minute.
+    if (ticks_ % 60 == 0) {
+      for (io::TorrentId id : c.order()) SaveRecord(c, id);
+    }
+  }
+
+  void SaveAll(io::Coordinator& c) {
+    for (io::TorrentId id : c.order()) SaveRecord(c, id);
+  }
+
+  void Log(const std::string& line) {
+    if (args_.verbosity != io::Verbosity::kQuiet) LogLine(line);
+  }
+
+ private:
+  const ServeArgs& args_;
+  io::Session* session_;
+  io::StateDir state_;
+  uint64_t ticks_ = 0;
+};
+
+}  // namespace
+
+int RunServe(int argc, char** argv) {
+  constexpr absl::string_view cmd = "serve";
+  ServeArgs args;
+  if (int rc = ParseServeArgs(argc, argv, &args); rc >= 0) return rc;
+  if (args.help) {
+    std::fputs(kServeUsage, stdout);
+    return 0;
+  }
+  absl::StatusOr<io::StateDir> state = io::StateDir::Open(args.state_dir);
+  if (!state.ok()) return Fail(cmd, state.status().message());
+  std::error_code ec;
+  std::filesystem::create_directories(args.download_dir, ec);
+  if (ec) return Fail(cmd, absl::StrCat("cannot create ", args.download_dir, ": ", ec.message()));
+  if (!args.watch_dir.empty() && !std::filesystem::is_directory(args.watch_dir, ec)) {
+    return Fail(cmd, absl::StrCat("--watch ", args.watch_dir, " is not a folder"));
+  }
+
+  io::SessionConfig config;
+  config.port = args.port;
+  config.port_explicit = args.port_given;
+  config.threads = args.threads;
+  config.hash_threads = args.hash_threads;
+  config.piece_memory_bytes = args.piece_memory;
+  config.verbosity = args.verbosity;
+  config.log_torrent_names = true;
+  config.on_log = LogLine;
+  Server* server_ptr = nullptr;
+  io::Session* session_ptr = nullptr;
+  config.on_reload = [&] {
+    if (server_ptr != nullptr) server_ptr->ScanWatchDir(session_ptr->coordinator());
+  };
+  config.on_tick = [&] {
+    if (server_ptr != nullptr) server_ptr->Tick(session_ptr->coordinator());
+  };
+  absl::StatusOr<std::unique_ptr<io::Session>> session = io::Session::Create(std::move(config));
+  if (!session.ok()) return Fail(cmd, session.status().message());
+  session_ptr = session->get();
+  Server server(args, session_ptr, std::move(*state));
+  server_ptr = &server;
+  server.LoadSaved();
+
+  io::SessionRpc::Options rpc_opts;
+  rpc_opts.default_download_dir = args.download_dir;
+  rpc_opts.on_added = [&](io::Coordinator& c, io::TorrentId id, const std::string& bytes) {
+    server.SaveAdded(c, id, bytes);
+  };
+  rpc_opts.on_changed = [&](io::Coordinator& c, io::TorrentId id) { server.SaveRecord(c, id); };
+  rpc_opts.on_removed = [&](const std::string& hex) { server.Removed(hex); };
+  io::SessionRpc backend(session_ptr, std::move(rpc_opts));
+
+  io::rpc::RpcServerOptions ropts;
+  ropts.bind_address = args.rpc_bind;
+  ropts.port = args.rpc_port;
+  ropts.username = args.rpc_user;
+  ropts.password = args.rpc_pass;
+  ropts.allowed_hosts = args.rpc_hosts;
+  io::rpc::RpcServer rpc_server(&backend, ropts);
+  if (absl::Status st = rpc_server.Start(); !st.ok()) return Fail(cmd, st.message());
+  server.Log(absl::StrCat("serving: peers on port ", session_ptr->port(), " (",
+                          session_ptr->threads(), " shards), RPC on ", args.rpc_bind, ":",
+                          rpc_server.port(), ", state in ", args.state_dir));
+  absl::Status st = session_ptr->Run();
+  rpc_server.Stop();
+  server.SaveAll(session_ptr->coordinator());
+  if (!st.ok()) return Fail(cmd, st.message());
+  // Stopped by a signal: the shell's convention, 128 + the signal number.
+  const int sig = session_ptr->stop_signal();
+  return sig == 0 ? 0 : 128 + sig;
+}
+
+}  // namespace torrenty::tools
