@@ -27,8 +27,13 @@
 //     scheduler.Request(t, TrackerHostKey(announcer.next_tracker_url()),
 //                       AnnounceScheduler::PriorityFor(announcer.next_event(), needs_peers));
 //   each loop turn: scheduler.Admit(now, &grants); for each grant, announcer.Poll and send (if
-//     Poll returns nothing, Done at once); on the transport's result, scheduler.Done(grant.host)
-//   sleep no later than scheduler.NextTimeout().
+//     Poll returns nothing, Done at once); on the transport's result, scheduler.Done(grant.host),
+//     also for a result the Announcer calls stale (Stop() drops the request it was waiting for,
+//     but the connection was in use until then)
+//   sleep no later than scheduler.NextTimeout(); Stop() of a torrent makes its announcer due, so
+//     Request again at kStop (it replaces a waiting request); on removal, RemoveTorrent.
+// Keep max_per_host at or below HttpFetcher's max_host_connections: a request beyond curl's cap
+// waits in curl's queue with its timeout running.
 #pragma once
 
 #include <cstdint>
