@@ -100,8 +100,11 @@ class TestServer {
 };
 
 // HTTP/1.1 with keep-alive, one thread per connection, each response after `latency_ms` (a slow
-// tracker, so requests overlap). Counts connections, and the most open at once in `open` (which
-// several servers may share, to count over all of them).
+// tracker, so requests overlap). Counts connections, and in `open` (which several servers may
+// share, to count over all of them) the most requests being served at once: each is on a
+// connection of its own, so that is a lower bound of the client's open connections. (Counting
+// open sockets here would race: the client's close of an idle connection to open another may
+// reach this side after the new connection's accept.)
 class KeepAliveServer {
  public:
   struct Open {
@@ -144,10 +147,6 @@ class KeepAliveServer {
     }
   }
   void Serve(int conn) {
-    {
-      std::lock_guard<std::mutex> lock(open_->mu);
-      open_->max = std::max(open_->max, ++open_->now);
-    }
     std::string buffered;
     char buf[4096];
     bool open = true;
@@ -163,17 +162,22 @@ class KeepAliveServer {
       }
       if (!open) break;
       buffered.erase(0, end + 4);
+      {
+        std::lock_guard<std::mutex> lock(open_->mu);
+        open_->max = std::max(open_->max, ++open_->now);
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(latency_ms_));
       const std::string body = "d8:intervali1800e5:peers0:e";
       const std::string response =
           "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-      if (send(conn, response.data(), response.size(), MSG_NOSIGNAL) !=
-          static_cast<ssize_t>(response.size())) {
-        break;
+      const bool sent = send(conn, response.data(), response.size(), MSG_NOSIGNAL) ==
+                        static_cast<ssize_t>(response.size());
+      {
+        std::lock_guard<std::mutex> lock(open_->mu);
+        --open_->now;
       }
+      if (!sent) break;
     }
-    std::lock_guard<std::mutex> lock(open_->mu);
-    --open_->now;
   }
 
   int latency_ms_;
