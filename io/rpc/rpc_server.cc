@@ -32,6 +32,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kSessionIdHeader = "X-Transmission-Session-Id";
 constexpr size_t kRecvChunk = 16 * 1024;
+constexpr int kAcceptRetryMs = 100;
 
 // Compares without an early exit, so response timing does not reveal how much of a secret matched.
 // Debian's abseil has its own string_view type.
@@ -149,8 +150,7 @@ class RpcServer::Loop {
   void Run() {
     accept_c_ = MakeCompletion<&Loop::OnAccept>(this);
     stop_c_ = MakeCompletion<&Loop::OnStop>(this);
-    ring_->Accept(listen_fd_, &accept_c_);
-    accept_inflight_ = true;
+    PostAccept();
     ring_->Read(stop_fd_, &stop_buf_, sizeof(stop_buf_), 0, &stop_c_);
     stop_inflight_ = true;
     while (!stopping_) {
@@ -161,6 +161,7 @@ class RpcServer::Loop {
         break;
       }
       ExpireIdle();
+      if (!accept_inflight_ && !stopping_ && Clock::now() >= accept_retry_at_) PostAccept();
     }
     Shutdown();
   }
@@ -192,7 +193,7 @@ class RpcServer::Loop {
 
   int NextWaitMs() const {
     // Idle connections are swept at least once a second; the loop does nothing else on a timer.
-    return 1000;
+    return accept_inflight_ ? 1000 : kAcceptRetryMs;
   }
 
   void OnStop(int32_t, uint32_t) {
@@ -224,8 +225,15 @@ class RpcServer::Loop {
         PostRecv(c);
       }
     } else if (res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
+      // Out of descriptors or memory: accepting again at once would fail at once, in a loop.
       std::fprintf(stderr, "torrenty: rpc server: accept: %s\n", std::strerror(-res));
+      accept_retry_at_ = Clock::now() + std::chrono::milliseconds(kAcceptRetryMs);
+      return;
     }
+    PostAccept();
+  }
+
+  void PostAccept() {
     ring_->Accept(listen_fd_, &accept_c_);
     accept_inflight_ = true;
   }
@@ -444,6 +452,7 @@ class RpcServer::Loop {
   std::string expected_auth_;  // "user:pass", empty when auth is off
   Completion accept_c_, stop_c_;
   bool accept_inflight_ = false;
+  Clock::time_point accept_retry_at_;
   bool stop_inflight_ = false;
   uint64_t stop_buf_ = 0;
   bool stopping_ = false;
