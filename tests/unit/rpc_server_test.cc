@@ -153,7 +153,7 @@ TEST_F(RpcServerTest, SessionIdHandshake) {
   const std::string sid = r.Header("X-Transmission-Session-Id");
   EXPECT_EQ(sid, server_->session_id());
   EXPECT_GE(sid.size(), 32u);
-  EXPECT_EQ(backend_.get_calls, 0);  // the backend never saw the request
+  EXPECT_EQ(backend_.GetCalls(), 0);  // the backend never saw the request
 
   c.Send(Post(kGet, "X-Transmission-Session-Id: wrong\r\n"));
   EXPECT_EQ(c.Read().status, 409);
@@ -236,7 +236,7 @@ TEST_F(RpcServerTest, BasicAuth) {
   EXPECT_EQ(c.Read().status, 200);
   c.Send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
   EXPECT_EQ(c.Read().status, 401);
-  EXPECT_EQ(backend_.get_calls, 1);
+  EXPECT_EQ(backend_.GetCalls(), 1);
 }
 
 TEST(RpcServerStart, RefusesNonLoopbackWithoutAuth) {
@@ -464,9 +464,10 @@ TEST_F(TransmissionRemoteTest, AddStartStopRemove) {
   RemoteResult r = Remote(Url() + " -a " + file);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("responded: \"success\""), std::string::npos) << r.output;
-  ASSERT_EQ(backend_.adds.size(), 1u);
-  EXPECT_EQ(backend_.adds[0].metainfo, torrent);
-  EXPECT_FALSE(backend_.adds[0].paused);
+  const std::vector<AddRequest> adds = backend_.Adds();
+  ASSERT_EQ(adds.size(), 1u);
+  EXPECT_EQ(adds[0].metainfo, torrent);
+  EXPECT_FALSE(adds[0].paused);
 
   r = Remote(Url() + " -t 1 -S");
   EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -496,17 +497,19 @@ TEST_F(TransmissionRemoteTest, SpeedLimits) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   r = Remote(Url() + " -t 1 -d 50 -u 60");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  ASSERT_EQ(backend_.session_sets.size(), 3u);
-  EXPECT_EQ(backend_.session_sets[0].speed_limit_down, 100 * 1024);
-  EXPECT_EQ(backend_.session_sets[0].speed_limit_down_enabled, true);
-  EXPECT_EQ(backend_.session_sets[1].speed_limit_up, 200 * 1024);
-  EXPECT_EQ(backend_.session_sets[1].speed_limit_up_enabled, true);
-  EXPECT_EQ(backend_.session_sets[2].alt_speed_enabled, true);
-  ASSERT_EQ(backend_.sets.size(), 1u);
-  EXPECT_EQ(backend_.sets[0].first, std::vector<int>{1});
-  EXPECT_EQ(backend_.sets[0].second.download_limit, 50 * 1024);
-  EXPECT_EQ(backend_.sets[0].second.download_limited, true);
-  EXPECT_EQ(backend_.sets[0].second.upload_limit, 60 * 1024);
+  const auto session_sets = backend_.SessionSets();
+  const auto sets = backend_.Sets();
+  ASSERT_EQ(session_sets.size(), 3u);
+  EXPECT_EQ(session_sets[0].speed_limit_down, 100 * 1024);
+  EXPECT_EQ(session_sets[0].speed_limit_down_enabled, true);
+  EXPECT_EQ(session_sets[1].speed_limit_up, 200 * 1024);
+  EXPECT_EQ(session_sets[1].speed_limit_up_enabled, true);
+  EXPECT_EQ(session_sets[2].alt_speed_enabled, true);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0].first, std::vector<int>{1});
+  EXPECT_EQ(sets[0].second.download_limit, 50 * 1024);
+  EXPECT_EQ(sets[0].second.download_limited, true);
+  EXPECT_EQ(sets[0].second.upload_limit, 60 * 1024);
 
   r = Remote(Url() + " -si");
   EXPECT_NE(r.output.find("Enabled limit: 100 kB/s"), std::string::npos) << r.output;
@@ -537,7 +540,7 @@ TEST_F(TransmissionRemoteTest, WrongHostIs421) {
              absl::StrCat("http_proxy=http://127.0.0.1:", server_->port()));
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("421"), std::string::npos) << r.output;
-  EXPECT_EQ(backend_.get_calls, 0);
+  EXPECT_EQ(backend_.GetCalls(), 0);
 }
 
 }  // namespace
