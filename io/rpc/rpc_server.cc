@@ -291,7 +291,10 @@ class RpcServer::Loop {
   std::optional<Response> Precheck(const http::Request& req) {
     const std::string* host = req.Header("host");
     std::optional<std::string> name = host ? HostName(*host) : std::nullopt;
-    if (!name || !HostAllowed(*name)) {
+    // An absolute-form target names a host too; both must be ours.
+    std::optional<std::string> target_name =
+        req.Authority().empty() ? name : HostName(req.Authority());
+    if (!name || !HostAllowed(*name) || !target_name || !HostAllowed(*target_name)) {
       return Simple(421, "unrecognized Host; add it to the RPC server's allowed hosts");
     }
     if (!expected_auth_.empty()) {

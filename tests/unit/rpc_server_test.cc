@@ -206,6 +206,16 @@ TEST_F(RpcServerTest, HostAllowList) {
   EXPECT_EQ(status_for("localhost.evil.example"), 421);
   EXPECT_EQ(status_for("[::1"), 421);
   EXPECT_EQ(status_for("a:b:c"), 421);
+  // An absolute-form target's host must pass too, and so must the Host header.
+  {
+    Client c(server_->port());
+    c.Send("GET http://localhost:1/metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    EXPECT_EQ(c.Read().status, 200);
+    c.Send("GET http://evil.example/metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    EXPECT_EQ(c.Read().status, 421);
+    c.Send("GET http://localhost/metrics HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+    EXPECT_EQ(c.Read().status, 421);
+  }
   // The rebinding check comes before the CSRF handshake.
   Client c(server_->port());
   c.Send(Post(kGet, "", "evil.example"));
@@ -541,6 +551,11 @@ TEST_F(TransmissionRemoteTest, WrongHostIs421) {
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("421"), std::string::npos) << r.output;
   EXPECT_EQ(backend_.GetCalls(), 0);
+  // The same route with a name we know works, so the 421 above was the Host check.
+  r = Remote(absl::StrCat("http://localhost:", server_->port(), "/transmission -l"),
+             absl::StrCat("http_proxy=http://127.0.0.1:", server_->port()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("alpha"), std::string::npos) << r.output;
 }
 
 }  // namespace
