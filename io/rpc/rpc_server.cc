@@ -33,6 +33,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::string_view kSessionIdHeader = "X-Transmission-Session-Id";
 constexpr size_t kRecvChunk = 16 * 1024;
 constexpr int kAcceptRetryMs = 100;
+constexpr double kAuthGuessBurst = 10;
+constexpr double kAuthGuessesPerSecond = 1;
 
 // Compares without an early exit, so response timing does not reveal how much of a secret matched.
 // Debian's abseil has its own string_view type.
@@ -300,12 +302,19 @@ class RpcServer::Loop {
     if (!expected_auth_.empty()) {
       bool ok = false;
       const std::string* auth = req.Header("authorization");
-      if (auth != nullptr && auth->size() > 6 &&
-          absl::EqualsIgnoreCase(auth->substr(0, 6), "basic ")) {
+      if (auth != nullptr) {
+        RefillAuthTokens();
+        if (auth_tokens_ < 1) {
+          Response r = Simple(429, "too many wrong passwords; try again in a second");
+          r.headers.emplace_back("Retry-After", "1");
+          return r;
+        }
         std::string decoded;
-        if (absl::Base64Unescape(AV(std::string_view(*auth).substr(6)), &decoded)) {
+        if (auth->size() > 6 && absl::EqualsIgnoreCase(auth->substr(0, 6), "basic ") &&
+            absl::Base64Unescape(AV(std::string_view(*auth).substr(6)), &decoded)) {
           ok = ConstantTimeEquals(decoded, expected_auth_);
         }
+        if (!ok) auth_tokens_ -= 1;
       }
       if (!ok) {
         Response r = Simple(401, "unauthorized");
@@ -352,6 +361,15 @@ class RpcServer::Loop {
     r.headers.emplace_back(std::string(kSessionIdHeader), session_id_);
     r.body = rpc_.Handle(req.body);
     return r;
+  }
+
+  // Wrong credentials spend a token; tokens come back at kAuthGuessesPerSecond up to
+  // kAuthGuessBurst, which bounds password guessing without locking the owner out for long.
+  void RefillAuthTokens() {
+    const Clock::time_point now = Clock::now();
+    const double seconds = std::chrono::duration<double>(now - auth_refilled_at_).count();
+    auth_tokens_ = std::min(kAuthGuessBurst, auth_tokens_ + seconds * kAuthGuessesPerSecond);
+    auth_refilled_at_ = now;
   }
 
   bool HostAllowed(const std::string& name) const {
@@ -453,6 +471,8 @@ class RpcServer::Loop {
   http::Limits limits_;
   std::vector<std::string> allowed_hosts_;
   std::string expected_auth_;  // "user:pass", empty when auth is off
+  double auth_tokens_ = kAuthGuessBurst;
+  Clock::time_point auth_refilled_at_ = Clock::now();
   Completion accept_c_, stop_c_;
   bool accept_inflight_ = false;
   Clock::time_point accept_retry_at_;

@@ -249,6 +249,43 @@ TEST_F(RpcServerTest, BasicAuth) {
   EXPECT_EQ(backend_.GetCalls(), 1);
 }
 
+TEST_F(RpcServerTest, PasswordGuessingIsThrottled) {
+  RpcServerOptions o;
+  o.username = "user";
+  o.password = "secret";
+  StartServer(o);
+  Client c(server_->port());
+  const std::string right =
+      absl::StrCat("Authorization: Basic ", absl::Base64Escape("user:secret"), "\r\n");
+  // Requests without credentials (a client's first probe) cost nothing.
+  for (int i = 0; i < 20; ++i) {
+    c.Send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    ASSERT_EQ(c.Read().status, 401);
+  }
+  int wrong = 0;
+  HttpReply r;
+  do {
+    c.Send(absl::StrCat("GET /metrics HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic ",
+                        absl::Base64Escape(absl::StrCat("user:guess", wrong)), "\r\n\r\n"));
+    r = c.Read();
+    ++wrong;
+  } while (r.status == 401 && wrong < 100);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.Header("Retry-After"), "1");
+  EXPECT_GE(wrong, 10);
+  EXPECT_LE(wrong, 12);
+  // The right password waits too, then works once a token is back.
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    c.Send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n" + right + "\r\n");
+    status = c.Read().status;
+    if (status != 429) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(status, 200);
+}
+
 TEST(RpcServerStart, RefusesNonLoopbackWithoutAuth) {
   FakeRpcBackend backend;
   RpcServerOptions o;
