@@ -33,6 +33,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::string_view kSessionIdHeader = "X-Transmission-Session-Id";
 constexpr size_t kRecvChunk = 16 * 1024;
 constexpr int kAcceptRetryMs = 100;
+constexpr int kLingerMs = 2000;
 constexpr double kAuthGuessBurst = 10;
 constexpr double kAuthGuessesPerSecond = 1;
 
@@ -185,6 +186,7 @@ class RpcServer::Loop {
     bool close_after_send = false;
     bool answering = false;  // a full request is being answered; reading waits for the reply
     bool sent_continue = false;
+    bool draining = false;  // the last reply is out; reading and discarding until the client closes
     Clock::time_point deadline;
     std::list<Conn>::iterator self;
 
@@ -250,6 +252,7 @@ class RpcServer::Loop {
     c->recv_inflight = false;
     if (c->closing) return MaybeFinishClose(c);
     if (res <= 0) return BeginClose(c);
+    if (c->draining) return PostRecv(c);
     Process(c, std::string_view(c->rbuf.data(), static_cast<size_t>(res)));
   }
 
@@ -416,7 +419,7 @@ class RpcServer::Loop {
     }
     c->out.clear();
     c->out_off = 0;
-    if (c->close_after_send) return BeginClose(c);
+    if (c->close_after_send) return LingeringClose(c);
     if (c->answering) {
       // The reply is out: start on the next request.
       c->answering = false;
@@ -427,6 +430,17 @@ class RpcServer::Loop {
       if (!pending.empty()) Process(c, pending);
       if (!c->answering && !c->closing) PostRecv(c);
     }
+  }
+
+  // Closing with unread request bytes in the socket makes the kernel send a reset, which can
+  // destroy the error reply before the client reads it (a refused upload is exactly that case).
+  // So: send FIN, then read and discard until the client closes or a short deadline passes.
+  void LingeringClose(Conn* c) {
+    if (c->draining || c->closing) return;
+    c->draining = true;
+    ::shutdown(c->fd, SHUT_WR);
+    c->deadline = Clock::now() + std::chrono::milliseconds(kLingerMs);
+    PostRecv(c);
   }
 
   void BeginClose(Conn* c) {

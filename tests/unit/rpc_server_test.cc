@@ -327,6 +327,13 @@ TEST_F(RpcServerTest, BodyLimitAndMalformedRequests) {
     EXPECT_TRUE(c.ReadsEof());
   }
   {
+    // The whole oversized upload arrives at once: the 413 must still reach the client.
+    Client c(server_->port());
+    c.Send(absl::StrCat("POST /transmission/rpc HTTP/1.1\r\nHost: localhost\r\n", Sid(),
+                        "Content-Length: 300000\r\n\r\n", std::string(300000, 'x')));
+    EXPECT_EQ(c.Read().status, 413);
+  }
+  {
     Client c(server_->port());
     c.Send("BLAH\r\n\r\n");
     EXPECT_EQ(c.Read().status, 400);
