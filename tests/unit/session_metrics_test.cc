@@ -226,6 +226,66 @@ TEST_F(SessionMetricsTest, ScrapeAfterATransferShowsItsNumbers) {
   }
 }
 
+// A seeder with half the pieces: once the downloader has them, neither side wants anything from
+// the other, so the connection stays open and idle on both, and the downloader is downloading.
+TEST_F(SessionMetricsTest, PeersAndTorrentsByState) {
+  const uint32_t pieces = meta_->num_pieces();
+  absl::StatusOr<std::unique_ptr<Session>> seeder = Session::Create(Config());
+  ASSERT_TRUE(seeder.ok()) << seeder.status();
+  AddTorrentParams seed;
+  seed.meta = meta_;
+  seed.data_dir = (fs::path(root_.path()) / "seed").string();
+  seed.have = engine::Bitfield(pieces);
+  for (uint32_t p = 0; p < pieces / 2; ++p) seed.have->Set(p);
+  ASSERT_TRUE((*seeder)->AddTorrent(std::move(seed)).ok());
+  std::future<absl::Status> seed_result =
+      std::async(std::launch::async, [s = seeder->get()] { return s->Run(); });
+
+  absl::StatusOr<std::unique_ptr<Session>> leech = Session::Create(Config());
+  ASSERT_TRUE(leech.ok()) << leech.status();
+  AddTorrentParams add;
+  add.meta = meta_;
+  add.data_dir = (fs::path(root_.path()) / "leech").string();
+  add.have = engine::Bitfield(pieces);
+  add.peers.push_back(engine::PeerAddress{0x7F000001, (*seeder)->port()});
+  ASSERT_TRUE((*leech)->AddTorrent(std::move(add)).ok());
+  std::future<absl::Status> leech_result =
+      std::async(std::launch::async, [s = leech->get()] { return s->Run(); });
+
+  std::string leech_text, seed_text;
+  bool settled = false;
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  while (!settled && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    absl::StatusOr<std::string> l = (*leech)->Metrics();
+    absl::StatusOr<std::string> s = (*seeder)->Metrics();
+    ASSERT_TRUE(l.ok() && s.ok());
+    leech_text = *std::move(l);
+    seed_text = *std::move(s);
+    settled = SampleOr0(leech_text, "torrenty_pieces_verified_total") == pieces / 2 &&
+              SampleOr0(leech_text, "torrenty_peers{state=\"idle\"}") == 1 &&
+              SampleOr0(seed_text, "torrenty_peers{state=\"idle\"}") == 1;
+  }
+  (*leech)->RequestStop();
+  (*seeder)->RequestStop();
+  ASSERT_EQ(leech_result.wait_for(kTimeout), std::future_status::ready);
+  ASSERT_EQ(seed_result.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_TRUE(leech_result.get().ok());
+  EXPECT_TRUE(seed_result.get().ok());
+
+  EXPECT_TRUE(settled) << leech_text << "\n" << seed_text;
+  for (const std::string* text : {&leech_text, &seed_text}) {
+    EXPECT_EQ(SampleOr0(*text, "torrenty_peers{state=\"connecting\"}"), 0) << *text;
+    EXPECT_EQ(SampleOr0(*text, "torrenty_peers{state=\"handshaking\"}"), 0) << *text;
+    EXPECT_EQ(SampleOr0(*text, "torrenty_peers{state=\"active\"}"), 0) << *text;
+    EXPECT_EQ(SampleOr0(*text, "torrenty_shard_peers{shard=\"0\",state=\"idle\"}") +
+                  SampleOr0(*text, "torrenty_shard_peers{shard=\"1\",state=\"idle\"}"),
+              1)
+        << *text;
+    EXPECT_EQ(SampleOr0(*text, "torrenty_torrents{state=\"downloading\"}"), 1) << *text;
+  }
+}
+
 // After Run has returned the coordinator answers no calls: a scrape still works, without waiting
 // for it, and keeps the last torrent counts.
 TEST_F(SessionMetricsTest, ScrapeOfAStoppedSessionAnswers) {
