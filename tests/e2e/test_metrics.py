@@ -62,7 +62,7 @@ class MetricsTest(TorrentyTestCase):
 
         # PromQL comparisons keep a sample only when it holds: these wait for the transfer as
         # Prometheus stored it.
-        got = prom.wait_for_sample(f"torrenty_payload_received_bytes_total >= {size}", timeout=120)
+        got = prom.wait_for_sample(f"torrenty_payload_received_bytes_total >= {size}", timeout=60)
         self.assertLessEqual(got[0][1], size * 1.05)
         prom.wait_for_sample(f"torrenty_pieces_verified_total == {pieces}", timeout=30)
         prom.wait_for_sample('torrenty_torrents{state="seeding"} == 1', timeout=30)

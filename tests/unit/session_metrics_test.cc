@@ -283,6 +283,9 @@ TEST_F(SessionMetricsTest, PeersAndTorrentsByState) {
               1)
         << *text;
     EXPECT_EQ(SampleOr0(*text, "torrenty_torrents{state=\"downloading\"}"), 1) << *text;
+    EXPECT_EQ(Sample(*text, "torrenty_torrents_hosted"), 1) << *text;
+    EXPECT_EQ(Sample(*text, "torrenty_peers_connected"), 1) << *text;
+    EXPECT_EQ(Sample(*text, "torrenty_shards"), 2) << *text;
   }
 }
 
