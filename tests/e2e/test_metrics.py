@@ -34,7 +34,7 @@ class MetricsTest(TorrentyTestCase):
         torrent = make_torrent(src, f"http://{LOOPBACK}:{tracker_port}/announce",
                                self.path("payload.torrent"), piece_log2=18)
         ih = info_hash(torrent)
-        piece_length, size, hashes = torrent_facts(torrent)
+        _, size, hashes = torrent_facts(torrent)
         pieces = len(hashes)
         self.tracker([ih], port=tracker_port)
         seeder = self.start_lt_seeder(torrent, self.path("seed"))
@@ -68,6 +68,9 @@ class MetricsTest(TorrentyTestCase):
         prom.wait_for_sample('torrenty_torrents{state="seeding"} == 1', timeout=30)
         prom.wait_for_sample('torrenty_announces_total{result="success"} >= 1', timeout=30)
         prom.wait_for_sample("torrenty_disk_latency_seconds_count > 0", timeout=30)
+        prom.wait_for_sample("torrenty_protocol_received_bytes_total > 0", timeout=30)
+        prom.wait_for_sample("torrenty_ring_completions_total > 0", timeout=30)
+        prom.wait_for_sample("torrenty_torrents_hosted == 1", timeout=30)
         per_shard = prom.query("sum(torrenty_shard_payload_received_bytes_total)")
         self.assertEqual(per_shard[0][1], got[0][1])
         self.assertEqual(prom.query("torrenty_pieces_failed_total")[0][1], 0)
