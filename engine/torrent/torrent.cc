@@ -34,6 +34,13 @@ bool Torrent::IsHandshaken(PeerKey key) const {
   return it != peers_.end() && it->second->handshaken;
 }
 
+bool Torrent::IsActive(PeerKey key) const {
+  auto it = peers_.find(key);
+  if (it == peers_.end() || !it->second->handshaken) return false;
+  const PeerSession& p = *it->second;
+  return (p.am_interested && !p.peer_choking) || (p.peer_interested && !p.am_choking);
+}
+
 std::optional<PeerId> Torrent::PeerIdOf(PeerKey key) const {
   auto it = peers_.find(key);
   if (it == peers_.end() || !it->second->handshaken) return std::nullopt;

@@ -56,6 +56,9 @@ class Torrent {
   bool IsHandshaken(PeerKey key) const;
   // The peer id from the handshake; nullopt before it (or for an unknown peer).
   std::optional<PeerId> PeerIdOf(PeerKey key) const;
+  // True when piece data may flow on the connection: one side is interested and not choked by
+  // the other.
+  bool IsActive(PeerKey key) const;
   // Bytes of piece buffers this torrent holds, in use or kept for reuse.
   int64_t piece_buffer_bytes() const { return assembly_.buffer_bytes(); }
   bool IsBanned(PeerAddress address) const;

@@ -127,6 +127,8 @@ absl::Status DiskIo::Start(uint32_t piece, int64_t offset, uint8_t* buf, size_t 
   slot->end = end;
   slot->active = 0;
   slot->status = absl::OkStatus();
+  if (latency_ns_ != nullptr) slot->started = std::chrono::steady_clock::now();
+  if (depth_ != nullptr) depth_->Add(1);
   for (SubOp& sub : slot->subs) {
     if (!TakeNext(&sub)) break;
     ++slot->active;
@@ -240,6 +242,13 @@ void DiskIo::Finish(Slot* slot) {
   absl::Status result = std::move(slot->status);
   slot->status = absl::OkStatus();
   slot->buf = nullptr;
+  if (depth_ != nullptr) depth_->Add(-1);
+  if (latency_ns_ != nullptr) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::steady_clock::now() - slot->started)
+                        .count();
+    latency_ns_->Observe(static_cast<uint64_t>(std::max<int64_t>(ns, 0)));
+  }
   // Free the slot before reporting so the callback can immediately issue the next operation.
   free_.push_back(slot);
   done_(tag, std::move(result));

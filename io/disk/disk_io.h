@@ -2,6 +2,7 @@
 // A piece that spans several files becomes one ring operation per file slice, counted down.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "absl/types/span.h"
 #include "engine/metainfo/file_map.h"
 #include "io/disk/file_store.h"
+#include "io/metrics/instruments.h"
 #include "io/ring/ring.h"
 
 namespace torrenty::io {
@@ -51,6 +53,13 @@ class DiskIo {
   uint64_t direct_writes() const { return direct_writes_; }
   size_t direct_fallbacks() const { return direct_fallbacks_; }
 
+  // Optional: operations in flight go up and down in `depth`, and each operation's time from
+  // submission to done() is observed in `latency_ns`. Both belong to the ring's thread.
+  void set_metrics(metrics::ShardGauge* depth, metrics::ShardHistogram* latency_ns) {
+    depth_ = depth;
+    latency_ns_ = latency_ns;
+  }
+
  private:
   struct Slot;
   // One ring operation: a file slice of a piece. Owns the Completion the kernel points at.
@@ -74,6 +83,7 @@ class DiskIo {
     int64_t end = 0;    // exclusive
     size_t active = 0;  // SubOps in flight
     absl::Status status;
+    std::chrono::steady_clock::time_point started{};  // only read with latency_ns_
     SubOp subs[kSubOpsPerSlot];
     Completion nop;  // reports a piece with nothing to transfer (all pad bytes)
     void OnNop(int32_t res, uint32_t flags);
@@ -100,6 +110,8 @@ class DiskIo {
   std::vector<uint8_t> no_direct_;          // per file: O_DIRECT failed with EINVAL
   uint64_t direct_writes_ = 0;
   size_t direct_fallbacks_ = 0;
+  metrics::ShardGauge* depth_ = nullptr;
+  metrics::ShardHistogram* latency_ns_ = nullptr;
 };
 
 }  // namespace torrenty::io

@@ -204,6 +204,20 @@ absl::StatusOr<std::string> RenderSessionMetrics(const SessionSnapshot& session)
     w.Gauge({{"state", LabelValue(static_cast<TorrentState>(s))}},
             static_cast<double>(session.torrents[s]));
   }
+
+  // Totals a dashboard wants without a sum(): they add nothing the families above lack.
+  int64_t torrents = 0;
+  for (int64_t n : session.torrents) torrents += n;
+  w.BeginFamily(Session("torrents_hosted"), MetricType::kGauge,
+                "Torrents the session hosts, in any state.");
+  w.Gauge({}, static_cast<double>(torrents));
+  w.BeginFamily(Session("peers_connected"), MetricType::kGauge,
+                "Peer connections past the handshake (active and idle).");
+  w.Gauge({}, static_cast<double>(total->peers[static_cast<int>(PeerState::kActive)] +
+                                  total->peers[static_cast<int>(PeerState::kIdle)]));
+  w.BeginFamily(Session("shards"), MetricType::kGauge,
+                "Shards: threads with their own io_uring ring and peer connections.");
+  w.Gauge({}, static_cast<double>(session.shards.size()));
   return std::move(w).Finish();
 }
 

@@ -41,6 +41,7 @@ io_uring_sqe* Ring::Sqe() {
     io_uring_submit(&ring_);
     sqe = io_uring_get_sqe(&ring_);
   }
+  ++sqes_;
   return sqe;
 }
 
@@ -142,6 +143,9 @@ absl::StatusOr<int> Ring::RunOnce(int wait_ms, void (*on_wake)(void*), void* ctx
     return absl::ErrnoToStatus(-rc, "io_uring_submit_and_wait");
   }
   if (on_wake != nullptr) on_wake(ctx);
+  // Counted when taken: each SQE goes to the kernel in this submit (or, after EBUSY, the next).
+  if (submissions_ != nullptr) submissions_->Add(sqes_);
+  sqes_ = 0;
   int dispatched = 0;
   io_uring_cqe* batch[256];
   for (;;) {
@@ -157,6 +161,7 @@ absl::StatusOr<int> Ring::RunOnce(int wait_ms, void (*on_wake)(void*), void* ctx
       ++dispatched;
     }
   }
+  if (completions_ != nullptr) completions_->Add(static_cast<uint64_t>(dispatched));
   return dispatched;
 }
 

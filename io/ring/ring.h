@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "io/metrics/instruments.h"
 
 namespace torrenty::io {
 
@@ -69,12 +70,22 @@ class Ring {
 
   io_uring* raw() { return &ring_; }
 
+  // Optional: SQEs submitted and CQEs reaped are added to these (owned by the caller, written
+  // only from this ring's thread) once per RunOnce.
+  void set_metrics(metrics::ShardCounter* submissions, metrics::ShardCounter* completions) {
+    submissions_ = submissions;
+    completions_ = completions;
+  }
+
  private:
   Ring() = default;
   io_uring_sqe* Sqe();
 
   io_uring ring_{};
   bool initialized_ = false;
+  uint64_t sqes_ = 0;  // taken since the last RunOnce published them
+  metrics::ShardCounter* submissions_ = nullptr;
+  metrics::ShardCounter* completions_ = nullptr;
 };
 
 }  // namespace torrenty::io

@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <ctime>
 #include <cstring>
 #include <filesystem>
 
 #include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/base/text_escape.h"
 #include "io/disk/file_store.h"
@@ -37,6 +39,31 @@ Instant Now() {
 }
 
 int64_t UnixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// How an announce ended, for torrenty_announces_total. The announcer turns a tracker's failure
+// reason (HTTP `failure reason`, UDP error action) into Unavailable("tracker URL: failure: ...").
+metrics::AnnounceResult AnnounceOutcome(const absl::StatusOr<engine::AnnounceResponse>& resp) {
+  if (resp.ok()) {
+    return resp->failure_reason.empty() ? metrics::AnnounceResult::kSuccess
+                                        : metrics::AnnounceResult::kTrackerFailure;
+  }
+  switch (resp.status().code()) {
+    case absl::StatusCode::kDeadlineExceeded:
+      return metrics::AnnounceResult::kTimeout;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kResourceExhausted:  // body over the size limit
+      return metrics::AnnounceResult::kInvalidResponse;
+    case absl::StatusCode::kUnavailable:
+      if (absl::StrContains(resp.status().message(), ": failure: ")) {
+        return metrics::AnnounceResult::kTrackerFailure;
+      }
+      return metrics::AnnounceResult::kNetworkError;
+    default:
+      return metrics::AnnounceResult::kNetworkError;
+  }
+}
 
 int64_t VerifiedBytes(const engine::Metainfo& meta, const engine::Bitfield& have) {
   int64_t sum = 0;
@@ -734,6 +761,7 @@ void Coordinator::OnUdpResult(uint64_t id, absl::StatusOr<engine::AnnounceRespon
 
 void Coordinator::OnAnnounceResponse(TorrentEntry& e,
                                      absl::StatusOr<engine::AnnounceResponse> resp, Instant now) {
+  metrics_.announces_with(AnnounceOutcome(resp)).Add();
   if (stopping_ || e.state == TorrentEntry::State::kStopping) {
     e.stop_announce_pending = false;
     return;
@@ -766,6 +794,27 @@ void Coordinator::OnAnnounceResponse(TorrentEntry& e,
       /*verbose=*/true);
   (void)now;
   DistributePeers(e, resp->peers);
+}
+
+void Coordinator::CountTorrents() {
+  std::array<int64_t, metrics::kTorrentStateCount> n{};
+  for (const auto& [id, e] : torrents_) {
+    metrics::TorrentState state = metrics::TorrentState::kStopped;
+    switch (e->state) {
+      case TorrentEntry::State::kChecking:
+        state = metrics::TorrentState::kChecking;
+        break;
+      case TorrentEntry::State::kRunning:
+        state =
+            e->complete() ? metrics::TorrentState::kSeeding : metrics::TorrentState::kDownloading;
+        break;
+      case TorrentEntry::State::kStopped:
+      case TorrentEntry::State::kStopping:
+        break;
+    }
+    ++n[static_cast<size_t>(state)];
+  }
+  for (int i = 0; i < metrics::kTorrentStateCount; ++i) metrics_.torrents[i].Set(n[i]);
 }
 
 }  // namespace torrenty::io

@@ -21,6 +21,7 @@
 #include "engine/tracker/announcer.h"
 #include "io/disk/hash_pool.h"
 #include "io/disk/resume_writer.h"
+#include "io/metrics/session_metrics.h"
 #include "io/ring/ring.h"
 #include "io/session/mailbox.h"
 #include "io/session/messages.h"
@@ -123,6 +124,11 @@ class Coordinator {
   void Remove(TorrentId id, bool delete_data, std::function<void()> then = nullptr);
   void Verify(TorrentId id);
   SessionProgress Progress(const TorrentEntry& e, engine::Instant now) const;
+  // Written only by the coordinator's thread; any thread may snapshot it.
+  const metrics::SessionInstruments& metrics() const { return metrics_; }
+  // Coordinator thread: recounts the torrents by state into metrics() (done per scrape, so the
+  // coordinator keeps no count in step with every state change).
+  void CountTorrents();
 
  private:
   void Activate(TorrentEntry& e);
@@ -187,6 +193,7 @@ class Coordinator {
   int shards_stopped_ = 0;
   absl::Status fatal_;
   engine::Instant last_tick_{}, start_{};
+  metrics::SessionInstruments metrics_;
 };
 
 }  // namespace torrenty::io

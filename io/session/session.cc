@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
 
 #include "absl/random/random.h"
 #include "engine/base/peer_id.h"
@@ -11,6 +13,8 @@ namespace torrenty::io {
 namespace {
 // The hash pool wakes its clients through a 64-bit mask.
 constexpr int kShardsMax = 64;
+// A scrape waits this long for the coordinator's torrent counts before using the last ones.
+constexpr auto kMetricsCallTimeout = std::chrono::seconds(2);
 }  // namespace
 
 Session::Session(SessionConfig config) : config_(std::move(config)) {}
@@ -70,7 +74,9 @@ absl::Status Session::Run() {
   for (size_t i = 0; i < shards_.size(); ++i) {
     threads.emplace_back([this, i, &results] { results[i] = shards_[i]->Loop(); });
   }
+  running_.store(true);
   absl::Status st = coordinator_->Loop();
+  running_.store(false);
   if (!st.ok()) {
     // The coordinator may have failed before its stop reached the shards: the joins below must
     // not wait forever.
@@ -100,6 +106,22 @@ void Session::Call(std::function<void(Coordinator&)> fn) {
   Coordinator* c = coordinator_.get();
   m.call = [c, fn = std::move(fn)] { fn(*c); };
   coordinator_->inbox().Post(std::move(m));
+}
+
+absl::StatusOr<std::string> Session::Metrics() {
+  if (running_.load()) {
+    auto counted = std::make_shared<std::promise<void>>();
+    std::future<void> done = counted->get_future();
+    Call([counted](Coordinator& c) {
+      c.CountTorrents();
+      counted->set_value();
+    });
+    done.wait_for(kMetricsCallTimeout);
+  }
+  std::vector<const metrics::ShardInstruments*> shards;
+  shards.reserve(shards_.size());
+  for (const auto& shard : shards_) shards.push_back(&shard->metrics());
+  return metrics::ScrapeSessionMetrics(shards, coordinator_->metrics());
 }
 
 void Session::BlockStopSignals(bool reload) {

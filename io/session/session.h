@@ -3,9 +3,11 @@
 // completion, resume data, signals and the RPC. See docs/architecture.md.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -36,6 +38,10 @@ class Session {
   void RequestStop();
   // Thread-safe: runs `fn` on the coordinator thread (with the coordinator) at its next turn.
   void Call(std::function<void(Coordinator&)> fn);
+  // Thread-safe: the Prometheus text of every shard's and the coordinator's instruments (the
+  // body of /metrics). The torrent counts come from the coordinator's thread; while Run is not
+  // looping they keep their last values.
+  [[nodiscard]] absl::StatusOr<std::string> Metrics();
 
   uint16_t port() const { return shard_env_.port; }
   int threads() const { return static_cast<int>(shards_.size()); }
@@ -59,6 +65,7 @@ class Session {
   ShardEnv shard_env_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<Coordinator> coordinator_;
+  std::atomic<bool> running_{false};  // the coordinator is in Loop and answers Call
 };
 
 }  // namespace torrenty::io

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 
@@ -67,6 +68,8 @@ struct Shard::ShardTorrent {
   std::deque<std::pair<uint32_t, absl::Span<const uint8_t>>> write_backlog;
   size_t recv_buffer_max = kRecvBufferMin;
   uint32_t hashes_pending = 0;
+  // The engine's payload totals already added to the shard's metrics.
+  int64_t counted_down = 0, counted_up = 0;
   uint32_t conns = 0;   // Conns attached to it, open or closing
   bool draining = false;  // deactivated: released once its peers, hashes and writes are done
 };
@@ -114,6 +117,7 @@ absl::Status Shard::Init() {
   absl::StatusOr<std::unique_ptr<Ring>> r = Ring::Create(4096);
   if (!r.ok()) return r.status();
   ring_ = std::move(*r);
+  ring_->set_metrics(&metrics_.ring_submissions, &metrics_.ring_completions);
   if (inbox_.fd() < 0) return absl::ErrnoToStatus(errno, "eventfd");
   if (index_ > 0) {
     absl::StatusOr<int> client = env_->hash_pool->AddClient();
@@ -231,6 +235,8 @@ void Shard::OnTimer(int32_t, uint32_t) {
 void Shard::Tick(Instant now) {
   if (now.ms - last_tick_.ms < 1000) return;
   last_tick_ = now;
+  CountPeers();
+  CountProtocol();
   for (auto& [id, st] : instances_) {
     if (!stopping_ && !st->draining) st->engine->HandleTick(now);
     Publish(*st);
@@ -238,11 +244,48 @@ void Shard::Tick(Instant now) {
 }
 
 void Shard::Publish(ShardTorrent& st) {
+  CountPayload(st);
   const engine::TorrentStats& s = st.engine->stats();
   ShardTorrentCounters& c = st.t->counters[static_cast<size_t>(index_)];
   c.downloaded.store(s.downloaded_payload, std::memory_order_relaxed);
   c.uploaded.store(s.uploaded_payload, std::memory_order_relaxed);
   c.peers.store(s.peers_connected, std::memory_order_relaxed);
+}
+
+void Shard::CountPayload(ShardTorrent& st) {
+  const engine::TorrentStats& s = st.engine->stats();
+  metrics_.payload_received_bytes.Add(
+      static_cast<uint64_t>(s.downloaded_payload - st.counted_down));
+  metrics_.payload_sent_bytes.Add(static_cast<uint64_t>(s.uploaded_payload - st.counted_up));
+  st.counted_down = s.downloaded_payload;
+  st.counted_up = s.uploaded_payload;
+  CountProtocol();
+}
+
+// Protocol bytes are what the sockets moved beyond payload. Sent payload is counted when the
+// engine queues a block, before the socket takes it, so the difference only ever moves forward.
+void Shard::CountProtocol() {
+  const uint64_t rx =
+      metrics_.payload_received_bytes.Read() + metrics_.protocol_received_bytes.Read();
+  if (wire_received_ > rx) metrics_.protocol_received_bytes.Add(wire_received_ - rx);
+  const uint64_t tx = metrics_.payload_sent_bytes.Read() + metrics_.protocol_sent_bytes.Read();
+  if (wire_sent_ > tx) metrics_.protocol_sent_bytes.Add(wire_sent_ - tx);
+}
+
+void Shard::CountPeers() {
+  std::array<int64_t, metrics::kPeerStateCount> n{};
+  for (const auto& [key, c] : conns_) {
+    if (c->closing) continue;
+    metrics::PeerState state = metrics::PeerState::kHandshaking;
+    if (!c->connected) {
+      state = metrics::PeerState::kConnecting;
+    } else if (c->st != nullptr && c->st->engine->IsHandshaken(key)) {
+      state =
+          c->st->engine->IsActive(key) ? metrics::PeerState::kActive : metrics::PeerState::kIdle;
+    }
+    ++n[static_cast<size_t>(state)];
+  }
+  for (int i = 0; i < metrics::kPeerStateCount; ++i) metrics_.peers[i].Set(n[i]);
 }
 
 void Shard::OnInbox(int32_t, uint32_t) {
@@ -316,6 +359,7 @@ Shard::ShardTorrent* Shard::Instance(SessionTorrent* t) {
   st->disk = std::make_unique<DiskIo>(
       ring_.get(), t->store.get(),
       [this, raw](uint64_t tag, absl::Status s) { OnDiskDone(*raw, tag, std::move(s)); }, 128);
+  st->disk->set_metrics(&metrics_.disk_queue_depth, &metrics_.disk_latency);
   st->recv_buffer_max =
       std::max<size_t>(kRecvBufferMin, 2 * size_t{engine::wire::MaxMessageLen(meta.num_pieces())});
   instances_[t->id] = std::move(st);
@@ -427,6 +471,7 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
       break;
     case Action::Type::kHashPiece:
       ++st.hashes_pending;
+      metrics_.hash_queue_depth.Add(1);
       env_->hash_pool->Submit(hash_client_, HashTag(id, a.piece), a.data,
                               st.t->meta->piece_hashes[a.piece]);
       break;
@@ -662,6 +707,7 @@ void Shard::OnRecv(Conn& c, int32_t res) {
     return;
   }
   c.tail += static_cast<size_t>(res);
+  wire_received_ += static_cast<uint64_t>(res);
   if (c.st == nullptr) {
     if (c.tail - c.head < kHandshakeThroughInfoHash) {
       ArmRecv(c);
@@ -675,6 +721,7 @@ void Shard::OnRecv(Conn& c, int32_t res) {
       c.key, absl::MakeConstSpan(c.rbuf.get() + c.head, c.tail - c.head), now);
   c.head += consumed;
   if (c.head == c.tail) c.head = c.tail = 0;
+  CountPayload(st);
   if (!c.handshaken && st.engine->IsHandshaken(c.key)) {
     c.handshaken = true;
     if (env_->log_verbose) {
@@ -736,7 +783,9 @@ void Shard::OnSend(Conn& c, int32_t res) {
     return;
   }
   ShardTorrent& st = *c.st;
+  wire_sent_ += static_cast<uint64_t>(res);
   st.engine->HandleSent(c.key, static_cast<size_t>(res), now);
+  CountPayload(st);
   StartSend(st, c.key);
   Drain(st);
 }
@@ -801,6 +850,8 @@ void Shard::OnHashEvent(int32_t, uint32_t) {
   env_->hash_pool->TakeResults(hash_client_, &hash_results_);
   const Instant now = now_;
   for (const HashResult& r : hash_results_) {
+    metrics_.hash_queue_depth.Add(-1);
+    (r.ok ? metrics_.pieces_verified : metrics_.pieces_failed).Add();
     auto it = instances_.find(static_cast<TorrentId>(r.tag >> 32));
     if (it == instances_.end()) continue;
     ShardTorrent& st = *it->second;

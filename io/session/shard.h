@@ -21,6 +21,7 @@
 #include "engine/torrent/torrent.h"
 #include "io/disk/disk_io.h"
 #include "io/disk/hash_pool.h"
+#include "io/metrics/session_metrics.h"
 #include "io/ring/ring.h"
 #include "io/session/mailbox.h"
 #include "io/session/messages.h"
@@ -55,6 +56,8 @@ class Shard {
   absl::Status Loop();
   Mailbox<ShardMessage>& inbox() { return inbox_; }
   uint16_t port() const { return port_; }
+  // Written only by this shard's thread; any thread may snapshot it.
+  const metrics::ShardInstruments& metrics() const { return metrics_; }
 
  private:
   struct ShardTorrent;
@@ -70,6 +73,9 @@ class Shard {
   void Log(TorrentId id, std::string line, bool verbose = false);
   void ReportOutcome(TorrentId id, engine::PeerAddress address, PeerOutcome outcome);
   void Publish(ShardTorrent& st);
+  void CountPayload(ShardTorrent& st);
+  void CountProtocol();
+  void CountPeers();
 
   // Loop
   void ArmTimer();
@@ -132,6 +138,10 @@ class Shard {
 
   // Read once per loop turn (Ring::RunOnce's on_wake): every event of a turn sees the same time.
   engine::Instant now_{};
+  metrics::ShardInstruments metrics_;
+  // Bytes the peer sockets moved, payload included.
+  uint64_t wire_received_ = 0, wire_sent_ = 0;
+
   bool stopping_ = false;
   engine::Instant stop_deadline_{};
   engine::Instant last_tick_{};

@@ -346,6 +346,12 @@ int RunServe(int argc, char** argv) {
   };
   rpc_opts.on_changed = [&](io::Coordinator& c, io::TorrentId id) { server.SaveRecord(c, id); };
   rpc_opts.on_removed = [&](const std::string& hex) { server.Removed(hex); };
+  rpc_opts.metrics = [session_ptr] {
+    absl::StatusOr<std::string> text = session_ptr->Metrics();
+    // A comment line keeps the answer valid exposition text that says what went wrong.
+    return text.ok() ? *std::move(text)
+                     : absl::StrCat("# metrics unavailable: ", text.status().message(), "\n");
+  };
   io::SessionRpc backend(session_ptr, std::move(rpc_opts));
 
   io::rpc::RpcServerOptions ropts;
