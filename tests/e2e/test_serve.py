@@ -234,8 +234,7 @@ class ServeCase(TorrentyTestCase):
         if auth:
             argv += ["-n", auth]
         argv += [str(a) for a in args]
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                           env=dict(os.environ, TR_AUTH=""))
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
         r.text = r.stdout.decode(errors="replace")
         if check and r.returncode != 0:
             self.fail(f"transmission-remote {' '.join(map(str, args))} exited {r.returncode}:\n"
@@ -259,6 +258,13 @@ class ServeCase(TorrentyTestCase):
             return all(n in rows and rows[n]["done"] == "100%" for n in names) and rows
         return wait_until(done, timeout, f"{names} at 100% in transmission-remote -l",
                           procs=[serve, *others], interval=0.3)
+
+    def checked_list(self, serve, timeout=60):
+        """transmission-remote -l by name, once no torrent is still being checked (at start)."""
+        def checked():
+            rows = {r["name"]: r for r in self.remote_list(serve)}
+            return not any(r["status"] in ("Verifying", "Will Verify") for r in rows.values()) and rows
+        return wait_until(checked, timeout, "every torrent checked", procs=[serve], interval=0.2)
 
     def stop_serve(self, serve, sig, timeout=10):
         t = time.monotonic()
@@ -394,6 +400,317 @@ class TransmissionRemoteDrivesServe(ServeCase):
 
         rc, took = self.stop_serve(serve, signal.SIGTERM)
         self.assertEqual(rc, 143, serve.tail())
+
+
+
+class StateSurvives(ServeCase):
+
+    def test_kill9_restart_keeps_torrents_states_and_verified_pieces(self):
+        # big.bin comes from a throttled libtorrent seeder that counts what it sends, so serve is
+        # killed with about half of it on disk; small.bin completes before; idle.bin has no seeder
+        # and is stopped with -S right after it is added.
+        tport = free_port()
+        src = self.path("src")
+        size = 48 * MiB
+        write_random_file(src / "big.bin", size)
+        write_random_file(src / "small.bin", 2 * MiB + 5)
+        write_random_file(self.path("nowhere", "idle.bin"), 1 * MiB)
+        tbig = make_torrent(src / "big.bin", tracker_url(tport), self.path("big.torrent"),
+                            piece_log2=20)
+        tsmall = make_torrent(src / "small.bin", tracker_url(tport), self.path("small.torrent"))
+        tidle = make_torrent(self.path("nowhere", "idle.bin"), tracker_url(tport),
+                             self.path("idle.torrent"))
+        plen, total, hashes = torrent_facts(tbig)
+        ihs = [info_hash(t) for t in (tbig, tsmall, tidle)]
+        tracker = self.tracker(ihs, port=tport)
+        seed_big = start_throttled_seeder(self, tbig, src, rate=6 * MiB, name="lt-big")
+        seed_small = self.start_lt_seeder(tsmall, src)
+        tracker.wait_for_swarm(ihs[0], 60, seeders=1, procs=[seed_big])
+        tracker.wait_for_swarm(ihs[1], 60, seeders=1, procs=[seed_small])
+
+        state, dl = self.path("state"), self.path("dl")
+        serve = self.start_serve(state, dl, name="serve-run1")
+        for t in (tbig, tsmall, tidle):
+            self.add(serve, t)
+        ids = {r["name"]: r["id"] for r in self.remote_list(serve)}
+        self.remote(serve, "-t", ids["idle.bin"], "-S")
+        self.wait_done(serve, ["small.bin"], 60, others=[seed_small])
+        wait_until(lambda: seeder_uploaded(seed_big) >= size // 2, 60,
+                   "half of big.bin sent", procs=[serve, seed_big], interval=0.02)
+        before = {r["name"]: r for r in self.remote_list(serve)}
+        serve.send_signal(signal.SIGKILL)
+        self.assertEqual(exit_signal(self.wait_exit(serve, 10)), signal.SIGKILL)
+        up1 = seeder_total_when_idle(seed_big)
+        good = valid_pieces(tbig, dl / "big.bin")
+        missing = total - sum(min(plen, total - i * plen) for i in good)
+        print(f"\n  killed with {len(good)}/{len(hashes)} pieces of big.bin on disk; the seeder "
+              f"had sent {up1} bytes; {missing} bytes missing")
+        self.assertGreater(len(good), 0)
+        self.assertLess(len(good), len(hashes), "big.bin finished before kill -9")
+        self.assertEqual(before["idle.bin"]["status"], "Stopped", before)
+
+        # Same state dir: every torrent is back, with its started or stopped state.
+        serve = self.start_serve(state, dl, name="serve-run2")
+        rows = self.checked_list(serve)
+        self.assertEqual(set(rows), {"big.bin", "small.bin", "idle.bin"}, rows)
+        self.assertEqual(rows["idle.bin"]["status"], "Stopped", rows)
+        self.assertNotEqual(rows["big.bin"]["status"], "Stopped", rows)
+        self.assertNotEqual(rows["small.bin"]["status"], "Stopped", rows)
+
+        # big.bin finishes, fetching only what was missing; small.bin is complete from its data.
+        rows = self.wait_done(serve, ["big.bin", "small.bin"], 90, others=[seed_big])
+        up2 = seeder_total_when_idle(seed_big)
+        refetched = up2 - up1
+        print(f"  after the restart the seeder sent {refetched} bytes (missing {missing})")
+        # Slack for the pieces in flight at the kill and endgame duplicates across shards; a
+        # download that started over would send all 48 MiB.
+        self.assertLessEqual(refetched, missing + 6 * MiB,
+                             f"{refetched} bytes fetched again; only {missing} were missing")
+        self.assertSameData(src / "big.bin", dl / "big.bin")
+        self.assertSameData(src / "small.bin", dl / "small.bin")
+        self.assertEqual(rows["idle.bin"]["status"], "Stopped", rows)
+        idle = self.by_name(serve)["idle.bin"]
+        self.assertEqual((idle["status"], idle["percentDone"]), (STOPPED, 0), idle)
+
+    def test_sigterm_and_sigint_stop_cleanly_and_keep_state(self):
+        dl = self.path("dl")
+        write_random_file(dl / "here.bin", 3 * MiB + 17)
+        write_random_file(self.path("nowhere", "away.bin"), 1 * MiB)
+        dead_tracker = tracker_url(free_port())  # nothing listens: announces just fail
+        there = make_torrent(dl / "here.bin", dead_tracker, self.path("here.torrent"))
+        away = make_torrent(self.path("nowhere", "away.bin"), dead_tracker,
+                            self.path("away.torrent"))
+        state = self.path("state")
+        serve = self.start_serve(state, dl, name="serve-run1")
+        self.add(serve, there)
+        self.add(serve, away)
+        ids = {r["name"]: r["id"] for r in self.remote_list(serve)}
+        self.remote(serve, "-t", ids["away.bin"], "-S")
+        self.wait_done(serve, ["here.bin"], 30)
+        for sig, want, run in ((signal.SIGTERM, 143, 2), (signal.SIGINT, 130, 3)):
+            rc, took = self.stop_serve(serve, sig)
+            print(f"\n  {signal.Signals(sig).name}: exit {rc} after {took:.2f}s")
+            self.assertEqual(rc, want, serve.tail())
+            self.assertLess(took, 5.0, f"{took:.1f}s to stop on {sig}")
+            self.assertFalse(tcp_listening(serve.rpc_port), "the RPC port still listens")
+            serve = self.start_serve(state, dl, rpc_port=serve.rpc_port, name=f"serve-run{run}")
+            rows = self.wait_done(serve, ["here.bin"], 30)
+            self.assertEqual(set(rows), {"here.bin", "away.bin"}, rows)
+            self.assertEqual(rows["away.bin"]["status"], "Stopped", rows)
+            self.assertIn(rows["here.bin"]["status"], ("Seeding", "Idle"), rows)
+        away_now = self.by_name(serve)["away.bin"]
+        self.assertEqual((away_now["status"], away_now["percentDone"]), (STOPPED, 0), away_now)
+        rc, _ = self.stop_serve(serve, signal.SIGTERM)
+        self.assertEqual(rc, 143, serve.tail())
+
+
+
+def drop_file(folder, name, data):
+    """Puts a file into folder under its final name in one rename, as a finished copy would be."""
+    tmp = Path(folder) / f".{name}.part"
+    tmp.write_bytes(data)
+    os.rename(tmp, Path(folder) / name)
+
+
+class WatchFolder(ServeCase):
+
+    def test_dropped_torrent_added_garbage_marked_invalid_sighup_scans_at_once(self):
+        tport = free_port()
+        src = self.path("src")
+        write_random_file(src / "watched.bin", 2 * MiB + 3)
+        write_random_file(src / "hupped.bin", 1 * MiB + 9)
+        tw = make_torrent(src / "watched.bin", tracker_url(tport), self.path("watched.torrent"))
+        th = make_torrent(src / "hupped.bin", tracker_url(tport), self.path("hupped.torrent"))
+        tracker = self.tracker([info_hash(tw), info_hash(th)], port=tport)
+        seeder = self.start_lt_seeder(tw, src)
+        tracker.wait_for_swarm(info_hash(tw), 60, seeders=1, procs=[seeder])
+        watch, dl = self.path("watch"), self.path("dl")
+        watch.mkdir()
+        serve = self.start_serve(self.path("state"), dl, watch=watch)
+
+        # A .torrent dropped in is added (and downloaded), and renamed .torrent.added.
+        drop_file(watch, "watched.torrent", tw.read_bytes())
+        wait_until(lambda: (watch / "watched.torrent.added").is_file()
+                   and not (watch / "watched.torrent").exists(), 10,
+                   "watched.torrent renamed .torrent.added", procs=[serve])
+        self.assertIn("watched.bin", {r["name"] for r in self.remote_list(serve)})
+        self.wait_done(serve, ["watched.bin"], 60, others=[seeder])
+        self.assertSameData(src / "watched.bin", dl / "watched.bin")
+
+        # Garbage becomes .torrent.invalid; serve keeps running and answering.
+        drop_file(watch, "garbage.torrent", b"d8:announce4:nope4:infoi3ee" + os.urandom(200))
+        wait_until(lambda: (watch / "garbage.torrent.invalid").is_file()
+                   and not (watch / "garbage.torrent").exists(), 10,
+                   "garbage.torrent renamed .torrent.invalid", procs=[serve], interval=0.01)
+        # The periodic scan just ran; the next is at least 2 s away.
+        periodic_scan = time.monotonic()
+        self.assertIsNone(serve.poll(), serve.tail())
+        self.assertIn("garbage.torrent", serve.log_text())
+        self.assertEqual({r["name"] for r in self.remote_list(serve)}, {"watched.bin"})
+
+        # SIGHUP scans at once: well before the next periodic scan.
+        drop_file(watch, "hupped.torrent", th.read_bytes())
+        serve.send_signal(signal.SIGHUP)
+        sent = time.monotonic()
+        wait_until(lambda: (watch / "hupped.torrent.added").is_file(), 10,
+                   "hupped.torrent added", procs=[serve], interval=0.01)
+        took = time.monotonic() - sent
+        print(f"\n  SIGHUP sent {sent - periodic_scan:.3f}s after a periodic scan; the drop was "
+              f"added {took:.3f}s later")
+        self.assertLess(time.monotonic() - periodic_scan, 1.5,
+                        "the dropped file waited for the periodic scan: SIGHUP did not scan")
+        self.assertEqual({r["name"] for r in self.remote_list(serve)}, {"watched.bin", "hupped.bin"})
+        self.assertIsNone(serve.poll(), "serve exited on SIGHUP\n" + serve.tail())
+
+
+class RpcSecurity(ServeCase):
+
+    def test_auth_with_the_real_client_and_foreign_host(self):
+        serve = self.start_serve(self.path("state"), auth="alice:s3cret")
+        bare = self.remote(serve, "-l", auth=None, check=False)
+        print(f"\n  without -n: exit {bare.returncode}: {bare.text.strip()[:120]!r}")
+        self.assertNotEqual(bare.returncode, 0, bare.text)
+        self.assertIn("401", bare.text)
+        wrong = self.remote(serve, "-l", auth="alice:guess", check=False)
+        self.assertNotEqual(wrong.returncode, 0, wrong.text)
+        self.assertEqual(self.remote(serve, "-l", auth="alice:s3cret").returncode, 0)
+        self.assertIn("Daemon version", self.remote(serve, "-si").text)
+
+        rpc = Rpc(serve.rpc_port, auth="alice:s3cret")
+        self.assertEqual(rpc.call("session-get")["result"], "success")
+        body = json.dumps({"method": "session-get"}).encode()
+        # DNS rebinding (CVE-2018-5702): a name the server does not know gets 421, with or without
+        # credentials, before anything else.
+        for host in ("evil.example.com", "evil.example.com:9091", "attacker.test."):
+            status, _, data = rpc.request(body, host=host)
+            self.assertEqual(status, 421, f"Host {host}: {status} {data!r}")
+        status, _, _ = Rpc(serve.rpc_port).request(body, host="evil.example.com")
+        self.assertEqual(status, 421)
+        status, headers, _ = Rpc(serve.rpc_port).request(body)
+        self.assertEqual(status, 401)
+        self.assertIn("basic", headers.get("www-authenticate", "").lower())
+        status, _, _ = Rpc(serve.rpc_port).request(None, path="/metrics", method="GET")
+        self.assertEqual(status, 401, "/metrics answered without credentials")
+        self.assertEqual(self.remote(serve, "-l").returncode, 0)
+
+    def test_open_bind_without_auth_refused(self):
+        rpc_port = free_port()
+        res = self.run_torrenty(["serve", "--state-dir", self.path("state"), "--rpc-bind", "0.0.0.0",
+                                 "--rpc-port", rpc_port, "--port", free_port()], timeout=20)
+        lines = res.stderr_lines()
+        print(f"\n  exit {res.returncode}: {lines}")
+        self.assertIsNone(exit_signal(res.returncode), res.proc.tail())
+        self.assertNotEqual(res.returncode, 0)
+        self.assertEqual(len(lines), 1, f"expected one error line:\n{res.stderr}")
+        self.assertIn("--rpc-auth", lines[0])
+        self.assertIn("0.0.0.0", lines[0])
+        self.assertFalse(tcp_listening(rpc_port))
+
+    def test_bad_input_gets_errors_and_serve_keeps_answering(self):
+        dl = self.path("dl")
+        write_random_file(dl / "kept.bin", 1 * MiB + 1)
+        tk = make_torrent(dl / "kept.bin", tracker_url(free_port()), self.path("kept.torrent"))
+        serve = self.start_serve(self.path("state"), dl)
+        self.add(serve, tk)
+        rpc = serve.rpc
+        rpc.call("session-get")  # learns the session id
+
+        def still_answers():
+            self.assertIsNone(serve.poll(), "serve died\n" + serve.tail())
+            self.assertEqual(rpc.call("session-get")["result"], "success")
+            self.assertEqual([r["name"] for r in self.remote_list(serve)], ["kept.bin"])
+
+        def json_error(body, what):
+            status, data = rpc.post(body)
+            if 400 <= status < 500:
+                return status
+            self.assertEqual(status, 200, f"{what}: HTTP {status} {data[:200]!r}")
+            reply = json.loads(data)
+            self.assertIsInstance(reply.get("result"), str, f"{what}: {reply}")
+            self.assertNotEqual(reply["result"], "success", f"{what}: {reply}")
+            return reply["result"]
+
+        bad = {
+            "truncated JSON": b'{"method": "torrent-get", "arguments": {',
+            "not JSON": b"\xff\xfe<xml/>",
+            "a JSON string": b'"torrent-get"',
+            "a JSON array": b"[]",
+            "null": b"null",
+            "no method": b'{"arguments": {}}',
+            "method a number": b'{"method": 5}',
+            "unknown method": b'{"method": "torrent-explode"}',
+            "fields a string": b'{"method": "torrent-get", "arguments": {"fields": "name"}}',
+            "fields of numbers": b'{"method": "torrent-get", "arguments": {"fields": [1, 2]}}',
+            "ids an object": b'{"method": "torrent-stop", "arguments": {"ids": {"a": 1}}}',
+            "ids a bad string": b'{"method": "torrent-start", "arguments": {"ids": "x"}}',
+            "arguments a list": b'{"method": "session-get", "arguments": [1]}',
+            "nested 100000 deep": b"[" * 100000,
+            "nested objects": b'{"method": ' + b'{"a": ' * 20000 + b"1" + b"}" * 20000 + b"}",
+            "metainfo not base64": b'{"method": "torrent-add", "arguments": {"metainfo": "%%%"}}',
+            "metainfo garbage": json.dumps({"method": "torrent-add", "arguments": {
+                "metainfo": base64.b64encode(b"d4:infod4:name1:xee").decode()}}).encode(),
+            "no such file": json.dumps({"method": "torrent-add", "arguments": {
+                "filename": str(self.path("missing.torrent"))}}).encode(),
+            "download-dir a number": json.dumps({"method": "torrent-add", "arguments": {
+                "metainfo": base64.b64encode(tk.read_bytes()).decode(), "download-dir": 7}}).encode(),
+            "huge integer id": b'{"method": "torrent-remove", "arguments": {"ids": [1e300]}}',
+        }
+        for what, body in bad.items():
+            got = json_error(body, what)
+            print(f"\n  {what}: {got}", end="")
+            still_answers()
+        print()
+
+        # Unknown ids: nothing happens to the torrents that exist.
+        for method in ("torrent-get", "torrent-stop", "torrent-start", "torrent-remove",
+                       "torrent-verify"):
+            args = {"ids": [424242, "0" * 40]}
+            if method == "torrent-get":
+                args["fields"] = ["id", "name"]
+            status, data = rpc.post(json.dumps({"method": method, "arguments": args}).encode())
+            self.assertTrue(status == 200 or 400 <= status < 500, f"{method}: {status}")
+            if status == 200:
+                reply = json.loads(data)
+                if method == "torrent-get" and reply["result"] == "success":
+                    self.assertEqual(reply["arguments"]["torrents"], [], reply)
+            still_answers()
+        kept = self.by_name(serve)["kept.bin"]
+        self.assertNotEqual(kept["status"], STOPPED, kept)
+
+        # A body over the limit: refused on its Content-Length, before it is read.
+        status, _, data = rpc.request(b"", headers={"Content-Length": str(64 * MiB)})
+        self.assertEqual(status, 413, data)
+        still_answers()
+        # ...and sent for real: the connection is refused or cut, serve is unharmed.
+        import socket
+        with socket.create_connection((LOOPBACK, serve.rpc_port), timeout=15) as s:
+            s.sendall((f"POST /transmission/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       f"X-Transmission-Session-Id: {rpc.session_id}\r\n"
+                       f"Content-Length: {20 * MiB}\r\n\r\n").encode())
+            reply = b""
+            try:
+                chunk = b"x" * MiB
+                for _ in range(20):
+                    s.sendall(chunk)
+                reply = s.recv(200)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            if reply:
+                self.assertTrue(reply.startswith(b"HTTP/1.1 4"), reply)
+        still_answers()
+        # Headers that never end.
+        with socket.create_connection((LOOPBACK, serve.rpc_port), timeout=15) as s:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            reply = b""
+            try:
+                for _ in range(64):
+                    s.sendall(b"X-Filler: " + b"a" * 16000 + b"\r\n")
+                reply = s.recv(200)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            if reply:
+                self.assertTrue(reply.startswith(b"HTTP/1.1 4"), reply)
+        still_answers()
 
 
 if __name__ == "__main__":
