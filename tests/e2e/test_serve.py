@@ -263,8 +263,9 @@ class ServeCase(TorrentyTestCase):
         """transmission-remote -l by name, once no torrent is still being checked (at start)."""
         def checked():
             rows = {r["name"]: r for r in self.remote_list(serve)}
-            return not any(r["status"] in ("Verifying", "Will Verify") for r in rows.values()) and rows
-        return wait_until(checked, timeout, "every torrent checked", procs=[serve], interval=0.2)
+            busy = any(r["status"] in ("Verifying", "Will Verify") for r in rows.values())
+            return None if busy else [rows]  # a list, so an empty list of torrents ends the wait
+        return wait_until(checked, timeout, "every torrent checked", procs=[serve], interval=0.2)[0]
 
     def stop_serve(self, serve, sig, timeout=10):
         t = time.monotonic()
@@ -480,12 +481,17 @@ class StateSurvives(ServeCase):
         there = make_torrent(dl / "here.bin", dead_tracker, self.path("here.torrent"))
         away = make_torrent(self.path("nowhere", "away.bin"), dead_tracker,
                             self.path("away.torrent"))
+        write_random_file(self.path("nowhere", "gone.bin"), 1 * MiB)
+        gone = make_torrent(self.path("nowhere", "gone.bin"), dead_tracker,
+                            self.path("gone.torrent"))
         state = self.path("state")
         serve = self.start_serve(state, dl, name="serve-run1")
         self.add(serve, there)
         self.add(serve, away)
+        self.add(serve, gone)
         ids = {r["name"]: r["id"] for r in self.remote_list(serve)}
         self.remote(serve, "-t", ids["away.bin"], "-S")
+        self.remote(serve, "-t", ids["gone.bin"], "-r")  # removed ones stay removed
         self.wait_done(serve, ["here.bin"], 30)
         for sig, want, run in ((signal.SIGTERM, 143, 2), (signal.SIGINT, 130, 3)):
             rc, took = self.stop_serve(serve, sig)
