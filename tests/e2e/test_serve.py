@@ -403,6 +403,36 @@ class TransmissionRemoteDrivesServe(ServeCase):
         self.assertEqual(rc, 143, serve.tail())
 
 
+    def test_remove_and_delete_while_downloading_then_add_again(self):
+        tport = free_port()
+        src = self.path("src")
+        make_tree(src / "tree")
+        tt = make_torrent(src / "tree", tracker_url(tport), self.path("tree.torrent"))
+        ih = info_hash(tt)
+        tracker = self.tracker([ih], port=tport)
+        seeder = start_throttled_seeder(self, tt, src, rate=1 * MiB, name="lt-tree")
+        tracker.wait_for_swarm(ih, 60, seeders=1, procs=[seeder])
+        state, dl = self.path("state"), self.path("dl")
+        serve = self.start_serve(state, dl)
+        self.add(serve, tt)
+        wait_until(lambda: (self.by_name(serve).get("tree") or {}).get("percentDone", 0) >= 0.2, 60,
+                   "a fifth of tree in", procs=[serve, seeder], interval=0.1)
+        self.assertTrue((dl / "tree").is_dir())
+        [row] = self.remote_list(serve)
+        self.remote(serve, "-t", row["id"], "--remove-and-delete")
+        self.assertEqual(self.remote_list(serve), [])
+        wait_until(lambda: connections_between(serve.pid, seeder.pid) == 0, 10,
+                   "connections to the seeder closed", procs=[serve])
+        wait_until(lambda: not (dl / "tree").exists(), 10, "tree's data deleted", procs=[serve])
+        self.assertEqual(sorted(os.listdir(state / "torrents")), [],
+                         "the state dir still holds the removed torrent")
+
+        # The same torrent again: a fresh download, complete and correct.
+        self.add(serve, tt)
+        self.wait_done(serve, ["tree"], 60, others=[seeder])
+        self.assertSameData(src / "tree", dl / "tree")
+        self.assertEqual(len(os.listdir(state / "torrents")), 2)  # .torrent and .record
+
 
 class StateSurvives(ServeCase):
 
