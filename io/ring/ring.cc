@@ -129,7 +129,9 @@ void Ring::Cancel(Completion* target, Completion* c) {
   io_uring_sqe_set_data(sqe, c);
 }
 
-absl::StatusOr<int> Ring::RunOnce(int wait_ms) {
+absl::StatusOr<int> Ring::RunOnce(int wait_ms) { return RunOnce(wait_ms, nullptr, nullptr); }
+
+absl::StatusOr<int> Ring::RunOnce(int wait_ms, void (*on_wake)(void*), void* ctx) {
   __kernel_timespec ts{};
   ts.tv_sec = wait_ms / 1000;
   ts.tv_nsec = static_cast<long long>(wait_ms % 1000) * 1000000;
@@ -139,6 +141,7 @@ absl::StatusOr<int> Ring::RunOnce(int wait_ms) {
   if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
     return absl::ErrnoToStatus(-rc, "io_uring_submit_and_wait");
   }
+  if (on_wake != nullptr) on_wake(ctx);
   int dispatched = 0;
   io_uring_cqe* batch[256];
   for (;;) {

@@ -62,6 +62,10 @@ class Ring {
   // Submits queued SQEs, waits up to `wait_ms` for at least one CQE, and dispatches all ready
   // completions. Returns the number dispatched.
   absl::StatusOr<int> RunOnce(int wait_ms);
+  // The same, calling on_wake(ctx) once after the wait and before any completion runs: the
+  // owner reads the clock there, once per loop turn, and every completion of the turn sees
+  // that time.
+  absl::StatusOr<int> RunOnce(int wait_ms, void (*on_wake)(void*), void* ctx);
 
   io_uring* raw() { return &ring_; }
 

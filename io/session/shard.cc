@@ -134,7 +134,7 @@ absl::Status Shard::Init() {
       [this](const BlockRead& r, absl::Span<const uint8_t> data, const absl::Status& st) {
         auto it = instances_.find(r.id);
         if (it == instances_.end()) return;
-        it->second->engine->HandleBlockRead(r.peer, r.piece, r.begin, data, st, Now());
+        it->second->engine->HandleBlockRead(r.peer, r.piece, r.begin, data, st, now_);
       });
   inbox_c_ = MakeCompletion<&Shard::OnInbox>(this);
   hash_c_ = MakeCompletion<&Shard::OnHashEvent>(this);
@@ -179,6 +179,7 @@ absl::Status Shard::Listen() {
 // Loop
 
 absl::Status Shard::Loop() {
+  now_ = Now();
   ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0,
               &hash_c_);
   ring_->Read(inbox_.fd(), &inbox_evt_, sizeof(inbox_evt_), 0, &inbox_c_);
@@ -186,12 +187,13 @@ absl::Status Shard::Loop() {
   ArmTimer();
   absl::Status result;
   for (;;) {
-    absl::StatusOr<int> n = ring_->RunOnce(kTickMs);
+    absl::StatusOr<int> n = ring_->RunOnce(
+        kTickMs, [](void* self) { static_cast<Shard*>(self)->now_ = Now(); }, this);
     if (!n.ok()) {
       result = n.status();
       break;
     }
-    if (stopping_ && Finished(Now())) break;
+    if (stopping_ && Finished(now_)) break;
   }
   for (auto& [id, st] : instances_) Publish(*st);
   CoordinatorMessage m;
@@ -221,7 +223,7 @@ void Shard::ArmTimer() {
 }
 
 void Shard::OnTimer(int32_t, uint32_t) {
-  Tick(Now());
+  Tick(now_);
   DrainAll();
   ArmTimer();
 }
@@ -245,7 +247,7 @@ void Shard::Publish(ShardTorrent& st) {
 
 void Shard::OnInbox(int32_t, uint32_t) {
   inbox_.Take(&messages_);
-  const Instant now = Now();
+  const Instant now = now_;
   for (ShardMessage& m : messages_) {
     switch (m.type) {
       case ShardMessage::Type::kActivate:
@@ -282,7 +284,7 @@ void Shard::OnInbox(int32_t, uint32_t) {
 void Shard::BeginStop() {
   if (stopping_) return;
   stopping_ = true;
-  stop_deadline_ = Instant{Now().ms + kStopGraceMs};
+  stop_deadline_ = Instant{now_.ms + kStopGraceMs};
   for (auto& [id, st] : instances_) {
     st->engine->Shutdown();
     Drain(*st);
@@ -501,7 +503,7 @@ Shard::Conn* Shard::NewConn(int fd, PeerAddress address, bool outgoing) {
 }
 
 void Shard::Dial(ShardTorrent& st, const PeerAddress& address) {
-  const Instant now = Now();
+  const Instant now = now_;
   if (stopping_ || st.draining) {
     st.engine->HandleConnectFailed(address, now);
     return;
@@ -523,7 +525,7 @@ void Shard::Dial(ShardTorrent& st, const PeerAddress& address) {
 
 void Shard::OnConnect(Conn& c, int32_t res) {
   --c.ops;
-  const Instant now = Now();
+  const Instant now = now_;
   if (c.closing) {
     MaybeFree(c);
     return;
@@ -564,7 +566,7 @@ void Shard::OnAccept(int32_t res, uint32_t) {
       ::close(fd);  // over the connection limit, or nothing to serve: refuse at once
     } else {
       Conn* c = NewConn(fd, address, false);
-      StartPeer(*c, Now());
+      StartPeer(*c, now_);
     }
   } else if (res != -ECANCELED && res != -EINTR && res != -EAGAIN) {
     Log(0, absl::StrCat("accept failed: ", strerror(-res)));
@@ -650,7 +652,7 @@ void Shard::OnRecv(Conn& c, int32_t res) {
     MaybeFree(c);
     return;
   }
-  const Instant now = Now();
+  const Instant now = now_;
   if (res <= 0) {
     if (res == -EINTR || res == -EAGAIN) {
       ArmRecv(c);
@@ -724,7 +726,7 @@ void Shard::OnSend(Conn& c, int32_t res) {
     MaybeFree(c);
     return;
   }
-  const Instant now = Now();
+  const Instant now = now_;
   if (res < 0) {
     if (res == -EINTR || res == -EAGAIN) {
       StartSend(*c.st, c.key);
@@ -797,7 +799,7 @@ void Shard::OnClose(Conn& c, int32_t) {
 
 void Shard::OnHashEvent(int32_t, uint32_t) {
   env_->hash_pool->TakeResults(hash_client_, &hash_results_);
-  const Instant now = Now();
+  const Instant now = now_;
   for (const HashResult& r : hash_results_) {
     auto it = instances_.find(static_cast<TorrentId>(r.tag >> 32));
     if (it == instances_.end()) continue;
@@ -820,7 +822,7 @@ void Shard::PumpWrites(ShardTorrent& st) {
     absl::Status s = st.disk->WritePiece(piece, data, piece);
     if (absl::IsResourceExhausted(s)) return;  // retried when an op completes
     st.write_backlog.pop_front();
-    if (!s.ok()) st.engine->HandlePieceWritten(piece, s, Now());
+    if (!s.ok()) st.engine->HandlePieceWritten(piece, s, now_);
   }
 }
 
@@ -828,7 +830,7 @@ void Shard::OnDiskDone(ShardTorrent& st, uint64_t tag, absl::Status status) {
   if (tag & kReadTagBit) {
     cache_->Loaded(static_cast<size_t>(tag & ~kReadTagBit), status);
   } else {
-    st.engine->HandlePieceWritten(static_cast<uint32_t>(tag), status, Now());
+    st.engine->HandlePieceWritten(static_cast<uint32_t>(tag), status, now_);
   }
   PumpWrites(st);
   PumpReads();

@@ -130,6 +130,8 @@ class Shard {
   std::unique_ptr<ReadCache> cache_;
   std::deque<BlockRead> read_backlog_;
 
+  // Read once per loop turn (Ring::RunOnce's on_wake): every event of a turn sees the same time.
+  engine::Instant now_{};
   bool stopping_ = false;
   engine::Instant stop_deadline_{};
   engine::Instant last_tick_{};
