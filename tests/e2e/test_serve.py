@@ -600,6 +600,14 @@ class WatchFolder(ServeCase):
         self.assertEqual({r["name"] for r in self.remote_list(serve)}, {"watched.bin", "hupped.bin"})
         self.assertIsNone(serve.poll(), "serve exited on SIGHUP\n" + serve.tail())
 
+        # What the folder added is in the state dir like anything else: back after a restart.
+        rc, _ = self.stop_serve(serve, signal.SIGTERM)
+        self.assertEqual(rc, 143, serve.tail())
+        serve = self.start_serve(self.path("state"), dl, watch=watch, name="serve-again")
+        self.assertEqual(set(self.checked_list(serve)), {"watched.bin", "hupped.bin"})
+        self.assertEqual(sorted(os.listdir(watch)), ["garbage.torrent.invalid",
+                                                     "hupped.torrent.added", "watched.torrent.added"])
+
 
 class RpcSecurity(ServeCase):
 
