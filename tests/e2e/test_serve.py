@@ -656,10 +656,18 @@ class RpcSecurity(ServeCase):
         dl = self.path("dl")
         write_random_file(dl / "kept.bin", 1 * MiB + 1)
         tk = make_torrent(dl / "kept.bin", tracker_url(free_port()), self.path("kept.torrent"))
-        serve = self.start_serve(self.path("state"), dl)
+        serve = self.start_serve(self.path("state"), dl, extra=["--rpc-host", "Torrenty.Internal"])
         self.add(serve, tk)
         rpc = serve.rpc
         rpc.call("session-get")  # learns the session id
+        # Without auth the Host check is what stands between a web page and the RPC; a name given
+        # with --rpc-host (any case) and localhost are let through.
+        body = json.dumps({"method": "session-get"}).encode()
+        for host, want in (("evil.example.com", 421), (f"rebind.attacker.test:{serve.rpc_port}", 421),
+                           (f"torrenty.internal:{serve.rpc_port}", 200), ("localhost", 200),
+                           ("[::1]", 200)):
+            status, _, data = rpc.request(body, host=host)
+            self.assertEqual(status, want, f"Host {host}: {status} {data[:200]!r}")
 
         def still_answers():
             self.assertIsNone(serve.poll(), "serve died\n" + serve.tail())
