@@ -10,15 +10,15 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
+import socket
 import subprocess
 import time
 import unittest
 from pathlib import Path
 
 from harness import LOOPBACK, MiB, TorrentyTestCase, free_port, info_hash, make_torrent, make_tree, \
-    tcp_listening, torrent_name, tracker_url, wait_until, write_random_file
+    tcp_listening, tracker_url, wait_until, write_random_file
 from swarm_helpers import exit_signal, seeder_uploaded, start_throttled_seeder, torrent_facts, \
     valid_pieces, wait_for_stderr
 
@@ -736,7 +736,6 @@ class RpcSecurity(ServeCase):
         self.assertEqual(status, 413, data)
         still_answers()
         # ...and sent for real: the connection is refused or cut, serve is unharmed.
-        import socket
         with socket.create_connection((LOOPBACK, serve.rpc_port), timeout=15) as s:
             s.sendall((f"POST /transmission/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                        f"X-Transmission-Session-Id: {rpc.session_id}\r\n"
