@@ -128,7 +128,7 @@ rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& 
     for (size_t i = 0; i < meta.files.size(); ++i) {
       if (meta.files[i].pad) continue;
       rpc::FileView f;
-      f.name = meta.multi_file ? absl::StrCat(meta.name, "/", meta.RelativePath(i)) : meta.name;
+      f.name = meta.RelativePath(i);  // "name/dir/file", as Transmission lists it
       f.length = meta.files[i].length;
       f.bytes_completed = done[i];
       v.files.push_back(std::move(f));
