@@ -22,8 +22,8 @@ struct TorrentConfig {
   uint32_t requests_per_peer_max = 128;
   // Bounded piece-assembly memory: at most this many pieces are being downloaded at once.
   uint32_t pieces_in_flight_max = 48;
-  // The torrent's memory budget for piece buffers, shared by its shards (engine/torrent/piece_memory.h);
-  // null: bounded by pieces_in_flight_max alone.
+  // The torrent's memory budget for piece buffers, shared by its shards
+  // (engine/torrent/piece_memory.h); null: bounded by pieces_in_flight_max alone.
   PieceMemory* piece_memory = nullptr;
   // Requests a peer may queue with us; more is a protocol abuse and closes the connection.
   // libtorrent allows 2000 (max_allowed_in_request_queue) and Transmission pipelines past 512,
@@ -73,7 +73,7 @@ struct Action {
     kWritePiece,  // write verified data to disk, then HandlePieceWritten
     kReadBlock,   // read [begin, begin+length) of verified piece, then HandleBlockRead
     kPieceDone,   // piece verified and on disk (for progress and resume)
-    kComplete,    // every piece is verified and on disk
+    kComplete,    // every wanted piece is verified and on disk (Torrent::done())
     kNeedPeers,   // out of connectable peers: ask the tracker for more
     kFatal,       // unrecoverable (disk error): stop with `message`
     kLog,         // a notable decision worth one log line (`message`)
