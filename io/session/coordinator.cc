@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <ctime>
+#include <cstring>
 #include <filesystem>
 
 #include "absl/random/random.h"
@@ -284,8 +284,8 @@ void Coordinator::Activate(TorrentEntry& e) {
   cfg.listen_port = env_.port;
   // Piece-assembly memory budget (default 32 MiB) over all shards, whatever the piece length:
   // a piece larger than the budget is fetched alone (engine/piece_memory.h).
-  cfg.pieces_in_flight_max =
-      engine::PiecesInFlightMax(env_.piece_memory->budget(), meta.piece_length, env_.shards);
+  cfg.pieces_in_flight_max = engine::PiecesInFlightMax(env_.piece_memory->budget(),
+                                                       meta.piece_length, env_.shards);
   cfg.piece_memory = env_.piece_memory;
   e.state = TorrentEntry::State::kRunning;
   e.started = Now();
@@ -794,8 +794,8 @@ void Coordinator::OnUdpResult(uint64_t id, absl::StatusOr<engine::AnnounceRespon
   PollAnnouncers(now);
 }
 
-void Coordinator::OnAnnounceResponse(TorrentEntry& e, absl::StatusOr<engine::AnnounceResponse> resp,
-                                     Instant now) {
+void Coordinator::OnAnnounceResponse(TorrentEntry& e,
+                                     absl::StatusOr<engine::AnnounceResponse> resp, Instant now) {
   if (stopping_ || e.state == TorrentEntry::State::kStopping) {
     e.stop_announce_pending = false;
     return;

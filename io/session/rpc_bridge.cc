@@ -34,8 +34,7 @@ engine::Instant Now() {
 }
 
 // Verified bytes of every file: one walk over pieces and files together.
-std::vector<int64_t> FileBytesCompleted(const engine::Metainfo& meta,
-                                        const engine::Bitfield& have) {
+std::vector<int64_t> FileBytesCompleted(const engine::Metainfo& meta, const engine::Bitfield& have) {
   std::vector<int64_t> done(meta.files.size(), 0);
   size_t f = 0;
   for (uint32_t p = 0; p < meta.num_pieces(); ++p) {
