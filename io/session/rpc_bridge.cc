@@ -346,6 +346,7 @@ absl::Status SessionRpc::SetSession(const rpc::SessionSettingsUpdate& update) {
   absl::Status result = absl::OkStatus();
   const bool ok = OnCoordinator([&](Coordinator&) {
     if (update.download_dir) settings_.download_dir = *update.download_dir;
+    if (update.start_added_torrents) settings_.start_added_torrents = *update.start_added_torrents;
     if (update.speed_limit_down || update.speed_limit_down_enabled || update.speed_limit_up ||
         update.speed_limit_up_enabled) {
       result = absl::UnimplementedError("speed limits are not supported yet");
