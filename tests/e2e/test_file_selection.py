@@ -48,12 +48,12 @@ class FileSelectionTest(TorrentyTestCase):
         serve = self.start_torrenty(["serve", "--state-dir", state, "--download-dir", downloads,
                                      "--rpc-port", self.rpc_port, "--port", free_port(),
                                      "--threads", 2])
-        wait_port_listening(self.rpc_port, 20, proc=serve.popen)
+        wait_port_listening(self.rpc_port, 20, proc=serve)
 
         # transmission-remote 3.00 sends --start-paused as session-set start-added-torrents=false.
         self.remote("--start-paused", "-a", torrent)
         wait_until(lambda: "b.bin" in self.files_table(), 20, "the torrent's files listed",
-                   procs=[serve.popen])
+                   procs=[serve])
         self.assertRegex(self.remote("-l"), r"Stopped")
         self.assertFalse((downloads / "sel").exists(), "a paused torrent created its folder")
         b_index = self.files_table()["b.bin"][2]
@@ -66,10 +66,10 @@ class FileSelectionTest(TorrentyTestCase):
         def done():
             t = self.files_table()
             return t["a.bin"][0] == 100 and t["c.bin"][0] == 100
-        wait_until(done, 120, "the wanted files downloaded", procs=[serve.popen, seeder.popen])
+        wait_until(done, 120, "the wanted files downloaded", procs=[serve, seeder])
         # The torrent is done when its wanted files are: 100% in the list, as Transmission shows.
         wait_until(lambda: re.search(r"^\s*1\s+100%", self.remote("-l"), re.M), 20,
-                   "the torrent listed at 100%", procs=[serve.popen])
+                   "the torrent listed at 100%", procs=[serve])
 
         out = downloads / "sel"
         for name in ("a.bin", "c.bin"):
@@ -87,12 +87,12 @@ class FileSelectionTest(TorrentyTestCase):
         serve2 = self.start_torrenty(["serve", "--state-dir", state, "--download-dir", downloads,
                                       "--rpc-port", self.rpc_port, "--port", free_port()],
                                      name="torrenty-2")
-        wait_port_listening(self.rpc_port, 20, proc=serve2.popen)
+        wait_port_listening(self.rpc_port, 20, proc=serve2)
         wait_until(lambda: "b.bin" in self.files_table(), 20, "the torrent listed again",
-                   procs=[serve2.popen])
+                   procs=[serve2])
         self.assertEqual(self.files_table()["b.bin"][1], "No")
         wait_until(lambda: re.search(r"^\s*1\s+100%", self.remote("-l"), re.M), 30,
-                   "the torrent at 100% after the restart", procs=[serve2.popen])
+                   "the torrent at 100% after the restart", procs=[serve2])
         self.assertFalse((out / "b.bin").exists(), "the restart created the unwanted file")
         del tracker
 
@@ -104,7 +104,7 @@ class FileSelectionTest(TorrentyTestCase):
         serve = self.start_torrenty(["serve", "--state-dir", self.path("state"), "--download-dir",
                                      self.path("downloads"), "--rpc-port", self.rpc_port,
                                      "--port", free_port()])
-        wait_port_listening(self.rpc_port, 20, proc=serve.popen)
+        wait_port_listening(self.rpc_port, 20, proc=serve)
         self.remote("--start-paused", "-a", torrent)
         r = subprocess.run(["transmission-remote", f"{LOOPBACK}:{self.rpc_port}", "-t", "1",
                             "-G", "7"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
