@@ -94,6 +94,12 @@ class FileSelectionTest(TorrentyTestCase):
         wait_until(lambda: re.search(r"^\s*1\s+100%", self.remote("-l"), re.M), 30,
                    "the torrent at 100% after the restart", procs=[serve2])
         self.assertFalse((out / "b.bin").exists(), "the restart created the unwanted file")
+
+        # Wanting it again while the torrent runs restarts it, and the rest arrives.
+        self.remote("-t", 1, "-g", b_index)
+        wait_until(lambda: self.files_table()["b.bin"][:2] == (100, "Yes"), 120,
+                   "the file wanted again downloaded", procs=[serve2, seeder])
+        self.assertSameData(src, out)
         del tracker
 
     def test_torrent_set_rejects_a_bad_file_index(self):
