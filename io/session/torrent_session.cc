@@ -4,8 +4,9 @@
 
 namespace torrenty::io {
 
-absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
-    const engine::Metainfo& meta, const engine::Bitfield& have, SessionOptions options) {
+absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const engine::Metainfo& meta,
+                                                                       const engine::Bitfield& have,
+                                                                       SessionOptions options) {
   SessionConfig config;
   config.port = options.port;
   config.port_explicit = options.port_explicit;
@@ -25,6 +26,7 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
   params.data_dir = options.data_dir;
   params.have = have;
   params.peers = std::move(options.peers);
+  params.files_wanted = std::move(options.files_wanted);
   params.stop_session_when_complete = !options.seed_after_complete;
   absl::StatusOr<TorrentId> id = ts->session_->AddTorrent(std::move(params));
   if (!id.ok()) return id.status();

@@ -102,6 +102,22 @@ class FileSelectionTest(TorrentyTestCase):
         self.assertSameData(src, out)
         del tracker
 
+    def test_download_only_some_files(self):
+        src = make_tree(self.path("src", "sel"), FILES, seed=93)
+        torrent = self.path("sel.torrent")
+        make_torrent(src, f"http://{LOOPBACK}:1/announce", torrent, piece_log2=18)
+        seeder = self.start_lt_seeder(torrent, self.path("src"))
+        out = self.path("out")
+        res = self.run_torrenty(["download", torrent, "-o", out, "--only", "0,2", "--peer",
+                                 f"{LOOPBACK}:{seeder.port}"], timeout=120)
+        self.assertTorrentyOk(res, "torrenty download --only 0,2")
+        for name in ("a.bin", "c.bin"):
+            self.assertSameData(src / name, out / "sel" / name)
+        self.assertFalse((out / "sel" / "b.bin").exists(), "the file left out was created")
+        bad = self.run_torrenty(["download", torrent, "-o", out, "--only", "3"], timeout=30)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("--only: no file 3", bad.stderr)
+
     def test_torrent_set_rejects_a_bad_file_index(self):
         src = make_tree(self.path("src", "sel"), FILES, seed=92)
         torrent = self.path("sel.torrent")
