@@ -42,4 +42,50 @@ void FileMap::MapPiece(uint32_t piece, std::vector<FileSlice>* out) const {
   Map(static_cast<int64_t>(piece) * piece_length_, piece_length_, out);
 }
 
+namespace {
+
+// Calls fn(piece) for every piece holding bytes of file `f` (none for an empty file).
+template <typename Fn>
+void ForEachPieceOf(const Metainfo& meta, const FileEntry& f, Fn fn) {
+  if (f.length <= 0 || meta.piece_length <= 0) return;
+  const int64_t first = f.offset / meta.piece_length;
+  const int64_t last = std::min<int64_t>((f.offset + f.length - 1) / meta.piece_length,
+                                         int64_t{meta.num_pieces()} - 1);
+  for (int64_t p = first; p <= last; ++p) fn(static_cast<uint32_t>(p));
+}
+
+}  // namespace
+
+Bitfield WantedPieces(const Metainfo& meta, const std::vector<bool>& files_wanted) {
+  Bitfield wanted(meta.num_pieces());
+  for (size_t i = 0; i < meta.files.size(); ++i) {
+    const FileEntry& f = meta.files[i];
+    if (f.pad || (i < files_wanted.size() && !files_wanted[i])) continue;
+    ForEachPieceOf(meta, f, [&](uint32_t p) { wanted.Set(p); });
+  }
+  return wanted;
+}
+
+std::vector<bool> FilesTouched(const Metainfo& meta, const Bitfield& pieces) {
+  std::vector<bool> touched(meta.files.size(), false);
+  for (size_t i = 0; i < meta.files.size(); ++i) {
+    const FileEntry& f = meta.files[i];
+    if (f.pad) continue;
+    ForEachPieceOf(meta, f, [&](uint32_t p) {
+      if (pieces.Get(p)) touched[i] = true;
+    });
+  }
+  return touched;
+}
+
+int64_t PieceBytes(const Metainfo& meta, const Bitfield& pieces) {
+  const uint32_t n = std::min(pieces.size(), meta.num_pieces());
+  if (n == 0 || pieces.none()) return 0;
+  int64_t bytes = 0;
+  for (uint32_t p = 0; p < n; ++p) {
+    if (pieces.Get(p)) bytes += meta.PieceSize(p);
+  }
+  return bytes;
+}
+
 }  // namespace torrenty::engine

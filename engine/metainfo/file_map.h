@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/base/bitfield.h"
 #include "engine/metainfo/metainfo.h"
 
 namespace torrenty::engine {
@@ -43,5 +44,16 @@ class FileMap {
   int64_t total_length_ = 0;
   int64_t piece_length_ = 0;
 };
+
+// File selection. The pieces that hold bytes of a wanted file: a piece is wanted when it touches
+// any wanted non-pad file, so a piece shared with an unwanted file is still fetched (and writes
+// its bytes into that file too). `files_wanted` may be shorter than the file list; missing
+// entries count as wanted.
+Bitfield WantedPieces(const Metainfo& meta, const std::vector<bool>& files_wanted);
+// The non-pad files that hold bytes of any piece in `pieces`: the files a download of those
+// pieces writes to.
+std::vector<bool> FilesTouched(const Metainfo& meta, const Bitfield& pieces);
+// Bytes of the pieces in `pieces` (the last piece may be short).
+int64_t PieceBytes(const Metainfo& meta, const Bitfield& pieces);
 
 }  // namespace torrenty::engine

@@ -1,5 +1,7 @@
 #include "engine/session/torrent_record.h"
 
+#include <cstdint>
+
 #include "engine/codec/bencode.h"
 
 namespace torrenty::engine {
@@ -15,6 +17,12 @@ std::string EncodeTorrentRecord(const TorrentRecord& r) {
   e.String(r.download_dir);
   e.String("downloaded");
   e.Int(r.downloaded);
+  if (!r.files_unwanted.empty()) {
+    e.String("files-unwanted");
+    e.BeginList();
+    for (uint32_t i : r.files_unwanted) e.Int(i);
+    e.End();
+  }
   e.String("paused");
   e.Int(r.paused ? 1 : 0);
   e.String("uploaded");
@@ -47,6 +55,15 @@ absl::StatusOr<TorrentRecord> DecodeTorrentRecord(std::string_view bytes) {
     return absl::InvalidArgumentError("torrent record: a number is missing its type or negative");
   }
   r.paused = paused != 0;
+  if (const bencode::Value* list = v->Find("files-unwanted"); list != nullptr) {
+    if (!list->is_list()) return absl::InvalidArgumentError("torrent record: files-unwanted");
+    for (const bencode::Value& n : list->list) {
+      if (!n.is_int() || n.integer < 0 || n.integer > UINT32_MAX) {
+        return absl::InvalidArgumentError("torrent record: files-unwanted");
+      }
+      r.files_unwanted.push_back(static_cast<uint32_t>(n.integer));
+    }
+  }
   return r;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -17,6 +18,8 @@ struct TorrentRecord {
   int64_t done_date = 0;
   int64_t downloaded = 0;  // payload bytes over every run
   int64_t uploaded = 0;
+  // File selection: indices into the metainfo's file list (pad files counted), ascending.
+  std::vector<uint32_t> files_unwanted;
   friend bool operator==(const TorrentRecord&, const TorrentRecord&) = default;
 };
 

@@ -185,6 +185,17 @@ void PiecePicker::SetInProgress(uint32_t piece, bool in_progress) {
   }
 }
 
+void PiecePicker::SetWanted(uint32_t piece, bool wanted) {
+  if (piece >= num_pieces_ || static_cast<bool>(state_[piece] & kUnwanted) == !wanted) return;
+  if (!wanted) {
+    if (state_[piece] == 0) Erase(piece);
+    state_[piece] |= kUnwanted;
+  } else {
+    state_[piece] &= static_cast<uint8_t>(~kUnwanted);
+    if (state_[piece] == 0) Insert(piece);
+  }
+}
+
 std::optional<uint32_t> PiecePicker::Pick(const Bitfield& peer_has) {
   if (peer_has.none() || order_.empty()) return std::nullopt;
   // The walk is short when the peer has much of what we need, but a peer holding only common

@@ -31,8 +31,11 @@ class PiecePicker {
   void SetWeHave(uint32_t piece);  // verified: never picked again
   void SetWeLack(uint32_t piece);  // undo SetWeHave (e.g. recheck found it bad)
   void SetInProgress(uint32_t piece, bool in_progress);  // excluded from Pick while in progress
+  // File selection: an unwanted piece is never picked (and does not count as pickable, so
+  // endgame starts when the wanted pieces run out).
+  void SetWanted(uint32_t piece, bool wanted);
 
-  // Rarest piece that `peer_has` has, we lack and is not in progress; ties broken at random
+  // Rarest wanted piece that `peer_has` has, we lack and is not in progress; ties broken at random
   // (seeded, deterministic for a seed). nullopt when none.
   std::optional<uint32_t> Pick(const Bitfield& peer_has);
 
@@ -52,6 +55,7 @@ class PiecePicker {
   static constexpr uint32_t kNotInOrder = UINT32_MAX;
   static constexpr uint8_t kHad = 1;
   static constexpr uint8_t kInProgress = 2;
+  static constexpr uint8_t kUnwanted = 4;
 
   void Increment(uint32_t piece);
   void Decrement(uint32_t piece);
@@ -67,7 +71,7 @@ class PiecePicker {
   uint32_t num_pieces_;
   uint32_t num_have_ = 0;
   std::vector<uint32_t> avail_;  // per piece
-  std::vector<uint8_t> state_;   // per piece: kHad | kInProgress
+  std::vector<uint8_t> state_;   // per piece: kHad | kInProgress | kUnwanted
   std::vector<uint32_t> pos_;    // per piece: index in order_, or kNotInOrder
   std::vector<uint32_t> order_;  // pickable pieces, sorted by availability
   // Bucket a occupies order_[bucket_start_[a], bucket_start_[a + 1]); the last entry is

@@ -21,11 +21,15 @@ Torrent::Torrent(const Metainfo& meta, TorrentConfig config, PieceClaims* claims
       num_pieces_(meta.num_pieces()),
       max_message_len_(wire::MaxMessageLen(meta.num_pieces())),
       have_(meta.num_pieces()),
+      wanted_(meta.num_pieces()),
+      wanted_left_(meta.num_pieces()),
       picker_(meta.num_pieces(), config.seed),
       assembly_(meta, config_, claims, picker_, have_, peers_, stats_, actions_),
       choker_(ChokerConfig{config.unchoke_slots > 0 ? config.unchoke_slots - 1 : 0,
                            config.choke_round_ms, config.optimistic_unchoke_interval_ms},
-              config.seed) {}
+              config.seed) {
+  wanted_.SetAll();
+}
 
 Torrent::~Torrent() = default;
 
@@ -72,6 +76,27 @@ void Torrent::SetHave(const Bitfield& have) {
   }
   stats_.pieces_have = have_.count();
   stats_.verified_bytes = meta_.total_length - bytes_left();
+  RecountWanted();
+}
+
+void Torrent::SetWanted(const Bitfield& wanted) {
+  for (uint32_t i = 0; i < num_pieces_; ++i) {
+    const bool w = wanted.Get(i);
+    if (w) {
+      wanted_.Set(i);
+    } else {
+      wanted_.Clear(i);
+    }
+    picker_.SetWanted(i, w);
+  }
+  RecountWanted();
+}
+
+void Torrent::RecountWanted() {
+  wanted_left_ = 0;
+  for (uint32_t i = 0; i < num_pieces_; ++i) {
+    if (wanted_.Get(i) && !have_.Get(i)) ++wanted_left_;
+  }
 }
 
 void Torrent::TakeActions(std::vector<Action>* out) {
@@ -348,7 +373,7 @@ bool Torrent::HandleHave(PeerSession& peer, uint32_t piece) {
     Close(peer, CloseReason::kBothSeeds);
     return false;
   }
-  if (!peer.am_interested && !have_.Get(piece)) UpdateInterest(peer);
+  if (!peer.am_interested && !have_.Get(piece) && wanted_.Get(piece)) UpdateInterest(peer);
   return true;
 }
 
@@ -406,14 +431,15 @@ bool Torrent::HandlePiece(PeerSession& peer, uint32_t piece, uint32_t begin,
 bool Torrent::PeerHasWanted(const PeerSession& peer) const {
   const auto theirs = peer.has.bytes();
   const auto ours = have_.bytes();
+  const auto wanted = wanted_.bytes();
   for (size_t i = 0; i < theirs.size(); ++i) {
-    if (theirs[i] & ~ours[i]) return true;
+    if (theirs[i] & wanted[i] & ~ours[i]) return true;
   }
   return false;
 }
 
 void Torrent::UpdateInterest(PeerSession& peer) {
-  const bool want = !complete() && PeerHasWanted(peer);
+  const bool want = !done() && PeerHasWanted(peer);
   if (want == peer.am_interested) return;
   peer.am_interested = want;
   peer.SendSimple(want ? wire::MsgType::kInterested : wire::MsgType::kNotInterested);
@@ -425,7 +451,7 @@ size_t Torrent::RequestDepth(const PeerSession& peer) const {
 }
 
 void Torrent::FillRequests(PeerSession& peer) {
-  if (!peer.handshaken || complete()) return;
+  if (!peer.handshaken || done()) return;
   if (!peer.am_interested) {
     UpdateInterest(peer);
     if (!peer.am_interested) return;
@@ -499,20 +525,22 @@ void Torrent::AddHave(uint32_t piece) {
   stats_.pieces_have = have_.count();
   stats_.verified_bytes += meta_.PieceSize(piece);
 
-  const bool finished = complete();
+  // `finished`: the wanted set just became done; `seeding`: every piece is had.
+  const bool finished = wanted_.Get(piece) && --wanted_left_ == 0;
+  const bool seeding = complete();
   std::vector<PeerKey> seeds;
   for (auto& [key, peer] : peers_) {
     if (!peer->handshaken) continue;
     if (!peer->has.Get(piece)) peer->SendHave(piece);
-    if (finished && peer->has.all()) {
+    if (seeding && peer->has.all()) {
       seeds.push_back(key);
       continue;
     }
     if (finished || peer->am_interested) UpdateInterest(*peer);
     FillRequests(*peer);
   }
+  for (PeerKey key : seeds) Close(*peers_[key], CloseReason::kBothSeeds);
   if (finished) {
-    for (PeerKey key : seeds) Close(*peers_[key], CloseReason::kBothSeeds);
     // Buffers are only needed again if a recheck ever un-haves pieces.
     if (assembly_.empty()) assembly_.FreeBuffers();
     Action a;
@@ -608,7 +636,7 @@ void Torrent::RunChoker(Instant now) {
     peer->round_uploaded = peer->bytes_uploaded;
     candidates.push_back(c);
   }
-  std::vector<PeerKey> unchoke = choker_.Run(candidates, complete(), now);
+  std::vector<PeerKey> unchoke = choker_.Run(candidates, done(), now);
   std::sort(unchoke.begin(), unchoke.end());
   for (auto& [key, peer] : peers_) {
     if (!peer->handshaken) continue;
@@ -618,7 +646,7 @@ void Torrent::RunChoker(Instant now) {
   }
   if (unchoke != last_unchoked_) {
     last_unchoked_ = unchoke;
-    std::string line = absl::StrCat("choker: ", complete() ? "seeding" : "leeching", ", unchoked");
+    std::string line = absl::StrCat("choker: ", done() ? "seeding" : "leeching", ", unchoked");
     for (PeerKey key : unchoke) {
       const PeerSession& p = *peers_[key];
       absl::StrAppend(&line, " ", p.address.ToString(), key == choker_.optimistic() ? "*" : "");
@@ -675,7 +703,7 @@ void Torrent::HandleTick(Instant now) {
   // Ask the tracker for more when nothing is connected and nothing is left to dial.
   // Asked again every kNeedPeersRepeatMs while still alone: the announcer honours the tracker's
   // min interval, and an answer with no (new) peers must not end the asking.
-  if (!complete() && peers_.empty() && connecting_ == 0 &&
+  if (!done() && peers_.empty() && connecting_ == 0 &&
       now.ms - need_peers_at_.ms >= kNeedPeersRepeatMs) {
     bool any_ready = false;
     for (auto& [addr, c] : candidates_)

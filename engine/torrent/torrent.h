@@ -47,6 +47,10 @@ class Torrent {
   // --- state ---
   const Bitfield& have() const { return have_; }
   bool complete() const { return have_.all(); }
+  // Every wanted piece (file selection; all of them unless SetWanted narrowed the set) is
+  // verified and on disk. Implied by complete(); a done torrent still serves what it has.
+  bool done() const { return wanted_left_ == 0; }
+  const Bitfield& wanted() const { return wanted_; }
   int64_t bytes_left() const;
   const TorrentStats& stats() const { return stats_; }
   size_t num_peers() const { return peers_.size(); }
@@ -66,6 +70,10 @@ class Torrent {
   // --- inputs ---
   // Pieces already verified on disk (from a recheck). Call before any peer connects.
   void SetHave(const Bitfield& have);
+  // File selection (engine/metainfo/file_map.h WantedPieces): only these pieces are requested
+  // and make us interested in a peer, and kComplete comes when they are all had. Call before any
+  // peer connects; a different set means a new Torrent.
+  void SetWanted(const Bitfield& wanted);
   // Addresses from a tracker or the command line. Duplicates and our own address are ignored.
   void AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now);
   void HandlePeerConnected(PeerKey key, PeerAddress address, bool outgoing, Instant now);
@@ -121,6 +129,7 @@ class Torrent {
   void HandlePeerChoked(PeerSession& peer);
   void Ban(const std::vector<PeerAddress>& addresses);
   void AddHave(uint32_t piece);
+  void RecountWanted();
 
   // Requesting.
   void FillRequests(PeerSession& peer);
@@ -144,6 +153,8 @@ class Torrent {
   uint32_t num_pieces_;
   uint32_t max_message_len_;
   Bitfield have_;
+  Bitfield wanted_;
+  uint32_t wanted_left_;  // wanted pieces not had
   PiecePicker picker_;
   TorrentStats stats_;
   std::vector<Action> actions_;

@@ -73,7 +73,7 @@ struct Action {
     kWritePiece,  // write verified data to disk, then HandlePieceWritten
     kReadBlock,   // read [begin, begin+length) of verified piece, then HandleBlockRead
     kPieceDone,   // piece verified and on disk (for progress and resume)
-    kComplete,    // every piece is verified and on disk
+    kComplete,    // every wanted piece is verified and on disk (Torrent::done())
     kNeedPeers,   // out of connectable peers: ask the tracker for more
     kFatal,       // unrecoverable (disk error): stop with `message`
     kLog,         // a notable decision worth one log line (`message`)

@@ -90,8 +90,10 @@ FileStore::~FileStore() {
 
 absl::StatusOr<std::unique_ptr<FileStore>> FileStore::Open(const std::string& output_dir,
                                                            const engine::Metainfo& meta,
-                                                           OpenMode mode) {
+                                                           OpenMode mode,
+                                                           std::vector<bool> files_needed) {
   std::unique_ptr<FileStore> store(new FileStore(output_dir, meta, mode));
+  store->files_needed_ = std::move(files_needed);
   absl::Status s = store->OpenAll();
   if (!s.ok()) return s;
   return store;
@@ -102,10 +104,10 @@ std::string FileStore::path(uint32_t file_index) const {
 }
 
 absl::StatusOr<int> FileStore::OpenDir(int parent_fd, const std::string& name,
-                                       const std::string& shown) {
+                                       const std::string& shown, bool create) {
   constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   int fd = openat(parent_fd, name.c_str(), kFlags);
-  if (fd < 0 && errno == ENOENT && mode_ == OpenMode::kCreate) {
+  if (fd < 0 && errno == ENOENT && create) {
     // EEXIST: someone else created it in between; the O_NOFOLLOW open below still checks it.
     if (mkdirat(parent_fd, name.c_str(), 0755) != 0 && errno != EEXIST) {
       return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", shown));
@@ -117,11 +119,13 @@ absl::StatusOr<int> FileStore::OpenDir(int parent_fd, const std::string& name,
 }
 
 absl::StatusOr<int> FileStore::OpenFile(int parent_fd, const std::string& name,
-                                        const std::string& shown, const engine::FileEntry& file) {
+                                        const std::string& shown, const engine::FileEntry& file,
+                                        bool create) {
   // O_NONBLOCK so that a FIFO planted under the file's name cannot hang open(); it is cleared
   // again below because io_uring would turn it into -EAGAIN for regular file I/O.
   int flags = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-  flags |= mode_ == OpenMode::kCreate ? (O_RDWR | O_CREAT) : O_RDONLY;
+  flags |= mode_ == OpenMode::kCreate ? O_RDWR : O_RDONLY;
+  if (create) flags |= O_CREAT;
   FdGuard fd(openat(parent_fd, name.c_str(), flags, 0644));
   if (fd.get() < 0) return OpenError(errno, parent_fd, name, shown);
 
@@ -153,12 +157,12 @@ absl::StatusOr<int> FileStore::OpenFile(int parent_fd, const std::string& name,
 }
 
 absl::StatusOr<int> FileStore::OpenParents(int root_fd, const std::vector<std::string>& path,
-                                           std::string* shown) {
+                                           std::string* shown, bool create) {
   FdGuard dir(-1);
   int parent = root_fd;
   for (size_t c = 0; c + 1 < path.size(); ++c) {
     *shown = JoinPath(*shown, path[c]);
-    absl::StatusOr<int> sub = OpenDir(parent, path[c], *shown);
+    absl::StatusOr<int> sub = OpenDir(parent, path[c], *shown, create);
     if (!sub.ok()) return sub.status();
     dir.reset(*sub);
     parent = dir.get();
@@ -202,7 +206,7 @@ absl::Status FileStore::MakeSymlink(int root_fd, size_t file_index) {
   }
 
   std::string dir_shown = JoinPath(output_dir_, meta_.name);
-  absl::StatusOr<int> parent_fd = OpenParents(root_fd, file.path, &dir_shown);
+  absl::StatusOr<int> parent_fd = OpenParents(root_fd, file.path, &dir_shown, /*create=*/true);
   if (!parent_fd.ok()) return parent_fd.status();
   FdGuard dir(*parent_fd);
   const int parent = *parent_fd >= 0 ? *parent_fd : root_fd;
@@ -249,12 +253,17 @@ absl::Status FileStore::OpenAll() {
       return absl::InvalidArgumentError(
           "a single-file torrent's file cannot be a pad file or link");
     }
-    absl::StatusOr<int> fd = OpenFile(out_fd.get(), meta_.name, path(0), meta_.files[0]);
-    if (!fd.ok()) return fd.status();
-    fds_[0] = *fd;
+    const bool create = mode_ == OpenMode::kCreate && needed(0);
+    absl::StatusOr<int> fd = OpenFile(out_fd.get(), meta_.name, path(0), meta_.files[0], create);
+    if (!fd.ok() && !(absl::IsNotFound(fd.status()) && !needed(0))) return fd.status();
+    fds_[0] = fd.ok() ? *fd : -1;
   } else {
+    bool any_needed = false;
+    for (size_t i = 0; i < meta_.files.size(); ++i) any_needed |= needed(i) && !meta_.files[i].pad;
     const std::string root_shown = JoinPath(output_dir_, meta_.name);
-    absl::StatusOr<int> root = OpenDir(out_fd.get(), meta_.name, root_shown);
+    absl::StatusOr<int> root =
+        OpenDir(out_fd.get(), meta_.name, root_shown, mode_ == OpenMode::kCreate && any_needed);
+    if (!root.ok() && absl::IsNotFound(root.status()) && !any_needed) return absl::OkStatus();
     if (!root.ok()) return root.status();
     FdGuard root_fd(*root);
 
@@ -273,18 +282,21 @@ absl::Status FileStore::OpenAll() {
         }
       }
       if (file.is_symlink()) {
-        if (mode_ == OpenMode::kCreate) {
+        if (mode_ == OpenMode::kCreate && needed(i)) {
           if (absl::Status st = MakeSymlink(root_fd.get(), i); !st.ok()) return st;
         }
         continue;
       }
+      const bool create = mode_ == OpenMode::kCreate && needed(i);
       std::string shown = root_shown;
-      absl::StatusOr<int> parent_fd = OpenParents(root_fd.get(), file.path, &shown);
+      absl::StatusOr<int> parent_fd = OpenParents(root_fd.get(), file.path, &shown, create);
+      if (!parent_fd.ok() && absl::IsNotFound(parent_fd.status()) && !needed(i)) continue;
       if (!parent_fd.ok()) return parent_fd.status();
       FdGuard dir(*parent_fd);
       const int parent = *parent_fd >= 0 ? *parent_fd : root_fd.get();
       shown = JoinPath(shown, file.path.back());
-      absl::StatusOr<int> fd = OpenFile(parent, file.path.back(), shown, file);
+      absl::StatusOr<int> fd = OpenFile(parent, file.path.back(), shown, file, create);
+      if (!fd.ok() && absl::IsNotFound(fd.status()) && !needed(i)) continue;
       if (!fd.ok()) return fd.status();
       fds_[i] = *fd;
     }

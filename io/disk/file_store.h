@@ -31,15 +31,22 @@ class FileStore {
   // resume). Executable files (BEP 47 `x`) get an x bit wherever they have an r bit. Pad files
   // are never created or opened. Symlink entries are created in kCreate mode when their target
   // stays inside the torrent's folder, and skipped with a warning otherwise.
+  //
+  // File selection: `files_needed` (one flag per file; empty = all needed) names the files a
+  // download writes to. A file not needed is opened as above when it exists, but is never
+  // created (nor the folders that lead to it) and its absence is no error in either mode: its fd
+  // stays -1, and a read or write that reaches it fails (engine/metainfo/file_map.h FilesTouched:
+  // every file that shares a piece with a wanted file is needed, so it is created then).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<FileStore>> Open(
-      const std::string& output_dir, const engine::Metainfo& meta, OpenMode mode);
+      const std::string& output_dir, const engine::Metainfo& meta, OpenMode mode,
+      std::vector<bool> files_needed = {});
 
   ~FileStore();
   FileStore(const FileStore&) = delete;
   FileStore& operator=(const FileStore&) = delete;
 
-  // -1 for zero-length files, pad files and symlinks: nothing is ever read from or written to
-  // them.
+  // -1 for zero-length files, pad files, symlinks and files not needed that do not exist: nothing
+  // is ever read from or written to them.
   int fd(uint32_t file_index) const { return fds_[file_index]; }
   // The same file opened with O_DIRECT for writes of whole aligned pieces (no page-cache copy),
   // or -1 where the filesystem refuses O_DIRECT or the store is read-only.
@@ -67,19 +74,27 @@ class FileStore {
  private:
   FileStore(std::string output_dir, const engine::Metainfo& meta, OpenMode mode);
   absl::Status OpenAll();
-  absl::StatusOr<int> OpenDir(int parent_fd, const std::string& name, const std::string& shown);
+  // `create`: make what is missing (kCreate mode and a needed file); otherwise a missing entry is
+  // NotFound.
+  absl::StatusOr<int> OpenDir(int parent_fd, const std::string& name, const std::string& shown,
+                              bool create);
   absl::StatusOr<int> OpenFile(int parent_fd, const std::string& name, const std::string& shown,
-                               const engine::FileEntry& file);
+                               const engine::FileEntry& file, bool create);
   // Opens the folders of `path` below root_fd one at a time, each step with O_NOFOLLOW, and
   // returns the innermost one (the caller owns it), or -1 for a file directly in root_fd.
   // `shown` starts as root_fd's path and ends as the innermost folder's.
   absl::StatusOr<int> OpenParents(int root_fd, const std::vector<std::string>& path,
-                                  std::string* shown);
+                                  std::string* shown, bool create);
+
+  bool needed(size_t file_index) const {
+    return file_index >= files_needed_.size() || files_needed_[file_index];
+  }
   absl::Status MakeSymlink(int root_fd, size_t file_index);
 
   std::string output_dir_;
   engine::Metainfo meta_;
   OpenMode mode_;
+  std::vector<bool> files_needed_;
   std::unique_ptr<engine::FileMap> map_;  // built from meta_, so it never outlives it
   std::vector<int> fds_;
   std::vector<int> direct_fds_;

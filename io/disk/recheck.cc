@@ -31,7 +31,9 @@ SliceKind Classify(const FileStore& store, const std::vector<int64_t>& sizes,
                    const engine::FileSlice& s) {
   if (s.pad) return SliceKind::kZeros;
   const int fd = store.fd(s.file_index);
-  if (fd < 0 || s.length <= 0) return SliceKind::kData;  // ReadBlocking reports it
+  if (s.length <= 0) return SliceKind::kData;
+  // A file that was never created (file selection) holds none of the piece.
+  if (fd < 0) return SliceKind::kShort;
   if (sizes[s.file_index] < s.file_offset + s.length) return SliceKind::kShort;
   // Filesystems without SEEK_DATA report everything as data, which only costs a read.
   const off_t data = lseek(fd, s.file_offset, SEEK_DATA);

@@ -160,6 +160,9 @@ struct SessionSettings {
   bool download_queue_enabled = false;
   int seed_queue_size = 10;
   bool seed_queue_enabled = false;
+  // False: torrents added without an explicit "paused" start paused (transmission-remote
+  // --start-paused sets this with session-set before it adds).
+  bool start_added_torrents = true;
   std::string version;  // "0.1.0 (torrenty)"
 };
 
@@ -181,6 +184,7 @@ struct SessionSettingsUpdate {
   std::optional<bool> download_queue_enabled;
   std::optional<int> seed_queue_size;
   std::optional<bool> seed_queue_enabled;
+  std::optional<bool> start_added_torrents;
 };
 
 struct TransferTotals {

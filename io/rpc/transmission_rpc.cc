@@ -370,7 +370,9 @@ class Call {
       return absl::InvalidArgumentError("no filename or metainfo specified");
     }
     if (download_dir) req.download_dir = *download_dir;
-    req.paused = paused.value_or(false);
+    // Without "paused", the session's start-added-torrents decides (transmission-remote
+    // --start-paused sets it with session-set before it adds).
+    req.paused = paused.has_value() ? *paused : !b_->GetSession().start_added_torrents;
     if (unwanted) req.files_unwanted = *unwanted;
     absl::StatusOr<AddResult> r = b_->AddTorrent(req);
     if (!r.ok()) return r.status();
@@ -491,7 +493,7 @@ class Call {
         {"speed-limit-down-enabled", s.speed_limit_down_enabled},
         {"speed-limit-up", s.speed_limit_up / kSpeedUnitBytes},
         {"speed-limit-up-enabled", s.speed_limit_up_enabled},
-        {"start-added-torrents", true},
+        {"start-added-torrents", s.start_added_torrents},
         {"trash-original-torrent-files", false},
         {"units", std::move(units)},
         {"utp-enabled", false},
@@ -540,7 +542,8 @@ class Call {
           ReadBool(args_, "download-queue-enabled", &u.download_queue_enabled),
           ReadInt32(args_, "seed-queue-size", 0, std::numeric_limits<int32_t>::max(),
                     &u.seed_queue_size),
-          ReadBool(args_, "seed-queue-enabled", &u.seed_queue_enabled)}) {
+          ReadBool(args_, "seed-queue-enabled", &u.seed_queue_enabled),
+          ReadBool(args_, "start-added-torrents", &u.start_added_torrents)}) {
       if (!s.ok()) return s;
     }
     u.idle_seeding_limit = idle;

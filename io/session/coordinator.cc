@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/base/text_escape.h"
+#include "engine/metainfo/file_map.h"
 #include "io/disk/file_store.h"
 #include "io/session/torrent_checker.h"
 
@@ -73,7 +74,41 @@ int64_t VerifiedBytes(const engine::Metainfo& meta, const engine::Bitfield& have
   return sum;
 }
 
+// The files a download of the wanted pieces writes to: every wanted file (zero-length ones too)
+// and every file that shares a piece with one. Empty: all of them.
+std::vector<bool> FilesNeeded(const TorrentEntry& e) {
+  if (e.files_wanted.empty()) return {};
+  std::vector<bool> needed = engine::FilesTouched(*e.meta, e.wanted);
+  for (size_t i = 0; i < needed.size() && i < e.files_wanted.size(); ++i) {
+    needed[i] = needed[i] || e.files_wanted[i];
+  }
+  return needed;
+}
+
 }  // namespace
+
+bool TorrentEntry::done() const {
+  if (wanted.size() == 0) return complete();
+  const auto w = wanted.bytes();
+  const auto h = have.bytes();
+  for (size_t i = 0; i < w.size() && i < h.size(); ++i) {
+    if (w[i] & ~h[i]) return false;
+  }
+  return true;
+}
+
+int64_t TorrentEntry::wanted_bytes() const {
+  return wanted.size() == 0 ? meta->total_length : engine::PieceBytes(*meta, wanted);
+}
+
+int64_t TorrentEntry::left() const {
+  if (wanted.size() == 0) return meta->total_length - verified_bytes;
+  engine::Bitfield missing(wanted.size());
+  for (uint32_t p = 0; p < wanted.size(); ++p) {
+    if (wanted.Get(p) && !have.Get(p)) missing.Set(p);
+  }
+  return engine::PieceBytes(*meta, missing);
+}
 
 int64_t TorrentEntry::downloaded() const {
   int64_t sum = downloaded_base;
@@ -158,6 +193,11 @@ absl::StatusOr<TorrentId> Coordinator::Add(AddTorrentParams params) {
   t.stop_session_when_complete = params.stop_session_when_complete;
   t.added_date = params.added_date != 0 ? params.added_date : UnixNow();
   t.have = engine::Bitfield(t.meta->num_pieces());
+  if (!params.files_wanted.empty()) {
+    params.files_wanted.resize(t.meta->files.size(), true);
+    t.wanted = engine::WantedPieces(*t.meta, params.files_wanted);
+    t.files_wanted = std::move(params.files_wanted);
+  }
   t.fsync_c = Completion{[](void* ctx, int32_t res, uint32_t) {
                            auto* entry = static_cast<TorrentEntry*>(ctx);
                            // The entry outlives its fsyncs: Finish and removal wait for them.
@@ -209,11 +249,33 @@ void Coordinator::Verify(TorrentId id) {
       }
       t->have = std::move(*shared->have);
       t->verified_bytes = VerifiedBytes(*t->meta, t->have);
-      t->completed_event = t->complete();
+      t->completed_event = t->done();
       t->error.clear();
       if (!t->paused && !stopping_) Activate(*t);
     };
     inbox_.Post(std::move(m));
+  });
+}
+
+void Coordinator::SetFilesWanted(TorrentId id, std::vector<bool> files_wanted) {
+  TorrentEntry* e = Find(id);
+  if (e == nullptr) return;
+  files_wanted.resize(e->meta->files.size(), true);
+  if (std::find(files_wanted.begin(), files_wanted.end(), false) == files_wanted.end()) {
+    files_wanted.clear();
+  }
+  if (files_wanted == e->files_wanted) return;
+  e->files_wanted = std::move(files_wanted);
+  e->wanted = e->files_wanted.empty() ? engine::Bitfield()
+                                      : engine::WantedPieces(*e->meta, e->files_wanted);
+  if (e->state != TorrentEntry::State::kRunning && e->state != TorrentEntry::State::kStopping) {
+    return;
+  }
+  Stop(id, [this, id] {
+    TorrentEntry* t = Find(id);
+    if (t != nullptr && !t->paused && t->state == TorrentEntry::State::kStopped && !stopping_) {
+      Activate(*t);
+    }
   });
 }
 
@@ -229,8 +291,8 @@ void Coordinator::Start(TorrentId id) {
 
 void Coordinator::Activate(TorrentEntry& e) {
   const engine::Metainfo& meta = *e.meta;
-  absl::StatusOr<std::unique_ptr<FileStore>> store =
-      FileStore::Open(e.data_dir, meta, e.complete() ? OpenMode::kExisting : OpenMode::kCreate);
+  absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(
+      e.data_dir, meta, e.complete() ? OpenMode::kExisting : OpenMode::kCreate, FilesNeeded(e));
   if (!store.ok()) {
     OnTorrentError(e, std::string(store.status().message()), Now());
     return;
@@ -240,6 +302,7 @@ void Coordinator::Activate(TorrentEntry& e) {
   SessionTorrent& s = *e.shared;
   s.data_dir = e.data_dir;
   s.store = std::move(*store);
+  s.wanted = e.wanted;
   for (uint32_t p = 0; p < meta.num_pieces(); ++p) {
     if (e.have.Get(p)) s.claims.MarkHave(p);
   }
@@ -256,7 +319,7 @@ void Coordinator::Activate(TorrentEntry& e) {
   e.last_rate = e.started;
   e.last_down = e.downloaded_base;
   e.last_up = e.uploaded_base;
-  e.completed_event = e.complete();
+  e.completed_event = e.done();
   if (!e.complete()) {
     e.resume = std::make_unique<ResumeWriter>(e.data_dir, s.store.get());
     e.resume_saved_count = UINT32_MAX;
@@ -279,7 +342,7 @@ void Coordinator::Activate(TorrentEntry& e) {
     inbox->Post(std::move(m));
   }
   DistributePeers(e, e.peers);
-  if (e.complete() && e.stop_session_when_complete) {
+  if (e.done() && e.stop_session_when_complete) {
     e.completed_event = true;  // nothing to download
     BeginStop(Now());
   }
@@ -403,7 +466,7 @@ void Coordinator::OnHave(TorrentEntry& e, uint32_t piece, Instant now) {
   e.have.Set(piece);
   e.verified_bytes += e.meta->PieceSize(piece);
   e.activity_date = UnixNow();
-  if (e.complete() && !e.completed_event) OnComplete(e, now);
+  if (!e.completed_event && e.done()) OnComplete(e, now);
 }
 
 void Coordinator::OnComplete(TorrentEntry& e, Instant now) {
@@ -449,7 +512,7 @@ SessionProgress Coordinator::Progress(const TorrentEntry& e, Instant now) const 
   p.download_rate = e.down_rate;
   p.upload_rate = e.up_rate;
   p.peers = e.peers_connected();
-  p.complete = e.complete();
+  p.complete = e.done();
   p.elapsed_s = static_cast<double>(now.ms - start_.ms) / 1000.0;
   return p;
 }
@@ -512,8 +575,7 @@ absl::Status Coordinator::Finish() {
     TorrentEntry& e = *torrents_[id];
     if (e.state != TorrentEntry::State::kRunning && e.state != TorrentEntry::State::kStopping)
       continue;
-    if (e.complete() && e.fsyncs_pending == 0 && e.shared && e.shared->store &&
-        e.done_date == 0) {
+    if (e.done() && e.fsyncs_pending == 0 && e.shared && e.shared->store && e.done_date == 0) {
       // The last pieces were finished by shards as everything stopped: the loop is over, so
       // make them durable here.
       for (size_t i = 0; i < e.meta->files.size(); ++i) {
@@ -568,7 +630,7 @@ void Coordinator::Tick(Instant now) {
       }
       if (env_.config->on_progress) env_.config->on_progress(e.id, Progress(e, now));
       MaybeSaveResume(e, now);
-      if (e.announcer && !stopping_ && !e.complete() && e.peers_connected() == 0 &&
+      if (e.announcer && !stopping_ && !e.done() && e.peers_connected() == 0 &&
           now.ms - e.need_peers_at.ms >= kNeedPeersRepeatMs) {
         e.need_peers_at = now;
         e.announcer->NeedPeers(now);
@@ -711,7 +773,7 @@ void Coordinator::PollAnnouncer(TorrentEntry& e, Instant now) {
   engine::TransferStats ts;
   ts.uploaded = e.uploaded();
   ts.downloaded = e.downloaded();
-  ts.left = e.meta->total_length - e.verified_bytes;
+  ts.left = e.left();
   while (std::optional<engine::PendingAnnounce> a = e.announcer->Poll(now, ts)) {
     if (stopping_ || e.state == TorrentEntry::State::kStopping) e.stop_announce_pending = true;
     const uint64_t rid = next_request_++;

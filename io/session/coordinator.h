@@ -17,7 +17,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "io/session/shared_piece_memory.h"
 #include "engine/tracker/announcer.h"
 #include "io/disk/hash_pool.h"
 #include "io/disk/resume_writer.h"
@@ -28,6 +27,7 @@
 #include "io/session/peer_outcomes.h"
 #include "io/session/session_config.h"
 #include "io/session/session_torrent.h"
+#include "io/session/shared_piece_memory.h"
 #include "io/tracker/http_fetcher.h"
 #include "io/tracker/udp_tracker_transport.h"
 
@@ -81,6 +81,13 @@ struct TorrentEntry {
   int64_t uploaded() const;
   uint32_t peers_connected() const;
   bool complete() const { return have.all(); }
+  // File selection: one flag per file (empty = all wanted) and the pieces they need.
+  std::vector<bool> files_wanted;
+  engine::Bitfield wanted;  // empty = every piece
+  // Every wanted piece is had: the download is finished (complete() when all files are wanted).
+  bool done() const;
+  int64_t wanted_bytes() const;  // Transmission's sizeWhenDone
+  int64_t left() const;          // wanted bytes not yet verified: announce `left`, leftUntilDone
 };
 
 struct CoordinatorEnv {
@@ -123,6 +130,9 @@ class Coordinator {
   void Stop(TorrentId id, std::function<void()> then = nullptr);
   void Remove(TorrentId id, bool delete_data, std::function<void()> then = nullptr);
   void Verify(TorrentId id);
+  // File selection (flags per metainfo file; empty = all). A running torrent restarts on its
+  // shards, whose engines take the wanted pieces only when they start.
+  void SetFilesWanted(TorrentId id, std::vector<bool> files_wanted);
   SessionProgress Progress(const TorrentEntry& e, engine::Instant now) const;
   // Written only by the coordinator's thread; any thread may snapshot it.
   const metrics::SessionInstruments& metrics() const { return metrics_; }

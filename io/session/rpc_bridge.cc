@@ -51,6 +51,25 @@ std::vector<int64_t> FileBytesCompleted(const engine::Metainfo& meta, const engi
   return done;
 }
 
+// Sets the flags of the files the RPC numbers `indices` (it leaves out pad files).
+absl::Status ApplyFileIndices(const engine::Metainfo& meta, const std::vector<int>& indices,
+                              bool wanted, std::vector<bool>* flags) {
+  if (indices.empty()) return absl::OkStatus();
+  std::vector<size_t> shown;
+  for (size_t i = 0; i < meta.files.size(); ++i) {
+    if (!meta.files[i].pad) shown.push_back(i);
+  }
+  flags->resize(meta.files.size(), true);
+  for (int index : indices) {
+    if (index < 0 || static_cast<size_t>(index) >= shown.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("file index ", index, " out of range (", shown.size(), " files)"));
+    }
+    (*flags)[shown[static_cast<size_t>(index)]] = wanted;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 SessionRpc::SessionRpc(Session* session, Options options)
@@ -83,7 +102,7 @@ rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& 
       v.status = rpc::TorrentStatus::kCheck;
       break;
     case TorrentEntry::State::kRunning:
-      v.status = e.complete() ? rpc::TorrentStatus::kSeed : rpc::TorrentStatus::kDownload;
+      v.status = e.done() ? rpc::TorrentStatus::kSeed : rpc::TorrentStatus::kDownload;
       break;
     case TorrentEntry::State::kStopped:
     case TorrentEntry::State::kStopping:
@@ -92,16 +111,16 @@ rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& 
   }
   v.download_dir = e.data_dir;
   v.total_size = meta.payload_length();
-  v.size_when_done = meta.total_length;
+  v.size_when_done = e.wanted_bytes();
   v.have_valid = e.verified_bytes;
-  v.left_until_done = meta.total_length - e.verified_bytes;
+  v.left_until_done = e.left();
   const bool running = e.state == TorrentEntry::State::kRunning;
   v.rate_download = running ? static_cast<int64_t>(e.down_rate) : 0;
   v.rate_upload = running ? static_cast<int64_t>(e.up_rate) : 0;
   v.downloaded_ever = e.downloaded();
   v.uploaded_ever = e.uploaded();
   v.peers_connected = static_cast<int>(e.peers_connected());
-  if (e.complete()) {
+  if (e.done()) {
     v.eta = -1;
   } else if (v.rate_download > 0) {
     v.eta = v.left_until_done / v.rate_download;
@@ -131,6 +150,7 @@ rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& 
       f.name = meta.RelativePath(i);  // "name/dir/file", as Transmission lists it
       f.length = meta.files[i].length;
       f.bytes_completed = done[i];
+      f.wanted = e.files_wanted.empty() || e.files_wanted[i];
       v.files.push_back(std::move(f));
     }
   }
@@ -210,6 +230,14 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddTorrent(const rpc::AddRequest& req
     params.meta = meta;
     params.data_dir = request.download_dir.empty() ? settings_.download_dir : request.download_dir;
     params.paused = request.paused;
+    if (!request.files_unwanted.empty()) {
+      absl::Status st =
+          ApplyFileIndices(*meta, request.files_unwanted, false, &params.files_wanted);
+      if (!st.ok()) {
+        result = st;
+        return;
+      }
+    }
     absl::StatusOr<TorrentId> id = c.Add(std::move(params));
     if (!id.ok()) {
       result = id.status();
@@ -276,9 +304,33 @@ absl::Status SessionRpc::RemoveTorrents(const std::vector<int>& ids, bool delete
 
 absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,
                                      const rpc::TorrentSettings& settings) {
-  (void)ids;
-  (void)settings;
-  return absl::UnimplementedError("torrent-set is not supported yet");
+  if (settings.download_limit || settings.download_limited || settings.upload_limit ||
+      settings.upload_limited || settings.seed_ratio_limit || settings.seed_ratio_mode ||
+      settings.seed_idle_limit || settings.seed_idle_mode || settings.queue_position) {
+    return absl::UnimplementedError(
+        "torrent-set supports only files-wanted and files-unwanted so far");
+  }
+  if (settings.files_wanted.empty() && settings.files_unwanted.empty()) return absl::OkStatus();
+  absl::Status result = absl::OkStatus();
+  const bool ok = OnCoordinator([&](Coordinator& c) {
+    std::vector<TorrentId> targets(c.order());
+    if (!ids.empty()) targets.assign(ids.begin(), ids.end());
+    for (TorrentId id : targets) {
+      const TorrentEntry* e = c.Find(id);
+      if (e == nullptr) continue;
+      std::vector<bool> flags = e->files_wanted;
+      absl::Status st = ApplyFileIndices(*e->meta, settings.files_wanted, true, &flags);
+      if (st.ok()) st = ApplyFileIndices(*e->meta, settings.files_unwanted, false, &flags);
+      if (!st.ok()) {
+        result = st;
+        return;
+      }
+      c.SetFilesWanted(id, std::move(flags));
+      if (options_.on_changed) options_.on_changed(c, id);
+    }
+  });
+  if (!ok) return absl::UnavailableError("the session has stopped");
+  return result;
 }
 
 rpc::SessionSettings SessionRpc::GetSession() {
@@ -294,6 +346,7 @@ absl::Status SessionRpc::SetSession(const rpc::SessionSettingsUpdate& update) {
   absl::Status result = absl::OkStatus();
   const bool ok = OnCoordinator([&](Coordinator&) {
     if (update.download_dir) settings_.download_dir = *update.download_dir;
+    if (update.start_added_torrents) settings_.start_added_torrents = *update.start_added_torrents;
     if (update.speed_limit_down || update.speed_limit_down_enabled || update.speed_limit_up ||
         update.speed_limit_up_enabled) {
       result = absl::UnimplementedError("speed limits are not supported yet");

@@ -78,6 +78,9 @@ struct AddTorrentParams {
   // The download command: the session stops once this torrent is complete and on disk.
   bool stop_session_when_complete = false;
   int64_t added_date = 0;  // unix seconds; 0 = now
+  // File selection: one flag per file of the metainfo (pad files included); empty = all wanted.
+  // Only pieces that touch a wanted file are fetched, and "complete" means those are had.
+  std::vector<bool> files_wanted;
 };
 
 }  // namespace torrenty::io

@@ -16,7 +16,6 @@
 
 namespace torrenty::io {
 
-
 struct ShardTorrentCounters {
   std::atomic<int64_t> downloaded{0};  // payload bytes
   std::atomic<int64_t> uploaded{0};
@@ -40,6 +39,8 @@ struct SessionTorrent {
   // Which pieces are claimed by a shard or done: the shards' shared view of the torrent.
   SharedPieceClaims claims;
   engine::TorrentConfig engine_config;  // self id, port, budgets; the seed is set per shard
+  // File selection: the pieces to fetch (engine::Torrent::SetWanted); empty = every piece.
+  engine::Bitfield wanted;
   std::unique_ptr<ShardTorrentCounters[]> counters;  // one per shard
 };
 

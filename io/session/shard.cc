@@ -355,6 +355,7 @@ Shard::ShardTorrent* Shard::Instance(SessionTorrent* t) {
     if (t->claims.Get(p) == engine::PieceClaims::State::kHave) have.Set(p);
   }
   st->engine->SetHave(have);
+  if (t->wanted.size() > 0) st->engine->SetWanted(t->wanted);
   ShardTorrent* raw = st.get();
   st->disk = std::make_unique<DiskIo>(
       ring_.get(), t->store.get(),

@@ -26,8 +26,9 @@ CheckResult CheckTorrentData(const engine::Metainfo& meta, const std::string& da
   } else if (!absl::IsNotFound(resume.status())) {
     note = absl::StrCat("ignoring resume data (", resume.status().message(), "); rechecking");
   }
-  absl::StatusOr<std::unique_ptr<FileStore>> store =
-      FileStore::Open(data_dir, meta, OpenMode::kCreate);
+  // Checking creates nothing: a file that is missing (unwanted, or not started) has no piece.
+  absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(
+      data_dir, meta, OpenMode::kCreate, std::vector<bool>(meta.files.size(), false));
   if (!store.ok()) return {store.status(), note};
   absl::StatusOr<engine::Bitfield> have = CheckExistingData(**store, threads);
   if (have.ok() && have->count() > 0) {

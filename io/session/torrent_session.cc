@@ -25,6 +25,7 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
   params.data_dir = options.data_dir;
   params.have = have;
   params.peers = std::move(options.peers);
+  params.files_wanted = std::move(options.files_wanted);
   params.stop_session_when_complete = !options.seed_after_complete;
   absl::StatusOr<TorrentId> id = ts->session_->AddTorrent(std::move(params));
   if (!id.ok()) return id.status();

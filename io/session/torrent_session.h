@@ -12,8 +12,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/base/bitfield.h"
-#include "engine/metainfo/metainfo.h"
 #include "engine/base/types.h"
+#include "engine/metainfo/metainfo.h"
 #include "io/session/session.h"
 #include "io/session/session_config.h"
 
@@ -27,6 +27,8 @@ struct SessionOptions {
   bool port_explicit = false;
   std::vector<engine::PeerAddress> peers;  // dialled in addition to what trackers return
   bool seed_after_complete = false;        // keep serving after the download completes
+  // File selection (AddTorrentParams::files_wanted): empty = every file.
+  std::vector<bool> files_wanted;
   int hash_threads = 2;
   int64_t piece_memory_bytes = int64_t{32} << 20;
   int threads = 0;  // shards; 0 = one per online CPU

@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/disk/file_store.h"
+#include "io/disk/recheck.h"
 #include "io/ring/ring.h"
 #include "tests/testing/metainfo_fixtures.h"
 
@@ -431,6 +432,38 @@ TEST_F(DiskIoTest, DirectWriteEinvalFallsBackToBuffered) {
   EXPECT_EQ(io.direct_fallbacks(), 1u);
   EXPECT_EQ(io.direct_writes(), 0u);
   EXPECT_EQ(ReadFile((*store)->path(0)), data);
+}
+
+// File selection: a file that was never created fails only the operations that reach it; the
+// recheck counts its pieces as missing instead of failing.
+TEST_F(DiskIoTest, FileNeverCreatedFailsOnlyOperationsThatReachIt) {
+  auto data = TestData(5000);
+  engine::Metainfo m = MakeMeta(
+      "sel", {{{"a.bin"}, 1000}, {{"sub", "b.bin"}, 3000}, {{"c.bin"}, 1000}}, 1000, true, data);
+  auto store =
+      FileStore::Open(tmp_.path(), m, OpenMode::kCreate, std::vector<bool>{true, false, true});
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_EQ((*store)->fd(1), -1);
+  DiskIo io(ring_.get(), store->get(), Recorder());
+  for (uint32_t p : {0u, 4u}) {
+    ASSERT_TRUE(io.WritePiece(p, absl::MakeConstSpan(data).subspan(p * 1000, 1000), p).ok());
+  }
+  RunUntil(2);
+  for (auto& [tag, s] : results_) EXPECT_TRUE(s.ok()) << tag << ": " << s;
+  results_.clear();
+  std::vector<uint8_t> buf(1000);
+  ASSERT_TRUE(io.ReadPiece(4, absl::MakeSpan(buf), 7).ok());
+  RunUntil(1);
+  EXPECT_TRUE(results_[7].ok()) << results_[7];
+  EXPECT_EQ(engine::Sha1(buf), m.piece_hashes[4]);
+  const absl::Status write_b = io.WritePiece(2, absl::MakeConstSpan(data).subspan(2000, 1000), 8);
+  EXPECT_THAT(std::string(write_b.message()), ::testing::HasSubstr("b.bin"));
+
+  absl::StatusOr<engine::Bitfield> have = CheckExistingData(**store, 2);
+  ASSERT_TRUE(have.ok()) << have.status();
+  EXPECT_EQ(have->count(), 2u);
+  EXPECT_TRUE(have->Get(0));
+  EXPECT_TRUE(have->Get(4));
 }
 
 }  // namespace

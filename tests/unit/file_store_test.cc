@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/base/sha1.h"
+#include "engine/metainfo/file_map.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/metainfo_fixtures.h"
@@ -351,6 +352,50 @@ TEST(FileStoreTest, ReadPieceBlockingSpansFilesAndReportsShortFiles) {
   EXPECT_THAT(s.message(), HasSubstr(tmp.path() + "/t/c"));
   EXPECT_TRUE(absl::IsInvalidArgument((*store)->ReadPieceBlocking(3, absl::MakeSpan(buf))));
   EXPECT_TRUE(absl::IsInvalidArgument((*store)->ReadPieceBlocking(2, absl::MakeSpan(buf))));
+}
+
+// File selection: files not needed are neither created nor required; the ones a shared piece
+// touches are (engine/metainfo/file_map.h FilesTouched).
+TEST(FileStoreTest, FilesNotNeededAreNotCreated) {
+  TempDir tmp("torrenty_fs");
+  auto data = TestData(5000);
+  engine::Metainfo m = MakeMeta(
+      "sel", {{{"a.bin"}, 1000}, {{"sub", "b.bin"}, 3000}, {{"c.bin"}, 1000}}, 1000, true, data);
+  const std::vector<bool> needed =
+      engine::FilesTouched(m, engine::WantedPieces(m, {true, false, true}));
+  EXPECT_EQ(needed, (std::vector<bool>{true, false, true}));
+  auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate, needed);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string root = tmp.path() + "/sel";
+  EXPECT_EQ(FileSize(root + "/a.bin"), 1000);
+  EXPECT_EQ(FileSize(root + "/c.bin"), 1000);
+  EXPECT_FALSE(fs::exists(root + "/sub"));
+  EXPECT_EQ((*store)->fd(1), -1);
+  store->reset();
+  // Seeding what was selected: the missing file is no error unless it is needed.
+  EXPECT_TRUE(FileStore::Open(tmp.path(), m, OpenMode::kExisting, needed).ok());
+  auto all = FileStore::Open(tmp.path(), m, OpenMode::kExisting);
+  EXPECT_TRUE(absl::IsNotFound(all.status())) << all.status();
+  // Nothing needed, nothing there: opens without creating the torrent's folder.
+  TempDir empty("torrenty_fs");
+  EXPECT_TRUE(
+      FileStore::Open(empty.path(), m, OpenMode::kCreate, std::vector<bool>(3, false)).ok());
+  EXPECT_FALSE(fs::exists(empty.path() + "/sel"));
+}
+
+TEST(FileStoreTest, FileSharingAPieceWithAWantedFileIsCreated) {
+  TempDir tmp("torrenty_fs");
+  auto data = TestData(5000);
+  // Pieces of 1500 bytes: piece 0 holds a.bin and the start of b.bin, piece 2 the end of b.bin
+  // and c.bin, so b.bin must exist to write them even though it is not wanted.
+  engine::Metainfo m = MakeMeta(
+      "sel", {{{"a.bin"}, 1000}, {{"sub", "b.bin"}, 3000}, {{"c.bin"}, 1000}}, 1500, true, data);
+  const std::vector<bool> needed =
+      engine::FilesTouched(m, engine::WantedPieces(m, {true, false, true}));
+  EXPECT_EQ(needed, (std::vector<bool>{true, true, true}));
+  auto store = FileStore::Open(tmp.path(), m, OpenMode::kCreate, needed);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(FileSize(tmp.path() + "/sel/sub/b.bin"), 3000);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/metainfo/file_map.h"
 #include "engine/metainfo/metainfo.h"
 #include "gtest/gtest.h"
 #include "io/disk/torrent_creator.h"
@@ -127,6 +128,61 @@ TEST_F(SessionTest, ShardedDownloadFromShardedSeeder) {
   for (const std::string& line : leech_log) {
     EXPECT_EQ(line.find("failed its hash check"), std::string::npos) << line;
   }
+}
+
+// File selection through the whole session: only the pieces of the wanted file (and the pieces it
+// shares) are fetched, and the download ends once they are on disk.
+TEST_F(SessionTest, DownloadOfOneFileStopsWhenItIsDone) {
+  engine::Bitfield all(meta_.num_pieces());
+  all.SetAll();
+  SessionOptions seed_opts = Options(seed_dir_);
+  seed_opts.seed_after_complete = true;
+  absl::StatusOr<std::unique_ptr<TorrentSession>> seeder =
+      TorrentSession::Create(meta_, all, seed_opts);
+  ASSERT_TRUE(seeder.ok()) << seeder.status();
+  const uint16_t seed_port = (*seeder)->port();
+  std::future<absl::Status> seed_result =
+      std::async(std::launch::async, [s = seeder->get()] { return s->Run(); });
+
+  size_t a = meta_.files.size();
+  for (size_t i = 0; i < meta_.files.size(); ++i) {
+    if (meta_.files[i].path == std::vector<std::string>{"a.bin"}) a = i;
+  }
+  ASSERT_LT(a, meta_.files.size());
+  SessionOptions leech_opts = Options(leech_dir_);
+  leech_opts.peers.push_back(engine::PeerAddress{0x7F000001, seed_port});
+  leech_opts.files_wanted.assign(meta_.files.size(), false);
+  leech_opts.files_wanted[a] = true;
+  std::mutex mu;
+  SessionProgress last;
+  leech_opts.on_progress = [&](const SessionProgress& p) {
+    std::lock_guard<std::mutex> lock(mu);
+    last = p;
+  };
+  absl::StatusOr<std::unique_ptr<TorrentSession>> leech =
+      TorrentSession::Create(meta_, engine::Bitfield(meta_.num_pieces()), leech_opts);
+  ASSERT_TRUE(leech.ok()) << leech.status();
+  std::future<absl::Status> leech_result =
+      std::async(std::launch::async, [s = leech->get()] { return s->Run(); });
+  if (leech_result.wait_for(kTimeout) != std::future_status::ready) {
+    ADD_FAILURE() << "download did not finish in time";
+    (*leech)->RequestStop();
+  }
+  const absl::Status leech_status = leech_result.get();
+  (*seeder)->RequestStop();
+  ASSERT_EQ(seed_result.wait_for(kTimeout), std::future_status::ready) << "seeder did not stop";
+  ASSERT_TRUE(leech_status.ok()) << leech_status;
+  leech->reset();
+  seeder->reset();
+
+  EXPECT_TRUE(ReadFile(leech_dir_ / "payload" / "a.bin") ==
+              ReadFile(seed_dir_ / "payload" / "a.bin"));
+  const int64_t wanted_bytes =
+      engine::PieceBytes(meta_, engine::WantedPieces(meta_, leech_opts.files_wanted));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_TRUE(last.complete);
+  EXPECT_EQ(last.verified_bytes, wanted_bytes);
+  EXPECT_LT(last.pieces_have, meta_.num_pieces());
 }
 
 TEST_F(SessionTest, RequestStopCancelsAnUnfinishedDownload) {

@@ -1,5 +1,8 @@
 #include "engine/session/torrent_record.h"
 
+#include <string>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace torrenty::engine {
@@ -16,6 +19,19 @@ TEST(TorrentRecordTest, RoundTrips) {
   absl::StatusOr<TorrentRecord> back = DecodeTorrentRecord(EncodeTorrentRecord(r));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(*back, r);
+}
+
+TEST(TorrentRecordTest, FilesUnwantedRoundTrip) {
+  TorrentRecord r;
+  r.download_dir = "/srv/data";
+  r.files_unwanted = {1, 4};
+  const std::string bytes = EncodeTorrentRecord(r);
+  EXPECT_NE(bytes.find("14:files-unwantedli1ei4ee"), std::string::npos) << bytes;
+  absl::StatusOr<TorrentRecord> back = DecodeTorrentRecord(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->files_unwanted, (std::vector<uint32_t>{1, 4}));
+  EXPECT_FALSE(DecodeTorrentRecord("d12:download-dir1:x14:files-unwantedi1ee").ok());
+  EXPECT_FALSE(DecodeTorrentRecord("d12:download-dir1:x14:files-unwantedli-1eee").ok());
 }
 
 TEST(TorrentRecordTest, RefusesBrokenRecords) {

@@ -211,6 +211,24 @@ TEST_F(TransmissionRpcTest, TorrentSetTypeErrors) {
   EXPECT_TRUE(backend_.sets.empty());
 }
 
+// transmission-remote --start-paused -a sends session-set start-added-torrents=false, then a
+// torrent-add without "paused": the add must start paused.
+TEST_F(TransmissionRpcTest, StartAddedTorrentsDecidesWhenPausedIsAbsent) {
+  backend_.session.start_added_torrents = false;
+  json r = Raw(R"({"method":"torrent-add","arguments":{"filename":"/tmp/x.torrent"}})");
+  ASSERT_EQ(r["result"], "success") << r;
+  ASSERT_EQ(backend_.adds.size(), 1u);
+  EXPECT_TRUE(backend_.adds[0].paused);
+  r = Raw(R"({"method":"torrent-add","arguments":{"filename":"/tmp/x.torrent","paused":false}})");
+  ASSERT_EQ(r["result"], "success") << r;
+  EXPECT_FALSE(backend_.adds[1].paused);
+  r = Raw(R"({"method":"session-set","arguments":{"start-added-torrents":true}})");
+  ASSERT_EQ(r["result"], "success") << r;
+  ASSERT_FALSE(backend_.session_sets.empty());
+  EXPECT_EQ(backend_.session_sets.back().start_added_torrents, std::optional<bool>(true));
+  EXPECT_EQ(Raw(R"({"method":"session-get"})")["arguments"]["start-added-torrents"], false);
+}
+
 TEST_F(TransmissionRpcTest, TorrentAdd) {
   // "d4:spame" in base64, wrapped as some encoders do.
   json r = Raw(R"({"method":"torrent-add","tag":3,"arguments":{"metainfo":"ZDQ6c3Bh\nbWU=",)"

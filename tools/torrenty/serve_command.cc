@@ -139,8 +139,8 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
       }
       out->piece_memory = *bytes;
     } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {
-      const auto level = (arg == "-v" || arg == "--verbose") ? io::Verbosity::kVerbose
-                                                             : io::Verbosity::kQuiet;
+      const auto level =
+          (arg == "-v" || arg == "--verbose") ? io::Verbosity::kVerbose : io::Verbosity::kQuiet;
       if (out->verbosity != io::Verbosity::kNormal && out->verbosity != level) {
         return UsageError(cmd, "-v and -q exclude each other");
       }
@@ -189,6 +189,9 @@ class Server {
     r.done_date = e->done_date;
     r.downloaded = e->downloaded();
     r.uploaded = e->uploaded();
+    for (size_t i = 0; i < e->files_wanted.size(); ++i) {
+      if (!e->files_wanted[i]) r.files_unwanted.push_back(static_cast<uint32_t>(i));
+    }
     if (absl::Status st = state_.SaveRecord(Hex(e->meta->info_hash), r); !st.ok()) {
       Log(absl::StrCat("state: ", st.message()));
     }
@@ -223,6 +226,13 @@ class Server {
       p.data_dir = s.record.download_dir;
       p.paused = s.record.paused;
       p.added_date = s.record.added_date;
+      if (!s.record.files_unwanted.empty()) {
+        // Indices past the file list (a record from another torrent) are ignored.
+        p.files_wanted.assign(p.meta->files.size(), true);
+        for (uint32_t i : s.record.files_unwanted) {
+          if (i < p.files_wanted.size()) p.files_wanted[i] = false;
+        }
+      }
       absl::StatusOr<io::TorrentId> id = session_->AddTorrent(std::move(p));
       if (!id.ok()) {
         Log(absl::StrCat("skipping saved torrent ", s.hex, ": ", id.status().message()));
@@ -250,7 +260,8 @@ class Server {
     for (const std::filesystem::path& path : found) {
       absl::StatusOr<std::string> bytes = io::ReadSmallFile(path.string(), int64_t{64} << 20);
       absl::StatusOr<engine::Metainfo> meta =
-          bytes.ok() ? engine::ParseMetainfo(*bytes) : absl::StatusOr<engine::Metainfo>(bytes.status());
+          bytes.ok() ? engine::ParseMetainfo(*bytes)
+                     : absl::StatusOr<engine::Metainfo>(bytes.status());
       std::string suffix = ".added";
       if (!meta.ok()) {
         Log(absl::StrCat("watch: ", path.string(), ": ", meta.status().message()));

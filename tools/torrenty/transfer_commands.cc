@@ -14,6 +14,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "engine/metainfo/file_map.h"
 #include "io/disk/file_store.h"
 #include "io/disk/recheck.h"
 #include "io/disk/resume_writer.h"
@@ -33,6 +35,8 @@ constexpr char kDownloadUsage[] =
     "  --port N             listening port (default: first free of 6881-6889)\n"
     "  --peer HOST:PORT     also connect to this peer (repeatable; works without a tracker)\n"
     "  --seed               keep seeding after the download until SIGINT/SIGTERM\n"
+    "  --only N[,N...]      fetch only these files (numbered from 0 in `torrenty info`'s list);\n"
+    "                       pieces they share with other files are fetched whole\n"
     "  --preallocate        reserve the files' full size on disk before downloading\n"
     "                       (default: sparse files that grow as pieces arrive)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
@@ -64,6 +68,7 @@ struct TransferArgs {
   std::vector<engine::PeerAddress> peers;
   bool seed = false;
   bool preallocate = false;
+  std::vector<int> only;  // --only: file numbers as `info` lists them (pad files left out)
   int hash_threads = 2;
   int threads = 0;
   int64_t piece_memory = int64_t{32} << 20;
@@ -103,6 +108,16 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
       if (missing || !peer.ok())
         return UsageError(cmd, missing ? "--peer needs HOST:PORT" : peer.status().message());
       out->peers.push_back(*peer);
+    } else if (!is_seed && TakeValue(argc, argv, &i, "--only", &value, &missing)) {
+      if (missing || value.empty()) return UsageError(cmd, "--only needs file numbers N[,N...]");
+      for (absl::string_view n : absl::StrSplit(value, ',')) {
+        int index = 0;
+        if (!absl::SimpleAtoi(n, &index) || index < 0) {
+          return UsageError(cmd,
+                            absl::StrCat("--only needs file numbers N[,N...], got '", value, "'"));
+        }
+        out->only.push_back(index);
+      }
     } else if (TakeValue(argc, argv, &i, "--hash-threads", &value, &missing)) {
       if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
           out->hash_threads > 64) {
@@ -230,7 +245,8 @@ int RecheckThreads(const TransferArgs& args) {
 // What already exists under dir: a folder without the content yields an empty set; resume data
 // whose file stamps all still match is trusted as it is; anything else is verified piece by piece.
 absl::StatusOr<engine::Bitfield> ExistingPieces(const engine::Metainfo& meta,
-                                                const std::string& dir, int threads, bool quiet) {
+                                                const std::string& dir, int threads, bool quiet,
+                                                const std::vector<bool>& files_needed) {
   std::error_code ec;
   if (!std::filesystem::exists(std::filesystem::path(dir) / meta.name, ec)) {
     return engine::Bitfield(meta.num_pieces());
@@ -254,19 +270,43 @@ absl::StatusOr<engine::Bitfield> ExistingPieces(const engine::Metainfo& meta,
                    resume.status().message().data());
   }
   absl::StatusOr<std::unique_ptr<io::FileStore>> store =
-      io::FileStore::Open(dir, meta, io::OpenMode::kCreate);
+      io::FileStore::Open(dir, meta, io::OpenMode::kCreate, files_needed);
   if (!store.ok()) return store.status();
   return io::CheckExistingData(**store, threads);
 }
 
+// --only as per-file flags of the metainfo (empty: every file), and the files a download of
+// their pieces writes to.
+absl::Status SelectFiles(const engine::Metainfo& meta, const std::vector<int>& only,
+                         std::vector<bool>* wanted, std::vector<bool>* needed) {
+  if (only.empty()) return absl::OkStatus();
+  std::vector<size_t> listed;
+  for (size_t i = 0; i < meta.files.size(); ++i) {
+    if (!meta.files[i].pad) listed.push_back(i);
+  }
+  wanted->assign(meta.files.size(), false);
+  for (int n : only) {
+    if (static_cast<size_t>(n) >= listed.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--only: no file ", n, " (the torrent lists ", listed.size(), ")"));
+    }
+    (*wanted)[listed[static_cast<size_t>(n)]] = true;
+  }
+  *needed = engine::FilesTouched(meta, engine::WantedPieces(meta, *wanted));
+  for (size_t i = 0; i < needed->size(); ++i) (*needed)[i] = (*needed)[i] || (*wanted)[i];
+  return absl::OkStatus();
+}
+
 int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::Metainfo& meta,
-                const engine::Bitfield& have, bool seed_after) {
+                const engine::Bitfield& have, bool seed_after,
+                const std::vector<bool>& files_wanted = {}) {
   ProgressPrinter printer(meta.name, seed_after, args.quiet());
   io::SessionOptions opts;
   opts.data_dir = args.dir;
   opts.port = args.port;
   opts.port_explicit = args.port_given;
   opts.peers = args.peers;
+  opts.files_wanted = files_wanted;
   opts.seed_after_complete = seed_after;
   opts.hash_threads = args.hash_threads;
   opts.threads = args.threads;
@@ -316,12 +356,16 @@ int RunDownload(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(args.dir, ec);
   if (ec) return Fail("download", absl::StrCat("cannot create ", args.dir, ": ", ec.message()));
+  std::vector<bool> files_wanted, files_needed;
+  if (absl::Status st = SelectFiles(*meta, args.only, &files_wanted, &files_needed); !st.ok()) {
+    return Fail("download", st.message());
+  }
   absl::StatusOr<engine::Bitfield> have =
-      ExistingPieces(*meta, args.dir, RecheckThreads(args), args.quiet());
+      ExistingPieces(*meta, args.dir, RecheckThreads(args), args.quiet(), files_needed);
   if (!have.ok()) return Fail("download", have.status().message());
   if (args.preallocate && !have->all()) {
     absl::StatusOr<std::unique_ptr<io::FileStore>> store =
-        io::FileStore::Open(args.dir, *meta, io::OpenMode::kCreate);
+        io::FileStore::Open(args.dir, *meta, io::OpenMode::kCreate, files_needed);
     if (!store.ok()) return Fail("download", store.status().message());
     if (absl::Status st = io::PreallocateFiles(**store); !st.ok()) {
       return Fail("download", st.message());
@@ -330,10 +374,13 @@ int RunDownload(int argc, char** argv) {
   if (meta->trackers.empty() && args.peers.empty() && !have->all()) {
     return Fail("download", "the torrent has no trackers; give peers with --peer HOST:PORT");
   }
-  const int rc = RunTransfer("download", args, *meta, *have, args.seed);
+  const int rc = RunTransfer("download", args, *meta, *have, args.seed, files_wanted);
   if (rc == 0 && !args.quiet()) {
+    const int64_t bytes =
+        files_wanted.empty() ? meta->total_length
+                             : engine::PieceBytes(*meta, engine::WantedPieces(*meta, files_wanted));
     std::fprintf(stderr, "%s: complete, %s verified in %s\n", meta->name.c_str(),
-                 HumanBytes(static_cast<double>(meta->total_length)).c_str(),
+                 HumanBytes(static_cast<double>(bytes)).c_str(),
                  (std::filesystem::path(args.dir) / meta->name).c_str());
   }
   return rc;
