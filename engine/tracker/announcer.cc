@@ -277,6 +277,22 @@ void Announcer::Stop(Instant now) {
   next_announce_ = now;
 }
 
+const std::string& Announcer::next_tracker_url() const {
+  static const std::string kNoUrl;
+  if (tiers_.empty()) return kNoUrl;
+  if (state_ == State::kStopPending) return tiers_[stop_tier_][stop_index_].url;
+  return tiers_[cursor_tier_][cursor_index_].url;
+}
+
+AnnounceEvent Announcer::next_event() const {
+  if (state_ == State::kStopPending) return AnnounceEvent::kStopped;
+  if (completed_pending_) return AnnounceEvent::kCompleted;
+  if (!tiers_.empty() && !tiers_[cursor_tier_][cursor_index_].started) {
+    return AnnounceEvent::kStarted;
+  }
+  return AnnounceEvent::kNone;
+}
+
 Instant Announcer::next_wakeup() const {
   if (state_ == State::kStopSent || state_ == State::kStopped) return kNever;
   if (in_flight_.has_value() || tiers_.empty()) return kNever;

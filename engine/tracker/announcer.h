@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/tracker/http_announce.h"
 #include "engine/base/types.h"
+#include "engine/tracker/http_announce.h"
 
 namespace torrenty::engine {
 
@@ -108,6 +108,11 @@ class Announcer {
   // flight (its result is then ignored). After that one request, no more announces. If nothing was
   // ever sent, there is nobody to tell and the announcer stops silently.
   void Stop(Instant now);
+
+  // The tracker and event the next Poll would announce to and with (if nothing changes before),
+  // so a session can ask for a slot on that tracker's host first. Empty URL with no trackers.
+  const std::string& next_tracker_url() const;
+  AnnounceEvent next_event() const;
 
   // When Poll should next be called; kNever while a request is in flight (its result drives the
   // schedule), after Stop has run its course, or with no trackers.

@@ -191,6 +191,12 @@ void ResumeWriter::Loop() {
 }
 
 absl::Status ResumeWriter::Write(const engine::Bitfield& have) {
+  return WriteResume(data_dir_, *store_, have);
+}
+
+absl::Status WriteResume(const std::string& data_dir_, const FileStore& store,
+                         const engine::Bitfield& have) {
+  const FileStore* store_ = &store;
   const engine::Metainfo& meta = store_->meta();
   // Durable data first: the resume file may only claim pieces whose bytes survive a crash.
   for (size_t i = 0; i < meta.files.size(); ++i) {

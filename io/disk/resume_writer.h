@@ -35,6 +35,11 @@ std::vector<engine::FileStamp> StampFiles(const std::string& data_dir,
 absl::StatusOr<engine::ResumeData> LoadResume(const std::string& data_dir,
                                               const engine::Metainfo& meta);
 
+// Blocking: syncs the data files, then replaces the resume file atomically. For the writer
+// thread and the start-up check (after a recheck, so the next start can skip it).
+[[nodiscard]] absl::Status WriteResume(const std::string& data_dir, const FileStore& store,
+                                       const engine::Bitfield& have);
+
 class ResumeWriter {
  public:
   // `store` must outlive the writer; its fds are synced before each save.

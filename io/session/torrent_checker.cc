@@ -29,7 +29,13 @@ CheckResult CheckTorrentData(const engine::Metainfo& meta, const std::string& da
   absl::StatusOr<std::unique_ptr<FileStore>> store =
       FileStore::Open(data_dir, meta, OpenMode::kCreate);
   if (!store.ok()) return {store.status(), note};
-  return {CheckExistingData(**store, threads), note};
+  absl::StatusOr<engine::Bitfield> have = CheckExistingData(**store, threads);
+  if (have.ok() && have->count() > 0) {
+    // The next start trusts this instead of hashing everything again; failing to write it only
+    // costs that next start a recheck.
+    (void)WriteResume(data_dir, **store, *have);
+  }
+  return {std::move(have), note};
 }
 
 TorrentChecker::TorrentChecker(int threads) : threads_(threads), thread_([this] { Loop(); }) {}

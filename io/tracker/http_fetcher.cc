@@ -51,13 +51,27 @@ size_t HttpFetcher::OnBodyData(char* data, size_t size, size_t nmemb, void* user
   return n;
 }
 
-absl::StatusOr<std::unique_ptr<HttpFetcher>> HttpFetcher::Create() {
+absl::StatusOr<std::unique_ptr<HttpFetcher>> HttpFetcher::Create() { return Create(Options{}); }
+
+absl::StatusOr<std::unique_ptr<HttpFetcher>> HttpFetcher::Create(Options options) {
   if (absl::Status s = GlobalInit(); !s.ok()) return s;
   std::unique_ptr<HttpFetcher> fetcher(new HttpFetcher());
+  fetcher->options_ = options;
   fetcher->event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fetcher->event_fd_ < 0) return absl::ErrnoToStatus(errno, "eventfd");
   fetcher->multi_ = curl_multi_init();
   if (fetcher->multi_ == nullptr) return absl::InternalError("curl_multi_init failed");
+  CURLMcode mrc = CURLM_OK;
+  auto set = [&](CURLMoption option, long value) {
+    if (mrc == CURLM_OK) mrc = curl_multi_setopt(Multi(fetcher->multi_), option, value);
+  };
+  set(CURLMOPT_MAX_HOST_CONNECTIONS, std::max(options.max_host_connections, 1L));
+  set(CURLMOPT_MAX_TOTAL_CONNECTIONS, std::max(options.max_total_connections, 1L));
+  // Idle connections kept for reuse: as many as may be open.
+  set(CURLMOPT_MAXCONNECTS, std::max(options.max_total_connections, 1L));
+  if (mrc != CURLM_OK) {
+    return absl::InternalError(absl::StrCat("curl_multi_setopt: ", curl_multi_strerror(mrc)));
+  }
   fetcher->thread_ = std::thread([f = fetcher.get()] { f->Run(); });
   return fetcher;
 }
@@ -154,6 +168,7 @@ void HttpFetcher::Start(Request request) {
   set(CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxBodyBytes));
   set(CURLOPT_USERAGENT, "Torrenty/0.1");
   set(CURLOPT_ACCEPT_ENCODING, "");  // Whatever this libcurl can decode (gzip is common).
+  set(CURLOPT_DNS_CACHE_TIMEOUT, options_.dns_cache_timeout_s);
   if (rc != CURLE_OK) {
     return fail(absl::InternalError(absl::StrCat("curl_easy_setopt: ", curl_easy_strerror(rc))));
   }

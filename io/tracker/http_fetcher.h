@@ -1,5 +1,10 @@
 // Tracker HTTP(S) GETs on a dedicated libcurl thread, so a slow or dead tracker never blocks the
 // ring thread. Results are handed back through an eventfd the ring thread watches.
+//
+// Every request goes through one curl multi handle, whose DNS cache and connection cache all its
+// transfers share: a session should use one HttpFetcher for all its torrents, so a tracker host is
+// resolved once per `dns_cache_timeout_s` and its keep-alive connections (or HTTP/2 streams) are
+// reused across torrents instead of a new TCP and TLS handshake per announce.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +31,17 @@ class HttpFetcher {
   // Used when Get is given a non-positive timeout.
   static constexpr int kDefaultTimeoutMs = 30'000;
 
+  struct Options {
+    // Connections open at once to one host (scheme, host, port) and over all hosts. Requests
+    // beyond them wait in curl's queue (their timeout runs meanwhile) and then reuse a connection.
+    long max_host_connections = 4;
+    long max_total_connections = 64;
+    // How long all requests reuse a resolved name (libcurl's default is 60 s).
+    long dns_cache_timeout_s = 300;
+  };
+
   static absl::StatusOr<std::unique_ptr<HttpFetcher>> Create();
+  static absl::StatusOr<std::unique_ptr<HttpFetcher>> Create(Options options);
   // Stops and joins the worker promptly; requests still in flight are abandoned without results.
   ~HttpFetcher();
   HttpFetcher(const HttpFetcher&) = delete;
@@ -62,6 +77,7 @@ class HttpFetcher {
   // CURLOPT_WRITEFUNCTION; `user` is the Transfer.
   static size_t OnBodyData(char* data, size_t size, size_t nmemb, void* user);
 
+  Options options_;
   int event_fd_ = -1;
   void* multi_ = nullptr;  // CURLM*, kept opaque so includers need no curl headers.
   std::thread thread_;

@@ -44,6 +44,8 @@ struct UdpTrackerTransport::Tracker {
   std::string host;
   uint16_t port;
   Dns dns = Dns::kUnresolved;
+  // A numeric IPv4 address or "localhost": ready once, never looked up.
+  bool literal = false;
   sockaddr_in addr{};
   engine::UdpTrackerExchange exchange;
   // The announce this tracker owes a result for (in an exchange or waiting for DNS).
@@ -67,9 +69,10 @@ struct UdpTrackerTransport::Tracker {
 // getaddrinfo on a helper thread. Shared with the thread, which is detached when the transport
 // goes away, so a slow DNS server never delays shutdown.
 struct UdpTrackerTransport::Resolver {
+  using ResolveFn = std::function<absl::StatusOr<uint32_t>(const std::string& host)>;
   struct Done {
-    size_t tracker = 0;
-    absl::StatusOr<sockaddr_in> addr;
+    std::string host;
+    absl::StatusOr<uint32_t> ipv4;
   };
 
   ~Resolver() {
@@ -78,30 +81,15 @@ struct UdpTrackerTransport::Resolver {
 
   void Run() {
     for (;;) {
-      std::pair<size_t, std::string> job;
+      std::string host;
       {
         std::unique_lock<std::mutex> lock(mu);
         cv.wait(lock, [this] { return stop || !queue.empty(); });
         if (stop) return;
-        job = std::move(queue.front());
+        host = std::move(queue.front());
         queue.pop_front();
       }
-      addrinfo hints{};
-      hints.ai_family = AF_INET;
-      hints.ai_socktype = SOCK_DGRAM;
-      addrinfo* res = nullptr;
-      const int rc = getaddrinfo(job.second.c_str(), nullptr, &hints, &res);
-      Done done;
-      done.tracker = job.first;
-      if (rc != 0 || res == nullptr) {
-        done.addr = absl::UnavailableError(
-            absl::StrCat("cannot resolve ", job.second, ": ", gai_strerror(rc)));
-      } else {
-        sockaddr_in sa{};
-        std::memcpy(&sa, res->ai_addr, sizeof(sa));
-        done.addr = sa;
-      }
-      if (res != nullptr) freeaddrinfo(res);
+      Done done{host, resolve(host)};
       std::lock_guard<std::mutex> lock(mu);
       if (stop) return;
       results.push_back(std::move(done));
@@ -110,25 +98,59 @@ struct UdpTrackerTransport::Resolver {
     }
   }
 
+  ResolveFn resolve;
   int event_fd = -1;
   // std::mutex rather than absl::Mutex so ThreadSanitizer sees the synchronisation.
   std::mutex mu;
-  std::condition_variable cv;                        // queue became non-empty or stop was set
-  bool stop = false;                                 // guarded by mu
-  std::deque<std::pair<size_t, std::string>> queue;  // guarded by mu
-  std::vector<Done> results;                         // guarded by mu
+  std::condition_variable cv;     // queue became non-empty or stop was set
+  bool stop = false;              // guarded by mu
+  std::deque<std::string> queue;  // guarded by mu
+  std::vector<Done> results;      // guarded by mu
 };
 
-UdpTrackerTransport::UdpTrackerTransport(Ring* ring, ResultFn on_result, uint64_t seed)
+namespace {
+
+absl::StatusOr<uint32_t> GetAddrInfo(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (rc != 0 || res == nullptr) {
+    if (res != nullptr) freeaddrinfo(res);
+    return absl::UnavailableError(absl::StrCat("cannot resolve ", host, ": ", gai_strerror(rc)));
+  }
+  sockaddr_in sa{};
+  std::memcpy(&sa, res->ai_addr, sizeof(sa));
+  freeaddrinfo(res);
+  return ntohl(sa.sin_addr.s_addr);
+}
+
+}  // namespace
+
+UdpTrackerTransport::UdpTrackerTransport(Ring* ring, ResultFn on_result, uint64_t seed,
+                                         Options options)
     : ring_(ring),
       on_result_(std::move(on_result)),
       seed_(seed),
-      key_(static_cast<uint32_t>(seed ^ (seed >> 32))) {}
+      key_(static_cast<uint32_t>(seed ^ (seed >> 32))),
+      options_(std::move(options)),
+      dns_cache_(options_.dns) {
+  if (!options_.resolve) options_.resolve = &GetAddrInfo;
+}
 
 absl::StatusOr<std::unique_ptr<UdpTrackerTransport>> UdpTrackerTransport::Create(Ring* ring,
                                                                                  ResultFn on_result,
                                                                                  uint64_t seed) {
-  std::unique_ptr<UdpTrackerTransport> t(new UdpTrackerTransport(ring, std::move(on_result), seed));
+  return Create(ring, std::move(on_result), seed, Options{});
+}
+
+absl::StatusOr<std::unique_ptr<UdpTrackerTransport>> UdpTrackerTransport::Create(Ring* ring,
+                                                                                 ResultFn on_result,
+                                                                                 uint64_t seed,
+                                                                                 Options options) {
+  std::unique_ptr<UdpTrackerTransport> t(
+      new UdpTrackerTransport(ring, std::move(on_result), seed, std::move(options)));
   t->fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (t->fd_ < 0) return absl::ErrnoToStatus(errno, "UDP tracker socket");
   sockaddr_in sa{};
@@ -182,14 +204,10 @@ void UdpTrackerTransport::Announce(uint64_t id, const std::string& host, uint16_
   t.id = id;
   t.params = params;
   t.max_retransmits = max_retransmits;
-  switch (t.dns) {
-    case Tracker::Dns::kReady:
-      StartExchange(t, now);
-      return;
-    case Tracker::Dns::kResolving:
-      return;  // Starts when the address arrives.
-    case Tracker::Dns::kUnresolved:
-      break;
+  if (t.dns == Tracker::Dns::kResolving) return;  // Starts when the address arrives.
+  if (t.literal) {
+    StartExchange(t, now);
+    return;
   }
   in_addr ip{};
   if (inet_pton(AF_INET, host.c_str(), &ip) == 1 || absl::EqualsIgnoreCase(host, "localhost")) {
@@ -198,6 +216,7 @@ void UdpTrackerTransport::Announce(uint64_t id, const std::string& host, uint16_
     t.addr.sin_port = htons(port);
     t.addr.sin_addr = ip;
     t.dns = Tracker::Dns::kReady;
+    t.literal = true;
     StartExchange(t, now);
     return;
   }
@@ -205,23 +224,48 @@ void UdpTrackerTransport::Announce(uint64_t id, const std::string& host, uint16_
     Fail(t, absl::UnimplementedError(absl::StrCat("IPv6 UDP tracker ", host, " not supported")));
     return;
   }
+  Resolve(t, now);
+}
+
+void UdpTrackerTransport::Resolve(Tracker& t, engine::Instant now) {
+  // Every announce asks the cache, so an address is looked up again once its TTL has passed.
+  engine::ResolveCache::Result cached = dns_cache_.Find(t.host, now);
+  switch (cached.kind) {
+    case engine::ResolveCache::Result::Kind::kAddress:
+      t.addr.sin_family = AF_INET;
+      t.addr.sin_port = htons(t.port);
+      t.addr.sin_addr.s_addr = htonl(cached.ipv4);
+      t.dns = Tracker::Dns::kReady;
+      StartExchange(t, now);
+      return;
+    case engine::ResolveCache::Result::Kind::kFailed:
+      t.dns = Tracker::Dns::kUnresolved;
+      Fail(t, std::move(cached.error));
+      return;
+    case engine::ResolveCache::Result::Kind::kPending:
+      t.dns = Tracker::Dns::kResolving;
+      return;
+    case engine::ResolveCache::Result::Kind::kStartLookup:
+      break;
+  }
   if (!resolver_) {
     const int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (efd < 0) {
-      Fail(t, absl::ErrnoToStatus(errno, "eventfd"));
+      const absl::Status status = absl::ErrnoToStatus(errno, "eventfd");
+      dns_cache_.Resolved(t.host, status, now);
+      Fail(t, status);
       return;
     }
     resolver_ = std::make_shared<Resolver>();
     resolver_->event_fd = efd;
+    resolver_->resolve = options_.resolve;
     std::thread([r = resolver_] { r->Run(); }).detach();
     ArmResolverRead();
   }
   t.dns = Tracker::Dns::kResolving;
-  size_t index = 0;
-  while (trackers_[index].get() != &t) ++index;
   {
     std::lock_guard<std::mutex> lock(resolver_->mu);
-    resolver_->queue.emplace_back(index, host);
+    resolver_->queue.push_back(t.host);
   }
   resolver_->cv.notify_one();
 }
@@ -356,17 +400,22 @@ void UdpTrackerTransport::OnResolverEvent(int32_t res, uint32_t) {
                                 std::chrono::steady_clock::now().time_since_epoch())
                                 .count()};
   for (Resolver::Done& d : done) {
-    if (d.tracker >= trackers_.size()) continue;
-    Tracker& t = *trackers_[d.tracker];
-    if (!d.addr.ok()) {
-      t.dns = Tracker::Dns::kUnresolved;  // Try again on the next announce.
-      Fail(t, d.addr.status());
-      continue;
+    dns_cache_.Resolved(d.host, d.ipv4, now);
+    // Index loop: a result callback may add trackers.
+    for (size_t i = 0; i < trackers_.size(); ++i) {
+      Tracker& t = *trackers_[i];
+      if (t.dns != Tracker::Dns::kResolving || !absl::EqualsIgnoreCase(t.host, d.host)) continue;
+      if (!d.ipv4.ok()) {
+        t.dns = Tracker::Dns::kUnresolved;
+        Fail(t, d.ipv4.status());
+        continue;
+      }
+      t.addr.sin_family = AF_INET;
+      t.addr.sin_port = htons(t.port);
+      t.addr.sin_addr.s_addr = htonl(*d.ipv4);
+      t.dns = Tracker::Dns::kReady;
+      if (t.id.has_value()) StartExchange(t, now);
     }
-    t.addr = *d.addr;
-    t.addr.sin_port = htons(t.port);
-    t.dns = Tracker::Dns::kReady;
-    if (t.id.has_value()) StartExchange(t, now);
   }
 }
 

@@ -1,7 +1,9 @@
 // Runs engine::UdpTrackerExchange (BEP 15) for a torrent's UDP trackers on the ring: one UDP
 // socket bound to 0.0.0.0:0, sendmsg/recvmsg as ring operations with buffers owned here (no
 // allocation per packet), timers driven by the caller's Tick. Host names are resolved with
-// getaddrinfo on a helper thread (numeric IPv4 and "localhost" need none); only IPv4 is supported.
+// getaddrinfo on a helper thread (numeric IPv4 and "localhost" need none) through a cache with a
+// TTL (engine::ResolveCache): one lookup per host per TTL for all the trackers on that host and
+// all the torrents announcing to them. Only IPv4 is supported.
 #pragma once
 
 #include <netinet/in.h>
@@ -15,8 +17,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/tracker/http_announce.h"
 #include "engine/base/types.h"
+#include "engine/tracker/http_announce.h"
+#include "engine/tracker/resolve_cache.h"
 #include "engine/tracker/udp_tracker.h"
 #include "io/ring/ring.h"
 
@@ -31,8 +34,18 @@ class UdpTrackerTransport {
 
   // Opens the socket and arms the receive on `ring` (submitted with the ring's next RunOnce).
   // `on_result` runs on the ring thread: from a completion, or from inside Announce or Tick.
+  struct Options {
+    // Resolves a host name to an IPv4 address (host byte order). Runs on the helper thread.
+    // Empty: getaddrinfo.
+    std::function<absl::StatusOr<uint32_t>(const std::string& host)> resolve;
+    engine::ResolveCache::Config dns;
+  };
+
   static absl::StatusOr<std::unique_ptr<UdpTrackerTransport>> Create(Ring* ring, ResultFn on_result,
                                                                      uint64_t seed);
+  static absl::StatusOr<std::unique_ptr<UdpTrackerTransport>> Create(Ring* ring, ResultFn on_result,
+                                                                     uint64_t seed,
+                                                                     Options options);
   // Closes the socket. The ring must be gone (or hold no operation of this transport) by then:
   // its operations point into this object.
   ~UdpTrackerTransport();
@@ -56,7 +69,7 @@ class UdpTrackerTransport {
   struct Tracker;
   struct Resolver;
 
-  UdpTrackerTransport(Ring* ring, ResultFn on_result, uint64_t seed);
+  UdpTrackerTransport(Ring* ring, ResultFn on_result, uint64_t seed, Options options);
   Tracker& FindOrAdd(const std::string& host, uint16_t port);
   void StartExchange(Tracker& t, engine::Instant now);
   void Process(Tracker& t, engine::UdpTrackerExchange::Step step);
@@ -66,6 +79,7 @@ class UdpTrackerTransport {
   void OnSend(Tracker& t, int32_t res);
   void ArmRecv();
   void OnRecv(int32_t res, uint32_t flags);
+  void Resolve(Tracker& t, engine::Instant now);
   void ArmResolverRead();
   void OnResolverEvent(int32_t res, uint32_t flags);
 
@@ -84,6 +98,8 @@ class UdpTrackerTransport {
   Completion recv_c_;
 
   // Host-name resolution off the ring thread; created on first use.
+  Options options_;
+  engine::ResolveCache dns_cache_;
   std::shared_ptr<Resolver> resolver_;
   uint64_t resolver_evt_ = 0;
   Completion resolver_c_;

@@ -465,6 +465,42 @@ TEST(AnnouncerTest, NeedPeersDoesNotShortenBackoff) {
   EXPECT_EQ(an.next_wakeup(), At(75));
 }
 
+TEST(AnnouncerTest, NextTrackerAndEventSayWhatPollWillSend) {
+  Announcer an(TestConfig(), {{"http://a.example/ann"}, {"udp://u.example:6969"}}, 1);
+  EXPECT_EQ(an.next_tracker_url(), "http://a.example/ann");
+  EXPECT_EQ(an.next_event(), AnnounceEvent::kStarted);
+  std::optional<PendingAnnounce> a = an.Poll(At(0), {});
+  ASSERT_TRUE(a.has_value());
+  ASSERT_FALSE(an.HandleResult(a->id, absl::UnavailableError("down"), At(0)).ok());
+  // Failed over to the next tier.
+  EXPECT_EQ(an.next_tracker_url(), "udp://u.example:6969");
+  EXPECT_EQ(an.next_event(), AnnounceEvent::kStarted);
+  a = an.Poll(At(0), {});
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->url, "udp://u.example:6969");
+  ASSERT_TRUE(an.HandleUdpResult(a->id, UdpOk(900), At(1)).ok());
+  // BEP 12: the next announce starts again at tier 0, whose tracker has not heard `started`.
+  EXPECT_EQ(an.next_tracker_url(), "http://a.example/ann");
+  EXPECT_EQ(an.next_event(), AnnounceEvent::kStarted);
+  an.Completed(At(2));
+  EXPECT_EQ(an.next_event(), AnnounceEvent::kCompleted);
+  a = an.Poll(At(2), {});
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->event, AnnounceEvent::kCompleted);
+  EXPECT_EQ(Base(*a), an.next_tracker_url());
+  ASSERT_TRUE(an.HandleResult(a->id, OkBody(900), At(3)).ok());
+  EXPECT_EQ(an.next_event(), AnnounceEvent::kNone);
+  an.Stop(At(4));
+  EXPECT_EQ(an.next_event(), AnnounceEvent::kStopped);
+  EXPECT_EQ(an.next_tracker_url(), "http://a.example/ann");  // The tracker that last answered.
+  a = an.Poll(At(4), {});
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->event, AnnounceEvent::kStopped);
+
+  Announcer none(TestConfig(), {}, 1);
+  EXPECT_EQ(none.next_tracker_url(), "");
+}
+
 TEST(AnnouncerTest, ShuffleDependsOnSeedAndDeduplicates) {
   std::vector<std::string> tier;
   for (int i = 0; i < 8; ++i) tier.push_back("http://t" + std::to_string(i) + ".example/");

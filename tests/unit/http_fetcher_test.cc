@@ -7,9 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -97,6 +99,97 @@ class TestServer {
   std::vector<std::string> requests_;  // guarded by mu_
 };
 
+// HTTP/1.1 with keep-alive, one thread per connection, each response after `latency_ms` (a slow
+// tracker, so requests overlap). Counts connections, and in `open` (which several servers may
+// share, to count over all of them) the most requests being served at once: each is on a
+// connection of its own, so that is a lower bound of the client's open connections. (Counting
+// open sockets here would race: the client's close of an idle connection to open another may
+// reach this side after the new connection's accept.)
+class KeepAliveServer {
+ public:
+  struct Open {
+    std::mutex mu;
+    int now = 0;
+    int max = 0;
+  };
+  KeepAliveServer(int latency_ms, std::shared_ptr<Open> open)
+      : latency_ms_(latency_ms), open_(std::move(open)) {
+    listen_fd_ = ListenLocal(&port_);
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~KeepAliveServer() {
+    shutdown(listen_fd_, SHUT_RDWR);
+    accept_thread_.join();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int fd : conns_) shutdown(fd, SHUT_RDWR);
+    }
+    for (std::thread& t : threads_) t.join();
+    for (int fd : conns_) close(fd);
+    close(listen_fd_);
+  }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  int connections() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(conns_.size());
+  }
+
+ private:
+  void AcceptLoop() {
+    while (true) {
+      const int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) return;
+      std::lock_guard<std::mutex> lock(mu_);
+      conns_.push_back(conn);
+      threads_.emplace_back([this, conn] { Serve(conn); });
+    }
+  }
+  void Serve(int conn) {
+    std::string buffered;
+    char buf[4096];
+    bool open = true;
+    while (open) {
+      size_t end;
+      while ((end = buffered.find("\r\n\r\n")) == std::string::npos) {
+        const ssize_t n = recv(conn, buf, sizeof(buf), 0);
+        if (n <= 0) {
+          open = false;
+          break;
+        }
+        buffered.append(buf, static_cast<size_t>(n));
+      }
+      if (!open) break;
+      buffered.erase(0, end + 4);
+      {
+        std::lock_guard<std::mutex> lock(open_->mu);
+        open_->max = std::max(open_->max, ++open_->now);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(latency_ms_));
+      const std::string body = "d8:intervali1800e5:peers0:e";
+      const std::string response =
+          "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      const bool sent = send(conn, response.data(), response.size(), MSG_NOSIGNAL) ==
+                        static_cast<ssize_t>(response.size());
+      {
+        std::lock_guard<std::mutex> lock(open_->mu);
+        --open_->now;
+      }
+      if (!sent) break;
+    }
+  }
+
+  int latency_ms_;
+  std::shared_ptr<Open> open_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread accept_thread_;
+  std::mutex mu_;
+  std::vector<int> conns_;            // guarded by mu_
+  std::vector<std::thread> threads_;  // guarded by mu_
+};
+
 std::string Response(const std::string& status, const std::string& body,
                      const std::string& extra_headers = "") {
   return "HTTP/1.1 " + status + "\r\nContent-Length: " + std::to_string(body.size()) +
@@ -152,6 +245,55 @@ TEST(HttpFetcherTest, ManyConcurrentRequests) {
     ASSERT_TRUE(results.at(i).body.ok()) << results.at(i).body.status();
     EXPECT_EQ(*results.at(i).body, std::to_string(i));
   }
+}
+
+TEST(HttpFetcherTest, AnnouncesToOneHostReuseItsConnection) {
+  auto open = std::make_shared<KeepAliveServer::Open>();
+  KeepAliveServer server(0, open);
+  auto fetcher = MakeFetcher();
+  for (uint64_t i = 0; i < 20; ++i) {
+    fetcher->Get(i, server.url("/announce?n=" + std::to_string(i)), 5000);
+    auto results = WaitForResults(*fetcher, 1);
+    ASSERT_EQ(results.size(), 1u);
+    ASSERT_TRUE(results.at(i).body.ok()) << results.at(i).body.status();
+  }
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(HttpFetcherTest, ConnectionsPerHostAreBounded) {
+  auto open = std::make_shared<KeepAliveServer::Open>();
+  KeepAliveServer server(20, open);
+  HttpFetcher::Options options;
+  options.max_host_connections = 2;
+  absl::StatusOr<std::unique_ptr<HttpFetcher>> fetcher = HttpFetcher::Create(options);
+  ASSERT_TRUE(fetcher.ok()) << fetcher.status();
+  for (uint64_t i = 0; i < 40; ++i) (*fetcher)->Get(i, server.url("/announce"), 10'000);
+  auto results = WaitForResults(**fetcher, 40, 20'000);
+  ASSERT_EQ(results.size(), 40u);
+  for (const auto& [id, r] : results) ASSERT_TRUE(r.body.ok()) << id << ": " << r.body.status();
+  // 40 overlapping requests over at most two connections, reused.
+  EXPECT_LE(server.connections(), 2);
+  std::lock_guard<std::mutex> lock(open->mu);
+  EXPECT_LE(open->max, 2);
+}
+
+TEST(HttpFetcherTest, ConnectionsOverAllHostsAreBounded) {
+  auto open = std::make_shared<KeepAliveServer::Open>();
+  KeepAliveServer a(20, open);
+  KeepAliveServer b(20, open);
+  HttpFetcher::Options options;
+  options.max_host_connections = 4;
+  options.max_total_connections = 3;
+  absl::StatusOr<std::unique_ptr<HttpFetcher>> fetcher = HttpFetcher::Create(options);
+  ASSERT_TRUE(fetcher.ok()) << fetcher.status();
+  for (uint64_t i = 0; i < 40; ++i) {
+    (*fetcher)->Get(i, (i % 2 ? a : b).url("/announce"), 10'000);
+  }
+  auto results = WaitForResults(**fetcher, 40, 20'000);
+  ASSERT_EQ(results.size(), 40u);
+  for (const auto& [id, r] : results) ASSERT_TRUE(r.body.ok()) << id << ": " << r.body.status();
+  std::lock_guard<std::mutex> lock(open->mu);
+  EXPECT_LE(open->max, 3);
 }
 
 TEST(HttpFetcherTest, Non2xxIsAnErrorWithTheCode) {

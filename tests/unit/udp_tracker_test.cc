@@ -1,5 +1,6 @@
-// Tests for the BEP 15 codec and exchange (engine/tracker/udp_tracker.h) and for UdpTrackerTransport
-// (io/tracker/udp_tracker_transport.h) against a fake tracker socket on loopback.
+// Tests for the BEP 15 codec and exchange (engine/tracker/udp_tracker.h) and for
+// UdpTrackerTransport (io/tracker/udp_tracker_transport.h) against a fake tracker socket on
+// loopback.
 #include "engine/tracker/udp_tracker.h"
 
 #include <arpa/inet.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -521,7 +523,14 @@ engine::Instant Now() {
 
 class UdpTrackerTransportTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Build({}); }
+  void TearDown() override {
+    ring_.reset();  // First: its operations point into the transport.
+    transport_.reset();
+  }
+  // A new ring and transport (the old ones go first, ring before transport).
+  void Build(UdpTrackerTransport::Options options) {
+    TearDown();
     absl::StatusOr<std::unique_ptr<Ring>> r = Ring::Create(64);
     ASSERT_TRUE(r.ok()) << r.status();
     ring_ = std::move(*r);
@@ -530,13 +539,22 @@ class UdpTrackerTransportTest : public ::testing::Test {
         [this](uint64_t id, absl::StatusOr<AnnounceResponse> res) {
           results_.emplace_back(id, std::move(res));
         },
-        99);
+        99, std::move(options));
     ASSERT_TRUE(t.ok()) << t.status();
     transport_ = std::move(*t);
   }
-  void TearDown() override {
-    ring_.reset();  // First: its operations point into the transport.
-    transport_.reset();
+  // A transport whose host names resolve through a counting table: "*.test" names map to
+  // 127.0.0.1 except "bad.test", which fails.
+  void BuildWithCountingResolver(int64_t ttl_ms, int64_t negative_ttl_ms) {
+    UdpTrackerTransport::Options options;
+    options.dns.ttl_ms = ttl_ms;
+    options.dns.negative_ttl_ms = negative_ttl_ms;
+    options.resolve = [lookups = lookups_](const std::string& host) -> absl::StatusOr<uint32_t> {
+      lookups->fetch_add(1);
+      if (host == "bad.test") return absl::UnavailableError("cannot resolve bad.test: no");
+      return 0x7f000001u;
+    };
+    Build(std::move(options));
   }
 
   // Runs the ring and the fake tracker until a result arrives (or 5 s pass).
@@ -560,6 +578,8 @@ class UdpTrackerTransportTest : public ::testing::Test {
   }
 
   FakeTracker tracker_;
+  // Shared with the resolver thread, which may outlive the transport for a moment.
+  std::shared_ptr<std::atomic<int>> lookups_ = std::make_shared<std::atomic<int>>(0);
   std::unique_ptr<Ring> ring_;
   std::unique_ptr<UdpTrackerTransport> transport_;
   std::vector<std::pair<uint64_t, absl::StatusOr<AnnounceResponse>>> results_;
@@ -647,6 +667,53 @@ TEST_F(UdpTrackerTransportTest, ResolvesHostNamesOffThread) {
   EXPECT_TRUE(results_.empty());  // Not resolved inline.
   ASSERT_TRUE(RunUntilResult());
   EXPECT_TRUE(results_[0].second.ok()) << results_[0].second.status();
+}
+
+TEST_F(UdpTrackerTransportTest, OneLookupPerHostPerTtl) {
+  BuildWithCountingResolver(/*ttl_ms=*/60'000, /*negative_ttl_ms=*/30'000);
+  const engine::Instant start = Now();
+  // Two trackers on one host (another port, differently cased), asked for before any answer:
+  // one lookup.
+  transport_->Announce(1, "tracker.test", tracker_.port(), Params(engine::AnnounceEvent::kStarted),
+                       8, start);
+  transport_->Announce(2, "TRACKER.test", 1, Params(engine::AnnounceEvent::kStarted), 0, start);
+  ASSERT_TRUE(RunUntilResult());
+  EXPECT_EQ(results_[0].first, 1u);
+  ASSERT_TRUE(results_[0].second.ok()) << results_[0].second.status();
+  // Many announces within the TTL: no more lookups.
+  for (uint64_t id = 10; id < 30; ++id) {
+    transport_->Announce(id, "tracker.test", tracker_.port(), Params(engine::AnnounceEvent::kNone),
+                         8, Now());
+    ASSERT_TRUE(RunUntilResult(results_.size() + 1));
+    ASSERT_TRUE(results_.back().second.ok()) << results_.back().second.status();
+  }
+  EXPECT_EQ(lookups_->load(), 1);
+  // Past the TTL the name is looked up again.
+  transport_->Announce(40, "tracker.test", tracker_.port(), Params(engine::AnnounceEvent::kNone), 8,
+                       engine::Instant{Now().ms + 61'000});
+  ASSERT_TRUE(RunUntilResult(results_.size() + 1));
+  EXPECT_TRUE(results_.back().second.ok()) << results_.back().second.status();
+  EXPECT_EQ(lookups_->load(), 2);
+}
+
+TEST_F(UdpTrackerTransportTest, FailedLookupIsRememberedBriefly) {
+  BuildWithCountingResolver(/*ttl_ms=*/60'000, /*negative_ttl_ms=*/30'000);
+  transport_->Announce(1, "bad.test", 6969, Params(engine::AnnounceEvent::kStarted), 8, Now());
+  ASSERT_TRUE(RunUntilResult());
+  EXPECT_EQ(results_[0].second.status().code(), absl::StatusCode::kUnavailable);
+  // Within the negative TTL the error comes back at once, without a lookup.
+  for (uint64_t id = 2; id < 12; ++id) {
+    transport_->Announce(id, "bad.test", 6969, Params(engine::AnnounceEvent::kStarted), 8, Now());
+    ASSERT_EQ(results_.size(), id);
+    EXPECT_EQ(results_.back().second.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(std::string(results_.back().second.status().message()),
+                ::testing::HasSubstr("bad.test"));
+  }
+  EXPECT_EQ(lookups_->load(), 1);
+  transport_->Announce(20, "bad.test", 6969, Params(engine::AnnounceEvent::kStarted), 8,
+                       engine::Instant{Now().ms + 31'000});
+  ASSERT_TRUE(RunUntilResult(results_.size() + 1));
+  EXPECT_EQ(lookups_->load(), 2);
 }
 
 TEST_F(UdpTrackerTransportTest, Ipv6IsNotSupported) {
