@@ -79,8 +79,36 @@ const std::string* Request::Header(std::string_view lowercase_name) const {
   return nullptr;
 }
 
+namespace {
+
+// For "scheme://authority/path...", the offset of "authority"; 0 for other forms.
+size_t AuthorityStart(std::string_view t) {
+  for (const std::string_view scheme :
+       {std::string_view("http://"), std::string_view("https://")}) {
+    if (t.size() >= scheme.size() &&
+        absl::EqualsIgnoreCase(AV(t.substr(0, scheme.size())), AV(scheme))) {
+      return scheme.size();
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string_view Request::Authority() const {
+  std::string_view t = target;
+  const size_t start = AuthorityStart(t);
+  if (start == 0) return {};
+  t.remove_prefix(start);
+  return t.substr(0, t.find_first_of("/?"));
+}
+
 std::string_view Request::Path() const {
   std::string_view t = target;
+  if (const size_t start = AuthorityStart(t); start != 0) {
+    const size_t slash = t.find('/', start);
+    t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+  }
   const size_t q = t.find('?');
   return q == std::string_view::npos ? t : t.substr(0, q);
 }

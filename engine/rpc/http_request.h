@@ -36,8 +36,12 @@ struct Request {
 
   // The first header with this (lowercase) name, or nullptr.
   const std::string* Header(std::string_view lowercase_name) const;
-  // The target without its query string.
+  // The target's path without its query string; for an absolute-form target
+  // ("http://host:port/path", RFC 9112 §3.2.2, what a client sends through a proxy) the part after
+  // the authority.
   std::string_view Path() const;
+  // The authority of an absolute-form target ("host:port"), or "" for the usual origin form.
+  std::string_view Authority() const;
 };
 
 enum class ParseStatus { kNeedMore, kComplete, kError };

@@ -3,6 +3,7 @@
 // in as arguments; the result says who should be unchoked.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -42,6 +43,13 @@ class Choker {
   // Snubbed peers are never reciprocated, only optimistically unchoked. Returns the keys to have
   // unchoked, the optimistic one included.
   std::vector<uint32_t> Run(absl::Span<const ChokerPeer> peers, bool seeding, Instant now);
+  // The earliest time Due() becomes true (in the past before the first round).
+  Instant NextDue() const {
+    if (!ran_) return Instant{INT64_MIN / 2};
+    int64_t due = last_round_.ms + config_.round_ms;
+    if (has_optimistic_) due = std::min(due, last_optimistic_.ms + config_.optimistic_ms);
+    return Instant{due};
+  }
 
   uint32_t optimistic() const { return optimistic_; }
   uint32_t slots_total() const { return config_.regular_slots + 1; }

@@ -19,11 +19,14 @@
 
 namespace torrenty::engine {
 
-struct PeerSession {
+class PeerSession {
+ public:
   // `actions` receives a kFlush whenever the send buffer goes from empty to non-empty.
   PeerSession(PeerKey peer_key, PeerAddress peer_address, bool is_outgoing, uint32_t num_pieces,
               Instant now, std::vector<Action>* actions);
 
+  // The wire state is open to the torrent and piece assembly, which act on it; only the send
+  // buffer is kept behind methods, because a send in flight pins its memory.
   PeerKey key = 0;
   PeerAddress address{};
   bool outgoing = false;

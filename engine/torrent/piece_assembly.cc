@@ -370,9 +370,9 @@ PieceAssembly::BlockResult PieceAssembly::AcceptBlock(PeerSession& peer, const B
                                                       absl::Span<const uint8_t> block) {
   auto it = in_flight_.find(r.piece);
   const bool block_aligned = r.begin % kBlockSize == 0;
-  // Only a block this peer still owes us goes into a piece buffer. Accepting unrequested blocks
-  // let a hostile peer write garbage into pieces being fetched from honest peers, so those pieces
-  // failed their hash check and the honest peers were blamed (tests/e2e/test_malicious_peers.py,
+  // Only a block this peer still owes us goes into a piece buffer: an unrequested block would let
+  // a hostile peer write garbage into pieces being fetched from honest peers, so those pieces fail
+  // their hash check and the honest peers are blamed (tests/e2e/test_malicious_peers.py,
   // bad_piece). A block sent just before a choke or snub released its request is wasted instead.
   if (!requested || it == in_flight_.end() || it->second->hashing || !block_aligned) {
     // Cancelled, duplicate from endgame, or never asked for: not an error, just waste.

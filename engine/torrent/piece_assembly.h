@@ -72,6 +72,8 @@ class PieceAssembly {
   void FreeBuffers();
   // The same, when another shard is short of piece memory.
   void FreeBuffersIfWanted();
+  // Buffers kept for reuse that another shard may want back (FreeBuffersIfWanted).
+  bool HoldsSharedIdleBuffers() const { return memory_ != nullptr && !free_buffers_.empty(); }
 
  private:
   struct PieceInFlight;

@@ -9,6 +9,9 @@ namespace {
 
 // While no peer is connected and none is left to dial, the tracker is asked again this often.
 constexpr int64_t kNeedPeersRepeatMs = 15'000;
+// State without a deadline of its own that HandleTick acts on (see NextTimeout) is looked at
+// this long after the last tick, as often as a driver ticking at a fixed 1 s rate would.
+constexpr int64_t kPollMs = 1'000;
 
 }  // namespace
 
@@ -108,10 +111,18 @@ void Torrent::AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now
 }
 
 void Torrent::DialCandidates(Instant now) {
-  if (complete() && peers_.size() >= config_.connections_max) return;
+  next_dial_at_ = kNoTimeout;
+  dial_pending_ = false;
   for (auto& [addr, c] : candidates_) {
-    if (peers_.size() + connecting_ >= config_.connections_max) break;
-    if (c.connected || now < c.next_attempt) continue;
+    if (c.connected) continue;
+    if (now < c.next_attempt) {
+      next_dial_at_ = std::min(next_dial_at_, c.next_attempt);
+      continue;
+    }
+    if (peers_.size() + connecting_ >= config_.connections_max) {
+      dial_pending_ = true;
+      break;
+    }
     c.connected = true;  // counts as taken until the connect result arrives
     ++connecting_;
     Action a;
@@ -130,6 +141,7 @@ void Torrent::HandleConnectFailed(PeerAddress address, Instant now) {
   c.failures = std::min(c.failures + 1, 8);
   // Exponential backoff: 10 s, 20 s, 40 s ... capped by the failure count.
   c.next_attempt = Instant{now.ms + (config_.connect_retry_base_ms << (c.failures - 1))};
+  next_dial_at_ = std::min(next_dial_at_, c.next_attempt);
 }
 
 void Torrent::HandlePeerConnected(PeerKey key, PeerAddress address, bool outgoing, Instant now) {
@@ -187,6 +199,7 @@ void Torrent::ForgetPeer(PeerSession& peer) {
       it->second.failures = std::min(it->second.failures + 1, 8);
       it->second.next_attempt =
           Instant{last_received.ms + (config_.connect_retry_base_ms << (it->second.failures - 1))};
+      next_dial_at_ = std::min(next_dial_at_, it->second.next_attempt);
     }
   }
   if (was_unchoked) FillUnchokeSlots(Instant{0});
@@ -197,6 +210,8 @@ void Torrent::Shutdown() {
   for (auto& [key, peer] : peers_) keys.push_back(key);
   for (PeerKey key : keys) Close(*peers_[key], CloseReason::kShutdown);
   candidates_.clear();
+  next_dial_at_ = kNoTimeout;
+  dial_pending_ = false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -397,6 +412,11 @@ void Torrent::UpdateInterest(PeerSession& peer) {
   peer.SendSimple(want ? wire::MsgType::kInterested : wire::MsgType::kNotInterested);
 }
 
+size_t Torrent::RequestDepth(const PeerSession& peer) const {
+  // A snubbed peer keeps one request so it can prove itself again.
+  return peer.snubbed ? 1 : config_.requests_per_peer_max;
+}
+
 void Torrent::FillRequests(PeerSession& peer) {
   if (!peer.handshaken || complete()) return;
   if (!peer.am_interested) {
@@ -404,8 +424,7 @@ void Torrent::FillRequests(PeerSession& peer) {
     if (!peer.am_interested) return;
   }
   if (peer.peer_choking) return;
-  // A snubbed peer keeps one request so it can prove itself again.
-  const size_t depth = peer.snubbed ? 1 : config_.requests_per_peer_max;
+  const size_t depth = RequestDepth(peer);
   while (peer.requests_out.size() < depth) {
     BlockRequest r;
     if (!assembly_.PickBlock(peer, &r)) break;
@@ -609,6 +628,7 @@ void Torrent::RunChoker(Instant now) {
 // Timers
 
 void Torrent::HandleTick(Instant now) {
+  last_tick_ = now;
   std::vector<std::pair<PeerKey, CloseReason>> to_close;
   for (auto& [key, peer_ptr] : peers_) {
     PeerSession& peer = *peer_ptr;
@@ -627,7 +647,11 @@ void Torrent::HandleTick(Instant now) {
       assembly_.ReleaseRequests(peer);
       assembly_.DropSingleSource(peer);
     }
-    if (now.ms - peer.last_sent.ms > config_.keepalive_interval_ms) peer.SendKeepAlive();
+    if (now.ms - peer.last_sent.ms > config_.keepalive_interval_ms) {
+      peer.SendKeepAlive();
+      // Counts as sent now, so a send still under way does not queue another at the next tick.
+      peer.last_sent = now;
+    }
   }
   for (auto& [key, reason] : to_close) {
     if (PeerSession* p = FindPeer(key)) Close(*p, reason);
@@ -656,6 +680,47 @@ void Torrent::HandleTick(Instant now) {
       Emit(std::move(a));
     }
   }
+}
+
+Instant Torrent::NextTimeout() const {
+  int64_t next = kNoTimeout.ms;
+  auto at = [&next](int64_t ms) { next = std::min(next, ms); };
+  // HandleTick acts when a timeout is exceeded (`now - since > timeout`): 1 ms past it.
+  auto after = [&at](Instant since, int64_t timeout_ms) { at(since.ms + timeout_ms + 1); };
+  const int64_t poll = last_tick_.ms + kPollMs;
+  bool any_handshaken = false;
+  for (const auto& [key, peer_ptr] : peers_) {
+    const PeerSession& peer = *peer_ptr;
+    if (!peer.handshaken) {
+      after(peer.connected_at, config_.handshake_timeout_ms);
+      continue;
+    }
+    any_handshaken = true;
+    after(peer.last_received, config_.idle_timeout_ms);
+    after(peer.last_sent, config_.keepalive_interval_ms);
+    if (!peer.requests_out.empty() && !peer.snubbed) {
+      after(peer.last_block, config_.snub_timeout_ms);
+    }
+    // A peer that would serve more requests than it holds waits for blocks to come free, which
+    // the tick's FillRequests hands out: a choke or snub elsewhere, a claim another shard gave
+    // up, piece memory another shard gave back.
+    if (!complete() && peer.am_interested && !peer.peer_choking &&
+        peer.requests_out.size() < RequestDepth(peer)) {
+      at(poll);
+    }
+  }
+  // The choker only has work with peers; the first one to arrive finds the round due at once.
+  if (any_handshaken) at(choker_.NextDue().ms);
+  if (assembly_.HoldsSharedIdleBuffers()) at(poll);
+  if (peers_.size() + connecting_ < config_.connections_max) {
+    if (dial_pending_) at(last_tick_.ms + 1);
+    at(next_dial_at_.ms);
+  }
+  // Not while a due candidate waits for a slot: the tick would dial it rather than ask.
+  if (!complete() && peers_.empty() && connecting_ == 0 && !dial_pending_) {
+    at(need_peers_at_.ms + kNeedPeersRepeatMs);
+  }
+  return Instant{next};
 }
 
 // ---------------------------------------------------------------------------------------------

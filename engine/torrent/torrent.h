@@ -37,8 +37,8 @@ inline constexpr size_t kMaxPeerCandidates = 20'000;
 
 class Torrent {
  public:
-  // `claims` is shared by every shard that downloads this torrent (see engine/torrent/piece_claims.h);
-  // null gives the torrent a private one.
+  // `claims` is shared by every shard that downloads this torrent (see
+  // engine/torrent/piece_claims.h); null gives the torrent a private one.
   Torrent(const Metainfo& meta, TorrentConfig config, PieceClaims* claims = nullptr);
   ~Torrent();
   Torrent(const Torrent&) = delete;
@@ -80,13 +80,21 @@ class Torrent {
   // Data for a kReadBlock action. An error status drops the request (and is reported as kFatal).
   void HandleBlockRead(PeerKey key, uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data,
                        const absl::Status& status, Instant now);
-  // Timers: keep-alives, timeouts, snubbing, choking rotation, reconnects. Call about once a
-  // second.
+  // Timers: keep-alives, timeouts, snubbing, choking rotation, reconnects. Call when
+  // NextTimeout() has come (or, simply, about once a second).
   void HandleTick(Instant now);
   // Closes every connection (kClose actions), e.g. on SIGTERM.
   void Shutdown();
 
   // --- outputs ---
+  // The earliest time HandleTick has work to do: handshake, idle and snub timeouts, keep-alives,
+  // the choke round and optimistic rotation, reconnect backoff, asking the tracker for peers;
+  // kNoTimeout when nothing is pending (a complete torrent without peers needs no timer).
+  // Timeouts are exact to the millisecond. What other shards change (a claim given up, piece
+  // memory wanted back) and blocks freed for peers that still have room for requests are picked
+  // up by a poll 1 s after the last tick, while such a peer or idle buffer exists. Right after
+  // HandleTick(now) it is later than `now`. O(peers): call it once per loop turn.
+  [[nodiscard]] Instant NextTimeout() const;
   void TakeActions(std::vector<Action>* out);
   // The next bytes to hand to send() for `key`; empty when nothing is pending. The span stays
   // valid and unchanged until HandleSent reports it fully sent (or the peer is closed).
@@ -125,6 +133,8 @@ class Torrent {
 
   // Connection management.
   void DialCandidates(Instant now);
+  // Requests kept outstanding with `peer` when it serves us.
+  size_t RequestDepth(const PeerSession& peer) const;
 
   const Metainfo& meta_;
   TorrentConfig config_;
@@ -144,6 +154,10 @@ class Torrent {
   };
   absl::flat_hash_map<PeerAddress, Candidate> candidates_;
   uint32_t connecting_ = 0;
+  // The earliest next_attempt of a candidate not yet due when it was last looked at.
+  Instant next_dial_at_ = kNoTimeout;
+  // Due candidates were left undialled for want of a connection slot.
+  bool dial_pending_ = false;
   Instant need_peers_at_{INT64_MIN / 2};  // when kNeedPeers was last emitted
 
   std::vector<PeerAddress> banned_;
@@ -151,6 +165,7 @@ class Torrent {
   Choker choker_;
   Instant last_choke_round_{};
   std::vector<PeerKey> last_unchoked_;  // the choker's previous decision, for change logging
+  Instant last_tick_{INT64_MIN / 2};
 };
 
 }  // namespace torrenty::engine

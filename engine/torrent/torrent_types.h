@@ -22,8 +22,8 @@ struct TorrentConfig {
   uint32_t requests_per_peer_max = 128;
   // Bounded piece-assembly memory: at most this many pieces are being downloaded at once.
   uint32_t pieces_in_flight_max = 48;
-  // The torrent's memory budget for piece buffers, shared by its shards (engine/torrent/piece_memory.h);
-  // null: bounded by pieces_in_flight_max alone.
+  // The torrent's memory budget for piece buffers, shared by its shards
+  // (engine/torrent/piece_memory.h); null: bounded by pieces_in_flight_max alone.
   PieceMemory* piece_memory = nullptr;
   // Requests a peer may queue with us; more is a protocol abuse and closes the connection.
   // libtorrent allows 2000 (max_allowed_in_request_queue) and Transmission pipelines past 512,
@@ -99,6 +99,9 @@ struct TorrentStats {
   uint32_t peers_connected = 0;
   uint32_t peers_closed_for_protocol_errors = 0;
 };
+
+// What NextTimeout() answers when no timer is pending.
+inline constexpr Instant kNoTimeout{INT64_MAX};
 
 // One block of a piece, as in the wire protocol's request, piece and cancel messages.
 struct BlockRequest {

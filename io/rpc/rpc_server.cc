@@ -32,6 +32,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kSessionIdHeader = "X-Transmission-Session-Id";
 constexpr size_t kRecvChunk = 16 * 1024;
+constexpr int kAcceptRetryMs = 100;
+constexpr int kLingerMs = 2000;
+constexpr double kAuthGuessBurst = 10;
+constexpr double kAuthGuessesPerSecond = 1;
 
 // Compares without an early exit, so response timing does not reveal how much of a secret matched.
 // Debian's abseil has its own string_view type.
@@ -149,8 +153,7 @@ class RpcServer::Loop {
   void Run() {
     accept_c_ = MakeCompletion<&Loop::OnAccept>(this);
     stop_c_ = MakeCompletion<&Loop::OnStop>(this);
-    ring_->Accept(listen_fd_, &accept_c_);
-    accept_inflight_ = true;
+    PostAccept();
     ring_->Read(stop_fd_, &stop_buf_, sizeof(stop_buf_), 0, &stop_c_);
     stop_inflight_ = true;
     while (!stopping_) {
@@ -161,6 +164,7 @@ class RpcServer::Loop {
         break;
       }
       ExpireIdle();
+      if (!accept_inflight_ && !stopping_ && Clock::now() >= accept_retry_at_) PostAccept();
     }
     Shutdown();
   }
@@ -182,6 +186,7 @@ class RpcServer::Loop {
     bool close_after_send = false;
     bool answering = false;  // a full request is being answered; reading waits for the reply
     bool sent_continue = false;
+    bool draining = false;  // the last reply is out; reading and discarding until the client closes
     Clock::time_point deadline;
     std::list<Conn>::iterator self;
 
@@ -192,7 +197,7 @@ class RpcServer::Loop {
 
   int NextWaitMs() const {
     // Idle connections are swept at least once a second; the loop does nothing else on a timer.
-    return 1000;
+    return accept_inflight_ ? 1000 : kAcceptRetryMs;
   }
 
   void OnStop(int32_t, uint32_t) {
@@ -224,8 +229,15 @@ class RpcServer::Loop {
         PostRecv(c);
       }
     } else if (res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
+      // Out of descriptors or memory: accepting again at once would fail at once, in a loop.
       std::fprintf(stderr, "torrenty: rpc server: accept: %s\n", std::strerror(-res));
+      accept_retry_at_ = Clock::now() + std::chrono::milliseconds(kAcceptRetryMs);
+      return;
     }
+    PostAccept();
+  }
+
+  void PostAccept() {
     ring_->Accept(listen_fd_, &accept_c_);
     accept_inflight_ = true;
   }
@@ -240,6 +252,7 @@ class RpcServer::Loop {
     c->recv_inflight = false;
     if (c->closing) return MaybeFinishClose(c);
     if (res <= 0) return BeginClose(c);
+    if (c->draining) return PostRecv(c);
     Process(c, std::string_view(c->rbuf.data(), static_cast<size_t>(res)));
   }
 
@@ -283,18 +296,28 @@ class RpcServer::Loop {
   std::optional<Response> Precheck(const http::Request& req) {
     const std::string* host = req.Header("host");
     std::optional<std::string> name = host ? HostName(*host) : std::nullopt;
-    if (!name || !HostAllowed(*name)) {
+    // An absolute-form target names a host too; both must be ours.
+    std::optional<std::string> target_name =
+        req.Authority().empty() ? name : HostName(req.Authority());
+    if (!name || !HostAllowed(*name) || !target_name || !HostAllowed(*target_name)) {
       return Simple(421, "unrecognized Host; add it to the RPC server's allowed hosts");
     }
     if (!expected_auth_.empty()) {
       bool ok = false;
       const std::string* auth = req.Header("authorization");
-      if (auth != nullptr && auth->size() > 6 &&
-          absl::EqualsIgnoreCase(auth->substr(0, 6), "basic ")) {
+      if (auth != nullptr) {
+        RefillAuthTokens();
+        if (auth_tokens_ < 1) {
+          Response r = Simple(429, "too many wrong passwords; try again in a second");
+          r.headers.emplace_back("Retry-After", "1");
+          return r;
+        }
         std::string decoded;
-        if (absl::Base64Unescape(AV(std::string_view(*auth).substr(6)), &decoded)) {
+        if (auth->size() > 6 && absl::EqualsIgnoreCase(auth->substr(0, 6), "basic ") &&
+            absl::Base64Unescape(AV(std::string_view(*auth).substr(6)), &decoded)) {
           ok = ConstantTimeEquals(decoded, expected_auth_);
         }
+        if (!ok) auth_tokens_ -= 1;
       }
       if (!ok) {
         Response r = Simple(401, "unauthorized");
@@ -343,6 +366,15 @@ class RpcServer::Loop {
     return r;
   }
 
+  // Wrong credentials spend a token; tokens come back at kAuthGuessesPerSecond up to
+  // kAuthGuessBurst, which bounds password guessing without locking the owner out for long.
+  void RefillAuthTokens() {
+    const Clock::time_point now = Clock::now();
+    const double seconds = std::chrono::duration<double>(now - auth_refilled_at_).count();
+    auth_tokens_ = std::min(kAuthGuessBurst, auth_tokens_ + seconds * kAuthGuessesPerSecond);
+    auth_refilled_at_ = now;
+  }
+
   bool HostAllowed(const std::string& name) const {
     if (name == "localhost" || IsIpLiteral(name)) return true;
     for (const std::string& h : allowed_hosts_) {
@@ -387,7 +419,7 @@ class RpcServer::Loop {
     }
     c->out.clear();
     c->out_off = 0;
-    if (c->close_after_send) return BeginClose(c);
+    if (c->close_after_send) return LingeringClose(c);
     if (c->answering) {
       // The reply is out: start on the next request.
       c->answering = false;
@@ -398,6 +430,17 @@ class RpcServer::Loop {
       if (!pending.empty()) Process(c, pending);
       if (!c->answering && !c->closing) PostRecv(c);
     }
+  }
+
+  // Closing with unread request bytes in the socket makes the kernel send a reset, which can
+  // destroy the error reply before the client reads it (a refused upload is exactly that case).
+  // So: send FIN, then read and discard until the client closes or a short deadline passes.
+  void LingeringClose(Conn* c) {
+    if (c->draining || c->closing) return;
+    c->draining = true;
+    ::shutdown(c->fd, SHUT_WR);
+    c->deadline = Clock::now() + std::chrono::milliseconds(kLingerMs);
+    PostRecv(c);
   }
 
   void BeginClose(Conn* c) {
@@ -442,8 +485,11 @@ class RpcServer::Loop {
   http::Limits limits_;
   std::vector<std::string> allowed_hosts_;
   std::string expected_auth_;  // "user:pass", empty when auth is off
+  double auth_tokens_ = kAuthGuessBurst;
+  Clock::time_point auth_refilled_at_ = Clock::now();
   Completion accept_c_, stop_c_;
   bool accept_inflight_ = false;
+  Clock::time_point accept_retry_at_;
   bool stop_inflight_ = false;
   uint64_t stop_buf_ = 0;
   bool stopping_ = false;

@@ -2,10 +2,10 @@
 // TigerBeetle's simulator): N Torrents, one per simulated client, joined by in-memory pipes, with
 // virtual time, in-memory "disks" and a seeded RNG that decides how bytes are split on the way.
 //
-// The simulator plays io/session/torrent_session.cc's part of the call protocol: after every Handle*()
-// it drains TakeActions() and executes the actions. kFlush marks the connection end as sending;
-// each step moves up to `upload_per_step` bytes from NextSend() into the pipe and reports them
-// with HandleSent(). Each step delivers bytes in transit to the other side's HandleBytes(),
+// The simulator plays io/session/torrent_session.cc's part of the call protocol: after every
+// Handle*() it drains TakeActions() and executes the actions. kFlush marks the connection end as
+// sending; each step moves up to `upload_per_step` bytes from NextSend() into the pipe and reports
+// them with HandleSent(). Each step delivers bytes in transit to the other side's HandleBytes(),
 // keeping what it did not consume. Hashing, writes and block reads are queued and completed on
 // the next step (in a random order), as a thread pool and io_uring would. kClose tears the pipe
 // down and tells the other side with HandlePeerClosed() (the closer has already forgotten it).
@@ -29,11 +29,11 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
-#include "engine/metainfo/metainfo.h"
 #include "engine/base/sha1.h"
-#include "engine/torrent/torrent.h"
 #include "engine/base/types.h"
 #include "engine/codec/wire.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/torrent/torrent.h"
 #include "gtest/gtest.h"
 
 namespace torrenty::testing {
@@ -158,6 +158,9 @@ class Swarm {
     int64_t tick_ms = 1000;
     // Random partial sends and random split points on delivery.
     bool random_splits = false;
+    // Tick each client only once its NextTimeout() has come (instead of every tick_ms), as a
+    // driver that sleeps until the next deadline does.
+    bool tick_on_deadline = false;
   };
 
   struct CloseRecord {
@@ -180,7 +183,8 @@ class Swarm {
     std::vector<std::pair<int64_t, engine::PeerAddress>> dials;
     std::vector<std::string> fatals;
     int need_peers = 0;
-    std::vector<std::string> logs;  // kLog lines (choker decisions)
+    std::vector<std::string> logs;    // kLog lines (choker decisions)
+    std::vector<int64_t> tick_times;  // when HandleTick ran
     bool completed = false;
     int64_t completed_at = -1;
     bool online = true;    // accepts connections
@@ -313,8 +317,11 @@ class Swarm {
   }
 
   // One step of virtual time: sends, deliveries, disk completions, then timers.
-  void Step() {
-    now_ += options_.step_ms;
+  void Step() { StepTo(now_ + options_.step_ms); }
+
+  // Step() to virtual time `t` (not before now).
+  void StepTo(int64_t t) {
+    now_ = std::max(now_, t);
     for (int id : Order(pipes_.size())) {
       for (int s = 0; s < 2; ++s) Pump(id, s);
     }
@@ -329,12 +336,58 @@ class Swarm {
       clients_[shard]->torrent->HandleRemoteHave(piece, now());
       DrainAll();
     }
-    if ((now_ - options_.start_ms) % options_.tick_ms == 0) {
+    if (options_.tick_on_deadline) {
       for (int c : Order(clients_.size())) {
-        clients_[c]->torrent->HandleTick(now());
-        DrainAll();
+        engine::Torrent& t = *clients_[c]->torrent;
+        if (now() < t.NextTimeout()) continue;
+        Tick(c);
+      }
+    } else if ((now_ - options_.start_ms) % options_.tick_ms == 0) {
+      for (int c : Order(clients_.size())) Tick(c);
+    }
+  }
+
+  // Nothing moves: no bytes queued or in transit, no disk operation or remote have pending.
+  bool Quiet() const {
+    if (!pending_remote_haves_.empty()) return false;
+    for (const auto& [client, ops] : disk_ops_)
+      if (!ops.empty()) return false;
+    for (const Pipe& p : pipes_) {
+      if (!p.open) continue;
+      for (int s = 0; s < 2; ++s) {
+        if (!p.transit[s].empty() || (p.end[s].client != kRaw && p.end[s].flushing)) return false;
       }
     }
+    return true;
+  }
+
+  // Like RunUntil (with options.tick_on_deadline), but while the swarm is Quiet() virtual time
+  // jumps straight to the earliest NextTimeout() of any client, as a sleeping driver would.
+  bool RunOnDeadlines(const std::function<bool()>& done, int64_t max_ms) {
+    if (!options_.tick_on_deadline) ADD_FAILURE() << "RunOnDeadlines needs tick_on_deadline";
+    const int64_t deadline = now_ + max_ms;
+    int ticks_at_same_instant = 0;
+    while (!done()) {
+      if (now_ >= deadline) return false;
+      if (Quiet()) {
+        int64_t next = std::numeric_limits<int64_t>::max();
+        for (const auto& c : clients_) next = std::min(next, c->torrent->NextTimeout().ms);
+        if (next > deadline) {
+          now_ = deadline;
+          return done();
+        }
+        // A torrent that stays due at one instant would make a sleeping driver spin.
+        if (next <= now_ && ++ticks_at_same_instant > 100) {
+          ADD_FAILURE() << "NextTimeout() stays at " << next << ": a driver would spin";
+          return false;
+        }
+        if (next > now_) ticks_at_same_instant = 0;
+        StepTo(next);
+        continue;
+      }
+      Step();
+    }
+    return true;
   }
 
   // Steps until `done` holds or `max_ms` of virtual time has passed; returns done().
@@ -384,6 +437,19 @@ class Swarm {
     std::stable_sort(out.begin(), out.end(),
                      [](const WireEvent& a, const WireEvent& b) { return a.time_ms < b.time_ms; });
     return out;
+  }
+
+  void Tick(int c) {
+    engine::Torrent& t = *clients_[c]->torrent;
+    t.HandleTick(now());
+    clients_[c]->tick_times.push_back(now_);
+    // A tick leaves nothing due at once (later inputs may make something due), or a driver
+    // sleeping until NextTimeout() would spin.
+    if (options_.tick_on_deadline && t.NextTimeout() <= now()) {
+      ADD_FAILURE() << "client " << c << ": NextTimeout() " << t.NextTimeout().ms
+                    << " not after the tick at " << now_;
+    }
+    DrainAll();
   }
 
   // Executes every pending action of every client until there are none.

@@ -147,6 +147,24 @@ class FakeRpcBackend : public RpcBackend {
            "torrenty_torrents 2\n";
   }
 
+  // Locked copies, for tests that read while the server thread may call in.
+  int GetCalls() {
+    std::lock_guard<std::mutex> lock(mu);
+    return get_calls;
+  }
+  std::vector<AddRequest> Adds() {
+    std::lock_guard<std::mutex> lock(mu);
+    return adds;
+  }
+  std::vector<std::pair<std::vector<int>, TorrentSettings>> Sets() {
+    std::lock_guard<std::mutex> lock(mu);
+    return sets;
+  }
+  std::vector<SessionSettingsUpdate> SessionSets() {
+    std::lock_guard<std::mutex> lock(mu);
+    return session_sets;
+  }
+
   // Calls as "verb id,id".
   std::vector<std::string> Calls() {
     std::lock_guard<std::mutex> lock(mu);

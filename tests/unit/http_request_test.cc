@@ -68,6 +68,23 @@ TEST(HttpRequest, PipelinedRequestsLeaveTheRestUnconsumed) {
   EXPECT_EQ(p.request().target, "/b");
 }
 
+TEST(HttpRequest, AbsoluteFormTarget) {
+  RequestParser p;
+  ASSERT_EQ(
+      FeedAll(p, "GET HTTP://localhost:9091/transmission/rpc/?x=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+          .status,
+      ParseStatus::kComplete);
+  EXPECT_EQ(p.request().Path(), "/transmission/rpc/");
+  EXPECT_EQ(p.request().Authority(), "localhost:9091");
+  p.Reset();
+  ASSERT_EQ(FeedAll(p, "GET http://h HTTP/1.1\r\nHost: a\r\n\r\n").status, ParseStatus::kComplete);
+  EXPECT_EQ(p.request().Path(), "/");
+  EXPECT_EQ(p.request().Authority(), "h");
+  p.Reset();
+  ASSERT_EQ(FeedAll(p, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n").status, ParseStatus::kComplete);
+  EXPECT_EQ(p.request().Authority(), "");
+}
+
 TEST(HttpRequest, AcceptsBareLfAndLeadingEmptyLines) {
   RequestParser p;
   ASSERT_EQ(FeedAll(p, "\r\n\nGET / HTTP/1.0\nConnection: keep-alive\n\n").status,

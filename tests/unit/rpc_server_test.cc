@@ -153,7 +153,7 @@ TEST_F(RpcServerTest, SessionIdHandshake) {
   const std::string sid = r.Header("X-Transmission-Session-Id");
   EXPECT_EQ(sid, server_->session_id());
   EXPECT_GE(sid.size(), 32u);
-  EXPECT_EQ(backend_.get_calls, 0);  // the backend never saw the request
+  EXPECT_EQ(backend_.GetCalls(), 0);  // the backend never saw the request
 
   c.Send(Post(kGet, "X-Transmission-Session-Id: wrong\r\n"));
   EXPECT_EQ(c.Read().status, 409);
@@ -206,6 +206,16 @@ TEST_F(RpcServerTest, HostAllowList) {
   EXPECT_EQ(status_for("localhost.evil.example"), 421);
   EXPECT_EQ(status_for("[::1"), 421);
   EXPECT_EQ(status_for("a:b:c"), 421);
+  // An absolute-form target's host must pass too, and so must the Host header.
+  {
+    Client c(server_->port());
+    c.Send("GET http://localhost:1/metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    EXPECT_EQ(c.Read().status, 200);
+    c.Send("GET http://evil.example/metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    EXPECT_EQ(c.Read().status, 421);
+    c.Send("GET http://localhost/metrics HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+    EXPECT_EQ(c.Read().status, 421);
+  }
   // The rebinding check comes before the CSRF handshake.
   Client c(server_->port());
   c.Send(Post(kGet, "", "evil.example"));
@@ -236,7 +246,44 @@ TEST_F(RpcServerTest, BasicAuth) {
   EXPECT_EQ(c.Read().status, 200);
   c.Send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
   EXPECT_EQ(c.Read().status, 401);
-  EXPECT_EQ(backend_.get_calls, 1);
+  EXPECT_EQ(backend_.GetCalls(), 1);
+}
+
+TEST_F(RpcServerTest, PasswordGuessingIsThrottled) {
+  RpcServerOptions o;
+  o.username = "user";
+  o.password = "secret";
+  StartServer(o);
+  Client c(server_->port());
+  const std::string right =
+      absl::StrCat("Authorization: Basic ", absl::Base64Escape("user:secret"), "\r\n");
+  // Requests without credentials (a client's first probe) cost nothing.
+  for (int i = 0; i < 20; ++i) {
+    c.Send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    ASSERT_EQ(c.Read().status, 401);
+  }
+  int wrong = 0;
+  HttpReply r;
+  do {
+    c.Send(absl::StrCat("GET /metrics HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic ",
+                        absl::Base64Escape(absl::StrCat("user:guess", wrong)), "\r\n\r\n"));
+    r = c.Read();
+    ++wrong;
+  } while (r.status == 401 && wrong < 100);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.Header("Retry-After"), "1");
+  EXPECT_GE(wrong, 10);
+  EXPECT_LE(wrong, 12);
+  // The right password waits too, then works once a token is back.
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    c.Send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n" + right + "\r\n");
+    status = c.Read().status;
+    if (status != 429) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(status, 200);
 }
 
 TEST(RpcServerStart, RefusesNonLoopbackWithoutAuth) {
@@ -278,6 +325,13 @@ TEST_F(RpcServerTest, BodyLimitAndMalformedRequests) {
                         "Content-Length: 1025\r\n\r\n"));
     EXPECT_EQ(c.Read().status, 413);
     EXPECT_TRUE(c.ReadsEof());
+  }
+  {
+    // The whole oversized upload arrives at once: the 413 must still reach the client.
+    Client c(server_->port());
+    c.Send(absl::StrCat("POST /transmission/rpc HTTP/1.1\r\nHost: localhost\r\n", Sid(),
+                        "Content-Length: 300000\r\n\r\n", std::string(300000, 'x')));
+    EXPECT_EQ(c.Read().status, 413);
   }
   {
     Client c(server_->port());
@@ -464,9 +518,10 @@ TEST_F(TransmissionRemoteTest, AddStartStopRemove) {
   RemoteResult r = Remote(Url() + " -a " + file);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("responded: \"success\""), std::string::npos) << r.output;
-  ASSERT_EQ(backend_.adds.size(), 1u);
-  EXPECT_EQ(backend_.adds[0].metainfo, torrent);
-  EXPECT_FALSE(backend_.adds[0].paused);
+  const std::vector<AddRequest> adds = backend_.Adds();
+  ASSERT_EQ(adds.size(), 1u);
+  EXPECT_EQ(adds[0].metainfo, torrent);
+  EXPECT_FALSE(adds[0].paused);
 
   r = Remote(Url() + " -t 1 -S");
   EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -496,17 +551,19 @@ TEST_F(TransmissionRemoteTest, SpeedLimits) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   r = Remote(Url() + " -t 1 -d 50 -u 60");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  ASSERT_EQ(backend_.session_sets.size(), 3u);
-  EXPECT_EQ(backend_.session_sets[0].speed_limit_down, 100 * 1024);
-  EXPECT_EQ(backend_.session_sets[0].speed_limit_down_enabled, true);
-  EXPECT_EQ(backend_.session_sets[1].speed_limit_up, 200 * 1024);
-  EXPECT_EQ(backend_.session_sets[1].speed_limit_up_enabled, true);
-  EXPECT_EQ(backend_.session_sets[2].alt_speed_enabled, true);
-  ASSERT_EQ(backend_.sets.size(), 1u);
-  EXPECT_EQ(backend_.sets[0].first, std::vector<int>{1});
-  EXPECT_EQ(backend_.sets[0].second.download_limit, 50 * 1024);
-  EXPECT_EQ(backend_.sets[0].second.download_limited, true);
-  EXPECT_EQ(backend_.sets[0].second.upload_limit, 60 * 1024);
+  const auto session_sets = backend_.SessionSets();
+  const auto sets = backend_.Sets();
+  ASSERT_EQ(session_sets.size(), 3u);
+  EXPECT_EQ(session_sets[0].speed_limit_down, 100 * 1024);
+  EXPECT_EQ(session_sets[0].speed_limit_down_enabled, true);
+  EXPECT_EQ(session_sets[1].speed_limit_up, 200 * 1024);
+  EXPECT_EQ(session_sets[1].speed_limit_up_enabled, true);
+  EXPECT_EQ(session_sets[2].alt_speed_enabled, true);
+  ASSERT_EQ(sets.size(), 1u);
+  EXPECT_EQ(sets[0].first, std::vector<int>{1});
+  EXPECT_EQ(sets[0].second.download_limit, 50 * 1024);
+  EXPECT_EQ(sets[0].second.download_limited, true);
+  EXPECT_EQ(sets[0].second.upload_limit, 60 * 1024);
 
   r = Remote(Url() + " -si");
   EXPECT_NE(r.output.find("Enabled limit: 100 kB/s"), std::string::npos) << r.output;
@@ -537,7 +594,12 @@ TEST_F(TransmissionRemoteTest, WrongHostIs421) {
              absl::StrCat("http_proxy=http://127.0.0.1:", server_->port()));
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("421"), std::string::npos) << r.output;
-  EXPECT_EQ(backend_.get_calls, 0);
+  EXPECT_EQ(backend_.GetCalls(), 0);
+  // The same route with a name we know works, so the 421 above was the Host check.
+  r = Remote(absl::StrCat("http://localhost:", server_->port(), "/transmission -l"),
+             absl::StrCat("http_proxy=http://127.0.0.1:", server_->port()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("alpha"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -106,7 +106,8 @@ TEST_F(TransmissionRpcTest, FilesAndTrackers) {
       {"method", "torrent-get"},
       {"arguments",
        {{"ids", {1}},
-        {"fields", {"files", "fileStats", "priorities", "wanted", "trackerStats", "peers"}}}}});
+        {"fields",
+         {"files", "fileStats", "priorities", "wanted", "trackerStats", "peers", "magnetLink"}}}}});
   ASSERT_EQ(r["result"], "success");
   const json& t = r["arguments"]["torrents"][0];
   EXPECT_EQ(t["files"][1]["name"], "alpha/two.bin");
@@ -117,6 +118,8 @@ TEST_F(TransmissionRpcTest, FilesAndTrackers) {
   EXPECT_EQ(t["trackerStats"][0]["lastAnnounceResult"], "Success");
   EXPECT_EQ(t["trackerStats"][0]["seederCount"], 1);
   EXPECT_EQ(t["peers"][0]["rateToClient"], 51200);
+  EXPECT_EQ(t["magnetLink"], "magnet:?xt=urn:btih:" + std::string(40, 'a') +
+                                 "&dn=alpha&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce");
   EXPECT_TRUE(backend_.last_fields.files && backend_.last_fields.trackers &&
               backend_.last_fields.peers);
 }
