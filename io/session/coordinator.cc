@@ -176,12 +176,15 @@ TorrentEntry* Coordinator::Find(TorrentId id) {
   return it == torrents_.end() ? nullptr : it->second.get();
 }
 
+TorrentEntry* Coordinator::FindByHash(const engine::InfoHash& info_hash) {
+  auto it = by_hash_.find(info_hash);
+  return it == by_hash_.end() ? nullptr : Find(it->second);
+}
+
 absl::StatusOr<TorrentId> Coordinator::Add(AddTorrentParams params) {
   if (params.meta == nullptr) return absl::InvalidArgumentError("no metainfo");
-  for (const auto& [id, e] : torrents_) {
-    if (e->meta->info_hash == params.meta->info_hash) {
-      return absl::AlreadyExistsError(absl::StrCat("torrent ", id, " has the same info-hash"));
-    }
+  if (const TorrentEntry* e = FindByHash(params.meta->info_hash)) {
+    return absl::AlreadyExistsError(absl::StrCat("torrent ", e->id, " has the same info-hash"));
   }
   auto e = std::make_unique<TorrentEntry>();
   TorrentEntry& t = *e;
@@ -209,6 +212,7 @@ absl::StatusOr<TorrentId> Coordinator::Add(AddTorrentParams params) {
   const TorrentId id = t.id;
   torrents_[id] = std::move(e);
   order_.push_back(id);
+  by_hash_[t.meta->info_hash] = id;
   if (params.have.has_value()) {
     t.have = std::move(*params.have);
     t.verified_bytes = VerifiedBytes(*t.meta, t.have);
@@ -427,6 +431,7 @@ void Coordinator::Remove(TorrentId id, bool delete_data, std::function<void()> t
     }
     Log(t, "removed", /*verbose=*/true);
     order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
+    by_hash_.erase(t->meta->info_hash);
     torrents_.erase(id);
     if (then) then();
   });

@@ -125,6 +125,7 @@ class Coordinator {
   absl::StatusOr<TorrentId> Add(AddTorrentParams params);
   // Coordinator thread.
   TorrentEntry* Find(TorrentId id);
+  TorrentEntry* FindByHash(const engine::InfoHash& info_hash);
   const std::vector<TorrentId>& order() const { return order_; }
   void Start(TorrentId id);
   void Stop(TorrentId id, std::function<void()> then = nullptr);
@@ -175,6 +176,8 @@ class Coordinator {
   std::unique_ptr<TorrentChecker> checker_;
   absl::flat_hash_map<TorrentId, std::unique_ptr<TorrentEntry>> torrents_;
   std::vector<TorrentId> order_;  // in the order they were added
+  // So that adding one of 10,000 torrents is not a walk over all the others.
+  absl::flat_hash_map<engine::InfoHash, TorrentId> by_hash_;
   TorrentId next_id_ = 1;
 
   std::unique_ptr<HttpFetcher> http_;

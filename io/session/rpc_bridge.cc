@@ -219,12 +219,10 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddTorrent(const rpc::AddRequest& req
   auto meta = std::make_shared<const engine::Metainfo>(std::move(*parsed));
   absl::StatusOr<rpc::AddResult> result = absl::UnavailableError("the session has stopped");
   OnCoordinator([&](Coordinator& c) {
-    for (TorrentId id : c.order()) {
-      const TorrentEntry& e = *c.Find(id);
-      if (e.meta->info_hash == meta->info_hash) {
-        result = rpc::AddResult{static_cast<int>(id), e.meta->name, Hex(e.meta->info_hash), true};
-        return;
-      }
+    if (const TorrentEntry* e = c.FindByHash(meta->info_hash)) {
+      result =
+          rpc::AddResult{static_cast<int>(e->id), e->meta->name, Hex(e->meta->info_hash), true};
+      return;
     }
     AddTorrentParams params;
     params.meta = meta;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -178,7 +179,9 @@ class Server {
   Server(const ServeArgs& args, io::Session* session, io::StateDir state)
       : args_(args), session_(session), state_(std::move(state)) {}
 
-  // Saves the record of torrent `id` (after an add, a start or a stop).
+  // Saves the record of torrent `id` (after an add, a start or a stop) unless it is what was
+  // last written: each save is an fsync on the coordinator thread, and with thousands of idle
+  // torrents rewriting them all stalled the RPC for seconds.
   void SaveRecord(io::Coordinator& c, io::TorrentId id) {
     const io::TorrentEntry* e = c.Find(id);
     if (e == nullptr) return;
@@ -192,6 +195,10 @@ class Server {
     for (size_t i = 0; i < e->files_wanted.size(); ++i) {
       if (!e->files_wanted[i]) r.files_unwanted.push_back(static_cast<uint32_t>(i));
     }
+    const Written now{r.paused, r.done_date, r.downloaded, r.uploaded, r.files_unwanted};
+    auto [it, inserted] = written_.try_emplace(id, now);
+    if (!inserted && it->second == now) return;
+    it->second = now;
     if (absl::Status st = state_.SaveRecord(Hex(e->meta->info_hash), r); !st.ok()) {
       Log(absl::StrCat("state: ", st.message()));
     }
@@ -242,6 +249,9 @@ class Server {
       e->downloaded_base = s.record.downloaded;
       e->uploaded_base = s.record.uploaded;
       e->done_date = s.record.done_date;
+      written_[*id] =
+          Written{s.record.paused, s.record.done_date, s.record.downloaded, s.record.uploaded,
+                  s.record.files_unwanted};
     }
     if (!saved.empty()) Log(absl::StrCat(saved.size(), " saved torrents loaded"));
   }
@@ -301,10 +311,19 @@ class Server {
   }
 
  private:
+  // The parts of a record that change after it is first written.
+  struct Written {
+    bool paused = false;
+    int64_t done_date = 0, downloaded = 0, uploaded = 0;
+    std::vector<uint32_t> files_unwanted;
+    friend bool operator==(const Written&, const Written&) = default;
+  };
+
   const ServeArgs& args_;
   io::Session* session_;
   io::StateDir state_;
   uint64_t ticks_ = 0;
+  absl::flat_hash_map<io::TorrentId, Written> written_;
 };
 
 }  // namespace
