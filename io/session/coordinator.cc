@@ -137,7 +137,17 @@ uint32_t TorrentEntry::peers_connected() const {
   return sum;
 }
 
-Coordinator::Coordinator(CoordinatorEnv env) : env_(std::move(env)) {}
+namespace {
+engine::AnnounceScheduler::Config SchedulerConfig() {
+  engine::AnnounceScheduler::Config c;
+  absl::BitGen gen;
+  c.seed = absl::Uniform<uint64_t>(gen);
+  return c;
+}
+}  // namespace
+
+Coordinator::Coordinator(CoordinatorEnv env)
+    : env_(std::move(env)), scheduler_(SchedulerConfig()) {}
 
 Coordinator::~Coordinator() {
   checker_.reset();
@@ -336,7 +346,12 @@ void Coordinator::Activate(TorrentEntry& e) {
     absl::BitGen gen;
     e.announcer =
         std::make_unique<engine::Announcer>(acfg, meta.trackers, absl::Uniform<uint64_t>(gen));
-    if (!EnsureTransports(*e.announcer)) e.announcer.reset();
+    if (!EnsureTransports(*e.announcer)) {
+      e.announcer.reset();
+    } else {
+      // A download without peers announces at once; seeds restored in bulk are spread.
+      (void)scheduler_.AddTorrent(e.id, Now(), /*needs_peers=*/!e.done());
+    }
   }
   for (Mailbox<ShardMessage>* inbox : env_.inboxes) {
     ShardMessage m;
@@ -378,7 +393,8 @@ void Coordinator::Stop(TorrentId id, std::function<void()> then) {
   const Instant now = Now();
   if (e->announcer) {
     e->announcer->Stop(now);
-    PollAnnouncer(*e, now);
+    RequestAnnounce(*e, now);
+    PollAnnouncers(now);
   }
   for (Mailbox<ShardMessage>* inbox : env_.inboxes) {
     ShardMessage m;
@@ -432,6 +448,7 @@ void Coordinator::Remove(TorrentId id, bool delete_data, std::function<void()> t
     Log(t, "removed", /*verbose=*/true);
     order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
     by_hash_.erase(t->meta->info_hash);
+    scheduler_.RemoveTorrent(id);
     torrents_.erase(id);
     if (then) then();
   });
@@ -479,7 +496,8 @@ void Coordinator::OnComplete(TorrentEntry& e, Instant now) {
   e.done_date = UnixNow();
   if (e.announcer) {
     e.announcer->Completed(now);
-    PollAnnouncer(e, now);
+    RequestAnnounce(e, now);
+    PollAnnouncers(now);
   }
   // Make the data durable before reporting success: exit 0 means the bytes are on disk.
   if (e.shared && e.shared->store) {
@@ -558,10 +576,11 @@ void Coordinator::BeginStop(Instant now) {
   for (const auto& [id, e] : torrents_) {
     if (e->state != TorrentEntry::State::kRunning || !e->announcer) continue;
     e->announcer->Stop(now);
-    PollAnnouncer(*e, now);
+    RequestAnnounce(*e, now);
     // `stopped` waits for a `completed` still under way (within the grace period).
     if (e->announcer->stop_pending()) e->stop_announce_pending = true;
   }
+  PollAnnouncers(now);
   for (Mailbox<ShardMessage>* inbox : env_.inboxes) {
     ShardMessage m;
     m.type = ShardMessage::Type::kStop;
@@ -761,35 +780,64 @@ void Coordinator::PollAnnouncers(Instant now) {
   // UDP results may arrive synchronously from Tick/Announce; OnUdpResult then leaves polling to
   // this loop.
   if (in_poll_) return;
-  if (udp_) {
-    in_poll_ = true;
-    udp_->Tick(now);
-    in_poll_ = false;
+  in_poll_ = true;
+  if (udp_) udp_->Tick(now);
+  for (TorrentId id : order_) RequestAnnounce(*torrents_[id], now);
+  scheduler_.Admit(now, &grants_);
+  for (const engine::AnnounceScheduler::Grant& g : grants_) {
+    TorrentEntry* e = Find(static_cast<TorrentId>(g.torrent));
+    if (e == nullptr || !e->announcer) {
+      scheduler_.Done(g.host);
+      continue;
+    }
+    SendAnnounce(*e, g.host, now);
   }
-  for (TorrentId id : order_) {
-    TorrentEntry& e = *torrents_[id];
-    if (e.announcer && e.announcer->next_wakeup().ms <= now.ms) PollAnnouncer(e, now);
-  }
+  grants_.clear();
+  in_poll_ = false;
 }
 
-void Coordinator::PollAnnouncer(TorrentEntry& e, Instant now) {
-  if (!e.announcer || in_poll_) return;
-  in_poll_ = true;
+void Coordinator::RequestAnnounce(TorrentEntry& e, Instant now) {
+  if (!e.announcer || e.announce_in_flight) return;
+  if (e.announcer->next_wakeup().ms > now.ms) return;
+  const bool stop = e.announcer->next_event() == engine::AnnounceEvent::kStopped;
+  if (stop && (stopping_ || e.state == TorrentEntry::State::kStopping)) {
+    e.stop_announce_pending = true;
+  }
+  // A waiting request keeps its place in the queue; only a `stopped` replaces it (it goes first).
+  if (scheduler_.waiting(e.id) && !stop) return;
+  const bool needs_peers = !e.done() && e.peers_connected() == 0;
+  scheduler_.Request(e.id, engine::TrackerHostKey(e.announcer->next_tracker_url()),
+                     engine::AnnounceScheduler::PriorityFor(e.announcer->next_event(), needs_peers));
+}
+
+void Coordinator::SendAnnounce(TorrentEntry& e, const std::string& host, Instant now) {
   engine::TransferStats ts;
   ts.uploaded = e.uploaded();
   ts.downloaded = e.downloaded();
   ts.left = e.left();
-  while (std::optional<engine::PendingAnnounce> a = e.announcer->Poll(now, ts)) {
-    if (stopping_ || e.state == TorrentEntry::State::kStopping) e.stop_announce_pending = true;
-    const uint64_t rid = next_request_++;
-    requests_[rid] = PendingRequest{e.id, a->id};
-    if (a->transport == engine::PendingAnnounce::Transport::kUdp) {
-      udp_->Announce(rid, a->udp_host, a->udp_port, a->params, a->udp_max_retransmits, now);
-    } else {
-      http_->Get(rid, a->url, kAnnounceTimeoutMs);
+  std::optional<engine::PendingAnnounce> a = e.announcer->Poll(now, ts);
+  if (!a.has_value()) {
+    scheduler_.Done(host);
+    if (stopping_ || e.state == TorrentEntry::State::kStopping) {
+      e.stop_announce_pending = e.announcer->stop_pending();
     }
+    return;
   }
-  in_poll_ = false;
+  if (stopping_ || e.state == TorrentEntry::State::kStopping) e.stop_announce_pending = true;
+  const uint64_t rid = next_request_++;
+  requests_[rid] = PendingRequest{e.id, a->id, host};
+  e.announce_in_flight = true;
+  if (a->transport == engine::PendingAnnounce::Transport::kUdp) {
+    udp_->Announce(rid, a->udp_host, a->udp_port, a->params, a->udp_max_retransmits, now);
+  } else {
+    http_->Get(rid, a->url, kAnnounceTimeoutMs);
+  }
+}
+
+// Every granted request's answer frees its host slot, also one its torrent no longer wants.
+void Coordinator::AnnounceDone(const std::string& host, TorrentEntry* e) {
+  scheduler_.Done(host);
+  if (e != nullptr) e->announce_in_flight = false;
 }
 
 void Coordinator::OnHttpEvent(int32_t, uint32_t) {
@@ -801,6 +849,7 @@ void Coordinator::OnHttpEvent(int32_t, uint32_t) {
     const PendingRequest req = it->second;
     requests_.erase(it);
     TorrentEntry* e = Find(req.torrent);
+    AnnounceDone(req.host, e);
     if (e == nullptr || !e->announcer) continue;
     OnAnnounceResponse(*e, e->announcer->HandleResult(req.local_id, r.body, now), now);
   }
@@ -817,6 +866,7 @@ void Coordinator::OnUdpResult(uint64_t id, absl::StatusOr<engine::AnnounceRespon
   const PendingRequest req = it->second;
   requests_.erase(it);
   TorrentEntry* e = Find(req.torrent);
+  AnnounceDone(req.host, e);
   if (e == nullptr || !e->announcer) return;
   absl::StatusOr<engine::AnnounceResponse> resp =
       e->announcer->HandleUdpResult(req.local_id, result, now);
@@ -830,7 +880,8 @@ void Coordinator::OnAnnounceResponse(TorrentEntry& e,
                                      absl::StatusOr<engine::AnnounceResponse> resp, Instant now) {
   metrics_.announces_with(AnnounceOutcome(resp)).Add();
   if (stopping_ || e.state == TorrentEntry::State::kStopping) {
-    e.stop_announce_pending = false;
+    // A `stopped` still waiting for a slot keeps the stop waiting (within its grace period).
+    e.stop_announce_pending = scheduler_.waiting(e.id);
     return;
   }
   e.announced = true;

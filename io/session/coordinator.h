@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/tracker/announce_scheduler.h"
 #include "engine/tracker/announcer.h"
 #include "io/disk/hash_pool.h"
 #include "io/disk/resume_writer.h"
@@ -60,6 +61,7 @@ struct TorrentEntry {
   int fsyncs_pending = 0;
   Completion fsync_c;
   bool stop_announce_pending = false;
+  bool announce_in_flight = false;  // granted by the scheduler, answer not back yet
   std::string error;  // local error (disk), shown by the RPC
   std::string tracker_error;
   // The last announce answer, for the RPC's trackerStats.
@@ -163,7 +165,10 @@ class Coordinator {
   // Announces
   bool EnsureTransports(const engine::Announcer& a);
   void PollAnnouncers(engine::Instant now);
-  void PollAnnouncer(TorrentEntry& e, engine::Instant now);
+  // Asks the session-wide scheduler for a slot when e's announcer is due.
+  void RequestAnnounce(TorrentEntry& e, engine::Instant now);
+  void SendAnnounce(TorrentEntry& e, const std::string& host, engine::Instant now);
+  void AnnounceDone(const std::string& host, TorrentEntry* e);
   void OnHttpEvent(int32_t res, uint32_t flags);
   void OnUdpResult(uint64_t id, absl::StatusOr<engine::AnnounceResponse> result);
   void OnAnnounceResponse(TorrentEntry& e, absl::StatusOr<engine::AnnounceResponse> resp,
@@ -187,7 +192,10 @@ class Coordinator {
   struct PendingRequest {
     TorrentId torrent;
     uint64_t local_id;
+    std::string host;  // the scheduler's key, released when the answer comes
   };
+  engine::AnnounceScheduler scheduler_;
+  std::vector<engine::AnnounceScheduler::Grant> grants_;
   absl::flat_hash_map<uint64_t, PendingRequest> requests_;
   uint64_t next_request_ = 1;
 
