@@ -1,0 +1,95 @@
+// What the files of io/session/shard are built from: the shard's constants and the two nested
+// types, shared by shard.cc (loop, torrents, disk) and shard_connections.cc (sockets). Private to
+// those files.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <utility>
+
+#include "io/session/shard.h"
+
+namespace torrenty::io {
+
+
+inline constexpr int kTickMs = 250;
+inline constexpr int kConnectTimeoutSec = 10;
+// After a stop, connections get this long to close before the loop ends anyway.
+inline constexpr int64_t kStopGraceMs = 3'000;
+// The cache keeps at least this many entries per shard, whatever the budget.
+inline constexpr size_t kReadCacheEntriesMin = 4;
+inline constexpr size_t kRecvBufferMin = 256 << 10;
+// Receive buffers start here and double (up to RecvBufferMax) while a peer keeps them full:
+// 2000 idle peers then cost 2000 x 32 KiB instead of 2000 x 256 KiB.
+inline constexpr size_t kRecvBufferInitial = 32 << 10;
+// Incoming connections over all shards; more are refused at accept.
+inline constexpr size_t kAcceptedConnectionsMax = 4096;
+// Bytes of a BitTorrent handshake up to and including the info-hash.
+inline constexpr size_t kHandshakeThroughInfoHash = 1 + 19 + 8 + 20;
+// Reads of the cache waiting for the disk: more than this and peers wait in the backlog.
+inline constexpr size_t kDiskReadsMax = 100;
+// Tags for DiskIo operations: the high bit separates cache reads from piece writes.
+inline constexpr uint64_t kReadTagBit = uint64_t{1} << 63;
+
+inline engine::Instant Now() {
+  using namespace std::chrono;
+  return engine::Instant{duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count()};
+}
+
+inline sockaddr_in ToSockaddr(const engine::PeerAddress& a) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(a.port);
+  sa.sin_addr.s_addr = htonl(a.ip);
+  return sa;
+}
+
+inline uint64_t HashTag(TorrentId id, uint32_t piece) { return (uint64_t{id} << 32) | piece; }
+
+// A torrent with peers on this shard.
+struct Shard::ShardTorrent {
+  SessionTorrent* t = nullptr;
+  std::unique_ptr<engine::Torrent> engine;
+  std::unique_ptr<DiskIo> disk;
+  std::deque<std::pair<uint32_t, absl::Span<const uint8_t>>> write_backlog;
+  size_t recv_buffer_max = kRecvBufferMin;
+  uint32_t hashes_pending = 0;
+  // The engine's payload totals already added to the shard's metrics.
+  int64_t counted_down = 0, counted_up = 0;
+  uint32_t conns = 0;   // Conns attached to it, open or closing
+  bool draining = false;  // deactivated: released once its peers, hashes and writes are done
+};
+
+struct Shard::Conn {
+  Shard* shard = nullptr;
+  ShardTorrent* st = nullptr;  // null until an incoming handshake names its torrent
+  engine::PeerKey key = 0;
+  int fd = -1;
+  engine::PeerAddress address{};
+  bool outgoing = false;
+  bool connected = false;  // connect finished and the engine knows the peer
+  bool closing = false;
+  bool engine_knows = false;
+  bool handshaken = false;  // the engine accepted its handshake (for reporting)
+  int ops = 0;  // operations in flight; the Conn is freed when this reaches 0 after closing
+  sockaddr_in sa{};
+  __kernel_timespec connect_ts{};
+  std::unique_ptr<uint8_t[]> rbuf;
+  size_t rcap = 0;  // starts small; grows while the peer keeps filling it
+  size_t head = 0, tail = 0;
+  bool recv_armed = false;
+  bool send_armed = false;
+  Completion recv_c, send_c, connect_c, close_c;
+
+  void OnRecvThunk(int32_t res, uint32_t) { shard->OnRecv(*this, res); }
+  void OnSendThunk(int32_t res, uint32_t) { shard->OnSend(*this, res); }
+  void OnConnectThunk(int32_t res, uint32_t) { shard->OnConnect(*this, res); }
+  void OnCloseThunk(int32_t res, uint32_t) { shard->OnClose(*this, res); }
+};
+
+}  // namespace torrenty::io
