@@ -206,10 +206,10 @@ TEST(NextTimeoutTest, SwarmsCompleteWhenTickedOnlyAtDeadlines) {
     const Content content = MakeContent(10 + seed_value, 24, 64 * 1024);
     Swarm::Options options = OnDeadlines(seed_value);
     options.random_splits = true;
+    LocalPieceMemory memory(3 * 64 * 1024);  // outlives the swarm, whose torrents release into it
     Swarm sim(content.meta, content.payload, options);
     const int seed_a = sim.AddClient(/*seed=*/true);
     const int seed_b = sim.AddClient(/*seed=*/true);
-    LocalPieceMemory memory(3 * 64 * 1024);
     TorrentConfig config;
     config.piece_memory = &memory;
     config.pieces_in_flight_max = 2;
@@ -322,9 +322,9 @@ TEST(NextTimeoutTest, BlocksFreedByAChokeReachAnIdlePeerWithinAPoll) {
 // for memory, even when the torrent has no other timer for a while.
 TEST(NextTimeoutTest, IdleBuffersGoBackWhenAnotherShardWantsMemory) {
   const Content content = MakeContent(6, 8, 64 * 1024);
+  LocalPieceMemory memory(4 * 64 * 1024);  // outlives the swarm, whose torrents release into it
   Swarm sim(content.meta, content.payload, OnDeadlines());
   const int seed = sim.AddClient(/*seed=*/true);
-  LocalPieceMemory memory(4 * 64 * 1024);
   TorrentConfig config;
   config.piece_memory = &memory;
   config.pieces_in_flight_max = 2;  // within the budget: this shard is never refused itself

@@ -832,10 +832,10 @@ TEST(TorrentSimTest, PiecesInFlightBoundBuffers) {
 
 TEST(TorrentSimTest, SharedPieceMemoryBoundsBuffersOfEveryShard) {
   const Content content = MakeContent(1610, 64, 64 * 1024, 64 * 1024);
+  LocalPieceMemory memory(3 * 64 * 1024);  // outlives the swarm, whose torrents release into it
   Swarm sim(content.meta, content.payload, {.seed = 1610});
   std::vector<int> seeds;
   for (int i = 0; i < 4; ++i) seeds.push_back(sim.AddClient(true));
-  LocalPieceMemory memory(3 * 64 * 1024);
   TorrentConfig config;
   config.piece_memory = &memory;  // the count limit (48) alone would allow 48 per shard
   const int l = sim.AddClient(false, config);
@@ -851,10 +851,10 @@ TEST(TorrentSimTest, SharedPieceMemoryBoundsBuffersOfEveryShard) {
 TEST(TorrentSimTest, PieceLargerThanTheBudgetIsFetchedAlone) {
   constexpr int64_t kPiece = 1 << 20;  // four times the budget
   const Content content = MakeContent(1620, 4, kPiece, kPiece / 2);
+  LocalPieceMemory memory(256 * 1024);  // outlives the swarm, whose torrents release into it
   Swarm sim(content.meta, content.payload, {.seed = 1620});
   const int s1 = sim.AddClient(true);
   const int s2 = sim.AddClient(true);
-  LocalPieceMemory memory(256 * 1024);
   TorrentConfig config;
   config.pieces_in_flight_max = PiecesInFlightMax(memory.budget(), kPiece, 2);
   config.piece_memory = &memory;
