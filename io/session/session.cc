@@ -22,8 +22,10 @@ Session::Session(SessionConfig config) : config_(std::move(config)) {}
 Session::~Session() {
   // Hash workers may still hold spans into the shards' piece buffers: stop them first.
   hash_pool_.reset();
-  coordinator_.reset();
+  // Shards before the coordinator: their engines and disk queues point into the torrents'
+  // SessionTorrent (files, claims), which the coordinator owns.
   shards_.clear();
+  coordinator_.reset();
 }
 
 absl::StatusOr<std::unique_ptr<Session>> Session::Create(SessionConfig config) {
