@@ -69,6 +69,12 @@ void TokenBucket::Charge(int64_t n, Instant now) {
   milli_tokens_ = std::max(milli_tokens_, -kMaxCharge * 1000);
 }
 
+void TokenBucket::Refund(int64_t n, Instant now) {
+  if (unlimited() || n <= 0) return;
+  Refill(now);
+  milli_tokens_ = std::min(milli_tokens_ + std::min(n, kMaxCharge) * 1000, burst_ * 1000);
+}
+
 Instant TokenBucket::NextRefill(int64_t n, Instant now) const {
   if (unlimited()) return now;
   const int64_t want = std::clamp<int64_t>(n, 0, burst_) * 1000;
@@ -158,6 +164,17 @@ void ShardRateLimiter::Charge(uint64_t torrent, Direction direction, int64_t n, 
   }
 }
 
+void ShardRateLimiter::Refund(uint64_t torrent, Direction direction, int64_t n, Instant now) {
+  const int d = static_cast<int>(direction);
+  if (limited_[d] == 0 || n <= 0) return;
+  global_[d].Refund(n, now);
+  global_usage_[d].used = std::max<int64_t>(global_usage_[d].used - n, 0);
+  if (auto it = torrents_.find(torrent); it != torrents_.end()) {
+    it->second.bucket[d].Refund(n, now);
+    it->second.usage[d].used = std::max<int64_t>(it->second.usage[d].used - n, 0);
+  }
+}
+
 Instant ShardRateLimiter::NextRefill(uint64_t torrent, Direction direction, int64_t n,
                                      Instant now) const {
   const int d = static_cast<int>(direction);
@@ -213,6 +230,10 @@ ShardUsage ShardRateLimiter::TakeUsage() {
 }
 
 RateAllocator::RateAllocator(int shards) : shards_(std::max(shards, 1)) {}
+
+bool RateAllocator::limited() const {
+  return global_[0] != 0 || global_[1] != 0 || !torrents_.empty();
+}
 
 void RateAllocator::SetGlobalLimit(Direction direction, int64_t rate) {
   global_[static_cast<int>(direction)] = std::max<int64_t>(rate, 0);

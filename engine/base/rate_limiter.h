@@ -59,6 +59,9 @@ class TokenBucket {
   // Takes `n` bytes that already went (protocol overhead, bytes the kernel had buffered): the
   // bucket may go into debt, which later refills pay off.
   void Charge(int64_t n, Instant now);
+  // Gives back `n` bytes taken by Consume that did not move (a short read or send), up to the
+  // burst.
+  void Refund(int64_t n, Instant now);
   // When min(n, burst) bytes will be available: `now` if they are, else the first ms they will be.
   Instant NextRefill(int64_t n, Instant now) const;
 
@@ -123,6 +126,10 @@ class ShardRateLimiter {
   }
   // Bytes that moved without asking (see TokenBucket::Charge).
   void Charge(uint64_t torrent, Direction direction, int64_t n, Instant now);
+  // Granted bytes that did not move after all (see TokenBucket::Refund).
+  void Refund(uint64_t torrent, Direction direction, int64_t n, Instant now);
+  // Whether any bucket limits `direction` on this shard: when not, Request grants everything.
+  bool limited(Direction direction) const { return limited_[static_cast<int>(direction)] != 0; }
   // When a Request for min(n, burst) bytes can next be granted in full: `now` if it can.
   Instant NextRefill(uint64_t torrent, Direction direction, int64_t n, Instant now) const;
 
@@ -154,6 +161,9 @@ class RateAllocator {
   explicit RateAllocator(int shards);
 
   int shards() const { return shards_; }
+  // Some limit is set, or a lifted one has not yet been sent to the shards by Rebalance: the
+  // owner keeps re-balancing while this holds, and once more after it stops holding.
+  bool limited() const;
   // Bytes/s, 0 = unlimited. Takes effect at the next Rebalance.
   void SetGlobalLimit(Direction direction, int64_t rate);
   void SetTorrentLimit(uint64_t torrent, Direction direction, int64_t rate);

@@ -121,7 +121,11 @@ engine::AnnounceScheduler::Config SchedulerConfig() {
 }  // namespace
 
 Coordinator::Coordinator(CoordinatorEnv env)
-    : env_(std::move(env)), scheduler_(SchedulerConfig()) {}
+    : env_(std::move(env)), scheduler_(SchedulerConfig()), rates_(env_.shards) {
+  rate_usage_.resize(static_cast<size_t>(rates_.shards()));
+  rates_.SetGlobalLimit(engine::Direction::kDown, env_.config->max_download_rate);
+  rates_.SetGlobalLimit(engine::Direction::kUp, env_.config->max_upload_rate);
+}
 
 Coordinator::~Coordinator() {
   checker_.reset();
@@ -401,6 +405,8 @@ void Coordinator::Remove(TorrentId id, bool delete_data, std::function<void()> t
     return;
   }
   e->paused = true;
+  e->download_limited = e->upload_limited = false;
+  ApplyTorrentRateLimits(*e);
   Stop(id, [this, id, delete_data, then = std::move(then)] {
     TorrentEntry* t = Find(id);
     if (t == nullptr || t->fsyncs_pending > 0) {
@@ -610,6 +616,7 @@ void Coordinator::OnTimer(int32_t, uint32_t) {
 }
 
 void Coordinator::Tick(Instant now) {
+  RebalanceRates(now);
   if (now.ms - last_tick_.ms >= 1000) {
     last_tick_ = now;
     if (env_.config->on_tick && !stopping_) env_.config->on_tick();
@@ -695,6 +702,11 @@ void Coordinator::HandleMessage(CoordinatorMessage& m, Instant now) {
       break;
     case Type::kFatal:
       if (e != nullptr) OnTorrentError(*e, m.text, now);
+      break;
+    case Type::kRateUsage:
+      if (m.shard >= 0 && static_cast<size_t>(m.shard) < rate_usage_.size()) {
+        rate_usage_[static_cast<size_t>(m.shard)] = std::move(m.usage);
+      }
       break;
     case Type::kPeerOutcome:
       if (e != nullptr) e->outcomes.Record(m.address, m.outcome);

@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/base/rate_limiter.h"
 #include "engine/tracker/announce_scheduler.h"
 #include "engine/tracker/announcer.h"
 #include "io/disk/hash_pool.h"
@@ -76,6 +77,9 @@ struct TorrentEntry {
   engine::Instant last_rate{};
   double down_rate = 0, up_rate = 0;
   int64_t added_date = 0, done_date = 0, activity_date = 0;
+  // Speed limits as torrent-set gives them (bytes/s); each applies while its flag is set.
+  int64_t download_limit = 0, upload_limit = 0;
+  bool download_limited = false, upload_limited = false;
   engine::Instant started{};
   engine::Instant need_peers_at{};
 
@@ -137,6 +141,10 @@ class Coordinator {
   // shards, whose engines take the wanted pieces only when they start.
   void SetFilesWanted(TorrentId id, std::vector<bool> files_wanted);
   SessionProgress Progress(const TorrentEntry& e, engine::Instant now) const;
+  // Rate limits in bytes/s (0 = unlimited): the session's, and a torrent's from its
+  // download/upload limit fields. The shards hold their new shares within a tick.
+  void SetGlobalRateLimit(engine::Direction direction, int64_t rate);
+  void ApplyTorrentRateLimits(const TorrentEntry& e);
   // Written only by the coordinator's thread; any thread may snapshot it.
   const metrics::SessionInstruments& metrics() const { return metrics_; }
   // Coordinator thread: recounts the torrents by state into metrics() (done per scrape, so the
@@ -174,6 +182,8 @@ class Coordinator {
   void OnAnnounceResponse(TorrentEntry& e, absl::StatusOr<engine::AnnounceResponse> resp,
                           engine::Instant now);
   void MaybeSaveResume(TorrentEntry& e, engine::Instant now);
+  // Rates: re-splits the limits over the shards from what they used (coordinator_rates.cc).
+  void RebalanceRates(engine::Instant now);
 
   CoordinatorEnv env_;
   std::unique_ptr<Ring> ring_;
@@ -215,6 +225,12 @@ class Coordinator {
   absl::Status fatal_;
   engine::Instant last_tick_{}, start_{};
   metrics::SessionInstruments metrics_;
+
+  engine::RateAllocator rates_;
+  // The shards' latest kRateUsage reports, by shard.
+  std::vector<engine::ShardUsage> rate_usage_;
+  bool rates_sent_ = false;  // the shards hold shares that a lifted limit must clear
+  engine::Instant last_rebalance_{};
 };
 
 }  // namespace torrenty::io

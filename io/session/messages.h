@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/base/rate_limiter.h"
 #include "engine/base/types.h"
 #include "io/session/peer_outcomes.h"
 #include "io/session/session_torrent.h"
@@ -19,12 +20,14 @@ struct ShardMessage {
     kPeers,       // dial candidates for `id`
     kHave,        // another shard verified `piece` of `id`
     kStop,        // the session stops: close everything and end the loop
+    kRateShares,  // the shard's new shares of the rate limits; it answers with kRateUsage
   };
   Type type = Type::kHave;
   TorrentId id = 0;
   SessionTorrent* torrent = nullptr;
   uint32_t piece = 0;
   std::vector<engine::PeerAddress> peers;
+  engine::ShardShares shares;
 };
 
 struct CoordinatorMessage {
@@ -38,6 +41,7 @@ struct CoordinatorMessage {
     kShardStopped,  // `shard`'s loop has ended
     kRequestStop,   // Session::RequestStop
     kCall,          // run `call` on the coordinator thread (RPC, embedders)
+    kRateUsage,     // what `shard` moved under its rate-limit shares since the previous ones
   };
   Type type = Type::kHave;
   TorrentId id = 0;
@@ -48,6 +52,7 @@ struct CoordinatorMessage {
   PeerOutcome outcome = PeerOutcome::kFine;
   std::string text;
   std::function<void()> call;
+  engine::ShardUsage usage;
 };
 
 }  // namespace torrenty::io

@@ -45,6 +45,9 @@ struct SessionConfig {
   // Memory for pieces being assembled, over all shards and torrents; when it is used up, fewer
   // requests go out instead of more memory being taken.
   int64_t piece_memory_bytes = int64_t{32} << 20;
+  // Session-wide rate limits of peer traffic (payload and protocol), bytes/s; 0 = unlimited.
+  int64_t max_download_rate = 0;
+  int64_t max_upload_rate = 0;
   // Shards (threads, each with its own io_uring ring); 0 = one per online CPU.
   int threads = 0;
   // SIGINT/SIGTERM stop the session (through a signalfd; see BlockStopSignals).

@@ -66,7 +66,6 @@ absl::Status Shard::Init() {
       });
   inbox_c_ = MakeCompletion<&Shard::OnInbox>(this);
   hash_c_ = MakeCompletion<&Shard::OnHashEvent>(this);
-  timer_c_ = MakeCompletion<&Shard::OnTimer>(this);
   accept_c_ = MakeCompletion<&Shard::OnAccept>(this);
   return absl::OkStatus();
 }
@@ -108,20 +107,28 @@ absl::Status Shard::Listen() {
 
 absl::Status Shard::Loop() {
   now_ = Now();
+  last_publish_ = now_;
   ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0,
               &hash_c_);
   ring_->Read(inbox_.fd(), &inbox_evt_, sizeof(inbox_evt_), 0, &inbox_c_);
   ring_->Accept(listen_fd_, &accept_c_);
-  ArmTimer();
   absl::Status result;
+  Instant deadline = kNoDeadline;
   for (;;) {
+    // Sleep until the earliest deadline: an engine timer, a throttled peer's tokens, the
+    // once-a-second publish while there are torrents; with none of these, until an event.
+    const int wait_ms = deadline.ms == kNoDeadline.ms
+                            ? -1
+                            : static_cast<int>(std::clamp<int64_t>(deadline.ms - now_.ms, 0,
+                                                                   kMaxSleepMs));
     absl::StatusOr<int> n = ring_->RunOnce(
-        kTickMs, [](void* self) { static_cast<Shard*>(self)->now_ = Now(); }, this);
+        wait_ms, [](void* self) { static_cast<Shard*>(self)->now_ = Now(); }, this);
     if (!n.ok()) {
       result = n.status();
       break;
     }
     if (stopping_ && Finished(now_)) break;
+    deadline = AfterTurn(now_);
   }
   for (auto& [id, st] : instances_) Publish(*st);
   CoordinatorMessage m;
@@ -144,27 +151,45 @@ bool Shard::Finished(Instant now) const {
   return true;
 }
 
-void Shard::ArmTimer() {
-  timer_ts_.tv_sec = 0;
-  timer_ts_.tv_nsec = kTickMs * 1'000'000LL;
-  ring_->Timeout(&timer_ts_, &timer_c_);
-}
-
-void Shard::OnTimer(int32_t, uint32_t) {
-  Tick(now_);
-  DrainAll();
-  ArmTimer();
-}
-
-void Shard::Tick(Instant now) {
-  if (now.ms - last_tick_.ms < 1000) return;
-  last_tick_ = now;
-  CountPeers();
-  CountProtocol();
-  for (auto& [id, st] : instances_) {
-    if (!stopping_ && !st->draining) st->engine->HandleTick(now);
-    Publish(*st);
+// Once per loop turn: runs what is due and returns when the loop must wake next. Only torrents
+// whose engine saw an event this turn (dirty) or whose timer is due are asked for their next
+// timeout, so an idle torrent costs one comparison per turn.
+Instant Shard::AfterTurn(Instant now) {
+  if (!instances_.empty() && now.ms - last_publish_.ms >= kPublishMs) {
+    last_publish_ = now;
+    CountPeers();
+    CountProtocol();
+    for (auto& [id, st] : instances_) Publish(*st);
   }
+  if (!throttled_.empty() && now.ms >= throttle_wake_.ms) RetryThrottled(now);
+  due_.clear();
+  for (auto& [id, st] : instances_) {
+    if (stopping_ || st->draining) continue;
+    if (st->next_timeout.ms <= now.ms) {
+      due_.push_back(st.get());
+    } else if (st->dirty) {
+      st->dirty = false;
+      st->next_timeout = st->engine->NextTimeout();
+      if (st->next_timeout.ms <= now.ms) due_.push_back(st.get());
+    }
+  }
+  for (ShardTorrent* st : due_) {
+    st->engine->HandleTick(now);
+    Drain(*st);
+    st->dirty = false;
+    // The engine promises a later time right after a tick; the clamp keeps a broken promise
+    // from spinning the loop.
+    st->next_timeout = Instant{std::max(st->engine->NextTimeout().ms, now.ms + 1)};
+  }
+  Instant next = kNoDeadline;
+  auto at = [&next](Instant t) { next.ms = std::min(next.ms, t.ms); };
+  if (!instances_.empty()) at(Instant{last_publish_.ms + kPublishMs});
+  for (auto& [id, st] : instances_) {
+    if (!stopping_ && !st->draining) at(st->next_timeout);
+  }
+  if (!throttled_.empty()) at(throttle_wake_);
+  if (stopping_) at(stop_deadline_);
+  return next;
 }
 
 void Shard::Publish(ShardTorrent& st) {
@@ -240,6 +265,17 @@ void Shard::OnInbox(int32_t, uint32_t) {
       case ShardMessage::Type::kStop:
         BeginStop();
         break;
+      case ShardMessage::Type::kRateShares: {
+        limiter_.Apply(m.shares, now);
+        // Parked peers may fit the new shares (or a lifted limit) at once.
+        if (!throttled_.empty()) throttle_wake_ = now;
+        CoordinatorMessage reply;
+        reply.type = CoordinatorMessage::Type::kRateUsage;
+        reply.shard = index_;
+        reply.usage = limiter_.TakeUsage();
+        env_->coordinator->Post(std::move(reply));
+        break;
+      }
     }
   }
   if (!stopping_ || !Finished(now)) {
@@ -340,6 +376,7 @@ void Shard::DrainAll() {
 }
 
 void Shard::Drain(ShardTorrent& st) {
+  st.dirty = true;
   for (;;) {
     st.engine->TakeActions(&actions_);
     if (actions_.empty()) return;

@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "engine/base/rate_limiter.h"
 #include "io/session/shared_piece_memory.h"
 #include "engine/torrent/torrent.h"
 #include "io/disk/disk_io.h"
@@ -78,9 +79,7 @@ class Shard {
   void CountPeers();
 
   // Loop
-  void ArmTimer();
-  void OnTimer(int32_t res, uint32_t flags);
-  void Tick(engine::Instant now);
+  engine::Instant AfterTurn(engine::Instant now);
   void OnInbox(int32_t res, uint32_t flags);
   void BeginStop();
   bool Finished(engine::Instant now) const;
@@ -98,6 +97,10 @@ class Shard {
   void GrowRecvBuffer(Conn& c);
   void StartSend(ShardTorrent& st, engine::PeerKey key);
   void OnSend(Conn& c, int32_t res);
+  // Rate limits: bytes `c` may receive or send now, at most `want`; 0 parks it until its
+  // tokens come (RetryThrottled re-arms it).
+  size_t Admit(Conn& c, engine::Direction direction, size_t want);
+  void RetryThrottled(engine::Instant now);
   void PeerGone(Conn& c, int32_t res, engine::Instant now);
   void CloseConn(Conn& c);
   void MaybeFree(Conn& c);
@@ -127,11 +130,19 @@ class Shard {
   size_t accepted_max_ = 0;
 
   uint64_t inbox_evt_ = 0, hash_evt_ = 0;
-  Completion inbox_c_, hash_c_, timer_c_, accept_c_;
-  __kernel_timespec timer_ts_{};
+  Completion inbox_c_, hash_c_, accept_c_;
   std::vector<ShardMessage> messages_;
   std::vector<HashResult> hash_results_;
   std::vector<engine::Action> actions_;
+
+  // This shard's share of the session's rate limits (the coordinator re-splits them).
+  engine::ShardRateLimiter limiter_;
+  struct Throttled {
+    engine::PeerKey key;
+    engine::Direction direction;
+  };
+  std::deque<Throttled> throttled_;
+  engine::Instant throttle_wake_{};
 
   std::unique_ptr<ReadCache> cache_;
   std::deque<BlockRead> read_backlog_;
@@ -144,7 +155,8 @@ class Shard {
 
   bool stopping_ = false;
   engine::Instant stop_deadline_{};
-  engine::Instant last_tick_{};
+  engine::Instant last_publish_{};
+  std::vector<ShardTorrent*> due_;  // AfterTurn's scratch
 };
 
 }  // namespace torrenty::io

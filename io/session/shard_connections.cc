@@ -178,10 +178,55 @@ bool Shard::AttachIncoming(Conn& c, Instant now) {
 }
 
 void Shard::ArmRecv(Conn& c) {
-  if (c.closing || c.recv_armed) return;
+  if (c.closing || c.recv_armed || c.throttled[0]) return;
+  size_t len = c.rcap - c.tail;
+  c.recv_granted = 0;
+  // Bytes before the handshake names a torrent are not limited: there is no torrent to charge.
+  if (c.st != nullptr && limiter_.limited(engine::Direction::kDown)) {
+    len = Admit(c, engine::Direction::kDown, len);
+    if (len == 0) return;
+    c.recv_granted = len;
+  }
   c.recv_armed = true;
   ++c.ops;
-  ring_->Recv(c.fd, c.rbuf.get() + c.tail, c.rcap - c.tail, &c.recv_c);
+  ring_->Recv(c.fd, c.rbuf.get() + c.tail, len, &c.recv_c);
+}
+
+size_t Shard::Admit(Conn& c, engine::Direction direction, size_t want) {
+  const uint64_t id = c.st->t->id;
+  const int64_t chunk = std::min<int64_t>(static_cast<int64_t>(want), kRateChunk);
+  const Instant at = limiter_.NextRefill(id, direction, chunk, now_);
+  if (at.ms <= now_.ms) {
+    const int64_t granted = limiter_.Request(id, direction, static_cast<int64_t>(want), now_);
+    if (granted > 0) return static_cast<size_t>(granted);
+  }
+  c.throttled[static_cast<int>(direction)] = true;
+  if (throttled_.empty() || at.ms < throttle_wake_.ms) {
+    throttle_wake_ = Instant{std::max(at.ms, now_.ms + 1)};
+  }
+  throttled_.push_back(Throttled{c.key, direction});
+  return 0;
+}
+
+// Re-arms parked peers in the order they were parked, so a limit is shared round-robin; those
+// that still find no tokens park again at the back.
+void Shard::RetryThrottled(Instant now) {
+  throttle_wake_ = kNoDeadline;
+  size_t n = throttled_.size();
+  while (n-- > 0) {
+    const Throttled t = throttled_.front();
+    throttled_.pop_front();
+    auto it = conns_.find(t.key);
+    if (it == conns_.end() || it->second->closing) continue;
+    Conn& c = *it->second;
+    c.throttled[static_cast<int>(t.direction)] = false;
+    if (t.direction == engine::Direction::kDown) {
+      ArmRecv(c);
+    } else if (c.st != nullptr) {
+      StartSend(*c.st, c.key);
+    }
+  }
+  if (!throttled_.empty() && throttle_wake_.ms == kNoDeadline.ms) throttle_wake_ = now;
 }
 
 void Shard::OnRecv(Conn& c, int32_t res) {
@@ -192,6 +237,12 @@ void Shard::OnRecv(Conn& c, int32_t res) {
     return;
   }
   const Instant now = now_;
+  const size_t moved = res > 0 ? static_cast<size_t>(res) : 0;
+  if (c.recv_granted > moved && c.st != nullptr) {
+    limiter_.Refund(c.st->t->id, engine::Direction::kDown,
+                    static_cast<int64_t>(c.recv_granted - moved), now);
+  }
+  c.recv_granted = 0;
   if (res <= 0) {
     if (res == -EINTR || res == -EAGAIN) {
       ArmRecv(c);
@@ -252,12 +303,19 @@ void Shard::StartSend(ShardTorrent& st, PeerKey key) {
   auto it = conns_.find(key);
   if (it == conns_.end()) return;
   Conn& c = *it->second;
-  if (c.closing || c.send_armed || !c.connected) return;
+  if (c.closing || c.send_armed || !c.connected || c.throttled[1]) return;
   absl::Span<const uint8_t> out = st.engine->NextSend(key);
   if (out.empty()) return;
+  size_t len = out.size();
+  c.send_granted = 0;
+  if (limiter_.limited(engine::Direction::kUp)) {
+    len = Admit(c, engine::Direction::kUp, len);
+    if (len == 0) return;
+    c.send_granted = len;
+  }
   c.send_armed = true;
   ++c.ops;
-  ring_->Send(c.fd, out.data(), out.size(), &c.send_c);
+  ring_->Send(c.fd, out.data(), len, &c.send_c);
 }
 
 void Shard::OnSend(Conn& c, int32_t res) {
@@ -268,6 +326,12 @@ void Shard::OnSend(Conn& c, int32_t res) {
     return;
   }
   const Instant now = now_;
+  const size_t moved = res > 0 ? static_cast<size_t>(res) : 0;
+  if (c.send_granted > moved) {
+    limiter_.Refund(c.st->t->id, engine::Direction::kUp,
+                    static_cast<int64_t>(c.send_granted - moved), now);
+  }
+  c.send_granted = 0;
   if (res < 0) {
     if (res == -EINTR || res == -EAGAIN) {
       StartSend(*c.st, c.key);

@@ -6,9 +6,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <utility>
 
@@ -17,7 +19,13 @@
 namespace torrenty::io {
 
 
-inline constexpr int kTickMs = 250;
+// Counters and per-torrent totals reach the coordinator and /metrics this often while the shard
+// has torrents.
+inline constexpr int64_t kPublishMs = 1000;
+// The loop never sleeps longer than this even with nothing due: a bound on how stale a missed
+// wake-up could leave it.
+inline constexpr int64_t kMaxSleepMs = 60'000;
+inline constexpr engine::Instant kNoDeadline{std::numeric_limits<int64_t>::max()};
 inline constexpr int kConnectTimeoutSec = 10;
 // After a stop, connections get this long to close before the loop ends anyway.
 inline constexpr int64_t kStopGraceMs = 3'000;
@@ -33,6 +41,9 @@ inline constexpr size_t kAcceptedConnectionsMax = 4096;
 inline constexpr size_t kHandshakeThroughInfoHash = 1 + 19 + 8 + 20;
 // Reads of the cache waiting for the disk: more than this and peers wait in the backlog.
 inline constexpr size_t kDiskReadsMax = 100;
+// A rate-limited peer waits until this much (or all it wants, if less) may move, so a low limit
+// means fewer, larger reads and sends rather than many tiny ones.
+inline constexpr int64_t kRateChunk = 16 << 10;
 // Tags for DiskIo operations: the high bit separates cache reads from piece writes.
 inline constexpr uint64_t kReadTagBit = uint64_t{1} << 63;
 
@@ -62,6 +73,9 @@ struct Shard::ShardTorrent {
   // The engine's payload totals already added to the shard's metrics.
   int64_t counted_down = 0, counted_up = 0;
   uint32_t conns = 0;   // Conns attached to it, open or closing
+  // The engine's NextTimeout, recomputed after a turn in which it saw an event (dirty).
+  engine::Instant next_timeout{0};
+  bool dirty = true;
   bool draining = false;  // deactivated: released once its peers, hashes and writes are done
 };
 
@@ -84,6 +98,10 @@ struct Shard::Conn {
   size_t head = 0, tail = 0;
   bool recv_armed = false;
   bool send_armed = false;
+  // Parked by a rate limit (Shard::throttled_ holds it) in that direction.
+  std::array<bool, 2> throttled{};
+  // Tokens taken for the recv/send in flight: what it does not move is refunded.
+  size_t recv_granted = 0, send_granted = 0;
   Completion recv_c, send_c, connect_c, close_c;
 
   void OnRecvThunk(int32_t res, uint32_t) { shard->OnRecv(*this, res); }

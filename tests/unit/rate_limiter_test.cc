@@ -46,6 +46,17 @@ TEST(TokenBucketTest, ChargeGoesIntoDebt) {
   EXPECT_EQ(b.Available(Instant{1601}), 0);
 }
 
+TEST(TokenBucketTest, RefundGivesBackUpToTheBurst) {
+  TokenBucket b(1000, 1000, Instant{0});
+  EXPECT_EQ(b.Consume(800, Instant{1000}), 800);
+  b.Refund(300, Instant{1000});  // A short read: 300 of the 800 did not move.
+  EXPECT_EQ(b.Available(Instant{1000}), 500);
+  b.Refund(5000, Instant{1000});
+  EXPECT_EQ(b.Available(Instant{1000}), 1000);  // Never past the burst.
+  b.Refund(kMaxI64, Instant{1000});             // Clamped, no overflow.
+  EXPECT_EQ(b.Available(Instant{1000}), 1000);
+}
+
 TEST(TokenBucketTest, SetRateKeepsTokensAndUnlimitedPassesEverything) {
   TokenBucket b(1000, 1000, Instant{0});
   EXPECT_EQ(b.Available(Instant{400}), 400);
@@ -224,6 +235,40 @@ TEST(ShardRateLimiterTest, TorrentLimitAppliesToThatTorrentOnly) {
   shard.Apply(shares, Instant{1000});
   EXPECT_EQ(shard.Request(1, Direction::kUp, 1 << 20, Instant{1000}), 1 << 20);
   EXPECT_TRUE(shard.TakeUsage().torrents.empty());
+}
+
+TEST(ShardRateLimiterTest, RefundReturnsTokensAndUsage) {
+  ShardRateLimiter shard;
+  EXPECT_FALSE(shard.limited(Direction::kDown));
+  ShardShares shares;
+  shares.global[0] = 1000;
+  shares.torrents.push_back({1, Direction::kDown, 1000});
+  shard.Apply(shares, Instant{0});
+  EXPECT_TRUE(shard.limited(Direction::kDown));
+  EXPECT_FALSE(shard.limited(Direction::kUp));
+  EXPECT_EQ(shard.Request(1, Direction::kDown, 1 << 20, Instant{250}), 250);
+  shard.Refund(1, Direction::kDown, 100, Instant{250});
+  EXPECT_EQ(shard.NextRefill(1, Direction::kDown, 100, Instant{250}), Instant{250});
+  EXPECT_EQ(shard.Request(1, Direction::kDown, 1 << 20, Instant{250}), 100);
+  ShardUsage usage = shard.TakeUsage();
+  EXPECT_EQ(usage.global[0].used, 250);
+  EXPECT_EQ(usage.torrents[1][0].used, 250);
+}
+
+TEST(RateAllocatorTest, LimitedUntilALiftedLimitHasBeenSent) {
+  RateAllocator allocator(2);
+  EXPECT_FALSE(allocator.limited());
+  allocator.SetGlobalLimit(Direction::kUp, 1000);
+  EXPECT_TRUE(allocator.limited());
+  allocator.SetGlobalLimit(Direction::kUp, 0);
+  EXPECT_FALSE(allocator.limited());
+  allocator.SetTorrentLimit(7, Direction::kDown, 500);
+  (void)allocator.Rebalance({}, 250);
+  allocator.SetTorrentLimit(7, Direction::kDown, 0);
+  EXPECT_TRUE(allocator.limited());  // The shards still hold the old share.
+  std::vector<ShardShares> shares = allocator.Rebalance({}, 250);
+  EXPECT_EQ(shares[0].torrents.size(), 1u);
+  EXPECT_FALSE(allocator.limited());
 }
 
 TEST(RateAllocatorTest, SendsOnlyChangedTorrentShares) {
