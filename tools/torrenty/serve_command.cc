@@ -25,6 +25,7 @@
 #include "io/session/state_dir.h"
 #include "tools/torrenty/cli_util.h"
 #include "tools/torrenty/commands.h"
+#include "tools/torrenty/session_flags.h"
 
 namespace torrenty::tools {
 namespace {
@@ -55,17 +56,12 @@ constexpr char kServeUsage[] =
 struct ServeArgs {
   std::string state_dir;
   std::string download_dir;
-  uint16_t port = 0;
-  bool port_given = false;
+  SessionFlags session;
   std::string rpc_bind = "127.0.0.1";
   uint16_t rpc_port = 9091;
   std::string rpc_user, rpc_pass;
   std::vector<std::string> rpc_hosts;
   std::string watch_dir;
-  int threads = 0;
-  int hash_threads = 2;
-  int64_t piece_memory = int64_t{32} << 20;
-  io::Verbosity verbosity = io::Verbosity::kNormal;
   bool help = false;
 };
 
@@ -98,12 +94,9 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
     } else if (TakeValue(argc, argv, &i, "--watch", &value, &missing)) {
       if (missing || value.empty()) return UsageError(cmd, "--watch needs a folder");
       out->watch_dir = value;
-    } else if (TakeValue(argc, argv, &i, "--port", &value, &missing)) {
-      absl::StatusOr<uint16_t> port = ParsePort(value);
-      if (missing || !port.ok())
-        return UsageError(cmd, missing ? "--port needs a number" : port.status().message());
-      out->port = *port;
-      out->port_given = true;
+    } else if (const FlagParse f = TakeSessionFlag(cmd, argc, argv, &i, &out->session);
+               f != FlagParse::kNotMine) {
+      if (f == FlagParse::kBad) return 2;
     } else if (TakeValue(argc, argv, &i, "--rpc-port", &value, &missing)) {
       absl::StatusOr<uint16_t> port = ParsePort(value);
       if (missing || !port.ok())
@@ -122,30 +115,6 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
     } else if (TakeValue(argc, argv, &i, "--rpc-host", &value, &missing)) {
       if (missing || value.empty()) return UsageError(cmd, "--rpc-host needs a host name");
       out->rpc_hosts.push_back(value);
-    } else if (TakeValue(argc, argv, &i, "--threads", &value, &missing)) {
-      if (missing || !absl::SimpleAtoi(value, &out->threads) || out->threads < 1 ||
-          out->threads > 64) {
-        return UsageError(cmd, "--threads needs a number from 1 to 64");
-      }
-    } else if (TakeValue(argc, argv, &i, "--hash-threads", &value, &missing)) {
-      if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
-          out->hash_threads > 64) {
-        return UsageError(cmd, "--hash-threads needs a number from 1 to 64");
-      }
-    } else if (TakeValue(argc, argv, &i, "--piece-memory", &value, &missing)) {
-      absl::StatusOr<int64_t> bytes = ParseSize(value);
-      if (missing || !bytes.ok() || *bytes < (1 << 20)) {
-        return UsageError(
-            cmd, absl::StrCat("--piece-memory needs a size of at least 1M, got '", value, "'"));
-      }
-      out->piece_memory = *bytes;
-    } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {
-      const auto level =
-          (arg == "-v" || arg == "--verbose") ? io::Verbosity::kVerbose : io::Verbosity::kQuiet;
-      if (out->verbosity != io::Verbosity::kNormal && out->verbosity != level) {
-        return UsageError(cmd, "-v and -q exclude each other");
-      }
-      out->verbosity = level;
     } else if (!arg.empty() && arg[0] == '-') {
       return UsageError(cmd, absl::StrCat("unknown option '", arg, "'"));
     } else {
@@ -307,7 +276,7 @@ class Server {
   }
 
   void Log(const std::string& line) {
-    if (args_.verbosity != io::Verbosity::kQuiet) LogLine(line);
+    if (!args_.session.quiet()) LogLine(line);
   }
 
  private:
@@ -346,12 +315,7 @@ int RunServe(int argc, char** argv) {
   }
 
   io::SessionConfig config;
-  config.port = args.port;
-  config.port_explicit = args.port_given;
-  config.threads = args.threads;
-  config.hash_threads = args.hash_threads;
-  config.piece_memory_bytes = args.piece_memory;
-  config.verbosity = args.verbosity;
+  args.session.ApplyTo(&config);
   config.log_torrent_names = true;
   config.on_log = LogLine;
   Server* server_ptr = nullptr;
