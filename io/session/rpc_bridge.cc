@@ -5,7 +5,6 @@
 #include <future>
 #include <memory>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "io/disk/small_file.h"
 
@@ -14,11 +13,6 @@ namespace {
 
 // Longer than any coordinator turn; only a stopped session misses it.
 constexpr auto kCallTimeout = std::chrono::seconds(10);
-
-std::string Hex(const engine::InfoHash& h) {
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(h.data()), h.size()));
-}
 
 std::string TrackerHost(const std::string& url) {
   const size_t scheme = url.find("://");
@@ -95,7 +89,7 @@ rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& 
   const engine::Metainfo& meta = *e.meta;
   rpc::TorrentView v;
   v.id = static_cast<int>(e.id);
-  v.hash_string = Hex(meta.info_hash);
+  v.hash_string = engine::ToHex(meta.info_hash);
   v.name = meta.name;
   switch (e.state) {
     case TorrentEntry::State::kChecking:
@@ -220,8 +214,8 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddTorrent(const rpc::AddRequest& req
   absl::StatusOr<rpc::AddResult> result = absl::UnavailableError("the session has stopped");
   OnCoordinator([&](Coordinator& c) {
     if (const TorrentEntry* e = c.FindByHash(meta->info_hash)) {
-      result =
-          rpc::AddResult{static_cast<int>(e->id), e->meta->name, Hex(e->meta->info_hash), true};
+      result = rpc::AddResult{static_cast<int>(e->id), e->meta->name,
+                              engine::ToHex(e->meta->info_hash), true};
       return;
     }
     AddTorrentParams params;
@@ -242,7 +236,8 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddTorrent(const rpc::AddRequest& req
       return;
     }
     if (options_.on_added) options_.on_added(c, *id, bytes);
-    result = rpc::AddResult{static_cast<int>(*id), meta->name, Hex(meta->info_hash), false};
+    result =
+        rpc::AddResult{static_cast<int>(*id), meta->name, engine::ToHex(meta->info_hash), false};
   });
   return result;
 }
@@ -291,7 +286,7 @@ absl::Status SessionRpc::RemoveTorrents(const std::vector<int>& ids, bool delete
     for (TorrentId id : targets) {
       const TorrentEntry* e = c.Find(id);
       if (e == nullptr) continue;
-      const std::string hex = Hex(e->meta->info_hash);
+      const std::string hex = engine::ToHex(e->meta->info_hash);
       removed_.push_back(static_cast<int>(id));
       if (options_.on_removed) options_.on_removed(hex);
       c.Remove(id, delete_local_data);

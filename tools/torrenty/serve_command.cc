@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -132,11 +131,6 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
   return -1;
 }
 
-std::string Hex(const engine::InfoHash& h) {
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(h.data()), h.size()));
-}
-
 void LogLine(const std::string& line) {
   std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
@@ -168,7 +162,7 @@ class Server {
     auto [it, inserted] = written_.try_emplace(id, now);
     if (!inserted && it->second == now) return;
     it->second = now;
-    if (absl::Status st = state_.SaveRecord(Hex(e->meta->info_hash), r); !st.ok()) {
+    if (absl::Status st = state_.SaveRecord(engine::ToHex(e->meta->info_hash), r); !st.ok()) {
       Log(absl::StrCat("state: ", st.message()));
     }
   }
@@ -177,7 +171,8 @@ class Server {
     const io::TorrentEntry* e = c.Find(id);
     if (e == nullptr) return;
     // The torrent file first: a record without its torrent is skipped at load.
-    if (absl::Status st = state_.SaveTorrent(Hex(e->meta->info_hash), metainfo); !st.ok()) {
+    if (absl::Status st = state_.SaveTorrent(engine::ToHex(e->meta->info_hash), metainfo);
+        !st.ok()) {
       Log(absl::StrCat("state: ", st.message()));
       return;
     }
