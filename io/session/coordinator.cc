@@ -11,6 +11,7 @@
 #include <ctime>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
@@ -191,6 +192,9 @@ absl::StatusOr<TorrentId> Coordinator::Add(AddTorrentParams params) {
                            entry->fsyncs_pending--;
                            if (res < 0 && entry->error.empty())
                              entry->error = absl::StrCat("fsync: ", strerror(-res));
+                           if (entry->fsyncs_pending == 0) {
+                             for (auto& fn : std::exchange(entry->after_fsyncs, {})) fn();
+                           }
                          },
                          &t};
   const TorrentId id = t.id;
@@ -403,14 +407,16 @@ void Coordinator::Remove(TorrentId id, bool delete_data, std::function<void()> t
   e->paused = true;
   Stop(id, [this, id, delete_data, then = std::move(then)] {
     TorrentEntry* t = Find(id);
-    if (t == nullptr || t->fsyncs_pending > 0) {
-      // fsyncs in flight point into the entry: try again when they are done.
-      if (t != nullptr) {
+    if (t == nullptr) return;
+    if (t->fsyncs_pending > 0) {
+      // fsyncs in flight point into the entry: remove it after the last one completes, from the
+      // inbox, since that completion runs inside the entry.
+      t->after_fsyncs.push_back([this, id, delete_data, then] {
         CoordinatorMessage m;
         m.type = CoordinatorMessage::Type::kCall;
         m.call = [this, id, delete_data, then] { Remove(id, delete_data, then); };
         inbox_.Post(std::move(m));
-      }
+      });
       return;
     }
     if (delete_data) {

@@ -60,6 +60,8 @@ struct TorrentEntry {
   bool completed_event = false;
   int fsyncs_pending = 0;
   Completion fsync_c;
+  // Run once fsyncs_pending is back to 0: a removal waits for the fsyncs that point into it.
+  std::vector<std::function<void()>> after_fsyncs;
   bool stop_announce_pending = false;
   bool announce_in_flight = false;  // granted by the scheduler, answer not back yet
   std::string error;  // local error (disk), shown by the RPC

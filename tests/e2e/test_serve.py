@@ -435,6 +435,33 @@ class TransmissionRemoteDrivesServe(ServeCase):
         self.assertSameData(src / "tree", dl / "tree")
         self.assertEqual(len(os.listdir(state / "torrents")), 2)  # .torrent and .record
 
+    def test_remove_and_delete_right_after_completion(self):
+        # The removal arrives while the completion's fsyncs may still be in flight: it waits for
+        # them, then the torrent, its data and its saved state are gone, and serve goes on.
+        tport = free_port()
+        src = self.path("src")
+        make_tree(src / "tree")
+        tt = make_torrent(src / "tree", tracker_url(tport), self.path("tree.torrent"))
+        ih = info_hash(tt)
+        tracker = self.tracker([ih], port=tport)
+        seeder = start_throttled_seeder(self, tt, src, rate=64 * MiB, name="lt-tree")
+        tracker.wait_for_swarm(ih, 60, seeders=1, procs=[seeder])
+        state, dl = self.path("state"), self.path("dl")
+        serve = self.start_serve(state, dl)
+        self.add(serve, tt)
+        def complete():
+            t = self.by_name(serve).get("tree")
+            return t if t and t["percentDone"] >= 1 else None
+        row = wait_until(complete, 60, "tree complete", procs=[serve, seeder], interval=0.01)
+        self.remote(serve, "-t", row["id"], "--remove-and-delete")
+        self.assertEqual(self.remote_list(serve), [])
+        wait_until(lambda: not (dl / "tree").exists(), 10, "tree's data deleted", procs=[serve])
+        wait_until(lambda: os.listdir(state / "torrents") == [], 10, "tree's state removed",
+                   procs=[serve])
+        self.add(serve, tt)
+        self.wait_done(serve, ["tree"], 60, others=[seeder])
+        self.assertSameData(src / "tree", dl / "tree")
+
 
 class StateSurvives(ServeCase):
 
