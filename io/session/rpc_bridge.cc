@@ -242,57 +242,44 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddTorrent(const rpc::AddRequest& req
   return result;
 }
 
-absl::Status SessionRpc::StartTorrents(const std::vector<int>& ids) {
+absl::Status SessionRpc::ForEachTorrent(const std::vector<int>& ids,
+                                        const std::function<void(Coordinator&, TorrentId)>& fn) {
   const bool ok = OnCoordinator([&](Coordinator& c) {
+    // A copy: fn may remove torrents from c.order().
     std::vector<TorrentId> targets(c.order());
     if (!ids.empty()) targets.assign(ids.begin(), ids.end());
     for (TorrentId id : targets) {
-      if (c.Find(id) == nullptr) continue;
-      c.Start(id);
-      if (options_.on_changed) options_.on_changed(c, id);
+      if (c.Find(id) != nullptr) fn(c, id);
     }
   });
   return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
+}
+
+absl::Status SessionRpc::StartTorrents(const std::vector<int>& ids) {
+  return ForEachTorrent(ids, [&](Coordinator& c, TorrentId id) {
+    c.Start(id);
+    if (options_.on_changed) options_.on_changed(c, id);
+  });
 }
 
 absl::Status SessionRpc::StopTorrents(const std::vector<int>& ids) {
-  const bool ok = OnCoordinator([&](Coordinator& c) {
-    std::vector<TorrentId> targets(c.order());
-    if (!ids.empty()) targets.assign(ids.begin(), ids.end());
-    for (TorrentId id : targets) {
-      TorrentEntry* e = c.Find(id);
-      if (e == nullptr) continue;
-      e->paused = true;
-      c.Stop(id);
-      if (options_.on_changed) options_.on_changed(c, id);
-    }
+  return ForEachTorrent(ids, [&](Coordinator& c, TorrentId id) {
+    c.Find(id)->paused = true;
+    c.Stop(id);
+    if (options_.on_changed) options_.on_changed(c, id);
   });
-  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
 }
 
 absl::Status SessionRpc::VerifyTorrents(const std::vector<int>& ids) {
-  const bool ok = OnCoordinator([&](Coordinator& c) {
-    std::vector<TorrentId> targets(c.order());
-    if (!ids.empty()) targets.assign(ids.begin(), ids.end());
-    for (TorrentId id : targets) c.Verify(id);
-  });
-  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
+  return ForEachTorrent(ids, [](Coordinator& c, TorrentId id) { c.Verify(id); });
 }
 
 absl::Status SessionRpc::RemoveTorrents(const std::vector<int>& ids, bool delete_local_data) {
-  const bool ok = OnCoordinator([&](Coordinator& c) {
-    std::vector<TorrentId> targets(c.order());
-    if (!ids.empty()) targets.assign(ids.begin(), ids.end());
-    for (TorrentId id : targets) {
-      const TorrentEntry* e = c.Find(id);
-      if (e == nullptr) continue;
-      const std::string hex = engine::ToHex(e->meta->info_hash);
-      removed_.push_back(static_cast<int>(id));
-      if (options_.on_removed) options_.on_removed(hex);
-      c.Remove(id, delete_local_data);
-    }
+  return ForEachTorrent(ids, [&](Coordinator& c, TorrentId id) {
+    removed_.push_back(static_cast<int>(id));
+    if (options_.on_removed) options_.on_removed(engine::ToHex(c.Find(id)->meta->info_hash));
+    c.Remove(id, delete_local_data);
   });
-  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
 }
 
 absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,

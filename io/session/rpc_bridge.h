@@ -48,6 +48,10 @@ class SessionRpc : public rpc::RpcBackend {
   // Runs fn on the coordinator and waits for it; false if the session did not answer in time
   // (it has stopped).
   bool OnCoordinator(std::function<void(Coordinator&)> fn);
+  // Runs fn on the coordinator for each torrent of `ids` that exists (all of them if `ids` is
+  // empty); Unavailable if the session has stopped.
+  absl::Status ForEachTorrent(const std::vector<int>& ids,
+                              const std::function<void(Coordinator&, TorrentId)>& fn);
 
   Session* const session_;
   Options options_;
