@@ -85,31 +85,28 @@ int64_t TorrentEntry::left() const {
   return engine::PieceBytes(*meta, missing);
 }
 
-int64_t TorrentEntry::downloaded() const {
-  int64_t sum = downloaded_base;
-  if (shared) {
-    for (int i = 0; i < shared->shards; ++i)
-      sum += shared->counters[i].downloaded.load(std::memory_order_relaxed);
-  }
+namespace {
+// One counter of a running torrent summed over its shards (0 when it is not running).
+template <typename T>
+T SumOverShards(const SessionTorrent* shared, std::atomic<T> ShardTorrentCounters::*counter) {
+  T sum = 0;
+  if (shared == nullptr) return sum;
+  for (int i = 0; i < shared->shards; ++i)
+    sum += (shared->counters[i].*counter).load(std::memory_order_relaxed);
   return sum;
+}
+}  // namespace
+
+int64_t TorrentEntry::downloaded() const {
+  return downloaded_base + SumOverShards(shared.get(), &ShardTorrentCounters::downloaded);
 }
 
 int64_t TorrentEntry::uploaded() const {
-  int64_t sum = uploaded_base;
-  if (shared) {
-    for (int i = 0; i < shared->shards; ++i)
-      sum += shared->counters[i].uploaded.load(std::memory_order_relaxed);
-  }
-  return sum;
+  return uploaded_base + SumOverShards(shared.get(), &ShardTorrentCounters::uploaded);
 }
 
 uint32_t TorrentEntry::peers_connected() const {
-  uint32_t sum = 0;
-  if (shared) {
-    for (int i = 0; i < shared->shards; ++i)
-      sum += shared->counters[i].peers.load(std::memory_order_relaxed);
-  }
-  return sum;
+  return SumOverShards(shared.get(), &ShardTorrentCounters::peers);
 }
 
 namespace {
