@@ -161,7 +161,6 @@ class Coordinator {
   void Tick(engine::Instant now);
   void OnInbox(int32_t res, uint32_t flags);
   void OnSignal(int32_t res, uint32_t flags);
-  void OnFsync(TorrentEntry& e, int32_t res);
   void HandleMessage(CoordinatorMessage& m, engine::Instant now);
 
   // Announces
