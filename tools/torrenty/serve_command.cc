@@ -353,6 +353,7 @@ int RunServe(int argc, char** argv) {
   config.piece_memory_bytes = args.piece_memory;
   config.verbosity = args.verbosity;
   config.log_torrent_names = true;
+  config.state_dir = args.state_dir;
   config.on_log = LogLine;
   Server* server_ptr = nullptr;
   io::Session* session_ptr = nullptr;
