@@ -166,12 +166,14 @@ absl::Status WriteResume(const ResumeLocation& where, const std::string& data_di
   // the descriptor), so the writer never depends on the lifetime of a running torrent.
   Fd base(open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   for (size_t i = 0; i < meta.files.size(); ++i) {
-    Fd f(base.fd >= 0 && !meta.files[i].pad
-             ? OpenBeneath(base.fd, meta.RelativePath(i), O_RDONLY | O_NOCTTY | O_NONBLOCK)
-             : -1);
-    engine::FileStamp stamp = Stamp(f.fd);
-    if (stamp.size >= 0 && fdatasync(f.fd) != 0) {
-      return Errno(errno, absl::StrCat("fdatasync ", data_dir, "/", meta.RelativePath(i)));
+    const std::string relative = meta.RelativePath(i);
+    Fd f(base.fd >= 0 ? OpenBeneath(base.fd, relative, O_RDONLY | O_NOCTTY | O_NONBLOCK) : -1);
+    // Stamped like StampFiles stamps (a file we may not read still has a stamp), but synced only
+    // when it can be, and never when it is a pad file, which holds none of our writes.
+    const bool sync = f.fd >= 0 && !meta.files[i].pad;
+    if (f.fd < 0 && base.fd >= 0) f.fd = OpenBeneath(base.fd, relative, O_PATH);
+    if (sync && Stamp(f.fd).size >= 0 && fdatasync(f.fd) != 0) {
+      return Errno(errno, absl::StrCat("fdatasync ", data_dir, "/", relative));
     }
     data.files.push_back(Stamp(f.fd));  // after the sync, which may have moved nothing
   }

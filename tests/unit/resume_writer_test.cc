@@ -285,5 +285,21 @@ TEST_F(ResumeWriterTest, LiveSaveSurvivesLaterWritesButNotResizes) {
   EXPECT_EQ(engine::TrustResume(*loaded, StampFiles(dir_, meta)), engine::ResumeTrust::kNone);
 }
 
+// The stamps a save records are the ones the start-up check takes, also for a pad file that
+// someone else created (it is stamped, not synced).
+TEST_F(ResumeWriterTest, SavedStampsMatchStartupStampsForPadFiles) {
+  engine::Metainfo meta = TwoFiles();
+  meta.files[1].pad = true;
+  fs::create_directories(dir_ + "/t/sub");
+  { std::ofstream(dir_ + "/t/a.bin") << std::string(20000, 'a'); }
+  { std::ofstream(dir_ + "/t/sub/b.bin") << std::string(30000, 'b'); }
+  ASSERT_TRUE(WriteResume(ResumeLocation::InDataDir(dir_), dir_, meta, FirstPieces(1), false).ok());
+  absl::StatusOr<engine::ResumeData> loaded = LoadResume(dir_, meta);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->files[0].size, 20000);
+  EXPECT_EQ(loaded->files[1].size, 30000);
+  EXPECT_EQ(engine::TrustResume(*loaded, StampFiles(dir_, meta)), engine::ResumeTrust::kExact);
+}
+
 }  // namespace
 }  // namespace torrenty::io
