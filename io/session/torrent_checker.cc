@@ -17,7 +17,7 @@ CheckResult CheckTorrentData(const engine::Metainfo& meta, const std::string& da
     return {engine::Bitfield(meta.num_pieces()), ""};
   }
   std::string note;
-  bool from_where = true;
+  bool from_where = true;  // else from the download folder
   absl::StatusOr<engine::ResumeData> resume = LoadResume(where, meta);
   const ResumeLocation legacy = ResumeLocation::InDataDir(data_dir);
   if (absl::IsNotFound(resume.status()) && where.Path(meta) != legacy.Path(meta)) {
@@ -32,7 +32,7 @@ CheckResult CheckTorrentData(const engine::Metainfo& meta, const std::string& da
         return {resume->have,
                 absl::StrCat(source, " matches the files: ", resume->have.count(), "/",
                              meta.num_pieces(), " pieces, recheck skipped"),
-                from_where};
+                /*resume_current=*/true};
       case engine::ResumeTrust::kLive:
         note = absl::StrCat(source, " saved while running: ", resume->have.count(), "/",
                             meta.num_pieces(), " pieces trusted, checking only the others");

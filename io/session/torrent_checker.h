@@ -21,7 +21,8 @@ namespace torrenty::io {
 struct CheckResult {
   absl::StatusOr<engine::Bitfield> have;
   std::string note;  // how it was decided ("resume data matches the files", "rechecked")
-  // The resume file at `where` already says what `have` says; else it is worth writing.
+  // Resume data already says what `have` says (also when it was found in the download folder:
+  // a restore of 10,000 seeds does not rewrite them all); else it is worth writing.
   bool resume_current = false;
 };
 
