@@ -122,6 +122,7 @@ Coordinator::Coordinator(CoordinatorEnv env)
     : env_(std::move(env)), scheduler_(SchedulerConfig()) {}
 
 Coordinator::~Coordinator() {
+  resume_writer_.reset();  // its callbacks post to inbox_
   checker_.reset();
   http_.reset();
   udp_.reset();
@@ -201,6 +202,8 @@ absl::StatusOr<TorrentId> Coordinator::Add(AddTorrentParams params) {
   if (params.have.has_value()) {
     t.have = std::move(*params.have);
     t.verified_bytes = VerifiedBytes(*t.meta, t.have);
+    // An empty set claims nothing worth saving until a piece arrives.
+    if (t.have.count() == 0) t.resume_saved_count = 0;
     t.state = TorrentEntry::State::kStopped;
     if (!t.paused) Activate(t);
   } else {
@@ -217,12 +220,16 @@ void Coordinator::Verify(TorrentId id) {
     return;
   }
   if (e->state != TorrentEntry::State::kStopped) return;
+  if (e->resume_pending > 0) {
+    e->verify_after_resume = true;  // OnResumeDone checks once the file is written
+    return;
+  }
   e->state = TorrentEntry::State::kChecking;
   if (!checker_) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     checker_ = std::make_unique<TorrentChecker>(2 * cores);
   }
-  checker_->Check(e->meta, e->data_dir, [this, id](CheckResult r) {
+  checker_->Check(e->meta, e->data_dir, ResumeWhere(*e), [this, id](CheckResult r) {
     auto shared = std::make_shared<CheckResult>(std::move(r));
     CoordinatorMessage m;
     m.type = CoordinatorMessage::Type::kCall;
@@ -238,6 +245,13 @@ void Coordinator::Verify(TorrentId id) {
       }
       t->have = std::move(*shared->have);
       t->verified_bytes = VerifiedBytes(*t->meta, t->have);
+      if (!shared->resume_current && t->have.count() > 0) {
+        // The next start trusts this instead of hashing everything again.
+        SubmitResume(*t, /*live=*/false);
+      } else {
+        t->resume_saved_count = t->have.count();
+        t->resume_saved_live = false;
+      }
       t->completed_event = t->done();
       t->error.clear();
       if (!t->paused && !stopping_) Activate(*t);
@@ -309,10 +323,7 @@ void Coordinator::Activate(TorrentEntry& e) {
   e.last_down = e.downloaded_base;
   e.last_up = e.uploaded_base;
   e.completed_event = e.done();
-  if (!e.complete()) {
-    e.resume = std::make_unique<ResumeWriter>(e.data_dir, s.store.get());
-    e.resume_saved_count = UINT32_MAX;
-  }
+  e.saves_resume = !e.complete();
   if (!meta.trackers.empty()) {
     engine::Announcer::Config acfg;
     acfg.info_hash = meta.info_hash;
@@ -383,10 +394,9 @@ void Coordinator::OnDeactivated(TorrentEntry& e) {
   if (--e.deactivations_pending > 0) return;
   e.downloaded_base = e.downloaded();
   e.uploaded_base = e.uploaded();
-  if (e.resume) {
-    e.resume->Save(e.have);
-    (void)e.resume->Flush();
-    e.resume.reset();
+  // Every shard has let go, so nothing is written any more: the snapshot is exact.
+  if (e.saves_resume && (e.have.count() != e.resume_saved_count || e.resume_saved_live)) {
+    SubmitResume(e, /*live=*/false);
   }
   e.shared.reset();  // closes its files
   e.state = TorrentEntry::State::kStopped;
@@ -419,8 +429,20 @@ void Coordinator::Remove(TorrentId id, bool delete_data, std::function<void()> t
     if (delete_data) {
       std::error_code ec;
       std::filesystem::remove_all(std::filesystem::path(t->data_dir) / t->meta->name, ec);
-      std::filesystem::remove(ResumePath(t->data_dir, *t->meta), ec);
       if (ec) Log(t, absl::StrCat("removing data: ", ec.message()));
+    }
+    // Through the writer, so a save still queued for this torrent cannot bring the file back.
+    const ResumeLocation in_data = ResumeLocation::InDataDir(t->data_dir);
+    std::vector<ResumeLocation> drop;
+    if (!env_.config->state_dir.empty()) drop.push_back(ResumeWhere(*t));
+    if (delete_data || !env_.config->state_dir.empty()) drop.push_back(in_data);
+    for (ResumeLocation& where : drop) {
+      ResumeJob job;
+      job.tag = t->id;
+      job.meta = t->meta;
+      job.where = std::move(where);
+      job.remove = true;
+      resume_writer().Submit(std::move(job));
     }
     Log(t, "removed", /*verbose=*/true);
     order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
@@ -587,15 +609,17 @@ absl::Status Coordinator::Finish() {
       e.done_date = UnixNow();
     }
     if (env_.config->on_progress) env_.config->on_progress(e.id, Progress(e, now));
-    if (e.resume) {
-      // The loop has ended and every write has completed, so this snapshot is exact and the
-      // next start can skip the recheck.
-      e.resume->Save(e.have);
-      // After a disk error the run has already failed with that error; a resume file that
-      // cannot be written on the same full disk is expected (the old one stays valid).
-      if (absl::Status st = e.resume->Flush(); !st.ok() && fatal_.ok()) {
-        Log(&e, absl::StrCat("resume: ", st.message()));
-      }
+    // The loop has ended and every write has completed, so this snapshot is exact and the
+    // next start can skip the recheck.
+    if (e.saves_resume && (e.have.count() != e.resume_saved_count || e.resume_saved_live)) {
+      SubmitResume(e, /*live=*/false);
+    }
+  }
+  if (resume_writer_) {
+    // After a disk error the run has already failed with that error; a resume file that
+    // cannot be written on the same full disk is expected (the old one stays valid).
+    if (absl::Status st = resume_writer_->Flush(); !st.ok() && fatal_.ok()) {
+      Log(nullptr, absl::StrCat("resume: ", st.message()));
     }
   }
   return fatal_;
@@ -648,12 +672,62 @@ void Coordinator::Tick(Instant now) {
 // At most every kResumeSaveMs, and only when pieces were added: a kill -9 then loses at most
 // that long of claimed progress, and the data itself is still found by the recheck.
 void Coordinator::MaybeSaveResume(TorrentEntry& e, Instant now) {
-  if (!e.resume || stopping_) return;
+  if (!e.saves_resume || stopping_) return;
   if (now.ms - e.last_resume_save.ms < kResumeSaveMs) return;
   if (e.have.count() == e.resume_saved_count) return;
   e.last_resume_save = now;
+  SubmitResume(e, /*live=*/true);
+}
+
+ResumeLocation Coordinator::ResumeWhere(const TorrentEntry& e) const {
+  return env_.config->state_dir.empty() ? ResumeLocation::InDataDir(e.data_dir)
+                                        : ResumeLocation::InStateDir(env_.config->state_dir);
+}
+
+// One writer thread for the session rather than async writes on this ring: a save is a chain of
+// blocking calls (openat2 and fdatasync per file, write, fsync, rename) that the checker shares,
+// and coalescing bounds its queue at one snapshot per torrent.
+ResumeWriter& Coordinator::resume_writer() {
+  if (!resume_writer_) {
+    resume_writer_ = std::make_unique<ResumeWriter>([this](uint64_t tag, const absl::Status& st) {
+      CoordinatorMessage m;
+      m.type = CoordinatorMessage::Type::kCall;
+      const TorrentId id = static_cast<TorrentId>(tag);
+      const bool ok = st.ok();
+      std::string error(st.message());
+      m.call = [this, id, ok, error = std::move(error)] { OnResumeDone(id, ok, error); };
+      inbox_.Post(std::move(m));
+    });
+  }
+  return *resume_writer_;
+}
+
+void Coordinator::SubmitResume(TorrentEntry& e, bool live) {
+  ResumeJob job;
+  job.tag = e.id;
+  job.meta = e.meta;
+  job.data_dir = e.data_dir;
+  job.where = ResumeWhere(e);
+  job.have = e.have;
+  job.live = live;
   e.resume_saved_count = e.have.count();
-  e.resume->Save(e.have);
+  e.resume_saved_live = live;
+  ++e.resume_pending;
+  resume_writer().Submit(std::move(job));
+}
+
+void Coordinator::OnResumeDone(TorrentId id, bool ok, const std::string& error) {
+  TorrentEntry* e = Find(id);
+  if (e == nullptr || e->resume_pending == 0) return;
+  --e->resume_pending;
+  if (!ok) {
+    Log(e, absl::StrCat("resume: ", error));
+    e->resume_saved_count = UINT32_MAX;  // the next tick tries again
+  }
+  if (e->resume_pending == 0 && e->verify_after_resume) {
+    e->verify_after_resume = false;
+    Verify(id);
+  }
 }
 
 void Coordinator::OnInbox(int32_t, uint32_t) {

@@ -51,8 +51,13 @@ struct TorrentEntry {
   // Shared with the shards while running (recreated at every start, so no claim survives).
   std::unique_ptr<SessionTorrent> shared;
   std::unique_ptr<engine::Announcer> announcer;
-  std::unique_ptr<ResumeWriter> resume;
-  uint32_t resume_saved_count = UINT32_MAX;
+  // Resume data: saved (through the session's one writer) only when pieces were gained, so an
+  // idle torrent costs no write.
+  bool saves_resume = false;
+  uint32_t resume_saved_count = UINT32_MAX;  // pieces in the last snapshot submitted
+  bool resume_saved_live = false;
+  int resume_pending = 0;            // snapshots submitted, not yet reported done
+  bool verify_after_resume = false;  // a check waits for them (it reads the file)
   engine::Instant last_resume_save{};
   PeerOutcomes outcomes;
   int deactivations_pending = 0;
@@ -175,11 +180,16 @@ class Coordinator {
   void OnAnnounceResponse(TorrentEntry& e, absl::StatusOr<engine::AnnounceResponse> resp,
                           engine::Instant now);
   void MaybeSaveResume(TorrentEntry& e, engine::Instant now);
+  ResumeLocation ResumeWhere(const TorrentEntry& e) const;
+  void SubmitResume(TorrentEntry& e, bool live);
+  void OnResumeDone(TorrentId id, bool ok, const std::string& error);
+  ResumeWriter& resume_writer();
 
   CoordinatorEnv env_;
   std::unique_ptr<Ring> ring_;
   Mailbox<CoordinatorMessage> inbox_;
   std::unique_ptr<TorrentChecker> checker_;
+  std::unique_ptr<ResumeWriter> resume_writer_;  // made at the first save
   absl::flat_hash_map<TorrentId, std::unique_ptr<TorrentEntry>> torrents_;
   std::vector<TorrentId> order_;  // in the order they were added
   // So that adding one of 10,000 torrents is not a walk over all the others.

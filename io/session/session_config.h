@@ -52,6 +52,9 @@ struct SessionConfig {
   // A torrent's disk error ends the session with that error (single-torrent commands); else the
   // torrent stops with the error and the others go on (serve).
   bool torrent_error_is_fatal = false;
+  // serve's state folder: resume data goes to <state_dir>/resume. Empty: next to the data
+  // (<download dir>/.torrenty), as the single-torrent commands keep it.
+  std::string state_dir;
   // Log lines start with the torrent's name (serve hosts many).
   bool log_torrent_names = false;
   Verbosity verbosity = Verbosity::kNormal;

@@ -312,6 +312,7 @@ int RunServe(int argc, char** argv) {
   io::SessionConfig config;
   args.session.ApplyTo(&config);
   config.log_torrent_names = true;
+  config.state_dir = args.state_dir;
   config.on_log = LogLine;
   Server* server_ptr = nullptr;
   io::Session* session_ptr = nullptr;
