@@ -46,7 +46,14 @@ DiskIo::DiskIo(Ring* ring, const FileStore* store, DoneFn done, size_t max_ops)
   }
 }
 
-DiskIo::~DiskIo() = default;
+DiskIo::~DiskIo() {
+  if (pool_ != nullptr) pool_->CloseOwner(this);
+}
+
+void DiskIo::set_active(bool active) {
+  active_ = active;
+  if (!active_ && pool_ != nullptr && in_flight() == 0) pool_->CloseOwner(this);
+}
 
 absl::Status DiskIo::WritePiece(uint32_t piece, absl::Span<const uint8_t> data, uint64_t tag) {
   // The buffer is only read for writes; the slot stores one pointer type for both directions.
@@ -111,7 +118,8 @@ absl::Status DiskIo::Start(uint32_t piece, int64_t offset, uint8_t* buf, size_t 
       return absl::InternalError(
           absl::StrCat("piece ", piece, " is not covered by files at ", pos));
     }
-    if (!s.pad && store_->fd(s.file_index) < 0) {
+    if (!s.pad &&
+        (pool_ != nullptr ? !store_->present(s.file_index) : store_->fd(s.file_index) < 0)) {
       return absl::InternalError(absl::StrCat("no open file for ", store_->path(s.file_index)));
     }
     pos += s.length;
@@ -167,6 +175,20 @@ void DiskIo::Issue(SubOp* sub) {
   const size_t len = static_cast<size_t>(std::min(s.length - sub->done, kMaxTransfer));
   const uint64_t off = static_cast<uint64_t>(s.file_offset + sub->done);
   sub->direct = false;
+  if (pool_ != nullptr) {
+    const bool aligned = (off | len | reinterpret_cast<uintptr_t>(p)) % kDirectAlignment == 0;
+    int pooled = -1;
+    if (!PinFd(sub, slot->write && aligned, &pooled)) {
+      ring_->Nop(&sub->completion);  // reports the error from the ring, never from inside Start
+      return;
+    }
+    if (slot->write) {
+      ring_->Write(pooled, p, len, off, &sub->completion);
+    } else {
+      ring_->Read(pooled, p, len, off, &sub->completion);
+    }
+    return;
+  }
   if (slot->write) {
     // Whole aligned pieces skip the page cache: the kernel DMAs straight from the piece buffer
     // instead of copying it, which is most of the CPU a buffered write costs.
@@ -179,11 +201,53 @@ void DiskIo::Issue(SubOp* sub) {
   }
 }
 
+bool DiskIo::PinFd(SubOp* sub, bool direct, int* fd) {
+  const uint32_t file = sub->slice.file_index;
+  FilePool::Entry* old = sub->pin;
+  // The new pin is taken before the old one is let go, so a retry on the same file never closes
+  // and reopens it.
+  absl::StatusOr<FilePool::Entry*> buffered =
+      pool_->Acquire(this, file, false, [&] { return store_->OpenFd(file); });
+  if (!buffered.ok()) {
+    sub->open_error = buffered.status();
+    sub->pin = nullptr;
+    if (old != nullptr) pool_->Release(old);
+    return false;
+  }
+  FilePool::Entry* pin = *buffered;
+  if (direct && !no_direct_[file] && store_->mode() == OpenMode::kCreate) {
+    const int from = FilePool::fd(pin);
+    absl::StatusOr<FilePool::Entry*> d =
+        pool_->Acquire(this, file, true, [&] { return store_->OpenDirectFd(from); });
+    if (d.ok()) {
+      pool_->Release(pin);
+      pin = *d;
+      sub->direct = true;
+    } else {
+      no_direct_[file] = 1;  // the filesystem refuses O_DIRECT at open: buffered it is
+    }
+  }
+  sub->pin = pin;
+  if (old != nullptr) pool_->Release(old);
+  *fd = FilePool::fd(pin);
+  return true;
+}
+
+void DiskIo::Unpin(SubOp* sub) {
+  if (sub->pin == nullptr) return;
+  pool_->Release(sub->pin);
+  sub->pin = nullptr;
+}
+
 void DiskIo::Slot::OnNop(int32_t /*res*/, uint32_t /*flags*/) { owner->Finish(this); }
 
 void DiskIo::SubOp::OnComplete(int32_t res, uint32_t /*flags*/) {
   DiskIo* io = slot->owner;
   const engine::FileSlice& s = slice;
+  if (!open_error.ok()) {
+    io->SubDone(this, std::exchange(open_error, absl::OkStatus()));
+    return;
+  }
   if (res == -EINTR || res == -EAGAIN) {
     io->Issue(this);
     return;
@@ -227,6 +291,7 @@ void DiskIo::SubOp::OnComplete(int32_t res, uint32_t /*flags*/) {
 
 void DiskIo::SubDone(SubOp* sub, absl::Status status) {
   Slot* slot = sub->slot;
+  Unpin(sub);
   if (!status.ok()) {
     // Keep the first error: later ones are usually the same failure on the next slice.
     if (slot->status.ok()) slot->status = std::move(status);
@@ -251,6 +316,8 @@ void DiskIo::Finish(Slot* slot) {
   }
   // Free the slot before reporting so the callback can immediately issue the next operation.
   free_.push_back(slot);
+  // Before done(), which may destroy this object.
+  if (pool_ != nullptr && !active_ && in_flight() == 0) pool_->CloseOwner(this);
   done_(tag, std::move(result));
 }
 

@@ -199,12 +199,7 @@ absl::Status WriteResume(const std::string& data_dir_, const FileStore& store,
   const FileStore* store_ = &store;
   const engine::Metainfo& meta = store_->meta();
   // Durable data first: the resume file may only claim pieces whose bytes survive a crash.
-  for (size_t i = 0; i < meta.files.size(); ++i) {
-    const int fd = store_->fd(static_cast<uint32_t>(i));
-    if (fd >= 0 && fdatasync(fd) != 0) {
-      return Errno(errno, absl::StrCat("fdatasync ", store_->path(static_cast<uint32_t>(i))));
-    }
-  }
+  if (absl::Status st = store_->SyncData(); !st.ok()) return st;
   engine::ResumeData data;
   data.info_hash = meta.info_hash;
   data.have = have;

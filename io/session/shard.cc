@@ -1,7 +1,5 @@
 #include "io/session/shard.h"
 
-#include "io/session/shard_internal.h"
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -17,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/peer_id.h"
 #include "engine/codec/wire.h"
+#include "io/session/shard_internal.h"
 
 namespace torrenty::io {
 
@@ -25,7 +24,12 @@ using engine::Instant;
 using engine::PeerAddress;
 using engine::PeerKey;
 
-Shard::Shard(int index, ShardEnv* env) : index_(index), env_(env) {}
+Shard::Shard(int index, ShardEnv* env)
+    : index_(index),
+      env_(env),
+      file_pool_(static_cast<size_t>(std::max(1, env->max_open_files / std::max(1, env->shards)))) {
+  file_pool_.set_metrics(&metrics_.open_files, &metrics_.file_evictions);
+}
 
 Shard::~Shard() {
   // The session destroys the hash pool first (its workers may hold spans into piece buffers),
@@ -108,8 +112,7 @@ absl::Status Shard::Listen() {
 
 absl::Status Shard::Loop() {
   now_ = Now();
-  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0,
-              &hash_c_);
+  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0, &hash_c_);
   ring_->Read(inbox_.fd(), &inbox_evt_, sizeof(inbox_evt_), 0, &inbox_c_);
   ring_->Accept(listen_fd_, &accept_c_);
   ArmTimer();
@@ -285,6 +288,7 @@ Shard::ShardTorrent* Shard::Instance(SessionTorrent* t) {
       ring_.get(), t->store.get(),
       [this, raw](uint64_t tag, absl::Status s) { OnDiskDone(*raw, tag, std::move(s)); }, 128);
   st->disk->set_metrics(&metrics_.disk_queue_depth, &metrics_.disk_latency);
+  st->disk->set_file_pool(&file_pool_);
   st->recv_buffer_max =
       std::max<size_t>(kRecvBufferMin, 2 * size_t{engine::wire::MaxMessageLen(meta.num_pieces())});
   instances_[t->id] = std::move(st);
@@ -405,9 +409,9 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
       PumpWrites(st);
       break;
     case Action::Type::kReadBlock:
-      if (!read_backlog_.empty() || !cache_->Serve(BlockRead{id, a.peer, a.piece, a.begin, a.length},
-                                                   st.t->meta->piece_length,
-                                                   st.t->meta->PieceSize(a.piece))) {
+      if (!read_backlog_.empty() ||
+          !cache_->Serve(BlockRead{id, a.peer, a.piece, a.begin, a.length},
+                         st.t->meta->piece_length, st.t->meta->PieceSize(a.piece))) {
         read_backlog_.push_back(BlockRead{id, a.peer, a.piece, a.begin, a.length});
       }
       break;
@@ -468,13 +472,13 @@ void Shard::OnHashEvent(int32_t, uint32_t) {
     const uint32_t piece = static_cast<uint32_t>(r.tag);
     --st.hashes_pending;
     st.engine->HandleHashResult(piece, r.ok, now);
-    if (!r.ok) Log(st.t->id, absl::StrCat("piece ", piece, " failed its hash check; re-requesting"));
+    if (!r.ok)
+      Log(st.t->id, absl::StrCat("piece ", piece, " failed its hash check; re-requesting"));
     Drain(st);
     MaybeRelease(st);
   }
   hash_results_.clear();
-  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0,
-              &hash_c_);
+  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0, &hash_c_);
 }
 
 void Shard::PumpWrites(ShardTorrent& st) {

@@ -17,7 +17,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "io/session/shared_piece_memory.h"
 #include "engine/torrent/torrent.h"
 #include "io/disk/disk_io.h"
 #include "io/disk/hash_pool.h"
@@ -27,6 +26,7 @@
 #include "io/session/messages.h"
 #include "io/session/read_cache.h"
 #include "io/session/session_torrent.h"
+#include "io/session/shared_piece_memory.h"
 
 namespace torrenty::io {
 
@@ -41,6 +41,7 @@ struct ShardEnv {
   uint16_t port = 0;         // 0: shard 0 picks one (6881-6889, else ephemeral)
   bool port_explicit = false;
   int64_t read_cache_bytes = 32 << 20;  // over all shards
+  int max_open_files = 512;             // over all shards
 };
 
 class Shard {
@@ -139,6 +140,8 @@ class Shard {
   // Read once per loop turn (Ring::RunOnce's on_wake): every event of a turn sees the same time.
   engine::Instant now_{};
   metrics::ShardInstruments metrics_;
+  // This shard's share of the open torrent files: no lock between shards on the disk path.
+  FilePool file_pool_;
   // Bytes the peer sockets moved, payload included.
   uint64_t wire_received_ = 0, wire_sent_ = 0;
 

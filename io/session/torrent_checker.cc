@@ -28,7 +28,8 @@ CheckResult CheckTorrentData(const engine::Metainfo& meta, const std::string& da
   }
   // Checking creates nothing: a file that is missing (unwanted, or not started) has no piece.
   absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(
-      data_dir, meta, OpenMode::kCreate, std::vector<bool>(meta.files.size(), false));
+      data_dir, meta, OpenMode::kCreate, std::vector<bool>(meta.files.size(), false),
+      FdPolicy::kLazy);  // each read opens its file: a huge torrent never holds them all
   if (!store.ok()) return {store.status(), note};
   absl::StatusOr<engine::Bitfield> have = CheckExistingData(**store, threads);
   if (have.ok() && have->count() > 0) {
