@@ -47,6 +47,7 @@ constexpr char kServeUsage[] =
     "  --watch DIR            add every .torrent dropped here (renamed to .torrent.added);\n"
     "                         SIGHUP rescans at once\n"
     "  --threads N            shards, one io_uring ring each (default: one per CPU)\n"
+    "  --max-open-files N     torrent files open at once, all torrents (default 512)\n"
     "  --hash-threads N       SHA-1 workers (default 2)\n"
     "  --piece-memory SIZE    memory for pieces being assembled, all torrents (default 32M)\n"
     "  -v, --verbose          also log every peer connect and close\n"
@@ -63,6 +64,7 @@ struct ServeArgs {
   std::vector<std::string> rpc_hosts;
   std::string watch_dir;
   int threads = 0;
+  int max_open_files = 512;
   int hash_threads = 2;
   int64_t piece_memory = int64_t{32} << 20;
   io::Verbosity verbosity = io::Verbosity::kNormal;
@@ -126,6 +128,11 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
       if (missing || !absl::SimpleAtoi(value, &out->threads) || out->threads < 1 ||
           out->threads > 64) {
         return UsageError(cmd, "--threads needs a number from 1 to 64");
+      }
+    } else if (TakeValue(argc, argv, &i, "--max-open-files", &value, &missing)) {
+      if (missing || !absl::SimpleAtoi(value, &out->max_open_files) || out->max_open_files < 1 ||
+          out->max_open_files > 1000000) {
+        return UsageError(cmd, "--max-open-files needs a number from 1 to 1000000");
       }
     } else if (TakeValue(argc, argv, &i, "--hash-threads", &value, &missing)) {
       if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
@@ -349,6 +356,7 @@ int RunServe(int argc, char** argv) {
   config.port = args.port;
   config.port_explicit = args.port_given;
   config.threads = args.threads;
+  config.max_open_files = args.max_open_files;
   config.hash_threads = args.hash_threads;
   config.piece_memory_bytes = args.piece_memory;
   config.verbosity = args.verbosity;

@@ -41,6 +41,7 @@ constexpr char kDownloadUsage[] =
     "                       (default: sparse files that grow as pieces arrive)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
     "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
+    "  --max-open-files N   torrent files open at once, over all shards (default 512)\n"
     "  --piece-memory BYTES memory for pieces in flight (default 32M; K/M/G suffixes); when\n"
     "                       it is used up fewer requests go out instead of memory growing\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
@@ -55,6 +56,7 @@ constexpr char kSeedUsage[] =
     "  --peer HOST:PORT     also connect to this peer (repeatable)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
     "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
+    "  --max-open-files N   torrent files open at once, over all shards (default 512)\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
     "                       and per tracker reply\n"
     "  -q, --quiet          print nothing but errors\n";
@@ -71,6 +73,7 @@ struct TransferArgs {
   std::vector<int> only;  // --only: file numbers as `info` lists them (pad files left out)
   int hash_threads = 2;
   int threads = 0;
+  int max_open_files = 512;
   int64_t piece_memory = int64_t{32} << 20;
   io::SessionOptions::Verbosity verbosity = io::SessionOptions::Verbosity::kNormal;
   bool help = false;
@@ -127,6 +130,11 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
       if (missing || !absl::SimpleAtoi(value, &out->threads) || out->threads < 1 ||
           out->threads > 64) {
         return UsageError(cmd, "--threads needs a number from 1 to 64");
+      }
+    } else if (TakeValue(argc, argv, &i, "--max-open-files", &value, &missing)) {
+      if (missing || !absl::SimpleAtoi(value, &out->max_open_files) || out->max_open_files < 1 ||
+          out->max_open_files > 1000000) {
+        return UsageError(cmd, "--max-open-files needs a number from 1 to 1000000");
       }
     } else if (!is_seed && TakeValue(argc, argv, &i, "--piece-memory", &value, &missing)) {
       absl::StatusOr<int64_t> bytes = ParseSize(value);
@@ -310,6 +318,7 @@ int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::M
   opts.seed_after_complete = seed_after;
   opts.hash_threads = args.hash_threads;
   opts.threads = args.threads;
+  opts.max_open_files = args.max_open_files;
   opts.piece_memory_bytes = args.piece_memory;
   opts.verbosity = args.verbosity;
   opts.on_progress = [&](const io::SessionProgress& p) { printer.Update(p); };
