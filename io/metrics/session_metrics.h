@@ -76,7 +76,7 @@ struct ShardSnapshot {
   // Gauges.
   int64_t hash_queue_depth = 0;  // pieces handed to the hash pool, result not yet back
   int64_t disk_queue_depth = 0;  // disk operations submitted, not yet completed
-  int64_t open_files = 0;        // descriptors of torrent files in the shard's file pool
+  int64_t open_files = 0;        // descriptors of torrent files in the shards' file pools
   std::array<int64_t, kPeerStateCount> peers{};  // indexed by PeerState
   // In seconds, with DiskLatencyBuckets()' bounds.
   HistogramSnapshot disk_latency = EmptySnapshot(DiskLatencyBuckets());

@@ -1,5 +1,7 @@
 #include "io/session/shard.h"
 
+#include "io/session/shard_internal.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -15,7 +17,6 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/peer_id.h"
 #include "engine/codec/wire.h"
-#include "io/session/shard_internal.h"
 
 namespace torrenty::io {
 
@@ -112,7 +113,8 @@ absl::Status Shard::Listen() {
 
 absl::Status Shard::Loop() {
   now_ = Now();
-  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0, &hash_c_);
+  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0,
+              &hash_c_);
   ring_->Read(inbox_.fd(), &inbox_evt_, sizeof(inbox_evt_), 0, &inbox_c_);
   ring_->Accept(listen_fd_, &accept_c_);
   ArmTimer();
@@ -409,9 +411,9 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
       PumpWrites(st);
       break;
     case Action::Type::kReadBlock:
-      if (!read_backlog_.empty() ||
-          !cache_->Serve(BlockRead{id, a.peer, a.piece, a.begin, a.length},
-                         st.t->meta->piece_length, st.t->meta->PieceSize(a.piece))) {
+      if (!read_backlog_.empty() || !cache_->Serve(BlockRead{id, a.peer, a.piece, a.begin, a.length},
+                                                   st.t->meta->piece_length,
+                                                   st.t->meta->PieceSize(a.piece))) {
         read_backlog_.push_back(BlockRead{id, a.peer, a.piece, a.begin, a.length});
       }
       break;
@@ -472,13 +474,13 @@ void Shard::OnHashEvent(int32_t, uint32_t) {
     const uint32_t piece = static_cast<uint32_t>(r.tag);
     --st.hashes_pending;
     st.engine->HandleHashResult(piece, r.ok, now);
-    if (!r.ok)
-      Log(st.t->id, absl::StrCat("piece ", piece, " failed its hash check; re-requesting"));
+    if (!r.ok) Log(st.t->id, absl::StrCat("piece ", piece, " failed its hash check; re-requesting"));
     Drain(st);
     MaybeRelease(st);
   }
   hash_results_.clear();
-  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0, &hash_c_);
+  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0,
+              &hash_c_);
 }
 
 void Shard::PumpWrites(ShardTorrent& st) {

@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "io/session/shared_piece_memory.h"
 #include "engine/torrent/torrent.h"
 #include "io/disk/disk_io.h"
 #include "io/disk/hash_pool.h"
@@ -26,7 +27,6 @@
 #include "io/session/messages.h"
 #include "io/session/read_cache.h"
 #include "io/session/session_torrent.h"
-#include "io/session/shared_piece_memory.h"
 
 namespace torrenty::io {
 

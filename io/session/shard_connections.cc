@@ -59,8 +59,8 @@ void Shard::Dial(ShardTorrent& st, const PeerAddress& address) {
   c->sa = ToSockaddr(address);
   c->connect_ts.tv_sec = kConnectTimeoutSec;
   ++c->ops;
-  ring_->ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&c->sa), sizeof(c->sa), &c->connect_ts,
-                            &c->connect_c);
+  ring_->ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&c->sa), sizeof(c->sa),
+                            &c->connect_ts, &c->connect_c);
 }
 
 void Shard::OnConnect(Conn& c, int32_t res) {
@@ -79,9 +79,9 @@ void Shard::OnConnect(Conn& c, int32_t res) {
                                     ? PeerOutcome::kTimeout
                                     : PeerOutcome::kUnreachable;
     Log(id,
-        absl::StrCat(
-            "peer ", c.address.ToString(), ": connect failed: ",
-            outcome == PeerOutcome::kUnreachable ? strerror(-res) : PeerOutcomeName(outcome)),
+        absl::StrCat("peer ", c.address.ToString(), ": connect failed: ",
+                     outcome == PeerOutcome::kUnreachable ? strerror(-res)
+                                                          : PeerOutcomeName(outcome)),
         /*verbose=*/true);
     ReportOutcome(id, c.address, outcome);
     st.engine->HandleConnectFailed(c.address, now);
@@ -122,10 +122,9 @@ void Shard::StartPeer(Conn& c, Instant now) {
   // one starts with what any handshake needs; it grows once its torrent is known.
   size_t cap = kRecvBufferInitial;
   if (c.st != nullptr) {
-    cap =
-        std::min(c.st->recv_buffer_max,
-                 std::max(kRecvBufferInitial,
-                          size_t{engine::wire::MaxMessageLen(c.st->t->meta->num_pieces())} + 256));
+    cap = std::min(c.st->recv_buffer_max,
+                   std::max(kRecvBufferInitial,
+                            size_t{engine::wire::MaxMessageLen(c.st->t->meta->num_pieces())} + 256));
   }
   c.rcap = cap;
   c.rbuf.reset(new uint8_t[c.rcap]);
@@ -163,10 +162,10 @@ bool Shard::AttachIncoming(Conn& c, Instant now) {
   st->disk->set_active(true);
   Log(st->t->id, absl::StrCat("peer ", c.address.ToString(), ": connected (incoming)"),
       /*verbose=*/true);
-  const size_t want =
-      std::min(st->recv_buffer_max,
-               std::max(kRecvBufferInitial,
-                        size_t{engine::wire::MaxMessageLen(st->t->meta->num_pieces())} + 256));
+  const size_t want = std::min(
+      st->recv_buffer_max,
+      std::max(kRecvBufferInitial,
+               size_t{engine::wire::MaxMessageLen(st->t->meta->num_pieces())} + 256));
   if (want > c.rcap) {
     std::unique_ptr<uint8_t[]> bigger(new uint8_t[want]);
     std::memcpy(bigger.get(), c.rbuf.get() + c.head, c.tail - c.head);
@@ -298,9 +297,9 @@ void Shard::PeerGone(Conn& c, int32_t res, Instant now) {
                      handshaken ? " after handshake" : " before handshake"),
         /*verbose=*/true);
     if (c.outgoing) {
-      ReportOutcome(
-          st->t->id, c.address,
-          handshaken ? PeerOutcome::kClosedAfterHandshake : PeerOutcome::kClosedBeforeHandshake);
+      ReportOutcome(st->t->id, c.address,
+                    handshaken ? PeerOutcome::kClosedAfterHandshake
+                               : PeerOutcome::kClosedBeforeHandshake);
     }
     c.engine_knows = false;
     st->engine->HandlePeerClosed(c.key, now);
