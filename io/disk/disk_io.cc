@@ -30,6 +30,10 @@ DiskIo::DiskIo(Ring* ring, const FileStore* store, DoneFn done, size_t max_ops)
       done_(std::move(done)),
       no_direct_(store->meta().files.size(), 0) {
   scratch_.reserve(1);
+  waiter_.fn = &DiskIo::OnRoom;
+  waiter_.ctx = this;
+  parked_.reserve(max_ops * kSubOpsPerSlot);
+  unparked_.reserve(max_ops * kSubOpsPerSlot);
   slots_.reserve(max_ops);
   free_.reserve(max_ops);
   for (size_t i = 0; i < max_ops; ++i) {
@@ -47,7 +51,16 @@ DiskIo::DiskIo(Ring* ring, const FileStore* store, DoneFn done, size_t max_ops)
 }
 
 DiskIo::~DiskIo() {
-  if (pool_ != nullptr) pool_->CloseOwner(this);
+  if (pool_ == nullptr) return;
+  pool_->RemoveWaiter(&waiter_);
+  pool_->CloseOwner(this);
+}
+
+void DiskIo::OnRoom(void* self) {
+  auto* io = static_cast<DiskIo*>(self);
+  io->unparked_.swap(io->parked_);
+  for (SubOp* sub : io->unparked_) io->Issue(sub);  // may park some again
+  io->unparked_.clear();
 }
 
 void DiskIo::set_active(bool active) {
@@ -178,7 +191,14 @@ void DiskIo::Issue(SubOp* sub) {
   if (pool_ != nullptr) {
     const bool aligned = (off | len | reinterpret_cast<uintptr_t>(p)) % kDirectAlignment == 0;
     int pooled = -1;
-    if (!PinFd(sub, slot->write && aligned, &pooled)) {
+    const Pin pin = PinFd(sub, slot->write && aligned, &pooled);
+    if (pin == Pin::kFull) {
+      // Waits for a descriptor of this shard to be unpinned: the cap holds even under load.
+      parked_.push_back(sub);
+      pool_->AddWaiter(&waiter_);
+      return;
+    }
+    if (pin == Pin::kFailed) {
       ring_->Nop(&sub->completion);  // reports the error from the ring, never from inside Start
       return;
     }
@@ -201,7 +221,7 @@ void DiskIo::Issue(SubOp* sub) {
   }
 }
 
-bool DiskIo::PinFd(SubOp* sub, bool direct, int* fd) {
+DiskIo::Pin DiskIo::PinFd(SubOp* sub, bool direct, int* fd) {
   const uint32_t file = sub->slice.file_index;
   FilePool::Entry* old = sub->pin;
   // The new pin is taken before the old one is let go, so a retry on the same file never closes
@@ -209,10 +229,11 @@ bool DiskIo::PinFd(SubOp* sub, bool direct, int* fd) {
   absl::StatusOr<FilePool::Entry*> buffered =
       pool_->Acquire(this, file, false, [&] { return store_->OpenFd(file); });
   if (!buffered.ok()) {
-    sub->open_error = buffered.status();
     sub->pin = nullptr;
     if (old != nullptr) pool_->Release(old);
-    return false;
+    if (absl::IsResourceExhausted(buffered.status())) return Pin::kFull;
+    sub->open_error = buffered.status();
+    return Pin::kFailed;
   }
   FilePool::Entry* pin = *buffered;
   if (direct && !no_direct_[file] && store_->mode() == OpenMode::kCreate) {
@@ -223,14 +244,14 @@ bool DiskIo::PinFd(SubOp* sub, bool direct, int* fd) {
       pool_->Release(pin);
       pin = *d;
       sub->direct = true;
-    } else {
+    } else if (!absl::IsResourceExhausted(d.status())) {
       no_direct_[file] = 1;  // the filesystem refuses O_DIRECT at open: buffered it is
     }
   }
   sub->pin = pin;
   if (old != nullptr) pool_->Release(old);
   *fd = FilePool::fd(pin);
-  return true;
+  return Pin::kOk;
 }
 
 void DiskIo::Unpin(SubOp* sub) {

@@ -111,8 +111,12 @@ class DiskIo {
   bool TakeNext(SubOp* sub);
   void Issue(SubOp* sub);
   // With a pool: pins the descriptor `sub` needs (the O_DIRECT one when `direct` and the file
-  // allows it, else the buffered one) in place of its old pin; false with sub->open_error set.
-  bool PinFd(SubOp* sub, bool direct, int* fd);
+  // allows it, else the buffered one) in place of its old pin. kFailed sets sub->open_error;
+  // kFull: every descriptor of the pool is pinned, the caller parks the operation.
+  enum class Pin { kOk, kFailed, kFull };
+  Pin PinFd(SubOp* sub, bool direct, int* fd);
+  // The pool has room again: issue the parked operations (in order).
+  static void OnRoom(void* self);
   void Unpin(SubOp* sub);
   void SubDone(SubOp* sub, absl::Status status);
   void Finish(Slot* slot);
@@ -128,6 +132,9 @@ class DiskIo {
   size_t direct_fallbacks_ = 0;
   FilePool* pool_ = nullptr;
   bool active_ = false;
+  FilePool::Waiter waiter_;
+  std::vector<SubOp*> parked_;  // capacity: every SubOp, so push_back never allocates
+  std::vector<SubOp*> unparked_;
   metrics::ShardGauge* depth_ = nullptr;
   metrics::ShardHistogram* latency_ns_ = nullptr;
 };

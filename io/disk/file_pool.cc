@@ -29,6 +29,9 @@ absl::StatusOr<FilePool::Entry*> FilePool::Acquire(const void* owner, uint32_t f
   }
   while (map_.size() >= cap_ && EvictOne()) {
   }
+  if (map_.size() >= cap_) {
+    return absl::ResourceExhaustedError("every open file is in use by a disk operation");
+  }
   absl::StatusOr<int> fd = open();
   if (!fd.ok()) return fd.status();
   auto owned = std::make_unique<Entry>();
@@ -44,12 +47,35 @@ absl::StatusOr<FilePool::Entry*> FilePool::Acquire(const void* owner, uint32_t f
 
 void FilePool::Release(Entry* e) {
   if (--e->pins > 0) return;
-  // Over the cap only because everything was pinned at once: give the room back now.
-  if (map_.size() > cap_) {
-    Close(e);
-    ++evictions_;
-    if (evictions_counter_ != nullptr) evictions_counter_->Add();
+  // One descriptor became evictable: room for one waiter.
+  if (Waiter* w = waiters_; w != nullptr) {
+    waiters_ = w->next;
+    if (waiters_ == nullptr) waiters_tail_ = nullptr;
+    w->next = nullptr;
+    w->queued = false;
+    w->fn(w->ctx);
   }
+}
+
+void FilePool::AddWaiter(Waiter* w) {
+  if (w->queued) return;
+  w->queued = true;
+  w->next = nullptr;
+  (waiters_tail_ != nullptr ? waiters_tail_->next : waiters_) = w;
+  waiters_tail_ = w;
+}
+
+void FilePool::RemoveWaiter(Waiter* w) {
+  if (!w->queued) return;
+  Waiter* prev = nullptr;
+  for (Waiter* it = waiters_; it != nullptr; prev = it, it = it->next) {
+    if (it != w) continue;
+    (prev != nullptr ? prev->next : waiters_) = w->next;
+    if (waiters_tail_ == w) waiters_tail_ = prev;
+    break;
+  }
+  w->next = nullptr;
+  w->queued = false;
 }
 
 void FilePool::CloseOwner(const void* owner) {

@@ -22,8 +22,15 @@ class FilePool {
   // batches submissions), and a closed number may meanwhile name another file.
   struct Entry;
 
-  // `cap` open descriptors at most, except that descriptors pinned all at once may exceed it
-  // (each is closed as soon as it is released while the pool is over the cap). 0 counts as 1.
+  // Someone waiting for room: called (once, then forgotten) when a descriptor is unpinned.
+  struct Waiter {
+    void (*fn)(void* ctx) = nullptr;
+    void* ctx = nullptr;
+    Waiter* next = nullptr;
+    bool queued = false;
+  };
+
+  // `cap` open descriptors at most, pinned or not. 0 counts as 1.
   explicit FilePool(size_t cap);
   ~FilePool();  // every entry must be released
   FilePool(const FilePool&) = delete;
@@ -31,11 +38,14 @@ class FilePool {
 
   // The pinned descriptor of (owner, file, direct): the cached one, or a new one from `open`
   // (which returns an fd the pool then owns). When the pool is full the least recently used
-  // unpinned descriptor is closed first. `open`'s error is returned as is.
+  // unpinned descriptor is closed first; ResourceExhausted when every descriptor is pinned (wait
+  // with AddWaiter, then try again). `open`'s error is returned as is.
   using OpenFn = absl::FunctionRef<absl::StatusOr<int>()>;
   [[nodiscard]] absl::StatusOr<Entry*> Acquire(const void* owner, uint32_t file, bool direct,
                                                OpenFn open);
   void Release(Entry* e);
+  void AddWaiter(Waiter* w);
+  void RemoveWaiter(Waiter* w);
   static int fd(const Entry* e);
   // Closes every descriptor of `owner` (none may be pinned): its torrent has gone idle or away.
   void CloseOwner(const void* owner);
@@ -75,6 +85,8 @@ class FilePool {
   // Most recently used first; the eviction scan starts at the tail.
   Entry* head_ = nullptr;
   Entry* tail_ = nullptr;
+  Waiter* waiters_ = nullptr;  // FIFO
+  Waiter* waiters_tail_ = nullptr;
   uint64_t evictions_ = 0;
   metrics::ShardGauge* open_files_ = nullptr;
   metrics::ShardCounter* evictions_counter_ = nullptr;

@@ -28,8 +28,7 @@ CheckResult CheckTorrentData(const engine::Metainfo& meta, const std::string& da
   }
   // Checking creates nothing: a file that is missing (unwanted, or not started) has no piece.
   absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(
-      data_dir, meta, OpenMode::kCreate, std::vector<bool>(meta.files.size(), false),
-      FdPolicy::kLazy);  // each read opens its file: a huge torrent never holds them all
+      data_dir, meta, OpenMode::kCreate, std::vector<bool>(meta.files.size(), false));
   if (!store.ok()) return {store.status(), note};
   absl::StatusOr<engine::Bitfield> have = CheckExistingData(**store, threads);
   if (have.ok() && have->count() > 0) {

@@ -82,33 +82,40 @@ TEST(FilePoolTest, EvictsTheLeastRecentlyUsedAtTheCap) {
   EXPECT_EQ(pool.open(), 3u);
 }
 
-TEST(FilePoolTest, PinnedDescriptorsAreNeverClosed) {
+TEST(FilePoolTest, PinnedDescriptorsAreNeverClosedAndTheCapHolds) {
   FilePool pool(2);
   Opener op;
   auto a = pool.Acquire(&kOwner, 0, false, [&] { return op(); });
   auto b = pool.Acquire(&kOwner, 1, false, [&] { return op(); });
   ASSERT_TRUE(a.ok() && b.ok());
   const int fa = FilePool::fd(*a), fb = FilePool::fd(*b);
-  // Both pinned: a third file goes over the cap rather than closing one in use...
+  // Both pinned: a third file waits instead of closing one in use or going over the cap.
   auto c = pool.Acquire(&kOwner, 2, false, [&] { return op(); });
-  ASSERT_TRUE(c.ok());
-  EXPECT_EQ(pool.open(), 3u);
+  EXPECT_TRUE(absl::IsResourceExhausted(c.status())) << c.status();
+  EXPECT_EQ(pool.open(), 2u);
+  EXPECT_EQ(op.calls, 2);
   EXPECT_TRUE(IsOpen(fa));
   EXPECT_TRUE(IsOpen(fb));
-  // ...and gives the room back as soon as one is released.
-  pool.Release(*c);
-  EXPECT_EQ(pool.open(), 2u);
-  // Pinned twice: one release keeps it pinned, so eviction skips it.
+  int woken = 0;
+  FilePool::Waiter w;
+  w.fn = [](void* ctx) { ++*static_cast<int*>(ctx); };
+  w.ctx = &woken;
+  pool.AddWaiter(&w);
+  pool.AddWaiter(&w);  // once is enough
+  // Pinned twice: one release keeps it pinned, so it wakes nobody and eviction skips it.
   auto a2 = pool.Acquire(&kOwner, 0, false, [&] { return op(); });
   ASSERT_EQ(*a2, *a);
   pool.Release(*a2);
+  EXPECT_EQ(woken, 0);
   pool.Release(*b);
+  EXPECT_EQ(woken, 1);
   auto d = pool.Acquire(&kOwner, 3, false, [&] { return op(); });  // evicts 1, not pinned 0
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(IsOpen(fa));
   EXPECT_EQ(FilePool::fd(*a), fa);
   pool.Release(*d);
   pool.Release(*a);
+  EXPECT_EQ(woken, 1);
   EXPECT_EQ(pool.open(), 2u);
 }
 
@@ -170,8 +177,8 @@ int FdsUnder(const std::string& dir) {
 }
 
 const std::vector<FileSpec> kTen = {
-    {{"f0"}, 1000}, {{"f1"}, 1000}, {{"d", "f2"}, 1000}, {{"d", "f3"}, 1000}, {{"f4"}, 1000},
-    {{"f5"}, 1000}, {{"f6"}, 1000}, {{"d", "e", "f7"}, 1000}, {{"f8"}, 1000}, {{"f9"}, 1000}};
+    {{"f0"}, 1000}, {{"f1"}, 1000}, {{"d", "f2"}, 1000},      {{"d", "f3"}, 1000}, {{"f4"}, 1000},
+    {{"f5"}, 1000}, {{"f6"}, 1000}, {{"d", "e", "f7"}, 1000}, {{"f8"}, 1000},      {{"f9"}, 1000}};
 
 TEST(LazyFileStoreTest, ChecksEverythingAtOpenButKeepsNothingOpen) {
   TempDir tmp("torrenty_lazy");
@@ -274,6 +281,33 @@ TEST_F(PooledDiskIoTest, MoreFilesThanTheCapRoundTripAndIdleHoldsNone) {
   EXPECT_TRUE(results_[7].ok());
   EXPECT_EQ(pool.open(), 0u);
   EXPECT_EQ(FdsUnder(tmp_.path()), 0);
+}
+
+TEST_F(PooledDiskIoTest, OperationsWaitForADescriptorWhenEveryOneIsPinned) {
+  auto data = TestData(10000, 5);
+  engine::Metainfo m = MakeMeta("ten", kTen, 1500, true, data);
+  auto store = FileStore::Open(tmp_.path(), m, OpenMode::kCreate, {}, FdPolicy::kLazy);
+  ASSERT_TRUE(store.ok()) << store.status();
+  FilePool pool(1);  // every piece spans two files: its slices take turns
+  DiskIo io(ring_.get(), store->get(), Recorder());
+  io.set_file_pool(&pool);
+  for (uint32_t p = 0; p < m.num_pieces(); ++p) {
+    ASSERT_TRUE(
+        io.WritePiece(p, absl::MakeConstSpan(data).subspan(p * 1500, m.PieceSize(p)), p).ok());
+  }
+  for (int i = 0; i < 1000 && results_.size() < m.num_pieces(); ++i) {
+    ASSERT_TRUE(ring_->RunOnce(100).ok());
+    ASSERT_LE(pool.open(), 1u);
+    ASSERT_LE(FdsUnder(tmp_.path()), 1);
+  }
+  ASSERT_EQ(results_.size(), m.num_pieces());
+  for (auto& [tag, s] : results_) EXPECT_TRUE(s.ok()) << tag << ": " << s;
+  std::vector<uint8_t> buf(m.PieceSize(3));
+  results_.clear();
+  ASSERT_TRUE(io.ReadPiece(3, absl::MakeSpan(buf), 9).ok());
+  RunUntil(1);
+  EXPECT_EQ(engine::Sha1(buf), m.piece_hashes[3]);
+  EXPECT_EQ(pool.open(), 0u);  // inactive: closed once idle
 }
 
 TEST_F(PooledDiskIoTest, AFileThatVanishedFailsItsOperationThroughDone) {

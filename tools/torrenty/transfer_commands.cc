@@ -405,7 +405,7 @@ int RunSeed(int argc, char** argv) {
   absl::StatusOr<engine::Metainfo> meta = LoadTorrent(args.torrent);
   if (!meta.ok()) return Fail("seed", meta.status().message());
   absl::StatusOr<std::unique_ptr<io::FileStore>> store =
-      io::FileStore::Open(args.dir, *meta, io::OpenMode::kExisting, {}, io::FdPolicy::kLazy);
+      io::FileStore::Open(args.dir, *meta, io::OpenMode::kExisting);
   if (!store.ok()) return Fail("seed", store.status().message());
   absl::StatusOr<engine::Bitfield> have = io::CheckExistingData(**store, RecheckThreads(args));
   store->reset();
