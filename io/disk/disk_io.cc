@@ -58,9 +58,20 @@ DiskIo::~DiskIo() {
 
 void DiskIo::OnRoom(void* self) {
   auto* io = static_cast<DiskIo*>(self);
-  io->unparked_.swap(io->parked_);
-  for (SubOp* sub : io->unparked_) io->Issue(sub);  // may park some again
-  io->unparked_.clear();
+  // Issuing unpins descriptors, which may wake this same waiter again: note it and take another
+  // pass instead of recursing into the list being walked.
+  if (io->in_on_room_) {
+    io->room_again_ = true;
+    return;
+  }
+  io->in_on_room_ = true;
+  do {
+    io->room_again_ = false;
+    io->unparked_.swap(io->parked_);
+    for (SubOp* sub : io->unparked_) io->Issue(sub);  // may park some again
+    io->unparked_.clear();
+  } while (io->room_again_ && !io->parked_.empty());
+  io->in_on_room_ = false;
 }
 
 void DiskIo::set_active(bool active) {

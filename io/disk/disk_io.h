@@ -135,6 +135,8 @@ class DiskIo {
   FilePool::Waiter waiter_;
   std::vector<SubOp*> parked_;  // capacity: every SubOp, so push_back never allocates
   std::vector<SubOp*> unparked_;
+  bool in_on_room_ = false;
+  bool room_again_ = false;
   metrics::ShardGauge* depth_ = nullptr;
   metrics::ShardHistogram* latency_ns_ = nullptr;
 };
