@@ -187,7 +187,8 @@ absl::StatusOr<TorrentId> Coordinator::Add(AddTorrentParams params) {
   t.fsync_c = Completion{[](void* ctx, int32_t res, uint32_t) {
                            auto* entry = static_cast<TorrentEntry*>(ctx);
                            // The entry outlives its fsyncs: Finish and removal wait for them.
-                           entry->fsyncs_pending--;
+                           if (--entry->fsyncs_pending == 0 && entry->shared)
+                             entry->shared->store->CloseAllFds();
                            if (res < 0 && entry->error.empty())
                              entry->error = absl::StrCat("fsync: ", strerror(-res));
                            if (entry->fsyncs_pending == 0) {
@@ -295,7 +296,8 @@ void Coordinator::Start(TorrentId id) {
 void Coordinator::Activate(TorrentEntry& e) {
   const engine::Metainfo& meta = *e.meta;
   absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(
-      e.data_dir, meta, e.complete() ? OpenMode::kExisting : OpenMode::kCreate, FilesNeeded(e));
+      e.data_dir, meta, e.complete() ? OpenMode::kExisting : OpenMode::kCreate, FilesNeeded(e),
+      FdPolicy::kLazy);  // the shards open files through their pools
   if (!store.ok()) {
     OnTorrentError(e, std::string(store.status().message()), Now());
     return;
@@ -500,12 +502,16 @@ void Coordinator::OnComplete(TorrentEntry& e, Instant now) {
   }
   // Make the data durable before reporting success: exit 0 means the bytes are on disk.
   if (e.shared && e.shared->store) {
+    if (absl::Status st = e.shared->store->OpenAllFds(); !st.ok() && e.error.empty()) {
+      e.error = std::string(st.message());
+    }
     for (size_t i = 0; i < e.meta->files.size(); ++i) {
       const int fd = e.shared->store->fd(static_cast<uint32_t>(i));
       if (fd < 0) continue;
       ++e.fsyncs_pending;
       ring_->Fsync(fd, /*datasync=*/true, &e.fsync_c);
     }
+    if (e.fsyncs_pending == 0) e.shared->store->CloseAllFds();
   }
   if (e.stop_session_when_complete) BeginStop(now);
 }
@@ -601,11 +607,7 @@ absl::Status Coordinator::Finish() {
     if (e.done() && e.fsyncs_pending == 0 && e.shared && e.shared->store && e.done_date == 0) {
       // The last pieces were finished by shards as everything stopped: the loop is over, so
       // make them durable here.
-      for (size_t i = 0; i < e.meta->files.size(); ++i) {
-        const int fd = e.shared->store->fd(static_cast<uint32_t>(i));
-        if (fd >= 0 && fdatasync(fd) != 0 && fatal_.ok())
-          fatal_ = absl::ErrnoToStatus(errno, "fsync");
-      }
+      if (absl::Status st = e.shared->store->SyncData(); !st.ok() && fatal_.ok()) fatal_ = st;
       e.done_date = UnixNow();
     }
     if (env_.config->on_progress) env_.config->on_progress(e.id, Progress(e, now));

@@ -47,6 +47,9 @@ struct SessionConfig {
   int64_t piece_memory_bytes = int64_t{32} << 20;
   // Shards (threads, each with its own io_uring ring); 0 = one per online CPU.
   int threads = 0;
+  // Torrent data files open at once, over all shards (each shard's pool gets its share, at least
+  // one): a torrent without peers holds none.
+  int max_open_files = 512;
   // SIGINT/SIGTERM stop the session (through a signalfd; see BlockStopSignals).
   bool handle_signals = true;
   // A torrent's disk error ends the session with that error (single-torrent commands); else the

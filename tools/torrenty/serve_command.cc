@@ -47,6 +47,7 @@ constexpr char kServeUsage[] =
     "  --watch DIR            add every .torrent dropped here (renamed to .torrent.added);\n"
     "                         SIGHUP rescans at once\n"
     "  --threads N            shards, one io_uring ring each (default: one per CPU)\n"
+    "  --max-open-files N     torrent files open at once, all torrents (default 512)\n"
     "  --hash-threads N       SHA-1 workers (default 2)\n"
     "  --piece-memory SIZE    memory for pieces being assembled, all torrents (default 32M)\n"
     "  -v, --verbose          also log every peer connect and close\n"

@@ -29,6 +29,11 @@ FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, 
         out->threads > 64) {
       return bad("--threads needs a number from 1 to 64");
     }
+  } else if (TakeValue(argc, argv, i, "--max-open-files", &value, &missing)) {
+    if (missing || !absl::SimpleAtoi(value, &out->max_open_files) || out->max_open_files < 1 ||
+        out->max_open_files > 1000000) {
+      return bad("--max-open-files needs a number from 1 to 1000000");
+    }
   } else if (TakeValue(argc, argv, i, "--hash-threads", &value, &missing)) {
     if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
         out->hash_threads > 64) {

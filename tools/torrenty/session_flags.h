@@ -14,6 +14,7 @@ struct SessionFlags {
   bool port_given = false;
   int threads = 0;
   int hash_threads = 2;
+  int max_open_files = 512;
   int64_t piece_memory = int64_t{32} << 20;
   io::Verbosity verbosity = io::Verbosity::kNormal;
 
@@ -26,6 +27,7 @@ struct SessionFlags {
     config->port_explicit = port_given;
     config->threads = threads;
     config->hash_threads = hash_threads;
+    config->max_open_files = max_open_files;
     config->piece_memory_bytes = piece_memory;
     config->verbosity = verbosity;
   }

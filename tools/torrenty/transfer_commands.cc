@@ -42,6 +42,7 @@ constexpr char kDownloadUsage[] =
     "                       (default: sparse files that grow as pieces arrive)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
     "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
+    "  --max-open-files N   torrent files open at once, over all shards (default 512)\n"
     "  --piece-memory BYTES memory for pieces in flight (default 32M; K/M/G suffixes); when\n"
     "                       it is used up fewer requests go out instead of memory growing\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
@@ -56,6 +57,7 @@ constexpr char kSeedUsage[] =
     "  --peer HOST:PORT     also connect to this peer (repeatable)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
     "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
+    "  --max-open-files N   torrent files open at once, over all shards (default 512)\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
     "                       and per tracker reply\n"
     "  -q, --quiet          print nothing but errors\n";
