@@ -205,6 +205,9 @@ struct SessionStats {
   TransferTotals cumulative;
 };
 
+// rpc-spec queue-move-top/up/down/bottom.
+enum class QueueDirection { kTop, kUp, kDown, kBottom };
+
 class RpcBackend {
  public:
   virtual ~RpcBackend() = default;
@@ -216,6 +219,13 @@ class RpcBackend {
   virtual absl::StatusOr<AddResult> AddTorrent(const AddRequest& request) = 0;
   virtual absl::Status StartTorrents(const std::vector<int>& ids) = 0;
   virtual absl::Status StopTorrents(const std::vector<int>& ids) = 0;
+  // torrent-start-now: starts them whatever the queue says.
+  virtual absl::Status StartTorrentsNow(const std::vector<int>& ids) { return StartTorrents(ids); }
+  virtual absl::Status MoveInQueue(const std::vector<int>& ids, QueueDirection direction) {
+    (void)ids;
+    (void)direction;
+    return absl::UnimplementedError("queues are not supported");
+  }
   virtual absl::Status VerifyTorrents(const std::vector<int>& ids) = 0;
   virtual absl::Status RemoveTorrents(const std::vector<int>& ids, bool delete_local_data) = 0;
   virtual absl::Status SetTorrents(const std::vector<int>& ids,
