@@ -5,6 +5,7 @@ as "Queued" until the first completes or is stopped, queue-move-* reorders the w
 torrent-start-now jumps the queue; session and per-torrent settings survive a restart.
 """
 import signal
+import time
 import unittest
 
 from harness import LOOPBACK, MiB, free_port, info_hash, make_torrent, tracker_url, wait_until, \
@@ -72,6 +73,30 @@ class SeedLimits(ServeCase):
             "status", "isFinished", "seedRatioMode"])["arguments"]["torrents"]
         self.assertEqual((got["status"], got["isFinished"], got["seedRatioMode"]), (6, False, 2),
                          got)
+        rc, _ = self.stop_serve(serve, signal.SIGTERM)
+        self.assertEqual(rc, 143, serve.tail())
+
+
+    def test_idle_seeding_limit_stops_a_seed_nobody_takes_from(self):
+        src = self.path("src")
+        write_random_file(src / "idle.bin", 1 * MiB)
+        t = make_torrent(src / "idle.bin", tracker_url(free_port()), self.path("idle.torrent"))
+        serve = self.start_serve(self.path("state"), src)
+        self.add(serve, t)
+        [row] = self.checked_list(serve).values()
+        self.assertIn(row["status"], ("Seeding", "Idle"), row)
+        # One minute is the smallest limit the protocol can express.
+        r = serve.rpc.call("torrent-set", ids=[row["id"]], seedIdleMode=1, seedIdleLimit=1)
+        self.assertEqual(r["result"], "success", r)
+        started = time.monotonic()
+
+        def finished():
+            rows = {r["id"]: r for r in self.remote_list(serve)}
+            return rows[row["id"]]["status"] == "Finished" and rows[row["id"]]
+        wait_until(finished, 90, "the idle seed Finished", procs=[serve], interval=0.5)
+        took = time.monotonic() - started
+        self.assertGreaterEqual(took, 55, "stopped before a minute of idling")
+        wait_for_stderr(serve, "idle for 1 minutes while seeding: stopping", 5)
         rc, _ = self.stop_serve(serve, signal.SIGTERM)
         self.assertEqual(rc, 143, serve.tail())
 
