@@ -22,6 +22,10 @@ std::string EncodeSessionRecord(const SessionRecord& r) {
   e.Int(r.idle_seeding_minutes);
   e.String("idle-seeding-limit-enabled");
   e.Int(r.idle_seeding_limit_enabled ? 1 : 0);
+  e.String("queue-stalled-enabled");
+  e.Int(r.queue_stalled_enabled ? 1 : 0);
+  e.String("queue-stalled-minutes");
+  e.Int(r.queue_stalled_minutes);
   e.String("seed-queue-enabled");
   e.Int(r.seed_queue_enabled ? 1 : 0);
   e.String("seed-queue-size");
@@ -60,6 +64,8 @@ absl::StatusOr<SessionRecord> DecodeSessionRecord(std::string_view bytes) {
   };
   if (!number("download-queue-size", kMaxCount, &r.download_queue_size) ||
       !number("seed-queue-size", kMaxCount, &r.seed_queue_size) ||
+      !number("queue-stalled-minutes", kMaxCount, &r.queue_stalled_minutes) ||
+      !flag("queue-stalled-enabled", &r.queue_stalled_enabled) ||
       !number("idle-seeding-limit", kMaxCount, &r.idle_seeding_minutes) ||
       !number("seed-ratio-milli", INT64_MAX, &r.seed_ratio_milli) ||
       !flag("download-queue-enabled", &r.download_queue_enabled) ||

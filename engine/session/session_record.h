@@ -21,6 +21,8 @@ struct SessionRecord {
   int64_t download_queue_size = 5;
   bool seed_queue_enabled = false;
   int64_t seed_queue_size = 10;
+  bool queue_stalled_enabled = false;
+  int64_t queue_stalled_minutes = 30;
   friend bool operator==(const SessionRecord&, const SessionRecord&) = default;
 };
 

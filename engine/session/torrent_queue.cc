@@ -4,6 +4,10 @@
 
 namespace torrenty::engine {
 
+bool QueueStalled(const QueueLimits& limits, int64_t idle_ms) {
+  return limits.stalled_enabled && idle_ms >= limits.stalled_minutes * 60'000;
+}
+
 bool QueueHasRoom(const QueueLimits& limits, QueueKind kind, int active) {
   if (kind == QueueKind::kDownload)
     return !limits.download_enabled || active < limits.download_size;

@@ -18,6 +18,9 @@ struct QueueLimits {
   int download_size = 5;
   bool seed_enabled = false;
   int seed_size = 10;
+  // A download that moved no payload for this long gives its slot to the next in the queue.
+  bool stalled_enabled = false;
+  int64_t stalled_minutes = 30;
 };
 
 enum class QueueKind { kDownload, kSeed };
@@ -28,6 +31,9 @@ struct QueueSlot {
   bool active = false;   // running and taking a slot (not forced)
   bool waiting = false;  // wants to run, not running
 };
+
+// Whether a running download idle for idle_ms (no payload in or out) has stalled.
+bool QueueStalled(const QueueLimits& limits, int64_t idle_ms);
 
 // Whether one more torrent of `kind` may start beside `active` ones.
 bool QueueHasRoom(const QueueLimits& limits, QueueKind kind, int active);

@@ -160,6 +160,8 @@ struct SessionSettings {
   bool download_queue_enabled = false;
   int seed_queue_size = 10;
   bool seed_queue_enabled = false;
+  int queue_stalled_minutes = 30;
+  bool queue_stalled_enabled = false;
   // False: torrents added without an explicit "paused" start paused (transmission-remote
   // --start-paused sets this with session-set before it adds).
   bool start_added_torrents = true;
@@ -184,6 +186,8 @@ struct SessionSettingsUpdate {
   std::optional<bool> download_queue_enabled;
   std::optional<int> seed_queue_size;
   std::optional<bool> seed_queue_enabled;
+  std::optional<int> queue_stalled_minutes;
+  std::optional<bool> queue_stalled_enabled;
   std::optional<bool> start_added_torrents;
 };
 

@@ -487,8 +487,8 @@ class Call {
         {"peer-port-random-on-start", false},
         {"pex-enabled", false},
         {"port-forwarding-enabled", false},
-        {"queue-stalled-enabled", false},
-        {"queue-stalled-minutes", 30},
+        {"queue-stalled-enabled", s.queue_stalled_enabled},
+        {"queue-stalled-minutes", s.queue_stalled_minutes},
         {"rename-partial-files", false},
         {"rpc-version", kRpcVersion},
         {"rpc-version-minimum", kRpcVersionMinimum},
@@ -553,6 +553,9 @@ class Call {
           ReadInt32(args_, "seed-queue-size", 0, std::numeric_limits<int32_t>::max(),
                     &u.seed_queue_size),
           ReadBool(args_, "seed-queue-enabled", &u.seed_queue_enabled),
+          ReadInt32(args_, "queue-stalled-minutes", 1, std::numeric_limits<int32_t>::max(),
+                    &u.queue_stalled_minutes),
+          ReadBool(args_, "queue-stalled-enabled", &u.queue_stalled_enabled),
           ReadBool(args_, "start-added-torrents", &u.start_added_torrents)}) {
       if (!s.ok()) return s;
     }

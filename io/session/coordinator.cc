@@ -314,6 +314,7 @@ void Coordinator::Activate(TorrentEntry& e) {
   e.started = Now();
   e.last_rate = e.started;
   e.seeding_since = e.started;
+  e.moving_since = e.started;
   e.last_down = e.downloaded_base;
   e.last_up = e.uploaded_base;
   e.completed_event = e.done();
@@ -637,6 +638,7 @@ void Coordinator::Tick(Instant now) {
         e.up_rate = static_cast<double>(up - e.last_up) / dt;
         if (down != e.last_down || up != e.last_up) e.activity_date = UnixNow();
         if (up != e.last_up) e.seeding_since = now;
+        if (down != e.last_down || up != e.last_up) e.moving_since = now;
         e.last_down = down;
         e.last_up = up;
         e.last_rate = now;

@@ -99,6 +99,7 @@ struct TorrentEntry {
   int queue_position = 0;
   engine::TorrentSeedLimits seed_limits;
   engine::Instant seeding_since{};  // the last payload upload, or when seeding began
+  engine::Instant moving_since{};   // the last payload in or out, or the start
 };
 
 struct CoordinatorEnv {

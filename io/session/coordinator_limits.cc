@@ -13,8 +13,10 @@ engine::QueueKind KindOf(const TorrentEntry& e) {
   return e.done() ? engine::QueueKind::kSeed : engine::QueueKind::kDownload;
 }
 
-bool TakesSlot(const TorrentEntry& e) {
-  return !e.force_start && (e.state == TorrentEntry::State::kRunning);
+// now: the coordinator's last tick (stalls are counted in minutes).
+bool TakesSlot(const TorrentEntry& e, const engine::QueueLimits& limits, engine::Instant now) {
+  if (e.force_start || e.state != TorrentEntry::State::kRunning) return false;
+  return e.done() || !engine::QueueStalled(limits, now.ms - e.moving_since.ms);
 }
 
 }  // namespace
@@ -33,7 +35,7 @@ void Coordinator::Admit(TorrentEntry& e) {
   if (!e.force_start && queue_on) {
     int active = 0;
     for (const auto& [id, t] : torrents_) {
-      if (TakesSlot(*t) && KindOf(*t) == kind) ++active;
+      if (TakesSlot(*t, queue_limits_, last_tick_) && KindOf(*t) == kind) ++active;
     }
     if (!engine::QueueHasRoom(queue_limits_, kind, active)) {
       e.queued = true;
@@ -54,7 +56,7 @@ void Coordinator::RunQueue() {
   for (TorrentId id : queue_) {
     const TorrentEntry& e = *torrents_[id];
     slots.push_back(
-        engine::QueueSlot{id, KindOf(e), TakesSlot(e),
+        engine::QueueSlot{id, KindOf(e), TakesSlot(e, queue_limits_, last_tick_),
                           e.queued && !e.paused && e.state == TorrentEntry::State::kStopped});
   }
   for (uint32_t id : engine::TorrentsToStart(queue_limits_, slots)) {

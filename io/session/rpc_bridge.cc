@@ -81,6 +81,8 @@ void ApplyLimits(const rpc::SessionSettings& s, Coordinator& c) {
   queue.download_size = s.download_queue_size;
   queue.seed_enabled = s.seed_queue_enabled;
   queue.seed_size = s.seed_queue_size;
+  queue.stalled_enabled = s.queue_stalled_enabled;
+  queue.stalled_minutes = s.queue_stalled_minutes;
   c.SetLimits(seed, queue);
 }
 
@@ -428,6 +430,8 @@ absl::Status SessionRpc::SetSession(const rpc::SessionSettingsUpdate& update) {
     if (update.download_queue_enabled) s.download_queue_enabled = *update.download_queue_enabled;
     if (update.seed_queue_size) s.seed_queue_size = *update.seed_queue_size;
     if (update.seed_queue_enabled) s.seed_queue_enabled = *update.seed_queue_enabled;
+    if (update.queue_stalled_minutes) s.queue_stalled_minutes = *update.queue_stalled_minutes;
+    if (update.queue_stalled_enabled) s.queue_stalled_enabled = *update.queue_stalled_enabled;
     ApplyLimits(s, c);
     if (options_.on_session_changed) options_.on_session_changed(s);
     if (update.speed_limit_down || update.speed_limit_down_enabled || update.speed_limit_up ||

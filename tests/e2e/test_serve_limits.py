@@ -184,6 +184,35 @@ class Queueing(ServeCase):
         self.assertEqual(rc, 143, serve.tail())
 
 
+    def test_a_stalled_download_gives_its_slot_to_the_next(self):
+        src = self.path("src")
+        tor = {}
+        for n in "pq":
+            write_random_file(src / f"{n}.bin", 1 * MiB)
+            tor[n] = make_torrent(src / f"{n}.bin", tracker_url(free_port()),
+                                  self.path(f"{n}.torrent"))
+        serve = self.start_serve(self.path("state"), self.path("dl"))
+        r = serve.rpc.call("session-set", **{"download-queue-enabled": True,
+                                             "download-queue-size": 1,
+                                             "queue-stalled-enabled": True,
+                                             "queue-stalled-minutes": 1})
+        self.assertEqual(r["result"], "success", r)
+        for n in "pq":
+            self.add(serve, tor[n])
+        # Neither has a peer: the first checked takes the slot and stalls; the other waits for a
+        # minute of that.
+        def one_queued():
+            st = self.statuses(serve)
+            return sorted(st.values()) in (["Downloading", "Queued"], ["Idle", "Queued"]) and st
+        wait_until(one_queued, 30, "one running, one Queued", procs=[serve], interval=0.2)
+        started = time.monotonic()
+        self.wait_statuses(serve, {"p.bin": ("Downloading", "Idle"),
+                                   "q.bin": ("Downloading", "Idle")}, timeout=90)
+        self.assertGreaterEqual(time.monotonic() - started, 55, "the queued one started before the other stalled")
+        rc, _ = self.stop_serve(serve, signal.SIGTERM)
+        self.assertEqual(rc, 143, serve.tail())
+
+
 class SettingsSurvive(ServeCase):
 
     def session(self, serve, *keys):
@@ -227,7 +256,11 @@ class SettingsSurvive(ServeCase):
                          (1, 7), before)
         self.assertEqual((before["y.bin"]["queuePosition"], before["x.bin"]["queuePosition"]),
                          (0, 1), before)
+        r = serve.rpc.call("session-set", **{"queue-stalled-enabled": True,
+                                             "queue-stalled-minutes": 9})
+        self.assertEqual(r["result"], "success", r)
         keys = ("seedRatioLimit", "seedRatioLimited", "download-queue-enabled",
+                "queue-stalled-enabled", "queue-stalled-minutes",
                 "download-queue-size", "seed-queue-enabled", "seed-queue-size",
                 "idle-seeding-limit", "idle-seeding-limit-enabled")
         session_before = self.session(serve, *keys)

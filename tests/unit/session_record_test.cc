@@ -17,6 +17,8 @@ TEST(SessionRecordTest, RoundTrips) {
   r.download_queue_size = 1;
   r.seed_queue_enabled = true;
   r.seed_queue_size = 0;
+  r.queue_stalled_enabled = true;
+  r.queue_stalled_minutes = 3;
   absl::StatusOr<SessionRecord> back = DecodeSessionRecord(EncodeSessionRecord(r));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(*back, r);

@@ -42,6 +42,14 @@ TEST(TorrentQueueTest, SeedQueueIsSeparateAndNeverPreempts) {
   EXPECT_FALSE(QueueHasRoom(l, K::kSeed, 0));
 }
 
+TEST(TorrentQueueTest, StalledAfterMinutesOnlyWhenEnabled) {
+  QueueLimits l{.stalled_minutes = 2};
+  EXPECT_FALSE(QueueStalled(l, 1'000'000));
+  l.stalled_enabled = true;
+  EXPECT_FALSE(QueueStalled(l, 119'999));
+  EXPECT_TRUE(QueueStalled(l, 120'000));
+}
+
 TEST(TorrentQueueTest, MovesKeepRelativeOrder) {
   auto sel = [](std::initializer_list<uint32_t> ids) {
     std::vector<uint32_t> s(ids);

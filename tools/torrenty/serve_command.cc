@@ -252,6 +252,8 @@ class Server {
       s->download_queue_size = static_cast<int>(r.download_queue_size);
       s->seed_queue_enabled = r.seed_queue_enabled;
       s->seed_queue_size = static_cast<int>(r.seed_queue_size);
+      s->queue_stalled_enabled = r.queue_stalled_enabled;
+      s->queue_stalled_minutes = static_cast<int>(std::max<int64_t>(1, r.queue_stalled_minutes));
     }
     if (args_.seed_ratio) {
       s->seed_ratio_limited = true;
@@ -271,6 +273,8 @@ class Server {
     r.download_queue_size = s.download_queue_size;
     r.seed_queue_enabled = s.seed_queue_enabled;
     r.seed_queue_size = s.seed_queue_size;
+    r.queue_stalled_enabled = s.queue_stalled_enabled;
+    r.queue_stalled_minutes = s.queue_stalled_minutes;
     if (absl::Status st = state_.SaveSettings(r); !st.ok()) {
       Log(absl::StrCat("state: ", st.message()));
     }
