@@ -20,6 +20,13 @@ struct TorrentRecord {
   int64_t uploaded = 0;
   // File selection: indices into the metainfo's file list (pad files counted), ascending.
   std::vector<uint32_t> files_unwanted;
+  // Seed limits and queueing (rpc-spec seedRatioMode/seedIdleMode: 0 global, 1 own, 2 unlimited).
+  bool finished = false;  // stopped by its seed limit
+  int64_t queue_position = 0;
+  int64_t seed_ratio_mode = 0;
+  int64_t seed_ratio_milli = 2000;  // the ratio limit times 1000 (bencode has no fractions)
+  int64_t seed_idle_mode = 0;
+  int64_t seed_idle_minutes = 30;
   friend bool operator==(const TorrentRecord&, const TorrentRecord&) = default;
 };
 

@@ -199,6 +199,8 @@ absl::StatusOr<TorrentId> Coordinator::Add(AddTorrentParams params) {
   const TorrentId id = t.id;
   torrents_[id] = std::move(e);
   order_.push_back(id);
+  t.queue_position = static_cast<int>(queue_.size());
+  queue_.push_back(id);
   by_hash_[t.meta->info_hash] = id;
   if (params.have.has_value()) {
     t.have = std::move(*params.have);
@@ -206,7 +208,7 @@ absl::StatusOr<TorrentId> Coordinator::Add(AddTorrentParams params) {
     // An empty set claims nothing worth saving until a piece arrives.
     if (t.have.count() == 0) t.resume_saved_count = 0;
     t.state = TorrentEntry::State::kStopped;
-    if (!t.paused) Activate(t);
+    if (!t.paused) Admit(t);
   } else {
     Verify(id);
   }
@@ -255,7 +257,7 @@ void Coordinator::Verify(TorrentId id) {
       }
       t->completed_event = t->done();
       t->error.clear();
-      if (!t->paused && !stopping_) Activate(*t);
+      if (!t->paused && !stopping_) Admit(*t);
     };
     inbox_.Post(std::move(m));
   });
@@ -287,9 +289,15 @@ void Coordinator::Start(TorrentId id) {
   TorrentEntry* e = Find(id);
   if (e == nullptr) return;
   e->paused = false;
-  if (e->state == TorrentEntry::State::kStopped && !stopping_) {
+  if (e->state == TorrentEntry::State::kStopped && !stopping_ && !e->queued) {
     e->error.clear();
-    Activate(*e);
+    if (e->finished && SeedLimitReached(*e, Now()) == engine::SeedStop::kRatioReached) {
+      // Transmission's rule: a torrent started by hand past its ratio seeds on without one.
+      e->seed_limits.ratio_mode = engine::SeedLimitMode::kUnlimited;
+      Log(e, "started by hand past its seed ratio: seeding without a ratio limit");
+    }
+    e->finished = false;
+    Admit(*e);
   }
 }
 
@@ -322,6 +330,8 @@ void Coordinator::Activate(TorrentEntry& e) {
   e.state = TorrentEntry::State::kRunning;
   e.started = Now();
   e.last_rate = e.started;
+  e.seeding_since = e.started;
+  e.moving_since = e.started;
   e.last_down = e.downloaded_base;
   e.last_up = e.uploaded_base;
   e.completed_event = e.done();
@@ -358,6 +368,8 @@ void Coordinator::Activate(TorrentEntry& e) {
 void Coordinator::Stop(TorrentId id, std::function<void()> then) {
   TorrentEntry* e = Find(id);
   if (e == nullptr) return;
+  e->queued = false;
+  e->force_start = false;
   if (e->state == TorrentEntry::State::kChecking) {
     e->state = TorrentEntry::State::kStopped;  // the check's result is dropped
   }
@@ -448,6 +460,8 @@ void Coordinator::Remove(TorrentId id, bool delete_data, std::function<void()> t
     }
     Log(t, "removed", /*verbose=*/true);
     order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
+    queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
+    RenumberQueue();
     by_hash_.erase(t->meta->info_hash);
     scheduler_.RemoveTorrent(id);
     torrents_.erase(id);
@@ -495,6 +509,7 @@ void Coordinator::OnHave(TorrentEntry& e, uint32_t piece, Instant now) {
 void Coordinator::OnComplete(TorrentEntry& e, Instant now) {
   e.completed_event = true;
   e.done_date = UnixNow();
+  e.seeding_since = now;
   if (e.announcer) {
     e.announcer->Completed(now);
     RequestAnnounce(e, now);
@@ -651,11 +666,14 @@ void Coordinator::Tick(Instant now) {
         e.down_rate = static_cast<double>(down - e.last_down) / dt;
         e.up_rate = static_cast<double>(up - e.last_up) / dt;
         if (down != e.last_down || up != e.last_up) e.activity_date = UnixNow();
+        if (up != e.last_up) e.seeding_since = now;
+        if (down != e.last_down || up != e.last_up) e.moving_since = now;
         e.last_down = down;
         e.last_up = up;
         e.last_rate = now;
       }
       if (env_.config->on_progress) env_.config->on_progress(e.id, Progress(e, now));
+      if (!stopping_ && CheckSeedLimits(e, now)) continue;
       MaybeSaveResume(e, now);
       if (e.announcer && !stopping_ && !e.done() && e.peers_connected() == 0 &&
           now.ms - e.need_peers_at.ms >= kNeedPeersRepeatMs) {
@@ -667,6 +685,7 @@ void Coordinator::Tick(Instant now) {
         if (!line.empty()) Log(&e, line);
       }
     }
+    if (!stopping_) RunQueue();
   }
   PollAnnouncers(now);
 }

@@ -17,6 +17,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/session/seed_limits.h"
+#include "engine/session/torrent_queue.h"
 #include "engine/tracker/announce_scheduler.h"
 #include "engine/tracker/announcer.h"
 #include "io/disk/hash_pool.h"
@@ -97,6 +99,14 @@ struct TorrentEntry {
   bool done() const;
   int64_t wanted_bytes() const;  // Transmission's sizeWhenDone
   int64_t left() const;          // wanted bytes not yet verified: announce `left`, leftUntilDone
+  // Queueing and seed limits (coordinator_limits.cc).
+  bool queued = false;       // wants to run, waits for a queue slot: no shard instance, no announce
+  bool force_start = false;  // torrent-start-now: runs beside the queue
+  bool finished = false;     // stopped by its seed ratio or idle limit
+  int queue_position = 0;
+  engine::TorrentSeedLimits seed_limits;
+  engine::Instant seeding_since{};  // the last payload upload, or when seeding began
+  engine::Instant moving_since{};   // the last payload in or out, or the start
 };
 
 struct CoordinatorEnv {
@@ -144,6 +154,13 @@ class Coordinator {
   // shards, whose engines take the wanted pieces only when they start.
   void SetFilesWanted(TorrentId id, std::vector<bool> files_wanted);
   SessionProgress Progress(const TorrentEntry& e, engine::Instant now) const;
+  // Queueing and seed limits (coordinator_limits.cc). Coordinator thread, or before Loop.
+  void SetLimits(const engine::SessionSeedLimits& seed, const engine::QueueLimits& queue);
+  void StartNow(TorrentId id);
+  void MoveInQueue(const std::vector<TorrentId>& ids, engine::QueueMove how);
+  void SetQueuePosition(TorrentId id, int position);
+  // Whether e, if stopped, would stop again at once because of its seed limits.
+  engine::SeedStop SeedLimitReached(const TorrentEntry& e, engine::Instant now) const;
   // Written only by the coordinator's thread; any thread may snapshot it.
   const metrics::SessionInstruments& metrics() const { return metrics_; }
   // Coordinator thread: recounts the torrents by state into metrics() (done per scrape, so the
@@ -152,6 +169,12 @@ class Coordinator {
 
  private:
   void Activate(TorrentEntry& e);
+  // Starts e now if its queue has room, else marks it queued (RunQueue starts it later).
+  void Admit(TorrentEntry& e);
+  void RunQueue();
+  void RenumberQueue();
+  // True if e reached a seed limit and is stopping.
+  bool CheckSeedLimits(TorrentEntry& e, engine::Instant now);
   void OnDeactivated(TorrentEntry& e);
   void OnHave(TorrentEntry& e, uint32_t piece, engine::Instant now);
   void OnComplete(TorrentEntry& e, engine::Instant now);
@@ -192,6 +215,9 @@ class Coordinator {
   std::unique_ptr<ResumeWriter> resume_writer_;  // made at the first save
   absl::flat_hash_map<TorrentId, std::unique_ptr<TorrentEntry>> torrents_;
   std::vector<TorrentId> order_;  // in the order they were added
+  std::vector<TorrentId> queue_;  // in queue order (queuePosition)
+  engine::QueueLimits queue_limits_;
+  engine::SessionSeedLimits seed_limits_;
   // So that adding one of 10,000 torrents is not a walk over all the others.
   absl::flat_hash_map<engine::InfoHash, TorrentId> by_hash_;
   TorrentId next_id_ = 1;

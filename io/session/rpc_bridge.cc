@@ -64,12 +64,30 @@ absl::Status ApplyFileIndices(const engine::Metainfo& meta, const std::vector<in
   return absl::OkStatus();
 }
 
+void ApplyLimits(const rpc::SessionSettings& s, Coordinator& c) {
+  engine::SessionSeedLimits seed;
+  seed.ratio_limited = s.seed_ratio_limited;
+  seed.ratio_limit = s.seed_ratio_limit;
+  seed.idle_limited = s.idle_seeding_limit_enabled;
+  seed.idle_minutes = s.idle_seeding_limit;
+  engine::QueueLimits queue;
+  queue.download_enabled = s.download_queue_enabled;
+  queue.download_size = s.download_queue_size;
+  queue.seed_enabled = s.seed_queue_enabled;
+  queue.seed_size = s.seed_queue_size;
+  queue.stalled_enabled = s.queue_stalled_enabled;
+  queue.stalled_minutes = s.queue_stalled_minutes;
+  c.SetLimits(seed, queue);
+}
+
 }  // namespace
 
 SessionRpc::SessionRpc(Session* session, Options options)
     : session_(session), options_(std::move(options)) {
   settings_.download_dir = options_.default_download_dir;
   settings_.version = "0.1.0 (torrenty)";
+  if (options_.restore_settings) options_.restore_settings(&settings_);
+  ApplyLimits(settings_, session_->coordinator());
   started_unix_ = static_cast<int64_t>(std::time(nullptr));
 }
 
@@ -101,8 +119,17 @@ rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& 
     case TorrentEntry::State::kStopped:
     case TorrentEntry::State::kStopping:
       v.status = rpc::TorrentStatus::kStopped;
+      if (e.queued && e.state == TorrentEntry::State::kStopped) {
+        v.status = e.done() ? rpc::TorrentStatus::kSeedWait : rpc::TorrentStatus::kDownloadWait;
+      }
       break;
   }
+  v.is_finished = e.finished;
+  v.queue_position = e.queue_position;
+  v.seed_ratio_mode = static_cast<int>(e.seed_limits.ratio_mode);
+  v.seed_ratio_limit = e.seed_limits.ratio_limit;
+  v.seed_idle_mode = static_cast<int>(e.seed_limits.idle_mode);
+  v.seed_idle_limit = e.seed_limits.idle_minutes;
   v.download_dir = e.data_dir;
   v.total_size = meta.payload_length();
   v.size_when_done = e.wanted_bytes();
@@ -270,6 +297,32 @@ absl::Status SessionRpc::StopTorrents(const std::vector<int>& ids) {
   });
 }
 
+absl::Status SessionRpc::StartTorrentsNow(const std::vector<int>& ids) {
+  const bool ok = OnCoordinator([&](Coordinator& c) {
+    for (int id : ids) {
+      if (id <= 0 || c.Find(static_cast<TorrentId>(id)) == nullptr) continue;
+      c.StartNow(static_cast<TorrentId>(id));
+      if (options_.on_changed) options_.on_changed(c, static_cast<TorrentId>(id));
+    }
+  });
+  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
+}
+
+absl::Status SessionRpc::MoveInQueue(const std::vector<int>& ids, rpc::QueueDirection direction) {
+  const bool ok = OnCoordinator([&](Coordinator& c) {
+    std::vector<TorrentId> targets;
+    for (int id : ids) {
+      if (id > 0) targets.push_back(static_cast<TorrentId>(id));
+    }
+    c.MoveInQueue(targets, static_cast<engine::QueueMove>(direction));
+    // Every position after the first moved one may have changed.
+    if (options_.on_changed) {
+      for (TorrentId id : c.order()) options_.on_changed(c, id);
+    }
+  });
+  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
+}
+
 absl::Status SessionRpc::VerifyTorrents(const std::vector<int>& ids) {
   return ForEachTorrent(ids, [](Coordinator& c, TorrentId id) { c.Verify(id); });
 }
@@ -285,19 +338,40 @@ absl::Status SessionRpc::RemoveTorrents(const std::vector<int>& ids, bool delete
 absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,
                                      const rpc::TorrentSettings& settings) {
   if (settings.download_limit || settings.download_limited || settings.upload_limit ||
-      settings.upload_limited || settings.seed_ratio_limit || settings.seed_ratio_mode ||
-      settings.seed_idle_limit || settings.seed_idle_mode || settings.queue_position) {
-    return absl::UnimplementedError(
-        "torrent-set supports only files-wanted and files-unwanted so far");
+      settings.upload_limited) {
+    return absl::UnimplementedError("torrent-set does not support speed limits yet");
   }
-  if (settings.files_wanted.empty() && settings.files_unwanted.empty()) return absl::OkStatus();
+  const bool limits = settings.seed_ratio_limit || settings.seed_ratio_mode ||
+                      settings.seed_idle_limit || settings.seed_idle_mode ||
+                      settings.queue_position;
+  if (settings.files_wanted.empty() && settings.files_unwanted.empty() && !limits) {
+    return absl::OkStatus();
+  }
   absl::Status result = absl::OkStatus();
   const bool ok = OnCoordinator([&](Coordinator& c) {
     std::vector<TorrentId> targets(c.order());
     if (!ids.empty()) targets.assign(ids.begin(), ids.end());
     for (TorrentId id : targets) {
-      const TorrentEntry* e = c.Find(id);
+      TorrentEntry* e = c.Find(id);
       if (e == nullptr) continue;
+      engine::TorrentSeedLimits& l = e->seed_limits;
+      if (settings.seed_ratio_limit) l.ratio_limit = *settings.seed_ratio_limit;
+      if (settings.seed_ratio_mode) {
+        l.ratio_mode = static_cast<engine::SeedLimitMode>(*settings.seed_ratio_mode);
+      }
+      if (settings.seed_idle_limit) l.idle_minutes = *settings.seed_idle_limit;
+      if (settings.seed_idle_mode) {
+        l.idle_mode = static_cast<engine::SeedLimitMode>(*settings.seed_idle_mode);
+      }
+      if (settings.queue_position) c.SetQueuePosition(id, *settings.queue_position);
+      if (settings.files_wanted.empty() && settings.files_unwanted.empty()) {
+        if (options_.on_changed) {
+          for (TorrentId t : settings.queue_position ? c.order() : std::vector<TorrentId>{id}) {
+            options_.on_changed(c, t);
+          }
+        }
+        continue;
+      }
       std::vector<bool> flags = e->files_wanted;
       absl::Status st = ApplyFileIndices(*e->meta, settings.files_wanted, true, &flags);
       if (st.ok()) st = ApplyFileIndices(*e->meta, settings.files_unwanted, false, &flags);
@@ -324,9 +398,24 @@ rpc::SessionSettings SessionRpc::GetSession() {
 
 absl::Status SessionRpc::SetSession(const rpc::SessionSettingsUpdate& update) {
   absl::Status result = absl::OkStatus();
-  const bool ok = OnCoordinator([&](Coordinator&) {
-    if (update.download_dir) settings_.download_dir = *update.download_dir;
-    if (update.start_added_torrents) settings_.start_added_torrents = *update.start_added_torrents;
+  const bool ok = OnCoordinator([&](Coordinator& c) {
+    rpc::SessionSettings& s = settings_;
+    if (update.download_dir) s.download_dir = *update.download_dir;
+    if (update.start_added_torrents) s.start_added_torrents = *update.start_added_torrents;
+    if (update.seed_ratio_limit) s.seed_ratio_limit = *update.seed_ratio_limit;
+    if (update.seed_ratio_limited) s.seed_ratio_limited = *update.seed_ratio_limited;
+    if (update.idle_seeding_limit) s.idle_seeding_limit = *update.idle_seeding_limit;
+    if (update.idle_seeding_limit_enabled) {
+      s.idle_seeding_limit_enabled = *update.idle_seeding_limit_enabled;
+    }
+    if (update.download_queue_size) s.download_queue_size = *update.download_queue_size;
+    if (update.download_queue_enabled) s.download_queue_enabled = *update.download_queue_enabled;
+    if (update.seed_queue_size) s.seed_queue_size = *update.seed_queue_size;
+    if (update.seed_queue_enabled) s.seed_queue_enabled = *update.seed_queue_enabled;
+    if (update.queue_stalled_minutes) s.queue_stalled_minutes = *update.queue_stalled_minutes;
+    if (update.queue_stalled_enabled) s.queue_stalled_enabled = *update.queue_stalled_enabled;
+    ApplyLimits(s, c);
+    if (options_.on_session_changed) options_.on_session_changed(s);
     if (update.speed_limit_down || update.speed_limit_down_enabled || update.speed_limit_up ||
         update.speed_limit_up_enabled) {
       result = absl::UnimplementedError("speed limits are not supported yet");

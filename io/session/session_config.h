@@ -71,6 +71,8 @@ struct SessionConfig {
   std::function<void()> on_reload;
   // About once a second on the coordinator thread (serve's watch folder).
   std::function<void()> on_tick;
+  // The coordinator changed a torrent's saved state by itself (a seed limit stopped it).
+  std::function<void(TorrentId)> on_torrent_changed;
 };
 
 struct AddTorrentParams {

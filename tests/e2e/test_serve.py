@@ -26,7 +26,7 @@ REMOTE = "/usr/bin/transmission-remote"
 
 # transmission-remote -l: "%6d%c  %4s  %9s  %-8s  %6.1f  %6.1f  %5s  %-11s  %s". Have and ETA may
 # hold spaces ("1.00 MB", "5 min"), so the row is anchored on the status words it can print.
-STATUSES = ("Stopped", "Seeding", "Downloading", "Up & Down", "Idle", "Queued", "Verifying",
+STATUSES = ("Stopped", "Finished", "Seeding", "Downloading", "Up & Down", "Idle", "Queued", "Verifying",
             "Will Verify")
 LIST_ROW = re.compile(r"^\s*(\d+)\*?\s+(\d+%|n/a)\s+(.*?)\s+(-?[\d.]+|None)\s+(-?[\d.]+|None)\s+"
                       r"(\S+)\s+(" + "|".join(re.escape(s) for s in STATUSES) + r")\s+(.*)$")

@@ -4,11 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +54,8 @@ constexpr char kServeUsage[] =
     "  --max-open-files N     torrent files open at once, all torrents (default 512)\n"
     "  --hash-threads N       SHA-1 workers (default 2)\n"
     "  --piece-memory SIZE    memory for pieces being assembled, all torrents (default 32M)\n"
+    "  --seed-ratio R         stop seeding a torrent once it uploaded R times its size\n"
+    "                         (session-set seedRatioLimit; saved in the state dir)\n"
     "  -v, --verbose          also log every peer connect and close\n"
     "  -q, --quiet            log nothing\n";
 
@@ -62,6 +68,7 @@ struct ServeArgs {
   std::string rpc_user, rpc_pass;
   std::vector<std::string> rpc_hosts;
   std::string watch_dir;
+  std::optional<double> seed_ratio;
   bool help = false;
 };
 
@@ -115,6 +122,12 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
     } else if (TakeValue(argc, argv, &i, "--rpc-host", &value, &missing)) {
       if (missing || value.empty()) return UsageError(cmd, "--rpc-host needs a host name");
       out->rpc_hosts.push_back(value);
+    } else if (TakeValue(argc, argv, &i, "--seed-ratio", &value, &missing)) {
+      double ratio = 0;
+      if (missing || !absl::SimpleAtod(value, &ratio) || !(ratio >= 0 && ratio <= 1e9)) {
+        return UsageError(cmd, absl::StrCat("--seed-ratio needs a number >= 0, got '", value, "'"));
+      }
+      out->seed_ratio = ratio;
     } else if (!arg.empty() && arg[0] == '-') {
       return UsageError(cmd, absl::StrCat("unknown option '", arg, "'"));
     } else {
@@ -159,7 +172,13 @@ class Server {
     for (size_t i = 0; i < e->files_wanted.size(); ++i) {
       if (!e->files_wanted[i]) r.files_unwanted.push_back(static_cast<uint32_t>(i));
     }
-    const Written now{r.paused, r.done_date, r.downloaded, r.uploaded, r.files_unwanted};
+    r.finished = e->finished;
+    r.queue_position = e->queue_position;
+    r.seed_ratio_mode = static_cast<int64_t>(e->seed_limits.ratio_mode);
+    r.seed_ratio_milli = std::llround(e->seed_limits.ratio_limit * 1000);
+    r.seed_idle_mode = static_cast<int64_t>(e->seed_limits.idle_mode);
+    r.seed_idle_minutes = e->seed_limits.idle_minutes;
+    const Written now{r.paused, r.done_date, r.downloaded, r.uploaded, r.files_unwanted, Limits(r)};
     auto [it, inserted] = written_.try_emplace(id, now);
     if (!inserted && it->second == now) return;
     it->second = now;
@@ -182,11 +201,56 @@ class Server {
 
   void Removed(const std::string& hex) { state_.Remove(hex); }
 
+  // The saved session settings over the defaults, then --seed-ratio over both.
+  void RestoreSettings(io::rpc::SessionSettings* s) {
+    absl::StatusOr<std::optional<engine::SessionRecord>> saved = state_.LoadSettings();
+    if (!saved.ok()) Log(absl::StrCat("state: ", saved.status().message(), " (using defaults)"));
+    if (saved.ok() && saved->has_value()) {
+      const engine::SessionRecord& r = **saved;
+      if (!r.download_dir.empty()) s->download_dir = r.download_dir;
+      s->start_added_torrents = r.start_added_torrents;
+      s->seed_ratio_limited = r.seed_ratio_limited;
+      s->seed_ratio_limit = static_cast<double>(r.seed_ratio_milli) / 1000;
+      s->idle_seeding_limit_enabled = r.idle_seeding_limit_enabled;
+      s->idle_seeding_limit = r.idle_seeding_minutes;
+      s->download_queue_enabled = r.download_queue_enabled;
+      s->download_queue_size = static_cast<int>(r.download_queue_size);
+      s->seed_queue_enabled = r.seed_queue_enabled;
+      s->seed_queue_size = static_cast<int>(r.seed_queue_size);
+      s->queue_stalled_enabled = r.queue_stalled_enabled;
+      s->queue_stalled_minutes = static_cast<int>(std::max<int64_t>(1, r.queue_stalled_minutes));
+    }
+    if (args_.seed_ratio) {
+      s->seed_ratio_limited = true;
+      s->seed_ratio_limit = *args_.seed_ratio;
+    }
+  }
+
+  void SaveSettings(const io::rpc::SessionSettings& s) {
+    engine::SessionRecord r;
+    r.download_dir = s.download_dir;
+    r.start_added_torrents = s.start_added_torrents;
+    r.seed_ratio_limited = s.seed_ratio_limited;
+    r.seed_ratio_milli = std::llround(s.seed_ratio_limit * 1000);
+    r.idle_seeding_limit_enabled = s.idle_seeding_limit_enabled;
+    r.idle_seeding_minutes = s.idle_seeding_limit;
+    r.download_queue_enabled = s.download_queue_enabled;
+    r.download_queue_size = s.download_queue_size;
+    r.seed_queue_enabled = s.seed_queue_enabled;
+    r.seed_queue_size = s.seed_queue_size;
+    r.queue_stalled_enabled = s.queue_stalled_enabled;
+    r.queue_stalled_minutes = s.queue_stalled_minutes;
+    if (absl::Status st = state_.SaveSettings(r); !st.ok()) {
+      Log(absl::StrCat("state: ", st.message()));
+    }
+  }
+
   // Adds every saved torrent; before the session runs.
   void LoadSaved() {
     std::vector<std::string> problems;
     std::vector<io::SavedTorrent> saved = state_.Load(&problems);
     for (const std::string& p : problems) Log(p);
+    std::vector<std::pair<int64_t, io::TorrentId>> positions;
     for (io::SavedTorrent& s : saved) {
       absl::StatusOr<engine::Metainfo> meta = engine::ParseMetainfo(s.metainfo);
       if (!meta.ok()) {
@@ -214,9 +278,19 @@ class Server {
       e->downloaded_base = s.record.downloaded;
       e->uploaded_base = s.record.uploaded;
       e->done_date = s.record.done_date;
-      written_[*id] =
-          Written{s.record.paused, s.record.done_date, s.record.downloaded, s.record.uploaded,
-                  s.record.files_unwanted};
+      e->finished = s.record.finished;
+      e->seed_limits.ratio_mode = static_cast<engine::SeedLimitMode>(s.record.seed_ratio_mode);
+      e->seed_limits.ratio_limit = static_cast<double>(s.record.seed_ratio_milli) / 1000;
+      e->seed_limits.idle_mode = static_cast<engine::SeedLimitMode>(s.record.seed_idle_mode);
+      e->seed_limits.idle_minutes = s.record.seed_idle_minutes;
+      positions.emplace_back(s.record.queue_position, *id);
+      written_[*id] = Written{s.record.paused,   s.record.done_date,      s.record.downloaded,
+                              s.record.uploaded, s.record.files_unwanted, Limits(s.record)};
+    }
+    // The saved queue order; saved positions may have gaps (torrents removed since).
+    std::sort(positions.begin(), positions.end());
+    for (size_t i = 0; i < positions.size(); ++i) {
+      session_->coordinator().SetQueuePosition(positions[i].second, static_cast<int>(i));
     }
     if (!saved.empty()) Log(absl::StrCat(saved.size(), " saved torrents loaded"));
   }
@@ -281,8 +355,13 @@ class Server {
     bool paused = false;
     int64_t done_date = 0, downloaded = 0, uploaded = 0;
     std::vector<uint32_t> files_unwanted;
+    std::array<int64_t, 6> limits{};  // Limits()
     friend bool operator==(const Written&, const Written&) = default;
   };
+  static std::array<int64_t, 6> Limits(const engine::TorrentRecord& r) {
+    return {r.finished,         r.queue_position, r.seed_ratio_mode,
+            r.seed_ratio_milli, r.seed_idle_mode, r.seed_idle_minutes};
+  }
 
   const ServeArgs& args_;
   io::Session* session_;
@@ -323,6 +402,9 @@ int RunServe(int argc, char** argv) {
   config.on_tick = [&] {
     if (server_ptr != nullptr) server_ptr->Tick(session_ptr->coordinator());
   };
+  config.on_torrent_changed = [&](io::TorrentId id) {
+    if (server_ptr != nullptr) server_ptr->SaveRecord(session_ptr->coordinator(), id);
+  };
   absl::StatusOr<std::unique_ptr<io::Session>> session = io::Session::Create(std::move(config));
   if (!session.ok()) return Fail(cmd, session.status().message());
   session_ptr = session->get();
@@ -337,6 +419,8 @@ int RunServe(int argc, char** argv) {
   };
   rpc_opts.on_changed = [&](io::Coordinator& c, io::TorrentId id) { server.SaveRecord(c, id); };
   rpc_opts.on_removed = [&](const std::string& hex) { server.Removed(hex); };
+  rpc_opts.restore_settings = [&](io::rpc::SessionSettings* s) { server.RestoreSettings(s); };
+  rpc_opts.on_session_changed = [&](const io::rpc::SessionSettings& s) { server.SaveSettings(s); };
   rpc_opts.metrics = [session_ptr] {
     absl::StatusOr<std::string> text = session_ptr->Metrics();
     // A comment line keeps the answer valid exposition text that says what went wrong.
