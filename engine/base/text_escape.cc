@@ -3,15 +3,15 @@
 
 #include <cstdint>
 
+#include "absl/strings/ascii.h"
+#include "engine/base/types.h"
+
 namespace torrenty::engine {
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
-
 void AppendHexByte(uint8_t b, std::string* out) {
   out->append("\\x");
-  out->push_back(kHex[b >> 4]);
-  out->push_back(kHex[b & 0xf]);
+  AppendHex(&b, 1, out);
 }
 
 bool IsContinuation(uint8_t b) { return (b & 0xc0) == 0x80; }
@@ -86,6 +86,20 @@ std::string EscapeForTerminal(std::string_view text) {
     pos += len == 0 ? 1 : len;
   }
   return out;
+}
+
+void AppendPercentEncoded(const uint8_t* data, size_t len, std::string* out) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  for (size_t i = 0; i < len; ++i) {
+    const uint8_t c = data[i];
+    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out->push_back(static_cast<char>(c));
+    } else {
+      out->push_back('%');
+      out->push_back(kDigits[c >> 4]);
+      out->push_back(kDigits[c & 15]);
+    }
+  }
 }
 
 }  // namespace torrenty::engine

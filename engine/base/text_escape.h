@@ -3,6 +3,8 @@
 // must not reach the terminal.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -20,5 +22,12 @@ size_t Utf8SequenceLength(std::string_view text, size_t pos);
 
 // True if all of `text` is valid UTF-8.
 bool IsValidUtf8(std::string_view text);
+
+// Percent-encoding (RFC 3986) for URL query values: unreserved characters pass, every other byte
+// (binary info-hashes too) becomes %XX, which every tracker and client decodes.
+void AppendPercentEncoded(const uint8_t* data, size_t len, std::string* out);
+inline void AppendPercentEncoded(std::string_view bytes, std::string* out) {
+  AppendPercentEncoded(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), out);
+}
 
 }  // namespace torrenty::engine

@@ -2,13 +2,18 @@
 
 namespace torrenty::engine {
 
-std::string ToHex(const uint8_t* data, size_t len) {
+void AppendHex(const uint8_t* data, size_t len, std::string* out) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(len * 2, '0');
+  out->reserve(out->size() + 2 * len);
   for (size_t i = 0; i < len; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 15];
+    out->push_back(kDigits[data[i] >> 4]);
+    out->push_back(kDigits[data[i] & 15]);
   }
+}
+
+std::string ToHex(const uint8_t* data, size_t len) {
+  std::string out;
+  AppendHex(data, len, &out);
   return out;
 }
 

@@ -39,6 +39,8 @@ struct PeerAddress {
   }
 };
 
+// Lowercase hex, two digits a byte: the one hex encoder (info-hashes, escapes).
+void AppendHex(const uint8_t* data, size_t len, std::string* out);
 std::string ToHex(const uint8_t* data, size_t len);
 inline std::string ToHex(const Sha1Digest& d) { return ToHex(d.data(), d.size()); }
 

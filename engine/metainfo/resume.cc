@@ -33,6 +33,10 @@ std::string EncodeResume(const ResumeData& data) {
   e.String("info-hash");
   e.String(std::string_view(reinterpret_cast<const char*>(data.info_hash.data()),
                             data.info_hash.size()));
+  if (data.live) {
+    e.String("live");
+    e.Int(1);
+  }
   e.String("num pieces");
   e.Int(data.have.size());
   e.String("pieces");
@@ -81,11 +85,22 @@ absl::StatusOr<ResumeData> DecodeResume(absl::string_view bytes, const Metainfo&
     }
     out.files.push_back(FileStamp{f.list[0].integer, f.list[1].integer});
   }
+  const bencode::Value* live = root->Find("live");
+  out.live = live != nullptr && live->is_int() && live->integer == 1;
   return out;
 }
 
+ResumeTrust TrustResume(const ResumeData& resume, const std::vector<FileStamp>& current) {
+  if (current == resume.files) return ResumeTrust::kExact;
+  if (!resume.live || current.size() != resume.files.size()) return ResumeTrust::kNone;
+  for (size_t i = 0; i < current.size(); ++i) {
+    if (current[i].size != resume.files[i].size) return ResumeTrust::kNone;
+  }
+  return ResumeTrust::kLive;
+}
+
 Bitfield TrustedPieces(const ResumeData& resume, const std::vector<FileStamp>& current) {
-  if (current != resume.files) return Bitfield(resume.have.size());
+  if (TrustResume(resume, current) == ResumeTrust::kNone) return Bitfield(resume.have.size());
   return resume.have;
 }
 

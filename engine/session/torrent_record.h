@@ -20,6 +20,16 @@ struct TorrentRecord {
   int64_t uploaded = 0;
   // File selection: indices into the metainfo's file list (pad files counted), ascending.
   std::vector<uint32_t> files_unwanted;
+  // Seed limits and queueing (rpc-spec seedRatioMode/seedIdleMode: 0 global, 1 own, 2 unlimited).
+  bool finished = false;  // stopped by its seed limit
+  int64_t queue_position = 0;
+  int64_t seed_ratio_mode = 0;
+  int64_t seed_ratio_milli = 2000;  // the ratio limit times 1000 (bencode has no fractions)
+  int64_t seed_idle_mode = 0;
+  int64_t seed_idle_minutes = 30;
+  // Speed limits (torrent-set downloadLimit/uploadLimit), bytes/s; each applies while limited.
+  int64_t download_limit = 0, upload_limit = 0;
+  bool download_limited = false, upload_limited = false;
   friend bool operator==(const TorrentRecord&, const TorrentRecord&) = default;
 };
 

@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/base/text_escape.h"
 #include "engine/codec/bencode.h"
 
 namespace torrenty::engine {
@@ -15,26 +16,6 @@ namespace {
 
 // This abseil build has its own string_view type, distinct from std::string_view.
 absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-// RFC 3986 unreserved characters pass through; every other byte (the info-hash is binary) is
-// escaped, which every tracker decodes correctly.
-void AppendPercentEncoded(std::string* out, const uint8_t* data, size_t len) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (size_t i = 0; i < len; ++i) {
-    const uint8_t c = data[i];
-    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out->push_back(static_cast<char>(c));
-    } else {
-      out->push_back('%');
-      out->push_back(kHex[c >> 4]);
-      out->push_back(kHex[c & 15]);
-    }
-  }
-}
-
-void AppendPercentEncoded(std::string* out, std::string_view s) {
-  AppendPercentEncoded(out, reinterpret_cast<const uint8_t*>(s.data()), s.size());
-}
 
 std::string Truncated(std::string_view s, size_t max) {
   return std::string(s.substr(0, std::min(s.size(), max)));
@@ -153,9 +134,9 @@ absl::StatusOr<std::string> BuildAnnounceUrl(std::string_view announce_url,
     url.push_back('&');
   }
   url += "info_hash=";
-  AppendPercentEncoded(&url, params.info_hash.data(), params.info_hash.size());
+  AppendPercentEncoded(params.info_hash.data(), params.info_hash.size(), &url);
   url += "&peer_id=";
-  AppendPercentEncoded(&url, params.peer_id.data(), params.peer_id.size());
+  AppendPercentEncoded(params.peer_id.data(), params.peer_id.size(), &url);
   absl::StrAppend(&url, "&port=", params.port, "&uploaded=", std::max<int64_t>(params.uploaded, 0),
                   "&downloaded=", std::max<int64_t>(params.downloaded, 0),
                   "&left=", std::max<int64_t>(params.left, 0),
@@ -165,7 +146,7 @@ absl::StatusOr<std::string> BuildAnnounceUrl(std::string_view announce_url,
   }
   if (!params.tracker_id.empty()) {
     url += "&trackerid=";
-    AppendPercentEncoded(&url, params.tracker_id);
+    AppendPercentEncoded(params.tracker_id, &url);
   }
   return url;
 }

@@ -30,6 +30,10 @@ DiskIo::DiskIo(Ring* ring, const FileStore* store, DoneFn done, size_t max_ops)
       done_(std::move(done)),
       no_direct_(store->meta().files.size(), 0) {
   scratch_.reserve(1);
+  waiter_.fn = &DiskIo::OnRoom;
+  waiter_.ctx = this;
+  parked_.reserve(max_ops * kSubOpsPerSlot);
+  unparked_.reserve(max_ops * kSubOpsPerSlot);
   slots_.reserve(max_ops);
   free_.reserve(max_ops);
   for (size_t i = 0; i < max_ops; ++i) {
@@ -46,7 +50,34 @@ DiskIo::DiskIo(Ring* ring, const FileStore* store, DoneFn done, size_t max_ops)
   }
 }
 
-DiskIo::~DiskIo() = default;
+DiskIo::~DiskIo() {
+  if (pool_ == nullptr) return;
+  pool_->RemoveWaiter(&waiter_);
+  pool_->CloseOwner(this);
+}
+
+void DiskIo::OnRoom(void* self) {
+  auto* io = static_cast<DiskIo*>(self);
+  // Issuing unpins descriptors, which may wake this same waiter again: note it and take another
+  // pass instead of recursing into the list being walked.
+  if (io->in_on_room_) {
+    io->room_again_ = true;
+    return;
+  }
+  io->in_on_room_ = true;
+  do {
+    io->room_again_ = false;
+    io->unparked_.swap(io->parked_);
+    for (SubOp* sub : io->unparked_) io->Issue(sub);  // may park some again
+    io->unparked_.clear();
+  } while (io->room_again_ && !io->parked_.empty());
+  io->in_on_room_ = false;
+}
+
+void DiskIo::set_active(bool active) {
+  active_ = active;
+  if (!active_ && pool_ != nullptr && in_flight() == 0) pool_->CloseOwner(this);
+}
 
 absl::Status DiskIo::WritePiece(uint32_t piece, absl::Span<const uint8_t> data, uint64_t tag) {
   // The buffer is only read for writes; the slot stores one pointer type for both directions.
@@ -111,7 +142,8 @@ absl::Status DiskIo::Start(uint32_t piece, int64_t offset, uint8_t* buf, size_t 
       return absl::InternalError(
           absl::StrCat("piece ", piece, " is not covered by files at ", pos));
     }
-    if (!s.pad && store_->fd(s.file_index) < 0) {
+    if (!s.pad &&
+        (pool_ != nullptr ? !store_->present(s.file_index) : store_->fd(s.file_index) < 0)) {
       return absl::InternalError(absl::StrCat("no open file for ", store_->path(s.file_index)));
     }
     pos += s.length;
@@ -167,6 +199,27 @@ void DiskIo::Issue(SubOp* sub) {
   const size_t len = static_cast<size_t>(std::min(s.length - sub->done, kMaxTransfer));
   const uint64_t off = static_cast<uint64_t>(s.file_offset + sub->done);
   sub->direct = false;
+  if (pool_ != nullptr) {
+    const bool aligned = (off | len | reinterpret_cast<uintptr_t>(p)) % kDirectAlignment == 0;
+    int pooled = -1;
+    const Pin pin = PinFd(sub, slot->write && aligned, &pooled);
+    if (pin == Pin::kFull) {
+      // Waits for a descriptor of this shard to be unpinned: the cap holds even under load.
+      parked_.push_back(sub);
+      pool_->AddWaiter(&waiter_);
+      return;
+    }
+    if (pin == Pin::kFailed) {
+      ring_->Nop(&sub->completion);  // reports the error from the ring, never from inside Start
+      return;
+    }
+    if (slot->write) {
+      ring_->Write(pooled, p, len, off, &sub->completion);
+    } else {
+      ring_->Read(pooled, p, len, off, &sub->completion);
+    }
+    return;
+  }
   if (slot->write) {
     // Whole aligned pieces skip the page cache: the kernel DMAs straight from the piece buffer
     // instead of copying it, which is most of the CPU a buffered write costs.
@@ -179,11 +232,54 @@ void DiskIo::Issue(SubOp* sub) {
   }
 }
 
+DiskIo::Pin DiskIo::PinFd(SubOp* sub, bool direct, int* fd) {
+  const uint32_t file = sub->slice.file_index;
+  FilePool::Entry* old = sub->pin;
+  // The new pin is taken before the old one is let go, so a retry on the same file never closes
+  // and reopens it.
+  absl::StatusOr<FilePool::Entry*> buffered =
+      pool_->Acquire(this, file, false, [&] { return store_->OpenFd(file); });
+  if (!buffered.ok()) {
+    sub->pin = nullptr;
+    if (old != nullptr) pool_->Release(old);
+    if (absl::IsResourceExhausted(buffered.status())) return Pin::kFull;
+    sub->open_error = buffered.status();
+    return Pin::kFailed;
+  }
+  FilePool::Entry* pin = *buffered;
+  if (direct && !no_direct_[file] && store_->mode() == OpenMode::kCreate) {
+    const int from = FilePool::fd(pin);
+    absl::StatusOr<FilePool::Entry*> d =
+        pool_->Acquire(this, file, true, [&] { return store_->OpenDirectFd(from); });
+    if (d.ok()) {
+      pool_->Release(pin);
+      pin = *d;
+      sub->direct = true;
+    } else if (!absl::IsResourceExhausted(d.status())) {
+      no_direct_[file] = 1;  // the filesystem refuses O_DIRECT at open: buffered it is
+    }
+  }
+  sub->pin = pin;
+  if (old != nullptr) pool_->Release(old);
+  *fd = FilePool::fd(pin);
+  return Pin::kOk;
+}
+
+void DiskIo::Unpin(SubOp* sub) {
+  if (sub->pin == nullptr) return;
+  pool_->Release(sub->pin);
+  sub->pin = nullptr;
+}
+
 void DiskIo::Slot::OnNop(int32_t /*res*/, uint32_t /*flags*/) { owner->Finish(this); }
 
 void DiskIo::SubOp::OnComplete(int32_t res, uint32_t /*flags*/) {
   DiskIo* io = slot->owner;
   const engine::FileSlice& s = slice;
+  if (!open_error.ok()) {
+    io->SubDone(this, std::exchange(open_error, absl::OkStatus()));
+    return;
+  }
   if (res == -EINTR || res == -EAGAIN) {
     io->Issue(this);
     return;
@@ -227,6 +323,7 @@ void DiskIo::SubOp::OnComplete(int32_t res, uint32_t /*flags*/) {
 
 void DiskIo::SubDone(SubOp* sub, absl::Status status) {
   Slot* slot = sub->slot;
+  Unpin(sub);
   if (!status.ok()) {
     // Keep the first error: later ones are usually the same failure on the next slice.
     if (slot->status.ok()) slot->status = std::move(status);
@@ -251,6 +348,8 @@ void DiskIo::Finish(Slot* slot) {
   }
   // Free the slot before reporting so the callback can immediately issue the next operation.
   free_.push_back(slot);
+  // Before done(), which may destroy this object.
+  if (pool_ != nullptr && !active_ && in_flight() == 0) pool_->CloseOwner(this);
   done_(tag, std::move(result));
 }
 

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "engine/metainfo/file_map.h"
+#include "io/disk/file_pool.h"
 #include "io/disk/file_store.h"
 #include "io/metrics/instruments.h"
 #include "io/ring/ring.h"
@@ -53,6 +54,15 @@ class DiskIo {
   uint64_t direct_writes() const { return direct_writes_; }
   size_t direct_fallbacks() const { return direct_fallbacks_; }
 
+  // Optional: descriptors come from `pool` (one per thread, shared by that thread's DiskIos)
+  // instead of the store's fd()/direct_fd(), opened when an operation reaches a file and pinned
+  // until its ring operation completes. The pool must outlive this object.
+  void set_file_pool(FilePool* pool) { pool_ = pool; }
+  // With a pool: while inactive (the default), the descriptors of this torrent are closed as soon
+  // as no operation is in flight, so an idle torrent holds none; while active (it has peers)
+  // they stay cached in the pool until evicted.
+  void set_active(bool active);
+
   // Optional: operations in flight go up and down in `depth`, and each operation's time from
   // submission to done() is observed in `latency_ns`. Both belong to the ring's thread.
   void set_metrics(metrics::ShardGauge* depth, metrics::ShardHistogram* latency_ns) {
@@ -66,8 +76,10 @@ class DiskIo {
   struct SubOp {
     Slot* slot = nullptr;
     engine::FileSlice slice;
-    int64_t done = 0;     // bytes transferred so far; short transfers continue from here
-    bool direct = false;  // the write in flight went to the O_DIRECT descriptor
+    int64_t done = 0;                // bytes transferred so far; short transfers continue from here
+    bool direct = false;             // the write in flight went to the O_DIRECT descriptor
+    FilePool::Entry* pin = nullptr;  // the pool's descriptor the operation in flight uses
+    absl::Status open_error;         // the pool could not open the file: report via a nop
     Completion completion;
     void OnComplete(int32_t res, uint32_t flags);
   };
@@ -98,6 +110,14 @@ class DiskIo {
   // way) and issues it; false when the piece has none left.
   bool TakeNext(SubOp* sub);
   void Issue(SubOp* sub);
+  // With a pool: pins the descriptor `sub` needs (the O_DIRECT one when `direct` and the file
+  // allows it, else the buffered one) in place of its old pin. kFailed sets sub->open_error;
+  // kFull: every descriptor of the pool is pinned, the caller parks the operation.
+  enum class Pin { kOk, kFailed, kFull };
+  Pin PinFd(SubOp* sub, bool direct, int* fd);
+  // The pool has room again: issue the parked operations (in order).
+  static void OnRoom(void* self);
+  void Unpin(SubOp* sub);
   void SubDone(SubOp* sub, absl::Status status);
   void Finish(Slot* slot);
 
@@ -110,6 +130,13 @@ class DiskIo {
   std::vector<uint8_t> no_direct_;          // per file: O_DIRECT failed with EINVAL
   uint64_t direct_writes_ = 0;
   size_t direct_fallbacks_ = 0;
+  FilePool* pool_ = nullptr;
+  bool active_ = false;
+  FilePool::Waiter waiter_;
+  std::vector<SubOp*> parked_;  // capacity: every SubOp, so push_back never allocates
+  std::vector<SubOp*> unparked_;
+  bool in_on_room_ = false;
+  bool room_again_ = false;
   metrics::ShardGauge* depth_ = nullptr;
   metrics::ShardHistogram* latency_ns_ = nullptr;
 };

@@ -91,12 +91,90 @@ FileStore::~FileStore() {
 absl::StatusOr<std::unique_ptr<FileStore>> FileStore::Open(const std::string& output_dir,
                                                            const engine::Metainfo& meta,
                                                            OpenMode mode,
-                                                           std::vector<bool> files_needed) {
+                                                           std::vector<bool> files_needed,
+                                                           FdPolicy policy) {
   std::unique_ptr<FileStore> store(new FileStore(output_dir, meta, mode));
   store->files_needed_ = std::move(files_needed);
+  store->policy_ = policy;
   absl::Status s = store->OpenAll();
   if (!s.ok()) return s;
+  store->present_.resize(meta.files.size());
+  for (size_t i = 0; i < meta.files.size(); ++i) store->present_[i] = store->fds_[i] >= 0;
+  if (policy == FdPolicy::kLazy) store->CloseAllFds();
   return store;
+}
+
+absl::StatusOr<int> FileStore::OpenFd(uint32_t file_index) const {
+  if (file_index >= present_.size() || !present_[file_index]) {
+    return absl::FailedPreconditionError(absl::StrCat("no file for ", path(file_index)));
+  }
+  const engine::FileEntry& file = meta_.files[file_index];
+  const std::string out = output_dir_.empty() ? "." : output_dir_;
+  FdGuard out_fd(open(out.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (out_fd.get() < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", out));
+  if (!meta_.multi_file) {
+    return OpenFile(out_fd.get(), meta_.name, path(0), file, /*create=*/false, /*reopen=*/true);
+  }
+  std::string shown = JoinPath(output_dir_, meta_.name);
+  absl::StatusOr<int> root = OpenDir(out_fd.get(), meta_.name, shown, /*create=*/false);
+  if (!root.ok()) return root.status();
+  FdGuard root_fd(*root);
+  absl::StatusOr<int> parent_fd = OpenParents(root_fd.get(), file.path, &shown, false);
+  if (!parent_fd.ok()) return parent_fd.status();
+  FdGuard dir(*parent_fd);
+  const int parent = *parent_fd >= 0 ? *parent_fd : root_fd.get();
+  return OpenFile(parent, file.path.back(), JoinPath(shown, file.path.back()), file,
+                  /*create=*/false, /*reopen=*/true);
+}
+
+absl::StatusOr<int> FileStore::OpenDirectFd(int fd) const {
+  if (mode_ != OpenMode::kCreate) return absl::FailedPreconditionError("read-only store");
+  // Reopening through /proc/self/fd reaches exactly the inode already opened safely (no path
+  // walk, no symlink to follow). tmpfs and some others refuse O_DIRECT: buffered it is, then.
+  const std::string self = absl::StrCat("/proc/self/fd/", fd);
+  const int direct = open(self.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+  if (direct < 0) return absl::ErrnoToStatus(errno, "O_DIRECT");
+  return direct;
+}
+
+absl::Status FileStore::SyncData() const {
+  for (uint32_t i = 0; i < present_.size(); ++i) {
+    if (!present_[i]) continue;
+    FdGuard owned(-1);
+    int fd = fds_[i];
+    if (policy_ == FdPolicy::kLazy) {
+      absl::StatusOr<int> opened = OpenFd(i);
+      if (!opened.ok()) return opened.status();
+      owned.reset(*opened);
+      fd = *opened;
+    }
+    if (fd >= 0 && fdatasync(fd) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("fdatasync ", path(i)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FileStore::OpenAllFds() {
+  for (uint32_t i = 0; i < present_.size(); ++i) {
+    if (!present_[i] || fds_[i] >= 0) continue;
+    absl::StatusOr<int> fd = OpenFd(i);
+    if (!fd.ok()) {
+      CloseAllFds();
+      return fd.status();
+    }
+    fds_[i] = *fd;
+  }
+  return absl::OkStatus();
+}
+
+void FileStore::CloseAllFds() {
+  for (int& fd : fds_) {
+    if (fd >= 0) close(std::exchange(fd, -1));
+  }
+  for (int& fd : direct_fds_) {
+    if (fd >= 0) close(std::exchange(fd, -1));
+  }
 }
 
 std::string FileStore::path(uint32_t file_index) const {
@@ -104,7 +182,7 @@ std::string FileStore::path(uint32_t file_index) const {
 }
 
 absl::StatusOr<int> FileStore::OpenDir(int parent_fd, const std::string& name,
-                                       const std::string& shown, bool create) {
+                                       const std::string& shown, bool create) const {
   constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   int fd = openat(parent_fd, name.c_str(), kFlags);
   if (fd < 0 && errno == ENOENT && create) {
@@ -120,7 +198,7 @@ absl::StatusOr<int> FileStore::OpenDir(int parent_fd, const std::string& name,
 
 absl::StatusOr<int> FileStore::OpenFile(int parent_fd, const std::string& name,
                                         const std::string& shown, const engine::FileEntry& file,
-                                        bool create) {
+                                        bool create, bool reopen) const {
   // O_NONBLOCK so that a FIFO planted under the file's name cannot hang open(); it is cleared
   // again below because io_uring would turn it into -EAGAIN for regular file I/O.
   int flags = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
@@ -139,7 +217,7 @@ absl::StatusOr<int> FileStore::OpenFile(int parent_fd, const std::string& name,
   if (fl < 0 || fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("fcntl ", shown));
   }
-  if (mode_ != OpenMode::kCreate) return fd.release();
+  if (mode_ != OpenMode::kCreate || reopen) return fd.release();
   // Bytes past the torrent's length would survive a "complete" download as a stale tail.
   if (st.st_size != file.length && ftruncate(fd.get(), file.length) != 0) {
     return absl::ErrnoToStatus(
@@ -157,7 +235,7 @@ absl::StatusOr<int> FileStore::OpenFile(int parent_fd, const std::string& name,
 }
 
 absl::StatusOr<int> FileStore::OpenParents(int root_fd, const std::vector<std::string>& path,
-                                           std::string* shown, bool create) {
+                                           std::string* shown, bool create) const {
   FdGuard dir(-1);
   int parent = root_fd;
   for (size_t c = 0; c + 1 < path.size(); ++c) {
@@ -310,13 +388,11 @@ absl::Status FileStore::OpenAll() {
       fds_[i] = -1;
     }
   }
-  if (mode_ == OpenMode::kCreate) {
+  if (mode_ == OpenMode::kCreate && policy_ == FdPolicy::kKeepOpen) {
     for (size_t i = 0; i < meta_.files.size(); ++i) {
       if (fds_[i] < 0) continue;
-      // Reopening through /proc/self/fd reaches exactly the inode already opened safely (no path
-      // walk, no symlink to follow). tmpfs and some others refuse O_DIRECT: buffered it is, then.
-      const std::string self = absl::StrCat("/proc/self/fd/", fds_[i]);
-      direct_fds_[i] = open(self.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+      absl::StatusOr<int> direct = OpenDirectFd(fds_[i]);
+      direct_fds_[i] = direct.ok() ? *direct : -1;
     }
   }
   return absl::OkStatus();
@@ -355,7 +431,18 @@ absl::Status FileStore::ReadBlocking(uint32_t piece, int64_t offset,
       std::memset(dst, 0, static_cast<size_t>(slice.length));
       continue;
     }
-    const int fd = fds_[slice.file_index];
+    FdGuard owned(-1);
+    int fd = fds_[slice.file_index];
+    if (policy_ == FdPolicy::kLazy) {
+      // Thread-safe: recheck workers read concurrently, each through its own descriptor.
+      if (!present_[slice.file_index]) {
+        return absl::InternalError(absl::StrCat("no open file for ", path(slice.file_index)));
+      }
+      absl::StatusOr<int> opened = OpenFd(slice.file_index);
+      if (!opened.ok()) return opened.status();
+      owned.reset(*opened);
+      fd = *opened;
+    }
     if (fd < 0) {
       return absl::InternalError(absl::StrCat("no open file for ", path(slice.file_index)));
     }

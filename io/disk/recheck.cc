@@ -55,7 +55,8 @@ engine::Sha1Digest HashZeros(int64_t n, const uint8_t* zeros, engine::Sha1Hasher
 }  // namespace
 
 absl::StatusOr<engine::Bitfield> CheckExistingData(const FileStore& store, int threads,
-                                                   std::atomic<uint32_t>* progress) {
+                                                   std::atomic<uint32_t>* progress,
+                                                   const engine::Bitfield* trusted) {
   const engine::Metainfo& meta = store.meta();
   const uint32_t num_pieces = meta.num_pieces();
   threads = std::clamp<int>(threads, 1, std::max<uint32_t>(num_pieces, 1));
@@ -97,6 +98,11 @@ absl::StatusOr<engine::Bitfield> CheckExistingData(const FileStore& store, int t
       if (failed.load(std::memory_order_relaxed)) return;
       const uint32_t piece = next.fetch_add(1, std::memory_order_relaxed);
       if (piece >= num_pieces) return;
+      if (trusted != nullptr && trusted->Get(piece)) {
+        have[piece] = 1;
+        if (progress != nullptr) progress->fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       slices.clear();
       store.map().MapPiece(piece, &slices);
       std::vector<SliceKind> kinds;  // small: one per file the piece touches

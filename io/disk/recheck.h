@@ -17,8 +17,9 @@ namespace torrenty::io {
 // so zeros written by `truncate` seed like any other data. Each worker hashes in 1 MiB chunks,
 // so memory does not grow with the piece length. Real I/O errors fail the whole check. `progress`,
 // if given, is incremented once per piece checked, so another thread can show it. `threads` < 1
-// counts as 1.
+// counts as 1. Pieces set in `trusted` (from resume data) are reported had without being read.
 [[nodiscard]] absl::StatusOr<engine::Bitfield> CheckExistingData(
-    const FileStore& store, int threads, std::atomic<uint32_t>* progress = nullptr);
+    const FileStore& store, int threads, std::atomic<uint32_t>* progress = nullptr,
+    const engine::Bitfield* trusted = nullptr);
 
 }  // namespace torrenty::io

@@ -47,51 +47,67 @@ std::string ResumeName(const engine::Metainfo& meta) {
   return absl::StrCat(engine::ToHex(meta.info_hash), ".resume");
 }
 
-// The data folder is chosen by the user and trusted like the output folder of the data files;
-// everything below it may have been planted, so <data_dir>/.torrenty is opened (and created)
-// with O_NOFOLLOW: a symlink there is refused instead of followed out of the folder.
-absl::StatusOr<int> OpenResumeDir(const std::string& data_dir, bool create) {
-  Fd base(open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (base.fd < 0) return Errno(errno, absl::StrCat("open ", data_dir));
-  if (create && mkdirat(base.fd, kResumeDir, 0755) != 0 && errno != EEXIST) {
-    return Errno(errno, absl::StrCat("mkdir ", data_dir, "/", kResumeDir));
+absl::StatusOr<int> OpenResumeDir(const ResumeLocation& where, bool create) {
+  const std::string shown = absl::StrCat(where.base, "/", where.folder);
+  Fd base(open(where.base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (base.fd < 0) return Errno(errno, absl::StrCat("open ", where.base));
+  if (create && mkdirat(base.fd, where.folder.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Errno(errno, absl::StrCat("mkdir ", shown));
   }
-  const int fd = openat(base.fd, kResumeDir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  const int fd =
+      openat(base.fd, where.folder.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
     struct stat st;
     if ((err == ENOTDIR || err == ELOOP) &&
-        fstatat(base.fd, kResumeDir, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+        fstatat(base.fd, where.folder.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(st.st_mode)) {
       return absl::FailedPreconditionError(
-          absl::StrCat("cannot open ", data_dir, "/", kResumeDir,
-                       ": is a symbolic link (refusing to follow it)"));
+          absl::StrCat("cannot open ", shown, ": is a symbolic link (refusing to follow it)"));
     }
-    return Errno(err, absl::StrCat("open ", data_dir, "/", kResumeDir));
+    return Errno(err, absl::StrCat("open ", shown));
   }
   return fd;
 }
 
-// stat of `relative` under `dir_fd` without following a symlink in any component: a stamp must
+// Opens `relative` under `dir_fd` without following a symlink in any component: a stamp must
 // describe the file the data is written to, and that is never reached through a link.
-bool StatBeneath(int dir_fd, const std::string& relative, struct stat* st) {
+int OpenBeneath(int dir_fd, const std::string& relative, int flags) {
   open_how how{};
-  how.flags = O_PATH | O_CLOEXEC;
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   const long fd = syscall(SYS_openat2, dir_fd, relative.c_str(), &how, sizeof(how));
-  if (fd >= 0) {
-    const bool ok = fstat(static_cast<int>(fd), st) == 0;
-    close(static_cast<int>(fd));
-    return ok;
-  }
-  if (errno != ENOSYS) return false;
+  if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
   // Kernels before 5.6: only the last component is checked.
-  return fstatat(dir_fd, relative.c_str(), st, AT_SYMLINK_NOFOLLOW) == 0;
+  return openat(dir_fd, relative.c_str(), flags | O_CLOEXEC | O_NOFOLLOW);
+}
+
+engine::FileStamp Stamp(int fd) {
+  struct stat st {};
+  engine::FileStamp stamp;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    stamp.size = st.st_size;
+    stamp.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  }
+  return stamp;
 }
 
 }  // namespace
 
+ResumeLocation ResumeLocation::InDataDir(std::string data_dir) {
+  return ResumeLocation{std::move(data_dir), kResumeDir};
+}
+
+ResumeLocation ResumeLocation::InStateDir(std::string state_dir) {
+  return ResumeLocation{std::move(state_dir), "resume"};
+}
+
+std::string ResumeLocation::Path(const engine::Metainfo& meta) const {
+  return absl::StrCat(base, "/", folder, "/", ResumeName(meta));
+}
+
 std::string ResumePath(const std::string& data_dir, const engine::Metainfo& meta) {
-  return absl::StrCat(data_dir, "/", kResumeDir, "/", engine::ToHex(meta.info_hash), ".resume");
+  return ResumeLocation::InDataDir(data_dir).Path(meta);
 }
 
 std::vector<engine::FileStamp> StampFiles(const std::string& data_dir,
@@ -100,21 +116,21 @@ std::vector<engine::FileStamp> StampFiles(const std::string& data_dir,
   out.reserve(meta.files.size());
   Fd base(open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   for (size_t i = 0; i < meta.files.size(); ++i) {
-    struct stat st {};
-    engine::FileStamp stamp;
-    if (base.fd >= 0 && StatBeneath(base.fd, meta.RelativePath(i), &st) && S_ISREG(st.st_mode)) {
-      stamp.size = st.st_size;
-      stamp.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
-    }
-    out.push_back(stamp);
+    Fd f(base.fd >= 0 ? OpenBeneath(base.fd, meta.RelativePath(i), O_PATH) : -1);
+    out.push_back(Stamp(f.fd));
   }
   return out;
 }
 
 absl::StatusOr<engine::ResumeData> LoadResume(const std::string& data_dir,
                                               const engine::Metainfo& meta) {
-  const std::string path = ResumePath(data_dir, meta);
-  absl::StatusOr<int> dir = OpenResumeDir(data_dir, /*create=*/false);
+  return LoadResume(ResumeLocation::InDataDir(data_dir), meta);
+}
+
+absl::StatusOr<engine::ResumeData> LoadResume(const ResumeLocation& where,
+                                              const engine::Metainfo& meta) {
+  const std::string path = where.Path(meta);
+  absl::StatusOr<int> dir = OpenResumeDir(where, /*create=*/false);
   if (!dir.ok()) return dir.status();
   Fd dir_fd(*dir);
   Fd file(openat(dir_fd.fd, ResumeName(meta).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -138,81 +154,33 @@ absl::StatusOr<engine::ResumeData> LoadResume(const std::string& data_dir,
   return engine::DecodeResume(data, meta);
 }
 
-ResumeWriter::ResumeWriter(std::string data_dir, const FileStore* store)
-    : data_dir_(std::move(data_dir)), store_(store), thread_([this] { Loop(); }) {}
-
-ResumeWriter::~ResumeWriter() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  work_cv_.notify_one();
-  thread_.join();
-}
-
-void ResumeWriter::Save(engine::Bitfield have) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    pending_ = std::move(have);
-  }
-  work_cv_.notify_one();
-}
-
-absl::Status ResumeWriter::Flush() {
-  std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [this] { return !pending_.has_value() && !busy_; });
-  // Moved, never copied: a copy shares a refcount that Debian's uninstrumented abseil updates out
-  // of TSan's sight, so the writer thread's release would be reported as a race.
-  absl::Status st = std::move(error_);
-  error_ = absl::OkStatus();
-  return st;
-}
-
-void ResumeWriter::Loop() {
-  for (;;) {
-    engine::Bitfield have;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [this] { return stop_ || pending_.has_value(); });
-      if (!pending_.has_value()) return;  // stopping with nothing left to save
-      have = std::move(*pending_);
-      pending_.reset();
-      busy_ = true;
-    }
-    absl::Status st = Write(have);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      busy_ = false;
-      if (!st.ok() && error_.ok()) error_ = std::move(st);
-    }
-    // Flush waits for "nothing pending and not busy"; a Save that raced in keeps it waiting.
-    idle_cv_.notify_all();
-  }
-}
-
-absl::Status ResumeWriter::Write(const engine::Bitfield& have) {
-  return WriteResume(data_dir_, *store_, have);
-}
-
-absl::Status WriteResume(const std::string& data_dir_, const FileStore& store,
-                         const engine::Bitfield& have) {
-  const FileStore* store_ = &store;
-  const engine::Metainfo& meta = store_->meta();
-  // Durable data first: the resume file may only claim pieces whose bytes survive a crash.
-  for (size_t i = 0; i < meta.files.size(); ++i) {
-    const int fd = store_->fd(static_cast<uint32_t>(i));
-    if (fd >= 0 && fdatasync(fd) != 0) {
-      return Errno(errno, absl::StrCat("fdatasync ", store_->path(static_cast<uint32_t>(i))));
-    }
-  }
+absl::Status WriteResume(const ResumeLocation& where, const std::string& data_dir,
+                         const engine::Metainfo& meta, const engine::Bitfield& have, bool live) {
   engine::ResumeData data;
   data.info_hash = meta.info_hash;
   data.have = have;
-  data.files = StampFiles(data_dir_, meta);
-  absl::StatusOr<int> dir = OpenResumeDir(data_dir_, /*create=*/true);
+  data.live = live;
+  data.files.reserve(meta.files.size());
+  // Durable data first: the resume file may only claim pieces whose bytes survive a crash. A
+  // descriptor of our own reaches the same file as the store's (fdatasync acts on the file, not
+  // the descriptor), so the writer never depends on the lifetime of a running torrent.
+  Fd base(open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  for (size_t i = 0; i < meta.files.size(); ++i) {
+    const std::string relative = meta.RelativePath(i);
+    Fd f(base.fd >= 0 ? OpenBeneath(base.fd, relative, O_RDONLY | O_NOCTTY | O_NONBLOCK) : -1);
+    // Stamped like StampFiles stamps (a file we may not read still has a stamp), but synced only
+    // when it can be, and never when it is a pad file, which holds none of our writes.
+    const bool sync = f.fd >= 0 && !meta.files[i].pad;
+    if (f.fd < 0 && base.fd >= 0) f.fd = OpenBeneath(base.fd, relative, O_PATH);
+    if (sync && Stamp(f.fd).size >= 0 && fdatasync(f.fd) != 0) {
+      return Errno(errno, absl::StrCat("fdatasync ", data_dir, "/", relative));
+    }
+    data.files.push_back(Stamp(f.fd));  // after the sync, which may have moved nothing
+  }
+  absl::StatusOr<int> dir = OpenResumeDir(where, /*create=*/true);
   if (!dir.ok()) return dir.status();
   Fd dir_fd(*dir);
-  const std::string path = ResumePath(data_dir_, meta);
+  const std::string path = where.Path(meta);
   const std::string name = ResumeName(meta);
   const std::string tmp_name = absl::StrCat(name, ".tmp");
   const std::string tmp = absl::StrCat(path, ".tmp");
@@ -236,6 +204,84 @@ absl::Status WriteResume(const std::string& data_dir_, const FileStore& store,
   }
   fsync(dir_fd.fd);  // makes the rename itself durable
   return absl::OkStatus();
+}
+
+absl::Status RemoveResume(const ResumeLocation& where, const engine::Metainfo& meta) {
+  absl::StatusOr<int> dir = OpenResumeDir(where, /*create=*/false);
+  if (!dir.ok()) return absl::IsNotFound(dir.status()) ? absl::OkStatus() : dir.status();
+  Fd dir_fd(*dir);
+  if (unlinkat(dir_fd.fd, ResumeName(meta).c_str(), 0) != 0 && errno != ENOENT) {
+    return Errno(errno, absl::StrCat("remove ", where.Path(meta)));
+  }
+  return absl::OkStatus();
+}
+
+ResumeWriter::ResumeWriter(DoneFn done) : done_(std::move(done)), thread_([this] { Loop(); }) {}
+
+ResumeWriter::~ResumeWriter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_one();
+  thread_.join();
+}
+
+void ResumeWriter::Submit(ResumeJob job) {
+  std::string path = job.where.Path(*job.meta);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, inserted] = pending_.try_emplace(path);
+    if (inserted) order_.push_back(std::move(path));
+    it->second.tags.push_back(job.tag);
+    it->second.job = std::move(job);
+  }
+  work_cv_.notify_one();
+}
+
+absl::Status ResumeWriter::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [this] { return order_.empty() && !busy_; });
+  // Moved, never copied: a copy shares a refcount that Debian's uninstrumented abseil updates out
+  // of TSan's sight, so the writer thread's release would be reported as a race.
+  absl::Status st = std::move(error_);
+  error_ = absl::OkStatus();
+  return st;
+}
+
+uint64_t ResumeWriter::writes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return writes_;
+}
+
+void ResumeWriter::Loop() {
+  for (;;) {
+    Pending p;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [this] { return stop_ || !order_.empty(); });
+      if (order_.empty()) return;  // stopping with nothing left to write
+      auto it = pending_.find(order_.front());
+      p = std::move(it->second);
+      pending_.erase(it);
+      order_.pop_front();
+      busy_ = true;
+    }
+    const ResumeJob& j = p.job;
+    absl::Status st = j.remove ? RemoveResume(j.where, *j.meta)
+                               : WriteResume(j.where, j.data_dir, *j.meta, j.have, j.live);
+    if (done_) {
+      for (uint64_t tag : p.tags) done_(tag, st);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      busy_ = false;
+      ++writes_;
+      if (!st.ok() && error_.ok()) error_ = std::move(st);
+    }
+    // Flush waits for "nothing queued and not busy"; a Submit that raced in keeps it waiting.
+    idle_cv_.notify_all();
+  }
 }
 
 }  // namespace torrenty::io

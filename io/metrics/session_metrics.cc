@@ -34,6 +34,9 @@ constexpr CounterDef kCounters[] = {
      &ShardSnapshot::ring_submissions},
     {"ring_completions_total", "Completion queue entries reaped from io_uring.",
      &ShardSnapshot::ring_completions},
+    {"file_evictions_total",
+     "Open torrent files closed to stay within --max-open-files (least recently used first).",
+     &ShardSnapshot::file_evictions},
 };
 
 struct GaugeDef {
@@ -47,6 +50,8 @@ constexpr GaugeDef kGauges[] = {
      &ShardSnapshot::hash_queue_depth},
     {"disk_queue_depth", "Disk operations submitted and not yet completed.",
      &ShardSnapshot::disk_queue_depth},
+    {"open_files", "Torrent data files open (buffered and O_DIRECT descriptors).",
+     &ShardSnapshot::open_files},
 };
 
 constexpr std::string_view kPeersHelp = "Peer connections by state.";
@@ -127,6 +132,8 @@ void ShardInstruments::Snapshot(ShardSnapshot* out) const {
   out->ring_completions = ring_completions.Read();
   out->hash_queue_depth = hash_queue_depth.Read();
   out->disk_queue_depth = disk_queue_depth.Read();
+  out->file_evictions = file_evictions.Read();
+  out->open_files = open_files.Read();
   for (int i = 0; i < kPeerStateCount; ++i) out->peers[i] = peers[i].Read();
   disk_latency.Snapshot(&out->disk_latency);
 }

@@ -72,9 +72,11 @@ struct ShardSnapshot {
   uint64_t pieces_failed = 0;            // pieces whose SHA-1 did not match
   uint64_t ring_submissions = 0;         // SQEs submitted to the shard's ring
   uint64_t ring_completions = 0;         // CQEs reaped from it
+  uint64_t file_evictions = 0;           // descriptors the file pool closed to make room
   // Gauges.
   int64_t hash_queue_depth = 0;  // pieces handed to the hash pool, result not yet back
   int64_t disk_queue_depth = 0;  // disk operations submitted, not yet completed
+  int64_t open_files = 0;        // descriptors of torrent files in the shards' file pools
   std::array<int64_t, kPeerStateCount> peers{};  // indexed by PeerState
   // In seconds, with DiskLatencyBuckets()' bounds.
   HistogramSnapshot disk_latency = EmptySnapshot(DiskLatencyBuckets());
@@ -98,8 +100,10 @@ struct alignas(64) ShardInstruments {
   ShardCounter pieces_failed;
   ShardCounter ring_submissions;
   ShardCounter ring_completions;
+  ShardCounter file_evictions;
   ShardGauge hash_queue_depth;
   ShardGauge disk_queue_depth;
+  ShardGauge open_files;
   std::array<ShardGauge, kPeerStateCount> peers;
   ShardHistogram disk_latency{DiskLatencyBuckets()};  // Observe(nanoseconds)
 

@@ -140,13 +140,14 @@ struct TorrentSettings {
 };
 
 struct SessionSettings {
-  int64_t speed_limit_down = 0;  // bytes/s
+  // Transmission's defaults: the values are kept while a limit is off.
+  int64_t speed_limit_down = 100 << 10;  // bytes/s
   bool speed_limit_down_enabled = false;
-  int64_t speed_limit_up = 0;
+  int64_t speed_limit_up = 100 << 10;
   bool speed_limit_up_enabled = false;
   // Transmission's "turtle mode": while enabled these replace the limits above.
-  int64_t alt_speed_down = 0;  // bytes/s
-  int64_t alt_speed_up = 0;
+  int64_t alt_speed_down = 50 << 10;  // bytes/s
+  int64_t alt_speed_up = 50 << 10;
   bool alt_speed_enabled = false;
   double seed_ratio_limit = 2.0;
   bool seed_ratio_limited = false;
@@ -160,6 +161,8 @@ struct SessionSettings {
   bool download_queue_enabled = false;
   int seed_queue_size = 10;
   bool seed_queue_enabled = false;
+  int queue_stalled_minutes = 30;
+  bool queue_stalled_enabled = false;
   // False: torrents added without an explicit "paused" start paused (transmission-remote
   // --start-paused sets this with session-set before it adds).
   bool start_added_torrents = true;
@@ -184,6 +187,8 @@ struct SessionSettingsUpdate {
   std::optional<bool> download_queue_enabled;
   std::optional<int> seed_queue_size;
   std::optional<bool> seed_queue_enabled;
+  std::optional<int> queue_stalled_minutes;
+  std::optional<bool> queue_stalled_enabled;
   std::optional<bool> start_added_torrents;
 };
 
@@ -205,6 +210,9 @@ struct SessionStats {
   TransferTotals cumulative;
 };
 
+// rpc-spec queue-move-top/up/down/bottom.
+enum class QueueDirection { kTop, kUp, kDown, kBottom };
+
 class RpcBackend {
  public:
   virtual ~RpcBackend() = default;
@@ -216,6 +224,13 @@ class RpcBackend {
   virtual absl::StatusOr<AddResult> AddTorrent(const AddRequest& request) = 0;
   virtual absl::Status StartTorrents(const std::vector<int>& ids) = 0;
   virtual absl::Status StopTorrents(const std::vector<int>& ids) = 0;
+  // torrent-start-now: starts them whatever the queue says.
+  virtual absl::Status StartTorrentsNow(const std::vector<int>& ids) { return StartTorrents(ids); }
+  virtual absl::Status MoveInQueue(const std::vector<int>& ids, QueueDirection direction) {
+    (void)ids;
+    (void)direction;
+    return absl::UnimplementedError("queues are not supported");
+  }
   virtual absl::Status VerifyTorrents(const std::vector<int>& ids) = 0;
   virtual absl::Status RemoveTorrents(const std::vector<int>& ids, bool delete_local_data) = 0;
   virtual absl::Status SetTorrents(const std::vector<int>& ids,

@@ -3,8 +3,8 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "engine/base/text_escape.h"
 #include "io/rpc/transmission_rpc.h"
 #include "nlohmann/json.hpp"
 
@@ -86,19 +86,9 @@ const absl::flat_hash_map<std::string_view, TorrentField>& FieldNames() {
   return *names;
 }
 
-// RFC 3986 unreserved characters pass; every other byte is %XX.
 std::string PercentEncode(std::string_view in) {
   std::string out;
-  for (const unsigned char c : in) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      static constexpr char kHex[] = "0123456789ABCDEF";
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
+  engine::AppendPercentEncoded(in, &out);
   return out;
 }
 

@@ -201,8 +201,20 @@ class Call {
   absl::Status Run(std::string_view method) {
     if (method == "torrent-get") return TorrentGet();
     if (method == "torrent-add") return TorrentAdd();
-    if (method == "torrent-start" || method == "torrent-start-now") {
+    if (method == "torrent-start") {
       return Action([this](const std::vector<int>& ids) { return b_->StartTorrents(ids); });
+    }
+    if (method == "torrent-start-now") {
+      return Action([this](const std::vector<int>& ids) { return b_->StartTorrentsNow(ids); });
+    }
+    for (const auto& [name, direction] :
+         {std::pair{"queue-move-top", QueueDirection::kTop},
+          std::pair{"queue-move-up", QueueDirection::kUp},
+          std::pair{"queue-move-down", QueueDirection::kDown},
+          std::pair{"queue-move-bottom", QueueDirection::kBottom}}) {
+      if (method != name) continue;
+      return Action(
+          [this, d = direction](const std::vector<int>& ids) { return b_->MoveInQueue(ids, d); });
     }
     if (method == "torrent-stop") {
       return Action([this](const std::vector<int>& ids) { return b_->StopTorrents(ids); });
@@ -223,9 +235,7 @@ class Call {
     if (method == "blocklist-update")
       return absl::UnimplementedError("blocklists are not supported");
     if (method == "session-close" || method == "torrent-reannounce" ||
-        method == "torrent-set-location" || method == "torrent-rename-path" ||
-        method == "queue-move-top" || method == "queue-move-up" || method == "queue-move-down" ||
-        method == "queue-move-bottom") {
+        method == "torrent-set-location" || method == "torrent-rename-path") {
       return absl::UnimplementedError(absl::StrCat(AV(method), " is not supported"));
     }
     return absl::InvalidArgumentError("method name not recognized");
@@ -477,8 +487,8 @@ class Call {
         {"peer-port-random-on-start", false},
         {"pex-enabled", false},
         {"port-forwarding-enabled", false},
-        {"queue-stalled-enabled", false},
-        {"queue-stalled-minutes", 30},
+        {"queue-stalled-enabled", s.queue_stalled_enabled},
+        {"queue-stalled-minutes", s.queue_stalled_minutes},
         {"rename-partial-files", false},
         {"rpc-version", kRpcVersion},
         {"rpc-version-minimum", kRpcVersionMinimum},
@@ -543,6 +553,9 @@ class Call {
           ReadInt32(args_, "seed-queue-size", 0, std::numeric_limits<int32_t>::max(),
                     &u.seed_queue_size),
           ReadBool(args_, "seed-queue-enabled", &u.seed_queue_enabled),
+          ReadInt32(args_, "queue-stalled-minutes", 1, std::numeric_limits<int32_t>::max(),
+                    &u.queue_stalled_minutes),
+          ReadBool(args_, "queue-stalled-enabled", &u.queue_stalled_enabled),
           ReadBool(args_, "start-added-torrents", &u.start_added_torrents)}) {
       if (!s.ok()) return s;
     }

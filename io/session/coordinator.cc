@@ -11,6 +11,7 @@
 #include <ctime>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
@@ -84,31 +85,28 @@ int64_t TorrentEntry::left() const {
   return engine::PieceBytes(*meta, missing);
 }
 
-int64_t TorrentEntry::downloaded() const {
-  int64_t sum = downloaded_base;
-  if (shared) {
-    for (int i = 0; i < shared->shards; ++i)
-      sum += shared->counters[i].downloaded.load(std::memory_order_relaxed);
-  }
+namespace {
+// One counter of a running torrent summed over its shards (0 when it is not running).
+template <typename T>
+T SumOverShards(const SessionTorrent* shared, std::atomic<T> ShardTorrentCounters::*counter) {
+  T sum = 0;
+  if (shared == nullptr) return sum;
+  for (int i = 0; i < shared->shards; ++i)
+    sum += (shared->counters[i].*counter).load(std::memory_order_relaxed);
   return sum;
+}
+}  // namespace
+
+int64_t TorrentEntry::downloaded() const {
+  return downloaded_base + SumOverShards(shared.get(), &ShardTorrentCounters::downloaded);
 }
 
 int64_t TorrentEntry::uploaded() const {
-  int64_t sum = uploaded_base;
-  if (shared) {
-    for (int i = 0; i < shared->shards; ++i)
-      sum += shared->counters[i].uploaded.load(std::memory_order_relaxed);
-  }
-  return sum;
+  return uploaded_base + SumOverShards(shared.get(), &ShardTorrentCounters::uploaded);
 }
 
 uint32_t TorrentEntry::peers_connected() const {
-  uint32_t sum = 0;
-  if (shared) {
-    for (int i = 0; i < shared->shards; ++i)
-      sum += shared->counters[i].peers.load(std::memory_order_relaxed);
-  }
-  return sum;
+  return SumOverShards(shared.get(), &ShardTorrentCounters::peers);
 }
 
 namespace {
@@ -128,6 +126,7 @@ Coordinator::Coordinator(CoordinatorEnv env)
 }
 
 Coordinator::~Coordinator() {
+  resume_writer_.reset();  // its callbacks post to inbox_
   checker_.reset();
   http_.reset();
   udp_.reset();
@@ -192,20 +191,28 @@ absl::StatusOr<TorrentId> Coordinator::Add(AddTorrentParams params) {
   t.fsync_c = Completion{[](void* ctx, int32_t res, uint32_t) {
                            auto* entry = static_cast<TorrentEntry*>(ctx);
                            // The entry outlives its fsyncs: Finish and removal wait for them.
-                           entry->fsyncs_pending--;
+                           if (--entry->fsyncs_pending == 0 && entry->shared)
+                             entry->shared->store->CloseAllFds();
                            if (res < 0 && entry->error.empty())
                              entry->error = absl::StrCat("fsync: ", strerror(-res));
+                           if (entry->fsyncs_pending == 0) {
+                             for (auto& fn : std::exchange(entry->after_fsyncs, {})) fn();
+                           }
                          },
                          &t};
   const TorrentId id = t.id;
   torrents_[id] = std::move(e);
   order_.push_back(id);
+  t.queue_position = static_cast<int>(queue_.size());
+  queue_.push_back(id);
   by_hash_[t.meta->info_hash] = id;
   if (params.have.has_value()) {
     t.have = std::move(*params.have);
     t.verified_bytes = VerifiedBytes(*t.meta, t.have);
+    // An empty set claims nothing worth saving until a piece arrives.
+    if (t.have.count() == 0) t.resume_saved_count = 0;
     t.state = TorrentEntry::State::kStopped;
-    if (!t.paused) Activate(t);
+    if (!t.paused) Admit(t);
   } else {
     Verify(id);
   }
@@ -220,12 +227,16 @@ void Coordinator::Verify(TorrentId id) {
     return;
   }
   if (e->state != TorrentEntry::State::kStopped) return;
+  if (e->resume_pending > 0) {
+    e->verify_after_resume = true;  // OnResumeDone checks once the file is written
+    return;
+  }
   e->state = TorrentEntry::State::kChecking;
   if (!checker_) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     checker_ = std::make_unique<TorrentChecker>(2 * cores);
   }
-  checker_->Check(e->meta, e->data_dir, [this, id](CheckResult r) {
+  checker_->Check(e->meta, e->data_dir, ResumeWhere(*e), [this, id](CheckResult r) {
     auto shared = std::make_shared<CheckResult>(std::move(r));
     CoordinatorMessage m;
     m.type = CoordinatorMessage::Type::kCall;
@@ -241,9 +252,16 @@ void Coordinator::Verify(TorrentId id) {
       }
       t->have = std::move(*shared->have);
       t->verified_bytes = VerifiedBytes(*t->meta, t->have);
+      if (!shared->resume_current && t->have.count() > 0) {
+        // The next start trusts this instead of hashing everything again.
+        SubmitResume(*t, /*live=*/false);
+      } else {
+        t->resume_saved_count = t->have.count();
+        t->resume_saved_live = false;
+      }
       t->completed_event = t->done();
       t->error.clear();
-      if (!t->paused && !stopping_) Activate(*t);
+      if (!t->paused && !stopping_) Admit(*t);
     };
     inbox_.Post(std::move(m));
   });
@@ -275,16 +293,23 @@ void Coordinator::Start(TorrentId id) {
   TorrentEntry* e = Find(id);
   if (e == nullptr) return;
   e->paused = false;
-  if (e->state == TorrentEntry::State::kStopped && !stopping_) {
+  if (e->state == TorrentEntry::State::kStopped && !stopping_ && !e->queued) {
     e->error.clear();
-    Activate(*e);
+    if (e->finished && SeedLimitReached(*e, Now()) == engine::SeedStop::kRatioReached) {
+      // Transmission's rule: a torrent started by hand past its ratio seeds on without one.
+      e->seed_limits.ratio_mode = engine::SeedLimitMode::kUnlimited;
+      Log(e, "started by hand past its seed ratio: seeding without a ratio limit");
+    }
+    e->finished = false;
+    Admit(*e);
   }
 }
 
 void Coordinator::Activate(TorrentEntry& e) {
   const engine::Metainfo& meta = *e.meta;
   absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(
-      e.data_dir, meta, e.complete() ? OpenMode::kExisting : OpenMode::kCreate, FilesNeeded(e));
+      e.data_dir, meta, e.complete() ? OpenMode::kExisting : OpenMode::kCreate, FilesNeeded(e),
+      FdPolicy::kLazy);  // the shards open files through their pools
   if (!store.ok()) {
     OnTorrentError(e, std::string(store.status().message()), Now());
     return;
@@ -309,13 +334,12 @@ void Coordinator::Activate(TorrentEntry& e) {
   e.state = TorrentEntry::State::kRunning;
   e.started = Now();
   e.last_rate = e.started;
+  e.seeding_since = e.started;
+  e.moving_since = e.started;
   e.last_down = e.downloaded_base;
   e.last_up = e.uploaded_base;
   e.completed_event = e.done();
-  if (!e.complete()) {
-    e.resume = std::make_unique<ResumeWriter>(e.data_dir, s.store.get());
-    e.resume_saved_count = UINT32_MAX;
-  }
+  e.saves_resume = !e.complete();
   if (!meta.trackers.empty()) {
     engine::Announcer::Config acfg;
     acfg.info_hash = meta.info_hash;
@@ -348,6 +372,8 @@ void Coordinator::Activate(TorrentEntry& e) {
 void Coordinator::Stop(TorrentId id, std::function<void()> then) {
   TorrentEntry* e = Find(id);
   if (e == nullptr) return;
+  e->queued = false;
+  e->force_start = false;
   if (e->state == TorrentEntry::State::kChecking) {
     e->state = TorrentEntry::State::kStopped;  // the check's result is dropped
   }
@@ -386,10 +412,9 @@ void Coordinator::OnDeactivated(TorrentEntry& e) {
   if (--e.deactivations_pending > 0) return;
   e.downloaded_base = e.downloaded();
   e.uploaded_base = e.uploaded();
-  if (e.resume) {
-    e.resume->Save(e.have);
-    (void)e.resume->Flush();
-    e.resume.reset();
+  // Every shard has let go, so nothing is written any more: the snapshot is exact.
+  if (e.saves_resume && (e.have.count() != e.resume_saved_count || e.resume_saved_live)) {
+    SubmitResume(e, /*live=*/false);
   }
   e.shared.reset();  // closes its files
   e.state = TorrentEntry::State::kStopped;
@@ -409,24 +434,40 @@ void Coordinator::Remove(TorrentId id, bool delete_data, std::function<void()> t
   ApplyTorrentRateLimits(*e);
   Stop(id, [this, id, delete_data, then = std::move(then)] {
     TorrentEntry* t = Find(id);
-    if (t == nullptr || t->fsyncs_pending > 0) {
-      // fsyncs in flight point into the entry: try again when they are done.
-      if (t != nullptr) {
+    if (t == nullptr) return;
+    if (t->fsyncs_pending > 0) {
+      // fsyncs in flight point into the entry: remove it after the last one completes, from the
+      // inbox, since that completion runs inside the entry.
+      t->after_fsyncs.push_back([this, id, delete_data, then] {
         CoordinatorMessage m;
         m.type = CoordinatorMessage::Type::kCall;
         m.call = [this, id, delete_data, then] { Remove(id, delete_data, then); };
         inbox_.Post(std::move(m));
-      }
+      });
       return;
     }
     if (delete_data) {
       std::error_code ec;
       std::filesystem::remove_all(std::filesystem::path(t->data_dir) / t->meta->name, ec);
-      std::filesystem::remove(ResumePath(t->data_dir, *t->meta), ec);
       if (ec) Log(t, absl::StrCat("removing data: ", ec.message()));
+    }
+    // Through the writer, so a save still queued for this torrent cannot bring the file back.
+    const ResumeLocation in_data = ResumeLocation::InDataDir(t->data_dir);
+    std::vector<ResumeLocation> drop;
+    if (!env_.config->state_dir.empty()) drop.push_back(ResumeWhere(*t));
+    if (delete_data || !env_.config->state_dir.empty()) drop.push_back(in_data);
+    for (ResumeLocation& where : drop) {
+      ResumeJob job;
+      job.tag = t->id;
+      job.meta = t->meta;
+      job.where = std::move(where);
+      job.remove = true;
+      resume_writer().Submit(std::move(job));
     }
     Log(t, "removed", /*verbose=*/true);
     order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
+    queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
+    RenumberQueue();
     by_hash_.erase(t->meta->info_hash);
     scheduler_.RemoveTorrent(id);
     torrents_.erase(id);
@@ -474,6 +515,7 @@ void Coordinator::OnHave(TorrentEntry& e, uint32_t piece, Instant now) {
 void Coordinator::OnComplete(TorrentEntry& e, Instant now) {
   e.completed_event = true;
   e.done_date = UnixNow();
+  e.seeding_since = now;
   if (e.announcer) {
     e.announcer->Completed(now);
     RequestAnnounce(e, now);
@@ -481,12 +523,16 @@ void Coordinator::OnComplete(TorrentEntry& e, Instant now) {
   }
   // Make the data durable before reporting success: exit 0 means the bytes are on disk.
   if (e.shared && e.shared->store) {
+    if (absl::Status st = e.shared->store->OpenAllFds(); !st.ok() && e.error.empty()) {
+      e.error = std::string(st.message());
+    }
     for (size_t i = 0; i < e.meta->files.size(); ++i) {
       const int fd = e.shared->store->fd(static_cast<uint32_t>(i));
       if (fd < 0) continue;
       ++e.fsyncs_pending;
       ring_->Fsync(fd, /*datasync=*/true, &e.fsync_c);
     }
+    if (e.fsyncs_pending == 0) e.shared->store->CloseAllFds();
   }
   if (e.stop_session_when_complete) BeginStop(now);
 }
@@ -582,23 +628,21 @@ absl::Status Coordinator::Finish() {
     if (e.done() && e.fsyncs_pending == 0 && e.shared && e.shared->store && e.done_date == 0) {
       // The last pieces were finished by shards as everything stopped: the loop is over, so
       // make them durable here.
-      for (size_t i = 0; i < e.meta->files.size(); ++i) {
-        const int fd = e.shared->store->fd(static_cast<uint32_t>(i));
-        if (fd >= 0 && fdatasync(fd) != 0 && fatal_.ok())
-          fatal_ = absl::ErrnoToStatus(errno, "fsync");
-      }
+      if (absl::Status st = e.shared->store->SyncData(); !st.ok() && fatal_.ok()) fatal_ = st;
       e.done_date = UnixNow();
     }
     if (env_.config->on_progress) env_.config->on_progress(e.id, Progress(e, now));
-    if (e.resume) {
-      // The loop has ended and every write has completed, so this snapshot is exact and the
-      // next start can skip the recheck.
-      e.resume->Save(e.have);
-      // After a disk error the run has already failed with that error; a resume file that
-      // cannot be written on the same full disk is expected (the old one stays valid).
-      if (absl::Status st = e.resume->Flush(); !st.ok() && fatal_.ok()) {
-        Log(&e, absl::StrCat("resume: ", st.message()));
-      }
+    // The loop has ended and every write has completed, so this snapshot is exact and the
+    // next start can skip the recheck.
+    if (e.saves_resume && (e.have.count() != e.resume_saved_count || e.resume_saved_live)) {
+      SubmitResume(e, /*live=*/false);
+    }
+  }
+  if (resume_writer_) {
+    // After a disk error the run has already failed with that error; a resume file that
+    // cannot be written on the same full disk is expected (the old one stays valid).
+    if (absl::Status st = resume_writer_->Flush(); !st.ok() && fatal_.ok()) {
+      Log(nullptr, absl::StrCat("resume: ", st.message()));
     }
   }
   return fatal_;
@@ -629,11 +673,14 @@ void Coordinator::Tick(Instant now) {
         e.down_rate = static_cast<double>(down - e.last_down) / dt;
         e.up_rate = static_cast<double>(up - e.last_up) / dt;
         if (down != e.last_down || up != e.last_up) e.activity_date = UnixNow();
+        if (up != e.last_up) e.seeding_since = now;
+        if (down != e.last_down || up != e.last_up) e.moving_since = now;
         e.last_down = down;
         e.last_up = up;
         e.last_rate = now;
       }
       if (env_.config->on_progress) env_.config->on_progress(e.id, Progress(e, now));
+      if (!stopping_ && CheckSeedLimits(e, now)) continue;
       MaybeSaveResume(e, now);
       if (e.announcer && !stopping_ && !e.done() && e.peers_connected() == 0 &&
           now.ms - e.need_peers_at.ms >= kNeedPeersRepeatMs) {
@@ -645,6 +692,7 @@ void Coordinator::Tick(Instant now) {
         if (!line.empty()) Log(&e, line);
       }
     }
+    if (!stopping_) RunQueue();
   }
   PollAnnouncers(now);
 }
@@ -652,12 +700,62 @@ void Coordinator::Tick(Instant now) {
 // At most every kResumeSaveMs, and only when pieces were added: a kill -9 then loses at most
 // that long of claimed progress, and the data itself is still found by the recheck.
 void Coordinator::MaybeSaveResume(TorrentEntry& e, Instant now) {
-  if (!e.resume || stopping_) return;
+  if (!e.saves_resume || stopping_) return;
   if (now.ms - e.last_resume_save.ms < kResumeSaveMs) return;
   if (e.have.count() == e.resume_saved_count) return;
   e.last_resume_save = now;
+  SubmitResume(e, /*live=*/true);
+}
+
+ResumeLocation Coordinator::ResumeWhere(const TorrentEntry& e) const {
+  return env_.config->state_dir.empty() ? ResumeLocation::InDataDir(e.data_dir)
+                                        : ResumeLocation::InStateDir(env_.config->state_dir);
+}
+
+// One writer thread for the session rather than async writes on this ring: a save is a chain of
+// blocking calls (openat2 and fdatasync per file, write, fsync, rename) that the checker shares,
+// and coalescing bounds its queue at one snapshot per torrent.
+ResumeWriter& Coordinator::resume_writer() {
+  if (!resume_writer_) {
+    resume_writer_ = std::make_unique<ResumeWriter>([this](uint64_t tag, const absl::Status& st) {
+      CoordinatorMessage m;
+      m.type = CoordinatorMessage::Type::kCall;
+      const TorrentId id = static_cast<TorrentId>(tag);
+      const bool ok = st.ok();
+      std::string error(st.message());
+      m.call = [this, id, ok, error = std::move(error)] { OnResumeDone(id, ok, error); };
+      inbox_.Post(std::move(m));
+    });
+  }
+  return *resume_writer_;
+}
+
+void Coordinator::SubmitResume(TorrentEntry& e, bool live) {
+  ResumeJob job;
+  job.tag = e.id;
+  job.meta = e.meta;
+  job.data_dir = e.data_dir;
+  job.where = ResumeWhere(e);
+  job.have = e.have;
+  job.live = live;
   e.resume_saved_count = e.have.count();
-  e.resume->Save(e.have);
+  e.resume_saved_live = live;
+  ++e.resume_pending;
+  resume_writer().Submit(std::move(job));
+}
+
+void Coordinator::OnResumeDone(TorrentId id, bool ok, const std::string& error) {
+  TorrentEntry* e = Find(id);
+  if (e == nullptr || e->resume_pending == 0) return;
+  --e->resume_pending;
+  if (!ok) {
+    Log(e, absl::StrCat("resume: ", error));
+    e->resume_saved_count = UINT32_MAX;  // the next tick tries again
+  }
+  if (e->resume_pending == 0 && e->verify_after_resume) {
+    e->verify_after_resume = false;
+    Verify(id);
+  }
 }
 
 void Coordinator::OnInbox(int32_t, uint32_t) {

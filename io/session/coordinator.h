@@ -18,6 +18,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/base/rate_limiter.h"
+#include "engine/session/seed_limits.h"
+#include "engine/session/torrent_queue.h"
 #include "engine/tracker/announce_scheduler.h"
 #include "engine/tracker/announcer.h"
 #include "io/disk/hash_pool.h"
@@ -52,8 +54,13 @@ struct TorrentEntry {
   // Shared with the shards while running (recreated at every start, so no claim survives).
   std::unique_ptr<SessionTorrent> shared;
   std::unique_ptr<engine::Announcer> announcer;
-  std::unique_ptr<ResumeWriter> resume;
-  uint32_t resume_saved_count = UINT32_MAX;
+  // Resume data: saved (through the session's one writer) only when pieces were gained, so an
+  // idle torrent costs no write.
+  bool saves_resume = false;
+  uint32_t resume_saved_count = UINT32_MAX;  // pieces in the last snapshot submitted
+  bool resume_saved_live = false;
+  int resume_pending = 0;            // snapshots submitted, not yet reported done
+  bool verify_after_resume = false;  // a check waits for them (it reads the file)
   engine::Instant last_resume_save{};
   PeerOutcomes outcomes;
   int deactivations_pending = 0;
@@ -61,6 +68,8 @@ struct TorrentEntry {
   bool completed_event = false;
   int fsyncs_pending = 0;
   Completion fsync_c;
+  // Run once fsyncs_pending is back to 0: a removal waits for the fsyncs that point into it.
+  std::vector<std::function<void()>> after_fsyncs;
   bool stop_announce_pending = false;
   bool announce_in_flight = false;  // granted by the scheduler, answer not back yet
   std::string error;  // local error (disk), shown by the RPC
@@ -94,6 +103,14 @@ struct TorrentEntry {
   bool done() const;
   int64_t wanted_bytes() const;  // Transmission's sizeWhenDone
   int64_t left() const;          // wanted bytes not yet verified: announce `left`, leftUntilDone
+  // Queueing and seed limits (coordinator_limits.cc).
+  bool queued = false;       // wants to run, waits for a queue slot: no shard instance, no announce
+  bool force_start = false;  // torrent-start-now: runs beside the queue
+  bool finished = false;     // stopped by its seed ratio or idle limit
+  int queue_position = 0;
+  engine::TorrentSeedLimits seed_limits;
+  engine::Instant seeding_since{};  // the last payload upload, or when seeding began
+  engine::Instant moving_since{};   // the last payload in or out, or the start
 };
 
 struct CoordinatorEnv {
@@ -145,6 +162,13 @@ class Coordinator {
   // download/upload limit fields. The shards hold their new shares within a tick.
   void SetGlobalRateLimit(engine::Direction direction, int64_t rate);
   void ApplyTorrentRateLimits(const TorrentEntry& e);
+  // Queueing and seed limits (coordinator_limits.cc). Coordinator thread, or before Loop.
+  void SetLimits(const engine::SessionSeedLimits& seed, const engine::QueueLimits& queue);
+  void StartNow(TorrentId id);
+  void MoveInQueue(const std::vector<TorrentId>& ids, engine::QueueMove how);
+  void SetQueuePosition(TorrentId id, int position);
+  // Whether e, if stopped, would stop again at once because of its seed limits.
+  engine::SeedStop SeedLimitReached(const TorrentEntry& e, engine::Instant now) const;
   // Written only by the coordinator's thread; any thread may snapshot it.
   const metrics::SessionInstruments& metrics() const { return metrics_; }
   // Coordinator thread: recounts the torrents by state into metrics() (done per scrape, so the
@@ -153,6 +177,12 @@ class Coordinator {
 
  private:
   void Activate(TorrentEntry& e);
+  // Starts e now if its queue has room, else marks it queued (RunQueue starts it later).
+  void Admit(TorrentEntry& e);
+  void RunQueue();
+  void RenumberQueue();
+  // True if e reached a seed limit and is stopping.
+  bool CheckSeedLimits(TorrentEntry& e, engine::Instant now);
   void OnDeactivated(TorrentEntry& e);
   void OnHave(TorrentEntry& e, uint32_t piece, engine::Instant now);
   void OnComplete(TorrentEntry& e, engine::Instant now);
@@ -167,7 +197,6 @@ class Coordinator {
   void Tick(engine::Instant now);
   void OnInbox(int32_t res, uint32_t flags);
   void OnSignal(int32_t res, uint32_t flags);
-  void OnFsync(TorrentEntry& e, int32_t res);
   void HandleMessage(CoordinatorMessage& m, engine::Instant now);
 
   // Announces
@@ -184,13 +213,21 @@ class Coordinator {
   void MaybeSaveResume(TorrentEntry& e, engine::Instant now);
   // Rates: re-splits the limits over the shards from what they used (coordinator_rates.cc).
   void RebalanceRates(engine::Instant now);
+  ResumeLocation ResumeWhere(const TorrentEntry& e) const;
+  void SubmitResume(TorrentEntry& e, bool live);
+  void OnResumeDone(TorrentId id, bool ok, const std::string& error);
+  ResumeWriter& resume_writer();
 
   CoordinatorEnv env_;
   std::unique_ptr<Ring> ring_;
   Mailbox<CoordinatorMessage> inbox_;
   std::unique_ptr<TorrentChecker> checker_;
+  std::unique_ptr<ResumeWriter> resume_writer_;  // made at the first save
   absl::flat_hash_map<TorrentId, std::unique_ptr<TorrentEntry>> torrents_;
   std::vector<TorrentId> order_;  // in the order they were added
+  std::vector<TorrentId> queue_;  // in queue order (queuePosition)
+  engine::QueueLimits queue_limits_;
+  engine::SessionSeedLimits seed_limits_;
   // So that adding one of 10,000 torrents is not a walk over all the others.
   absl::flat_hash_map<engine::InfoHash, TorrentId> by_hash_;
   TorrentId next_id_ = 1;

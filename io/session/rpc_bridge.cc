@@ -5,7 +5,6 @@
 #include <future>
 #include <memory>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "io/disk/small_file.h"
 
@@ -14,11 +13,6 @@ namespace {
 
 // Longer than any coordinator turn; only a stopped session misses it.
 constexpr auto kCallTimeout = std::chrono::seconds(10);
-
-std::string Hex(const engine::InfoHash& h) {
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(h.data()), h.size()));
-}
 
 std::string TrackerHost(const std::string& url) {
   const size_t scheme = url.find("://");
@@ -70,12 +64,45 @@ absl::Status ApplyFileIndices(const engine::Metainfo& meta, const std::vector<in
   return absl::OkStatus();
 }
 
+void ApplyLimits(const rpc::SessionSettings& s, Coordinator& c) {
+  engine::SessionSeedLimits seed;
+  seed.ratio_limited = s.seed_ratio_limited;
+  seed.ratio_limit = s.seed_ratio_limit;
+  seed.idle_limited = s.idle_seeding_limit_enabled;
+  seed.idle_minutes = s.idle_seeding_limit;
+  engine::QueueLimits queue;
+  queue.download_enabled = s.download_queue_enabled;
+  queue.download_size = s.download_queue_size;
+  queue.seed_enabled = s.seed_queue_enabled;
+  queue.seed_size = s.seed_queue_size;
+  queue.stalled_enabled = s.queue_stalled_enabled;
+  queue.stalled_minutes = s.queue_stalled_minutes;
+  c.SetLimits(seed, queue);
+  // Turtle mode replaces both limits while it is on, as in Transmission.
+  const int64_t down = s.alt_speed_enabled        ? s.alt_speed_down
+                       : s.speed_limit_down_enabled ? s.speed_limit_down
+                                                    : 0;
+  const int64_t up = s.alt_speed_enabled        ? s.alt_speed_up
+                     : s.speed_limit_up_enabled ? s.speed_limit_up
+                                                : 0;
+  // A limit of 0 bytes/s would mean "unlimited" to the allocator; Transmission's 0 stops traffic,
+  // which 1 byte/s comes close to.
+  c.SetGlobalRateLimit(engine::Direction::kDown,
+                       s.alt_speed_enabled || s.speed_limit_down_enabled ? std::max<int64_t>(down, 1)
+                                                                         : 0);
+  c.SetGlobalRateLimit(engine::Direction::kUp,
+                       s.alt_speed_enabled || s.speed_limit_up_enabled ? std::max<int64_t>(up, 1)
+                                                                       : 0);
+}
+
 }  // namespace
 
 SessionRpc::SessionRpc(Session* session, Options options)
     : session_(session), options_(std::move(options)) {
   settings_.download_dir = options_.default_download_dir;
   settings_.version = "0.1.0 (torrenty)";
+  if (options_.restore_settings) options_.restore_settings(&settings_);
+  ApplyLimits(settings_, session_->coordinator());
   started_unix_ = static_cast<int64_t>(std::time(nullptr));
 }
 
@@ -95,7 +122,7 @@ rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& 
   const engine::Metainfo& meta = *e.meta;
   rpc::TorrentView v;
   v.id = static_cast<int>(e.id);
-  v.hash_string = Hex(meta.info_hash);
+  v.hash_string = engine::ToHex(meta.info_hash);
   v.name = meta.name;
   switch (e.state) {
     case TorrentEntry::State::kChecking:
@@ -107,8 +134,21 @@ rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& 
     case TorrentEntry::State::kStopped:
     case TorrentEntry::State::kStopping:
       v.status = rpc::TorrentStatus::kStopped;
+      if (e.queued && e.state == TorrentEntry::State::kStopped) {
+        v.status = e.done() ? rpc::TorrentStatus::kSeedWait : rpc::TorrentStatus::kDownloadWait;
+      }
       break;
   }
+  v.is_finished = e.finished;
+  v.queue_position = e.queue_position;
+  v.download_limit = e.download_limit;
+  v.download_limited = e.download_limited;
+  v.upload_limit = e.upload_limit;
+  v.upload_limited = e.upload_limited;
+  v.seed_ratio_mode = static_cast<int>(e.seed_limits.ratio_mode);
+  v.seed_ratio_limit = e.seed_limits.ratio_limit;
+  v.seed_idle_mode = static_cast<int>(e.seed_limits.idle_mode);
+  v.seed_idle_limit = e.seed_limits.idle_minutes;
   v.download_dir = e.data_dir;
   v.total_size = meta.payload_length();
   v.size_when_done = e.wanted_bytes();
@@ -220,8 +260,8 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddTorrent(const rpc::AddRequest& req
   absl::StatusOr<rpc::AddResult> result = absl::UnavailableError("the session has stopped");
   OnCoordinator([&](Coordinator& c) {
     if (const TorrentEntry* e = c.FindByHash(meta->info_hash)) {
-      result =
-          rpc::AddResult{static_cast<int>(e->id), e->meta->name, Hex(e->meta->info_hash), true};
+      result = rpc::AddResult{static_cast<int>(e->id), e->meta->name,
+                              engine::ToHex(e->meta->info_hash), true};
       return;
     }
     AddTorrentParams params;
@@ -242,80 +282,118 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddTorrent(const rpc::AddRequest& req
       return;
     }
     if (options_.on_added) options_.on_added(c, *id, bytes);
-    result = rpc::AddResult{static_cast<int>(*id), meta->name, Hex(meta->info_hash), false};
+    result =
+        rpc::AddResult{static_cast<int>(*id), meta->name, engine::ToHex(meta->info_hash), false};
   });
   return result;
 }
 
-absl::Status SessionRpc::StartTorrents(const std::vector<int>& ids) {
+absl::Status SessionRpc::ForEachTorrent(const std::vector<int>& ids,
+                                        const std::function<void(Coordinator&, TorrentId)>& fn) {
   const bool ok = OnCoordinator([&](Coordinator& c) {
+    // A copy: fn may remove torrents from c.order().
     std::vector<TorrentId> targets(c.order());
     if (!ids.empty()) targets.assign(ids.begin(), ids.end());
     for (TorrentId id : targets) {
-      if (c.Find(id) == nullptr) continue;
-      c.Start(id);
-      if (options_.on_changed) options_.on_changed(c, id);
+      if (c.Find(id) != nullptr) fn(c, id);
     }
   });
   return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
 }
 
+absl::Status SessionRpc::StartTorrents(const std::vector<int>& ids) {
+  return ForEachTorrent(ids, [&](Coordinator& c, TorrentId id) {
+    c.Start(id);
+    if (options_.on_changed) options_.on_changed(c, id);
+  });
+}
+
 absl::Status SessionRpc::StopTorrents(const std::vector<int>& ids) {
+  return ForEachTorrent(ids, [&](Coordinator& c, TorrentId id) {
+    c.Find(id)->paused = true;
+    c.Stop(id);
+    if (options_.on_changed) options_.on_changed(c, id);
+  });
+}
+
+absl::Status SessionRpc::StartTorrentsNow(const std::vector<int>& ids) {
   const bool ok = OnCoordinator([&](Coordinator& c) {
-    std::vector<TorrentId> targets(c.order());
-    if (!ids.empty()) targets.assign(ids.begin(), ids.end());
-    for (TorrentId id : targets) {
-      TorrentEntry* e = c.Find(id);
-      if (e == nullptr) continue;
-      e->paused = true;
-      c.Stop(id);
-      if (options_.on_changed) options_.on_changed(c, id);
+    for (int id : ids) {
+      if (id <= 0 || c.Find(static_cast<TorrentId>(id)) == nullptr) continue;
+      c.StartNow(static_cast<TorrentId>(id));
+      if (options_.on_changed) options_.on_changed(c, static_cast<TorrentId>(id));
+    }
+  });
+  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
+}
+
+absl::Status SessionRpc::MoveInQueue(const std::vector<int>& ids, rpc::QueueDirection direction) {
+  const bool ok = OnCoordinator([&](Coordinator& c) {
+    std::vector<TorrentId> targets;
+    for (int id : ids) {
+      if (id > 0) targets.push_back(static_cast<TorrentId>(id));
+    }
+    c.MoveInQueue(targets, static_cast<engine::QueueMove>(direction));
+    // Every position after the first moved one may have changed.
+    if (options_.on_changed) {
+      for (TorrentId id : c.order()) options_.on_changed(c, id);
     }
   });
   return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
 }
 
 absl::Status SessionRpc::VerifyTorrents(const std::vector<int>& ids) {
-  const bool ok = OnCoordinator([&](Coordinator& c) {
-    std::vector<TorrentId> targets(c.order());
-    if (!ids.empty()) targets.assign(ids.begin(), ids.end());
-    for (TorrentId id : targets) c.Verify(id);
-  });
-  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
+  return ForEachTorrent(ids, [](Coordinator& c, TorrentId id) { c.Verify(id); });
 }
 
 absl::Status SessionRpc::RemoveTorrents(const std::vector<int>& ids, bool delete_local_data) {
-  const bool ok = OnCoordinator([&](Coordinator& c) {
-    std::vector<TorrentId> targets(c.order());
-    if (!ids.empty()) targets.assign(ids.begin(), ids.end());
-    for (TorrentId id : targets) {
-      const TorrentEntry* e = c.Find(id);
-      if (e == nullptr) continue;
-      const std::string hex = Hex(e->meta->info_hash);
-      removed_.push_back(static_cast<int>(id));
-      if (options_.on_removed) options_.on_removed(hex);
-      c.Remove(id, delete_local_data);
-    }
+  return ForEachTorrent(ids, [&](Coordinator& c, TorrentId id) {
+    removed_.push_back(static_cast<int>(id));
+    if (options_.on_removed) options_.on_removed(engine::ToHex(c.Find(id)->meta->info_hash));
+    c.Remove(id, delete_local_data);
   });
-  return ok ? absl::OkStatus() : absl::UnavailableError("the session has stopped");
 }
 
 absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,
                                      const rpc::TorrentSettings& settings) {
-  if (settings.download_limit || settings.download_limited || settings.upload_limit ||
-      settings.upload_limited || settings.seed_ratio_limit || settings.seed_ratio_mode ||
-      settings.seed_idle_limit || settings.seed_idle_mode || settings.queue_position) {
-    return absl::UnimplementedError(
-        "torrent-set supports only files-wanted and files-unwanted so far");
+  const bool limits = settings.download_limit || settings.download_limited ||
+                      settings.upload_limit || settings.upload_limited ||
+                      settings.seed_ratio_limit || settings.seed_ratio_mode ||
+                      settings.seed_idle_limit || settings.seed_idle_mode ||
+                      settings.queue_position;
+  if (settings.files_wanted.empty() && settings.files_unwanted.empty() && !limits) {
+    return absl::OkStatus();
   }
-  if (settings.files_wanted.empty() && settings.files_unwanted.empty()) return absl::OkStatus();
   absl::Status result = absl::OkStatus();
   const bool ok = OnCoordinator([&](Coordinator& c) {
     std::vector<TorrentId> targets(c.order());
     if (!ids.empty()) targets.assign(ids.begin(), ids.end());
     for (TorrentId id : targets) {
-      const TorrentEntry* e = c.Find(id);
+      TorrentEntry* e = c.Find(id);
       if (e == nullptr) continue;
+      engine::TorrentSeedLimits& l = e->seed_limits;
+      if (settings.seed_ratio_limit) l.ratio_limit = *settings.seed_ratio_limit;
+      if (settings.seed_ratio_mode) {
+        l.ratio_mode = static_cast<engine::SeedLimitMode>(*settings.seed_ratio_mode);
+      }
+      if (settings.seed_idle_limit) l.idle_minutes = *settings.seed_idle_limit;
+      if (settings.seed_idle_mode) {
+        l.idle_mode = static_cast<engine::SeedLimitMode>(*settings.seed_idle_mode);
+      }
+      if (settings.queue_position) c.SetQueuePosition(id, *settings.queue_position);
+      if (settings.download_limit) e->download_limit = *settings.download_limit;
+      if (settings.download_limited) e->download_limited = *settings.download_limited;
+      if (settings.upload_limit) e->upload_limit = *settings.upload_limit;
+      if (settings.upload_limited) e->upload_limited = *settings.upload_limited;
+      c.ApplyTorrentRateLimits(*e);
+      if (settings.files_wanted.empty() && settings.files_unwanted.empty()) {
+        if (options_.on_changed) {
+          for (TorrentId t : settings.queue_position ? c.order() : std::vector<TorrentId>{id}) {
+            options_.on_changed(c, t);
+          }
+        }
+        continue;
+      }
       std::vector<bool> flags = e->files_wanted;
       absl::Status st = ApplyFileIndices(*e->meta, settings.files_wanted, true, &flags);
       if (st.ok()) st = ApplyFileIndices(*e->meta, settings.files_unwanted, false, &flags);
@@ -342,13 +420,31 @@ rpc::SessionSettings SessionRpc::GetSession() {
 
 absl::Status SessionRpc::SetSession(const rpc::SessionSettingsUpdate& update) {
   absl::Status result = absl::OkStatus();
-  const bool ok = OnCoordinator([&](Coordinator&) {
-    if (update.download_dir) settings_.download_dir = *update.download_dir;
-    if (update.start_added_torrents) settings_.start_added_torrents = *update.start_added_torrents;
-    if (update.speed_limit_down || update.speed_limit_down_enabled || update.speed_limit_up ||
-        update.speed_limit_up_enabled) {
-      result = absl::UnimplementedError("speed limits are not supported yet");
+  const bool ok = OnCoordinator([&](Coordinator& c) {
+    rpc::SessionSettings& s = settings_;
+    if (update.download_dir) s.download_dir = *update.download_dir;
+    if (update.start_added_torrents) s.start_added_torrents = *update.start_added_torrents;
+    if (update.seed_ratio_limit) s.seed_ratio_limit = *update.seed_ratio_limit;
+    if (update.seed_ratio_limited) s.seed_ratio_limited = *update.seed_ratio_limited;
+    if (update.idle_seeding_limit) s.idle_seeding_limit = *update.idle_seeding_limit;
+    if (update.idle_seeding_limit_enabled) {
+      s.idle_seeding_limit_enabled = *update.idle_seeding_limit_enabled;
     }
+    if (update.download_queue_size) s.download_queue_size = *update.download_queue_size;
+    if (update.download_queue_enabled) s.download_queue_enabled = *update.download_queue_enabled;
+    if (update.seed_queue_size) s.seed_queue_size = *update.seed_queue_size;
+    if (update.seed_queue_enabled) s.seed_queue_enabled = *update.seed_queue_enabled;
+    if (update.queue_stalled_minutes) s.queue_stalled_minutes = *update.queue_stalled_minutes;
+    if (update.queue_stalled_enabled) s.queue_stalled_enabled = *update.queue_stalled_enabled;
+    if (update.speed_limit_down) s.speed_limit_down = *update.speed_limit_down;
+    if (update.speed_limit_down_enabled) s.speed_limit_down_enabled = *update.speed_limit_down_enabled;
+    if (update.speed_limit_up) s.speed_limit_up = *update.speed_limit_up;
+    if (update.speed_limit_up_enabled) s.speed_limit_up_enabled = *update.speed_limit_up_enabled;
+    if (update.alt_speed_down) s.alt_speed_down = *update.alt_speed_down;
+    if (update.alt_speed_up) s.alt_speed_up = *update.alt_speed_up;
+    if (update.alt_speed_enabled) s.alt_speed_enabled = *update.alt_speed_enabled;
+    ApplyLimits(s, c);
+    if (options_.on_session_changed) options_.on_session_changed(s);
   });
   if (!ok) return absl::UnavailableError("the session has stopped");
   return result;

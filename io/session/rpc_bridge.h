@@ -22,7 +22,12 @@ class SessionRpc : public rpc::RpcBackend {
     std::function<void(Coordinator&, TorrentId)> on_changed;
     std::function<void(const std::string& info_hash_hex)> on_removed;
     std::function<std::string()> metrics;
+    // Settings saved by an earlier run, applied over the defaults at construction.
+    std::function<void(rpc::SessionSettings*)> restore_settings;
+    // Called on the coordinator thread after session-set changed something (to save it).
+    std::function<void(const rpc::SessionSettings&)> on_session_changed;
   };
+  // Before Session::Run: it hands the seed limits and queue settings to the coordinator.
   SessionRpc(Session* session, Options options);
 
   std::vector<rpc::TorrentView> GetTorrents(const std::vector<int>& ids,
@@ -31,6 +36,8 @@ class SessionRpc : public rpc::RpcBackend {
   absl::StatusOr<rpc::AddResult> AddTorrent(const rpc::AddRequest& request) override;
   absl::Status StartTorrents(const std::vector<int>& ids) override;
   absl::Status StopTorrents(const std::vector<int>& ids) override;
+  absl::Status StartTorrentsNow(const std::vector<int>& ids) override;
+  absl::Status MoveInQueue(const std::vector<int>& ids, rpc::QueueDirection direction) override;
   absl::Status VerifyTorrents(const std::vector<int>& ids) override;
   absl::Status RemoveTorrents(const std::vector<int>& ids, bool delete_local_data) override;
   absl::Status SetTorrents(const std::vector<int>& ids,
@@ -48,6 +55,10 @@ class SessionRpc : public rpc::RpcBackend {
   // Runs fn on the coordinator and waits for it; false if the session did not answer in time
   // (it has stopped).
   bool OnCoordinator(std::function<void(Coordinator&)> fn);
+  // Runs fn on the coordinator for each torrent of `ids` that exists (all of them if `ids` is
+  // empty); Unavailable if the session has stopped.
+  absl::Status ForEachTorrent(const std::vector<int>& ids,
+                              const std::function<void(Coordinator&, TorrentId)>& fn);
 
   Session* const session_;
   Options options_;

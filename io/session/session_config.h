@@ -50,11 +50,17 @@ struct SessionConfig {
   int64_t max_upload_rate = 0;
   // Shards (threads, each with its own io_uring ring); 0 = one per online CPU.
   int threads = 0;
+  // Torrent data files open at once, over all shards (each shard's pool gets its share, at least
+  // one): a torrent without peers holds none.
+  int max_open_files = 512;
   // SIGINT/SIGTERM stop the session (through a signalfd; see BlockStopSignals).
   bool handle_signals = true;
   // A torrent's disk error ends the session with that error (single-torrent commands); else the
   // torrent stops with the error and the others go on (serve).
   bool torrent_error_is_fatal = false;
+  // serve's state folder: resume data goes to <state_dir>/resume. Empty: next to the data
+  // (<download dir>/.torrenty), as the single-torrent commands keep it.
+  std::string state_dir;
   // Log lines start with the torrent's name (serve hosts many).
   bool log_torrent_names = false;
   Verbosity verbosity = Verbosity::kNormal;
@@ -68,6 +74,8 @@ struct SessionConfig {
   std::function<void()> on_reload;
   // About once a second on the coordinator thread (serve's watch folder).
   std::function<void()> on_tick;
+  // The coordinator changed a torrent's saved state by itself (a seed limit stopped it).
+  std::function<void(TorrentId)> on_torrent_changed;
 };
 
 struct AddTorrentParams {

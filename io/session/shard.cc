@@ -25,7 +25,12 @@ using engine::Instant;
 using engine::PeerAddress;
 using engine::PeerKey;
 
-Shard::Shard(int index, ShardEnv* env) : index_(index), env_(env) {}
+Shard::Shard(int index, ShardEnv* env)
+    : index_(index),
+      env_(env),
+      file_pool_(static_cast<size_t>(std::max(1, env->max_open_files / std::max(1, env->shards)))) {
+  file_pool_.set_metrics(&metrics_.open_files, &metrics_.file_evictions);
+}
 
 Shard::~Shard() {
   // The session destroys the hash pool first (its workers may hold spans into piece buffers),
@@ -321,6 +326,7 @@ Shard::ShardTorrent* Shard::Instance(SessionTorrent* t) {
       ring_.get(), t->store.get(),
       [this, raw](uint64_t tag, absl::Status s) { OnDiskDone(*raw, tag, std::move(s)); }, 128);
   st->disk->set_metrics(&metrics_.disk_queue_depth, &metrics_.disk_latency);
+  st->disk->set_file_pool(&file_pool_);
   st->recv_buffer_max =
       std::max<size_t>(kRecvBufferMin, 2 * size_t{engine::wire::MaxMessageLen(meta.num_pieces())});
   instances_[t->id] = std::move(st);

@@ -42,6 +42,7 @@ struct ShardEnv {
   uint16_t port = 0;         // 0: shard 0 picks one (6881-6889, else ephemeral)
   bool port_explicit = false;
   int64_t read_cache_bytes = 32 << 20;  // over all shards
+  int max_open_files = 512;             // over all shards
 };
 
 class Shard {
@@ -150,6 +151,8 @@ class Shard {
   // Read once per loop turn (Ring::RunOnce's on_wake): every event of a turn sees the same time.
   engine::Instant now_{};
   metrics::ShardInstruments metrics_;
+  // This shard's share of the open torrent files: no lock between shards on the disk path.
+  FilePool file_pool_;
   // Bytes the peer sockets moved, payload included.
   uint64_t wire_received_ = 0, wire_sent_ = 0;
 

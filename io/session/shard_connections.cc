@@ -55,6 +55,7 @@ void Shard::Dial(ShardTorrent& st, const PeerAddress& address) {
   Conn* c = NewConn(fd, address, true);
   c->st = &st;
   ++st.conns;
+  st.disk->set_active(true);
   c->sa = ToSockaddr(address);
   c->connect_ts.tv_sec = kConnectTimeoutSec;
   ++c->ops;
@@ -158,6 +159,7 @@ bool Shard::AttachIncoming(Conn& c, Instant now) {
   ShardTorrent* st = Instance(it->second);
   c.st = st;
   ++st->conns;
+  st->disk->set_active(true);
   Log(st->t->id, absl::StrCat("peer ", c.address.ToString(), ": connected (incoming)"),
       /*verbose=*/true);
   const size_t want = std::min(
@@ -391,7 +393,7 @@ void Shard::MaybeFree(Conn& c) {
   ShardTorrent* st = c.st;
   conns_.erase(c.key);
   if (st != nullptr) {
-    --st->conns;
+    if (--st->conns == 0) st->disk->set_active(false);  // its files close once disk work ends
     MaybeRelease(*st);
   }
 }

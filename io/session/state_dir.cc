@@ -69,6 +69,21 @@ absl::Status StateDir::SaveRecord(const std::string& hex,
                              engine::EncodeTorrentRecord(record));
 }
 
+absl::StatusOr<std::optional<engine::SessionRecord>> StateDir::LoadSettings() const {
+  const std::string path = dir_ + "/session.record";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::optional<engine::SessionRecord>();
+  absl::StatusOr<std::string> bytes = ReadSmallFile(path, kMaxRecordBytes);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<engine::SessionRecord> r = engine::DecodeSessionRecord(*bytes);
+  if (!r.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", r.status().message()));
+  return std::optional<engine::SessionRecord>(std::move(*r));
+}
+
+absl::Status StateDir::SaveSettings(const engine::SessionRecord& record) const {
+  return WriteFileAtomically(dir_ + "/session.record", engine::EncodeSessionRecord(record));
+}
+
 void StateDir::Remove(const std::string& hex) const {
   std::error_code ec;
   std::filesystem::remove(absl::StrCat(TorrentsDir(), "/", hex, ".record"), ec);

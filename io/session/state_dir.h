@@ -3,11 +3,13 @@
 // torrents/<hex>.record (engine/session/torrent_record.h). Each file is replaced atomically.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/session/session_record.h"
 #include "engine/session/torrent_record.h"
 
 namespace torrenty::io {
@@ -28,6 +30,9 @@ class StateDir {
   [[nodiscard]] absl::Status SaveTorrent(const std::string& hex, const std::string& metainfo) const;
   [[nodiscard]] absl::Status SaveRecord(const std::string& hex,
                                         const engine::TorrentRecord& record) const;
+  // The session settings (DIR/session.record); nullopt if none was saved yet.
+  [[nodiscard]] absl::StatusOr<std::optional<engine::SessionRecord>> LoadSettings() const;
+  [[nodiscard]] absl::Status SaveSettings(const engine::SessionRecord& record) const;
   // The record first: a torrent file without a record is skipped at load, never half-added.
   void Remove(const std::string& hex) const;
   const std::string& dir() const { return dir_; }

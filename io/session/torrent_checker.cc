@@ -1,6 +1,7 @@
 #include "io/session/torrent_checker.h"
 
 #include <filesystem>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "io/disk/file_store.h"
@@ -10,19 +11,37 @@
 namespace torrenty::io {
 
 CheckResult CheckTorrentData(const engine::Metainfo& meta, const std::string& data_dir,
-                             int threads) {
+                             const ResumeLocation& where, int threads) {
   std::error_code ec;
   if (!std::filesystem::exists(std::filesystem::path(data_dir) / meta.name, ec)) {
     return {engine::Bitfield(meta.num_pieces()), ""};
   }
   std::string note;
-  absl::StatusOr<engine::ResumeData> resume = LoadResume(data_dir, meta);
+  bool from_where = true;  // else from the download folder
+  absl::StatusOr<engine::ResumeData> resume = LoadResume(where, meta);
+  const ResumeLocation legacy = ResumeLocation::InDataDir(data_dir);
+  if (absl::IsNotFound(resume.status()) && where.Path(meta) != legacy.Path(meta)) {
+    resume = LoadResume(legacy, meta);
+    from_where = false;
+  }
+  std::optional<engine::Bitfield> trusted;
   if (resume.ok()) {
-    if (StampFiles(data_dir, meta) == resume->files) {
-      return {resume->have, absl::StrCat("resume data matches the files: ", resume->have.count(),
-                                         "/", meta.num_pieces(), " pieces, recheck skipped")};
+    const std::string source = from_where ? "resume data" : "resume data in the download folder";
+    switch (engine::TrustResume(*resume, StampFiles(data_dir, meta))) {
+      case engine::ResumeTrust::kExact:
+        return {resume->have,
+                absl::StrCat(source, " matches the files: ", resume->have.count(), "/",
+                             meta.num_pieces(), " pieces, recheck skipped"),
+                /*resume_current=*/true};
+      case engine::ResumeTrust::kLive:
+        note = absl::StrCat(source, " saved while running: ", resume->have.count(), "/",
+                            meta.num_pieces(), " pieces trusted, checking only the others");
+        trusted = std::move(resume->have);
+        break;
+      case engine::ResumeTrust::kNone:
+        note = "files changed since the resume data was saved; rechecking";
+        break;
     }
-    note = "files changed since the resume data was saved; rechecking";
   } else if (!absl::IsNotFound(resume.status())) {
     note = absl::StrCat("ignoring resume data (", resume.status().message(), "); rechecking");
   }
@@ -30,12 +49,8 @@ CheckResult CheckTorrentData(const engine::Metainfo& meta, const std::string& da
   absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(
       data_dir, meta, OpenMode::kCreate, std::vector<bool>(meta.files.size(), false));
   if (!store.ok()) return {store.status(), note};
-  absl::StatusOr<engine::Bitfield> have = CheckExistingData(**store, threads);
-  if (have.ok() && have->count() > 0) {
-    // The next start trusts this instead of hashing everything again; failing to write it only
-    // costs that next start a recheck.
-    (void)WriteResume(data_dir, **store, *have);
-  }
+  absl::StatusOr<engine::Bitfield> have =
+      CheckExistingData(**store, threads, nullptr, trusted ? &*trusted : nullptr);
   return {std::move(have), note};
 }
 
@@ -52,10 +67,10 @@ TorrentChecker::~TorrentChecker() {
 }
 
 void TorrentChecker::Check(std::shared_ptr<const engine::Metainfo> meta, std::string data_dir,
-                           DoneFn done) {
+                           ResumeLocation where, DoneFn done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(Job{std::move(meta), std::move(data_dir), std::move(done)});
+    jobs_.push_back(Job{std::move(meta), std::move(data_dir), std::move(where), std::move(done)});
   }
   cv_.notify_one();
 }
@@ -70,7 +85,7 @@ void TorrentChecker::Loop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    job.done(CheckTorrentData(*job.meta, job.data_dir, threads_));
+    job.done(CheckTorrentData(*job.meta, job.data_dir, job.where, threads_));
   }
 }
 

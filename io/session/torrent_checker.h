@@ -14,17 +14,22 @@
 #include "absl/status/statusor.h"
 #include "engine/base/bitfield.h"
 #include "engine/metainfo/metainfo.h"
+#include "io/disk/resume_writer.h"
 
 namespace torrenty::io {
 
 struct CheckResult {
   absl::StatusOr<engine::Bitfield> have;
   std::string note;  // how it was decided ("resume data matches the files", "rechecked")
+  // Resume data already says what `have` says (also when it was found in the download folder:
+  // a restore of 10,000 seeds does not rewrite them all); else it is worth writing.
+  bool resume_current = false;
 };
 
-// Blocking; for the checker thread and the single-torrent commands.
+// Blocking; for the checker thread. Resume data is read from `where`, or, when that has none,
+// from <data_dir>/.torrenty, where serve kept it before it had a state folder.
 CheckResult CheckTorrentData(const engine::Metainfo& meta, const std::string& data_dir,
-                             int threads);
+                             const ResumeLocation& where, int threads);
 
 class TorrentChecker {
  public:
@@ -33,12 +38,14 @@ class TorrentChecker {
   ~TorrentChecker();  // abandons queued jobs, finishes the running one
 
   // `done` runs on the checker thread; it should post the result to its owner.
-  void Check(std::shared_ptr<const engine::Metainfo> meta, std::string data_dir, DoneFn done);
+  void Check(std::shared_ptr<const engine::Metainfo> meta, std::string data_dir,
+             ResumeLocation where, DoneFn done);
 
  private:
   struct Job {
     std::shared_ptr<const engine::Metainfo> meta;
     std::string data_dir;
+    ResumeLocation where;
     DoneFn done;
   };
   void Loop();

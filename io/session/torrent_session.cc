@@ -12,6 +12,9 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
   config.hash_threads = options.hash_threads;
   config.piece_memory_bytes = options.piece_memory_bytes;
   config.threads = options.threads;
+  config.max_open_files = options.max_open_files;
+  config.max_download_rate = options.max_download_rate;
+  config.max_upload_rate = options.max_upload_rate;
   config.torrent_error_is_fatal = true;
   config.verbosity = options.verbosity;
   config.on_log = std::move(options.on_log);

@@ -690,7 +690,7 @@ class TorrentyTestCase(unittest.TestCase):
     # -- libtorrent
 
     def start_lt_peer(self, torrent, save_path, mode, port=None, connect=(), stop_after_bytes=None,
-                      timeout=600, name=None):
+                      timeout=600, name=None, download_rate=None):
         port = port or free_port()
         argv = [PYTHON, LT_PEER, "--torrent", torrent, "--save-path", save_path, "--port", port,
                 "--mode", mode, "--timeout", timeout]
@@ -698,6 +698,8 @@ class TorrentyTestCase(unittest.TestCase):
             argv += ["--connect", c if isinstance(c, str) else f"{c[0]}:{c[1]}"]
         if stop_after_bytes is not None:
             argv += ["--stop-after-bytes", stop_after_bytes]
+        if download_rate is not None:
+            argv += ["--download-rate", download_rate]
         p = self.start(name or f"lt-{mode}-{port}", argv, separate_stdout=True)
         p.port = port
         return p

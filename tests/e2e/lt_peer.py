@@ -2,7 +2,8 @@
 """A libtorrent peer on loopback, run as its own process by the e2e harness.
 
   lt_peer.py --torrent T --save-path DIR --port P --mode seed|leech
-             [--connect HOST:PORT]... [--stop-after-bytes N] [--timeout SECONDS]
+             [--connect HOST:PORT]... [--stop-after-bytes N] [--download-rate B/S]
+             [--timeout SECONDS]
 
 seed:  checks the data in DIR, prints "SEEDING" once in state seeding, then serves until killed
        (or, with --stop-after-bytes N, prints "STOPPING uploaded=X" and exits 0 as soon as it
@@ -47,6 +48,7 @@ def main():
     ap.add_argument("--mode", choices=["seed", "leech"], required=True)
     ap.add_argument("--connect", type=parse_hostport, action="append", default=[])
     ap.add_argument("--stop-after-bytes", type=int, default=None)
+    ap.add_argument("--download-rate", type=int, default=0, help="leech: bytes/s, 0 = unlimited")
     ap.add_argument("--timeout", type=float, default=600.0,
                     help="give up (exit 3) after this many seconds")
     args = ap.parse_args()
@@ -62,7 +64,7 @@ def main():
         "enable_outgoing_utp": False,
         "allow_multiple_connections_per_ip": True,
         "upload_rate_limit": 0,
-        "download_rate_limit": 0,
+        "download_rate_limit": args.download_rate,
         "stop_tracker_timeout": 1,
         "alert_mask": lt.alert.category_t.error_notification
         | lt.alert.category_t.status_notification
@@ -70,6 +72,11 @@ def main():
         "user_agent": "torrenty-e2e-lt-peer",
     }
     ses = lt.session(settings)
+    if args.download_rate:
+        # Loopback peers are in the unlimited local class: put every IP in the global one.
+        f = lt.ip_filter()
+        f.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        ses.set_peer_class_filter(f)
 
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(args.torrent)

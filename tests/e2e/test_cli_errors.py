@@ -83,6 +83,12 @@ class CliErrors(TorrentyTestCase):
             "bench --size 0": (["bench", "--size", "0"], "invalid size '0'"),
             "bench --size 10Q": (["bench", "--size", "10Q"], "invalid size '10Q'"),
             "bench --piece-length 100K": (["bench", "--piece-length", "100K"], "power of two"),
+            "download --max-open-files 0": (["download", t, "-o", self.out, "--max-open-files", "0"],
+                                            "--max-open-files needs a number from 1"),
+            "seed --max-open-files x": (["seed", t, "--data", self.data, "--max-open-files", "x"],
+                                        "--max-open-files needs a number from 1"),
+            "serve --max-open-files -1": (["serve", "--max-open-files", "-1"],
+                                          "--max-open-files needs a number from 1"),
         }
         for what, (args, says) in cases.items():
             with self.subTest(what):

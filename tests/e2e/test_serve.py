@@ -26,7 +26,7 @@ REMOTE = "/usr/bin/transmission-remote"
 
 # transmission-remote -l: "%6d%c  %4s  %9s  %-8s  %6.1f  %6.1f  %5s  %-11s  %s". Have and ETA may
 # hold spaces ("1.00 MB", "5 min"), so the row is anchored on the status words it can print.
-STATUSES = ("Stopped", "Seeding", "Downloading", "Up & Down", "Idle", "Queued", "Verifying",
+STATUSES = ("Stopped", "Finished", "Seeding", "Downloading", "Up & Down", "Idle", "Queued", "Verifying",
             "Will Verify")
 LIST_ROW = re.compile(r"^\s*(\d+)\*?\s+(\d+%|n/a)\s+(.*?)\s+(-?[\d.]+|None)\s+(-?[\d.]+|None)\s+"
                       r"(\S+)\s+(" + "|".join(re.escape(s) for s in STATUSES) + r")\s+(.*)$")
@@ -405,18 +405,24 @@ class TransmissionRemoteDrivesServe(ServeCase):
         self.assertEqual(rc, 143, serve.tail())
 
 
-    def test_remove_and_delete_while_downloading_then_add_again(self):
+    def tree_from_seeder(self, rate):
+        """serve downloading the tree "tree" from a libtorrent seeder at `rate` bytes/s, found
+        through opentracker. Returns (src, torrent, seeder, state dir, download dir, serve)."""
         tport = free_port()
         src = self.path("src")
         make_tree(src / "tree")
         tt = make_torrent(src / "tree", tracker_url(tport), self.path("tree.torrent"))
         ih = info_hash(tt)
         tracker = self.tracker([ih], port=tport)
-        seeder = start_throttled_seeder(self, tt, src, rate=1 * MiB, name="lt-tree")
+        seeder = start_throttled_seeder(self, tt, src, rate=rate, name="lt-tree")
         tracker.wait_for_swarm(ih, 60, seeders=1, procs=[seeder])
         state, dl = self.path("state"), self.path("dl")
         serve = self.start_serve(state, dl)
         self.add(serve, tt)
+        return src, tt, seeder, state, dl, serve
+
+    def test_remove_and_delete_while_downloading_then_add_again(self):
+        src, tt, seeder, state, dl, serve = self.tree_from_seeder(1 * MiB)
         wait_until(lambda: (self.by_name(serve).get("tree") or {}).get("percentDone", 0) >= 0.2, 60,
                    "a fifth of tree in", procs=[serve, seeder], interval=0.1)
         self.assertTrue((dl / "tree").is_dir())
@@ -434,6 +440,23 @@ class TransmissionRemoteDrivesServe(ServeCase):
         self.wait_done(serve, ["tree"], 60, others=[seeder])
         self.assertSameData(src / "tree", dl / "tree")
         self.assertEqual(len(os.listdir(state / "torrents")), 2)  # .torrent and .record
+
+    def test_remove_and_delete_right_after_completion(self):
+        # The removal arrives while the completion's fsyncs may still be in flight: it waits for
+        # them, then the torrent, its data and its saved state are gone, and serve goes on.
+        src, tt, seeder, state, dl, serve = self.tree_from_seeder(64 * MiB)
+        def complete():
+            t = self.by_name(serve).get("tree")
+            return t if t and t["percentDone"] >= 1 else None
+        row = wait_until(complete, 60, "tree complete", procs=[serve, seeder], interval=0.01)
+        self.remote(serve, "-t", row["id"], "--remove-and-delete")
+        self.assertEqual(self.remote_list(serve), [])
+        wait_until(lambda: not (dl / "tree").exists(), 10, "tree's data deleted", procs=[serve])
+        wait_until(lambda: os.listdir(state / "torrents") == [], 10, "tree's state removed",
+                   procs=[serve])
+        self.add(serve, tt)
+        self.wait_done(serve, ["tree"], 60, others=[seeder])
+        self.assertSameData(src / "tree", dl / "tree")
 
 
 class StateSurvives(ServeCase):

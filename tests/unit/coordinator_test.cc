@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/base/bitfield.h"
 #include "engine/metainfo/metainfo.h"
@@ -73,6 +74,32 @@ TEST(CoordinatorTest, ARemovedTorrentCanBeAddedAgain) {
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_NE(*second, *first);
   EXPECT_TRUE(absl::IsAlreadyExists(s->AddTorrent(Params(8)).status()));
+}
+
+TEST(CoordinatorTest, RemoveWaitsForPendingFsyncsWithoutPolling) {
+  std::unique_ptr<Session> s = NewSession();
+  ASSERT_NE(s, nullptr);
+  absl::StatusOr<TorrentId> id = s->AddTorrent(Params(7));
+  ASSERT_TRUE(id.ok()) << id.status();
+  Coordinator& c = s->coordinator();
+  TorrentEntry* e = c.Find(*id);
+  // As after a completion: an fsync in flight points into the entry.
+  e->fsyncs_pending = 1;
+  bool removed = false;
+  c.Remove(*id, /*delete_data=*/false, [&] { removed = true; });
+  EXPECT_FALSE(removed);
+  ASSERT_EQ(c.Find(*id), e);
+  std::vector<CoordinatorMessage> posted;
+  c.inbox().Take(&posted);
+  EXPECT_TRUE(posted.empty()) << "the removal re-posted itself while the fsync was in flight";
+
+  e->fsync_c.Complete(0, 0);
+  c.inbox().Take(&posted);
+  ASSERT_EQ(posted.size(), 1u);
+  EXPECT_FALSE(removed);  // not inside the completion, which the entry owns
+  posted[0].call();
+  EXPECT_TRUE(removed);
+  EXPECT_EQ(c.Find(*id), nullptr);
 }
 
 }  // namespace

@@ -99,6 +99,13 @@ class FakeRpcBackend : public RpcBackend {
   }
   absl::Status StartTorrents(const std::vector<int>& ids) override { return Log("start", ids); }
   absl::Status StopTorrents(const std::vector<int>& ids) override { return Log("stop", ids); }
+  absl::Status StartTorrentsNow(const std::vector<int>& ids) override {
+    return Log("start-now", ids);
+  }
+  absl::Status MoveInQueue(const std::vector<int>& ids, QueueDirection d) override {
+    static constexpr const char* kNames[] = {"queue-top", "queue-up", "queue-down", "queue-bottom"};
+    return Log(kNames[static_cast<int>(d)], ids);
+  }
   absl::Status VerifyTorrents(const std::vector<int>& ids) override { return Log("verify", ids); }
   absl::Status RemoveTorrents(const std::vector<int>& ids, bool delete_local_data) override {
     absl::Status s = Log(delete_local_data ? "remove+delete" : "remove", ids);

@@ -1,11 +1,16 @@
-// Tests for io::ResumeWriter: atomic saves that round-trip, and stamps that expose changed files.
+// Tests for io::ResumeWriter: atomic saves that round-trip, stamps that expose changed files, and
+// the session's one writer: coalescing per torrent, order, removal and error reports.
 #include "io/disk/resume_writer.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "io/disk/file_store.h"
@@ -30,6 +35,23 @@ engine::Metainfo TwoFiles() {
   return m;
 }
 
+ResumeJob SaveJob(const engine::Metainfo& meta, const std::string& dir, engine::Bitfield have,
+                  uint64_t tag = 0, ResumeLocation where = {}) {
+  ResumeJob job;
+  job.tag = tag;
+  job.meta = std::make_shared<const engine::Metainfo>(meta);
+  job.data_dir = dir;
+  job.where = where.base.empty() ? ResumeLocation::InDataDir(dir) : std::move(where);
+  job.have = std::move(have);
+  return job;
+}
+
+engine::Bitfield FirstPieces(uint32_t n) {
+  engine::Bitfield have(4);
+  for (uint32_t i = 0; i < n; ++i) have.Set(i);
+  return have;
+}
+
 class ResumeWriterTest : public ::testing::Test {
  protected:
   TempDir tmp_{"torrenty-resume"};
@@ -45,8 +67,8 @@ TEST_F(ResumeWriterTest, SavesAtomicallyAndLoadsBack) {
   have.Set(1);
   have.Set(3);
   {
-    ResumeWriter writer(dir_, store->get());
-    writer.Save(have);
+    ResumeWriter writer;
+    writer.Submit(SaveJob(meta, dir_, have));
     ASSERT_TRUE(writer.Flush().ok());
   }
   EXPECT_FALSE(fs::exists(ResumePath(dir_, meta) + ".tmp"));
@@ -67,12 +89,8 @@ TEST_F(ResumeWriterTest, LatestSnapshotWins) {
   const engine::Metainfo meta = TwoFiles();
   absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(dir_, meta, OpenMode::kCreate);
   ASSERT_TRUE(store.ok());
-  ResumeWriter writer(dir_, store->get());
-  for (uint32_t i = 0; i < 4; ++i) {
-    engine::Bitfield have(4);
-    for (uint32_t j = 0; j <= i; ++j) have.Set(j);
-    writer.Save(have);
-  }
+  ResumeWriter writer;
+  for (uint32_t i = 0; i < 4; ++i) writer.Submit(SaveJob(meta, dir_, FirstPieces(i + 1)));
   ASSERT_TRUE(writer.Flush().ok());
   absl::StatusOr<engine::ResumeData> loaded = LoadResume(dir_, meta);
   ASSERT_TRUE(loaded.ok());
@@ -101,8 +119,8 @@ TEST_F(ResumeWriterTest, SymlinkedResumeFolderIsRefused) {
   ASSERT_TRUE(store.ok()) << store.status();
   engine::Bitfield have(4);
   have.Set(0);
-  ResumeWriter writer(dir_, store->get());
-  writer.Save(have);
+  ResumeWriter writer;
+  writer.Submit(SaveJob(meta, dir_, have));
   const absl::Status st = writer.Flush();
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("symbolic link"), std::string_view::npos) << st;
@@ -134,8 +152,8 @@ TEST_F(ResumeWriterTest, SymlinkedResumeFileIsReplacedNotFollowed) {
   engine::Bitfield have(4);
   have.Set(2);
   {
-    ResumeWriter writer(dir_, store->get());
-    writer.Save(have);
+    ResumeWriter writer;
+    writer.Submit(SaveJob(meta, dir_, have));
     ASSERT_TRUE(writer.Flush().ok());
   }
   EXPECT_EQ(ReadAll(victim), "precious");
@@ -157,6 +175,130 @@ TEST_F(ResumeWriterTest, StampsDoNotFollowSymlinkedFolders) {
   std::vector<engine::FileStamp> stamps = StampFiles(dir_, meta);
   ASSERT_EQ(stamps.size(), 2u);
   EXPECT_EQ(stamps[1].size, -1);
+}
+
+// Three torrents in one state folder. While the writer is held inside its first job, A, B and C
+// are queued, then A again twice and B again: A and B are each written once more (their latest
+// snapshots), in the order they were first queued, and every Submit is reported.
+TEST_F(ResumeWriterTest, CoalescesPerTorrentAndKeepsFirstQueuedOrder) {
+  engine::Metainfo ma = TwoFiles(), mb = TwoFiles(), mc = TwoFiles();
+  mb.info_hash[0] = 0xBB;
+  mc.info_hash[0] = 0xCC;
+  const ResumeLocation state = ResumeLocation::InStateDir(dir_ + "/state");
+  fs::create_directories(dir_ + "/state");
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<std::pair<uint64_t, bool>> done;  // (tag, ok) in report order
+  ResumeWriter writer([&](uint64_t tag, const absl::Status& st) {
+    std::unique_lock<std::mutex> lock(mu);
+    done.emplace_back(tag, st.ok());
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  writer.Submit(SaveJob(ma, dir_, FirstPieces(1), 1, state));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return !done.empty(); });  // the writer holds A's first snapshot
+  }
+  writer.Submit(SaveJob(mb, dir_, FirstPieces(1), 2, state));
+  writer.Submit(SaveJob(ma, dir_, FirstPieces(2), 1, state));
+  writer.Submit(SaveJob(mc, dir_, FirstPieces(1), 3, state));
+  writer.Submit(SaveJob(ma, dir_, FirstPieces(4), 1, state));
+  writer.Submit(SaveJob(mb, dir_, FirstPieces(3), 2, state));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(writer.Flush().ok());
+  EXPECT_EQ(writer.writes(), 4u);  // A, B, A, C: not one per Submit
+  const std::vector<std::pair<uint64_t, bool>> want = {{1, true}, {2, true}, {2, true},
+                                                       {1, true}, {1, true}, {3, true}};
+  EXPECT_EQ(done, want);
+  EXPECT_EQ(LoadResume(state, ma)->have.count(), 4u);
+  EXPECT_EQ(LoadResume(state, mb)->have.count(), 3u);
+  EXPECT_EQ(LoadResume(state, mc)->have.count(), 1u);
+  EXPECT_TRUE(fs::exists(dir_ + "/state/resume/" + engine::ToHex(ma.info_hash) + ".resume"));
+  EXPECT_FALSE(fs::exists(dir_ + "/.torrenty"));  // nothing next to the data
+}
+
+TEST_F(ResumeWriterTest, RemovalQueuedAfterASaveWins) {
+  const engine::Metainfo meta = TwoFiles();
+  ResumeWriter writer;
+  writer.Submit(SaveJob(meta, dir_, FirstPieces(2)));
+  ASSERT_TRUE(writer.Flush().ok());
+  ASSERT_TRUE(LoadResume(dir_, meta).ok());
+  writer.Submit(SaveJob(meta, dir_, FirstPieces(3)));
+  ResumeJob remove = SaveJob(meta, dir_, engine::Bitfield());
+  remove.remove = true;
+  writer.Submit(std::move(remove));
+  ASSERT_TRUE(writer.Flush().ok());
+  EXPECT_TRUE(absl::IsNotFound(LoadResume(dir_, meta).status()));
+}
+
+// A failed save is reported to its torrent and by Flush (once); the other torrents are saved.
+TEST_F(ResumeWriterTest, ErrorsAreReportedPerTorrentAndByFlush) {
+  engine::Metainfo good = TwoFiles(), bad = TwoFiles();
+  bad.info_hash[0] = 0xEE;
+  std::mutex mu;
+  std::vector<std::pair<uint64_t, std::string>> done;
+  ResumeWriter writer([&](uint64_t tag, const absl::Status& st) {
+    std::lock_guard<std::mutex> lock(mu);
+    done.emplace_back(tag, std::string(st.message()));
+  });
+  writer.Submit(SaveJob(bad, dir_, FirstPieces(1), 7, ResumeLocation::InStateDir(dir_ + "/gone")));
+  writer.Submit(SaveJob(good, dir_, FirstPieces(1), 8));
+  const absl::Status st = writer.Flush();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("/gone"), std::string_view::npos) << st;
+  EXPECT_TRUE(writer.Flush().ok());  // reported once
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].first, 7u);
+  EXPECT_FALSE(done[0].second.empty());
+  EXPECT_EQ(done[1], (std::pair<uint64_t, std::string>{8, ""}));
+  EXPECT_TRUE(LoadResume(dir_, good).ok());
+}
+
+// A live save (taken while the torrent runs) stays trusted when only mtimes moved after it, as
+// after a kill -9; a clean one does not, and neither does a live one whose file changed size.
+TEST_F(ResumeWriterTest, LiveSaveSurvivesLaterWritesButNotResizes) {
+  const engine::Metainfo meta = TwoFiles();
+  absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(dir_, meta, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ResumeWriter writer;
+  ResumeJob live = SaveJob(meta, dir_, FirstPieces(1));
+  live.live = true;
+  writer.Submit(std::move(live));
+  ASSERT_TRUE(writer.Flush().ok());
+  usleep(20'000);
+  std::ofstream(dir_ + "/t/a.bin", std::ios::in | std::ios::out | std::ios::binary) << "y";
+  absl::StatusOr<engine::ResumeData> loaded = LoadResume(dir_, meta);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_TRUE(loaded->live);
+  EXPECT_EQ(engine::TrustResume(*loaded, StampFiles(dir_, meta)), engine::ResumeTrust::kLive);
+  loaded->live = false;
+  EXPECT_EQ(engine::TrustResume(*loaded, StampFiles(dir_, meta)), engine::ResumeTrust::kNone);
+  loaded->live = true;
+  fs::resize_file(dir_ + "/t/a.bin", 10);
+  EXPECT_EQ(engine::TrustResume(*loaded, StampFiles(dir_, meta)), engine::ResumeTrust::kNone);
+}
+
+// The stamps a save records are the ones the start-up check takes, also for a pad file that
+// someone else created (it is stamped, not synced).
+TEST_F(ResumeWriterTest, SavedStampsMatchStartupStampsForPadFiles) {
+  engine::Metainfo meta = TwoFiles();
+  meta.files[1].pad = true;
+  fs::create_directories(dir_ + "/t/sub");
+  { std::ofstream(dir_ + "/t/a.bin") << std::string(20000, 'a'); }
+  { std::ofstream(dir_ + "/t/sub/b.bin") << std::string(30000, 'b'); }
+  ASSERT_TRUE(WriteResume(ResumeLocation::InDataDir(dir_), dir_, meta, FirstPieces(1), false).ok());
+  absl::StatusOr<engine::ResumeData> loaded = LoadResume(dir_, meta);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->files[0].size, 20000);
+  EXPECT_EQ(loaded->files[1].size, 30000);
+  EXPECT_EQ(engine::TrustResume(*loaded, StampFiles(dir_, meta)), engine::ResumeTrust::kExact);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "engine/base/types.h"
 #include "gtest/gtest.h"
 
 namespace torrenty::engine {
@@ -60,6 +61,24 @@ TEST(Utf8, Validation) {
   EXPECT_FALSE(IsValidUtf8("\xe0\x80\x80"));  // overlong
   EXPECT_EQ(Utf8SequenceLength("\xe2\x82\xac", 0), 3u);
   EXPECT_EQ(Utf8SequenceLength("a", 1), 0u);
+}
+
+TEST(PercentEncode, UnreservedPassEveryOtherByteIsUppercaseHex) {
+  std::string out;
+  AppendPercentEncoded(std::string("aZ09-._~ /%\x00\xff", 13), &out);
+  EXPECT_EQ(out, "aZ09-._~%20%2F%25%00%FF");
+  const uint8_t hash[] = {0x12, 0xab, 'x'};
+  AppendPercentEncoded(hash, sizeof(hash), &out);
+  EXPECT_EQ(out, "aZ09-._~%20%2F%25%00%FF%12%ABx");
+}
+
+TEST(Hex, LowercaseTwoDigitsAByte) {
+  const uint8_t bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+  EXPECT_EQ(ToHex(bytes, sizeof(bytes)), "000fa5ff");
+  std::string out = "\\x";
+  AppendHex(bytes + 2, 1, &out);
+  EXPECT_EQ(out, "\\xa5");
+  EXPECT_EQ(ToHex(bytes, 0), "");
 }
 
 }  // namespace

@@ -52,3 +52,30 @@ TEST(TorrentRecordTest, IgnoresUnknownKeys) {
 
 }  // namespace
 }  // namespace torrenty::engine
+
+namespace torrenty::engine {
+namespace {
+
+TEST(TorrentRecordTest, SeedLimitsAndQueuePositionRoundTrip) {
+  TorrentRecord r;
+  r.download_dir = "/srv/data";
+  r.finished = true;
+  r.queue_position = 7;
+  r.seed_ratio_mode = 1;
+  r.seed_ratio_milli = 500;
+  r.seed_idle_mode = 2;
+  r.seed_idle_minutes = 45;
+  absl::StatusOr<TorrentRecord> back = DecodeTorrentRecord(EncodeTorrentRecord(r));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, r);
+  // A record written before these fields existed gets the defaults.
+  absl::StatusOr<TorrentRecord> old = DecodeTorrentRecord("d12:download-dir4:/srv6:pausedi0ee");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_FALSE(old->finished);
+  EXPECT_EQ(old->seed_ratio_mode, 0);
+  EXPECT_EQ(old->seed_ratio_milli, 2000);
+  EXPECT_FALSE(DecodeTorrentRecord("d12:download-dir4:/srv15:seed-ratio-modei3ee").ok());
+}
+
+}  // namespace
+}  // namespace torrenty::engine

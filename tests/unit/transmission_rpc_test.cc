@@ -124,6 +124,16 @@ TEST_F(TransmissionRpcTest, FilesAndTrackers) {
               backend_.last_fields.peers);
 }
 
+TEST_F(TransmissionRpcTest, QueueMovesCallTheBackend) {
+  for (const char* m :
+       {"queue-move-top", "queue-move-up", "queue-move-down", "queue-move-bottom"}) {
+    EXPECT_EQ(Call(json{{"method", m}, {"arguments", {{"ids", {2}}}}})["result"], "success") << m;
+  }
+  EXPECT_NE(Raw(R"({"method":"queue-move-top","arguments":{"ids":[99]}})")["result"], "success");
+  EXPECT_EQ(backend_.Calls(), (std::vector<std::string>{"queue-top 2", "queue-up 2", "queue-down 2",
+                                                        "queue-bottom 2"}));
+}
+
 TEST_F(TransmissionRpcTest, ActionsCallTheBackendWithResolvedIds) {
   EXPECT_EQ(Raw(R"({"method":"torrent-stop","arguments":{"ids":[1]}})")["result"], "success");
   EXPECT_EQ(Raw(R"({"method":"torrent-start","arguments":{"ids":1}})")["result"], "success");
@@ -136,7 +146,7 @@ TEST_F(TransmissionRpcTest, ActionsCallTheBackendWithResolvedIds) {
             "success");
   EXPECT_EQ(Raw(R"({"method":"torrent-remove","arguments":{"ids":[1]}})")["result"], "success");
   EXPECT_EQ(backend_.Calls(),
-            (std::vector<std::string>{"stop 1", "start 1", "start 1,2", "verify 2",
+            (std::vector<std::string>{"stop 1", "start 1", "start-now 1,2", "verify 2",
                                       "remove+delete 2", "remove 1"}));
   // With nothing left, "every torrent" is nobody: the backend is not called with an empty list.
   EXPECT_EQ(Raw(R"({"method":"torrent-stop"})")["result"], "success");

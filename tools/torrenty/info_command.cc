@@ -59,10 +59,9 @@ std::string JsonString(std::string_view s) {
     } else if (cp == '\t') {
       out += "\\t";
     } else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
-      constexpr char kHex[] = "0123456789abcdef";
       out += "\\u00";
-      out.push_back(kHex[cp >> 4]);
-      out.push_back(kHex[cp & 0xf]);
+      const uint8_t byte = static_cast<uint8_t>(cp);
+      engine::AppendHex(&byte, 1, &out);
     } else {
       out.append(s.substr(pos, len));
     }

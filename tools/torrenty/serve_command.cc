@@ -4,16 +4,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +28,7 @@
 #include "io/session/state_dir.h"
 #include "tools/torrenty/cli_util.h"
 #include "tools/torrenty/commands.h"
+#include "tools/torrenty/session_flags.h"
 
 namespace torrenty::tools {
 namespace {
@@ -47,25 +51,26 @@ constexpr char kServeUsage[] =
     "  --watch DIR            add every .torrent dropped here (renamed to .torrent.added);\n"
     "                         SIGHUP rescans at once\n"
     "  --threads N            shards, one io_uring ring each (default: one per CPU)\n"
+    "  --max-open-files N     torrent files open at once, all torrents (default 512)\n"
+    "  --max-download-rate R  session download limit, bytes/s (500K, 10M; 0 = none);\n"
+    "  --max-upload-rate R    likewise for upload (session-set speed-limit-*, saved)\n"
     "  --hash-threads N       SHA-1 workers (default 2)\n"
     "  --piece-memory SIZE    memory for pieces being assembled, all torrents (default 32M)\n"
+    "  --seed-ratio R         stop seeding a torrent once it uploaded R times its size\n"
+    "                         (session-set seedRatioLimit; saved in the state dir)\n"
     "  -v, --verbose          also log every peer connect and close\n"
     "  -q, --quiet            log nothing\n";
 
 struct ServeArgs {
   std::string state_dir;
   std::string download_dir;
-  uint16_t port = 0;
-  bool port_given = false;
+  SessionFlags session;
   std::string rpc_bind = "127.0.0.1";
   uint16_t rpc_port = 9091;
   std::string rpc_user, rpc_pass;
   std::vector<std::string> rpc_hosts;
   std::string watch_dir;
-  int threads = 0;
-  int hash_threads = 2;
-  int64_t piece_memory = int64_t{32} << 20;
-  io::Verbosity verbosity = io::Verbosity::kNormal;
+  std::optional<double> seed_ratio;
   bool help = false;
 };
 
@@ -98,12 +103,9 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
     } else if (TakeValue(argc, argv, &i, "--watch", &value, &missing)) {
       if (missing || value.empty()) return UsageError(cmd, "--watch needs a folder");
       out->watch_dir = value;
-    } else if (TakeValue(argc, argv, &i, "--port", &value, &missing)) {
-      absl::StatusOr<uint16_t> port = ParsePort(value);
-      if (missing || !port.ok())
-        return UsageError(cmd, missing ? "--port needs a number" : port.status().message());
-      out->port = *port;
-      out->port_given = true;
+    } else if (const FlagParse f = TakeSessionFlag(cmd, argc, argv, &i, &out->session);
+               f != FlagParse::kNotMine) {
+      if (f == FlagParse::kBad) return 2;
     } else if (TakeValue(argc, argv, &i, "--rpc-port", &value, &missing)) {
       absl::StatusOr<uint16_t> port = ParsePort(value);
       if (missing || !port.ok())
@@ -122,30 +124,12 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
     } else if (TakeValue(argc, argv, &i, "--rpc-host", &value, &missing)) {
       if (missing || value.empty()) return UsageError(cmd, "--rpc-host needs a host name");
       out->rpc_hosts.push_back(value);
-    } else if (TakeValue(argc, argv, &i, "--threads", &value, &missing)) {
-      if (missing || !absl::SimpleAtoi(value, &out->threads) || out->threads < 1 ||
-          out->threads > 64) {
-        return UsageError(cmd, "--threads needs a number from 1 to 64");
+    } else if (TakeValue(argc, argv, &i, "--seed-ratio", &value, &missing)) {
+      double ratio = 0;
+      if (missing || !absl::SimpleAtod(value, &ratio) || !(ratio >= 0 && ratio <= 1e9)) {
+        return UsageError(cmd, absl::StrCat("--seed-ratio needs a number >= 0, got '", value, "'"));
       }
-    } else if (TakeValue(argc, argv, &i, "--hash-threads", &value, &missing)) {
-      if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
-          out->hash_threads > 64) {
-        return UsageError(cmd, "--hash-threads needs a number from 1 to 64");
-      }
-    } else if (TakeValue(argc, argv, &i, "--piece-memory", &value, &missing)) {
-      absl::StatusOr<int64_t> bytes = ParseSize(value);
-      if (missing || !bytes.ok() || *bytes < (1 << 20)) {
-        return UsageError(
-            cmd, absl::StrCat("--piece-memory needs a size of at least 1M, got '", value, "'"));
-      }
-      out->piece_memory = *bytes;
-    } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {
-      const auto level =
-          (arg == "-v" || arg == "--verbose") ? io::Verbosity::kVerbose : io::Verbosity::kQuiet;
-      if (out->verbosity != io::Verbosity::kNormal && out->verbosity != level) {
-        return UsageError(cmd, "-v and -q exclude each other");
-      }
-      out->verbosity = level;
+      out->seed_ratio = ratio;
     } else if (!arg.empty() && arg[0] == '-') {
       return UsageError(cmd, absl::StrCat("unknown option '", arg, "'"));
     } else {
@@ -161,11 +145,6 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
     if (!dir->empty()) *dir = std::filesystem::absolute(*dir, ec).lexically_normal().string();
   }
   return -1;
-}
-
-std::string Hex(const engine::InfoHash& h) {
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(h.data()), h.size()));
 }
 
 void LogLine(const std::string& line) {
@@ -195,11 +174,21 @@ class Server {
     for (size_t i = 0; i < e->files_wanted.size(); ++i) {
       if (!e->files_wanted[i]) r.files_unwanted.push_back(static_cast<uint32_t>(i));
     }
-    const Written now{r.paused, r.done_date, r.downloaded, r.uploaded, r.files_unwanted};
+    r.finished = e->finished;
+    r.queue_position = e->queue_position;
+    r.seed_ratio_mode = static_cast<int64_t>(e->seed_limits.ratio_mode);
+    r.seed_ratio_milli = std::llround(e->seed_limits.ratio_limit * 1000);
+    r.seed_idle_mode = static_cast<int64_t>(e->seed_limits.idle_mode);
+    r.seed_idle_minutes = e->seed_limits.idle_minutes;
+    r.download_limit = e->download_limit;
+    r.download_limited = e->download_limited;
+    r.upload_limit = e->upload_limit;
+    r.upload_limited = e->upload_limited;
+    const Written now{r.paused, r.done_date, r.downloaded, r.uploaded, r.files_unwanted, Limits(r)};
     auto [it, inserted] = written_.try_emplace(id, now);
     if (!inserted && it->second == now) return;
     it->second = now;
-    if (absl::Status st = state_.SaveRecord(Hex(e->meta->info_hash), r); !st.ok()) {
+    if (absl::Status st = state_.SaveRecord(engine::ToHex(e->meta->info_hash), r); !st.ok()) {
       Log(absl::StrCat("state: ", st.message()));
     }
   }
@@ -208,7 +197,8 @@ class Server {
     const io::TorrentEntry* e = c.Find(id);
     if (e == nullptr) return;
     // The torrent file first: a record without its torrent is skipped at load.
-    if (absl::Status st = state_.SaveTorrent(Hex(e->meta->info_hash), metainfo); !st.ok()) {
+    if (absl::Status st = state_.SaveTorrent(engine::ToHex(e->meta->info_hash), metainfo);
+        !st.ok()) {
       Log(absl::StrCat("state: ", st.message()));
       return;
     }
@@ -217,11 +207,76 @@ class Server {
 
   void Removed(const std::string& hex) { state_.Remove(hex); }
 
+  // The saved session settings over the defaults, then --seed-ratio over both.
+  void RestoreSettings(io::rpc::SessionSettings* s) {
+    absl::StatusOr<std::optional<engine::SessionRecord>> saved = state_.LoadSettings();
+    if (!saved.ok()) Log(absl::StrCat("state: ", saved.status().message(), " (using defaults)"));
+    if (saved.ok() && saved->has_value()) {
+      const engine::SessionRecord& r = **saved;
+      if (!r.download_dir.empty()) s->download_dir = r.download_dir;
+      s->start_added_torrents = r.start_added_torrents;
+      s->seed_ratio_limited = r.seed_ratio_limited;
+      s->seed_ratio_limit = static_cast<double>(r.seed_ratio_milli) / 1000;
+      s->idle_seeding_limit_enabled = r.idle_seeding_limit_enabled;
+      s->idle_seeding_limit = r.idle_seeding_minutes;
+      s->download_queue_enabled = r.download_queue_enabled;
+      s->download_queue_size = static_cast<int>(r.download_queue_size);
+      s->seed_queue_enabled = r.seed_queue_enabled;
+      s->seed_queue_size = static_cast<int>(r.seed_queue_size);
+      s->queue_stalled_enabled = r.queue_stalled_enabled;
+      s->queue_stalled_minutes = static_cast<int>(std::max<int64_t>(1, r.queue_stalled_minutes));
+      s->speed_limit_down = r.speed_limit_down;
+      s->speed_limit_down_enabled = r.speed_limit_down_enabled;
+      s->speed_limit_up = r.speed_limit_up;
+      s->speed_limit_up_enabled = r.speed_limit_up_enabled;
+      s->alt_speed_down = r.alt_speed_down;
+      s->alt_speed_up = r.alt_speed_up;
+      s->alt_speed_enabled = r.alt_speed_enabled;
+    }
+    if (args_.seed_ratio) {
+      s->seed_ratio_limited = true;
+      s->seed_ratio_limit = *args_.seed_ratio;
+    }
+    if (args_.session.rates_given) {
+      s->speed_limit_down_enabled = args_.session.max_download_rate > 0;
+      if (s->speed_limit_down_enabled) s->speed_limit_down = args_.session.max_download_rate;
+      s->speed_limit_up_enabled = args_.session.max_upload_rate > 0;
+      if (s->speed_limit_up_enabled) s->speed_limit_up = args_.session.max_upload_rate;
+    }
+  }
+
+  void SaveSettings(const io::rpc::SessionSettings& s) {
+    engine::SessionRecord r;
+    r.download_dir = s.download_dir;
+    r.start_added_torrents = s.start_added_torrents;
+    r.seed_ratio_limited = s.seed_ratio_limited;
+    r.seed_ratio_milli = std::llround(s.seed_ratio_limit * 1000);
+    r.idle_seeding_limit_enabled = s.idle_seeding_limit_enabled;
+    r.idle_seeding_minutes = s.idle_seeding_limit;
+    r.download_queue_enabled = s.download_queue_enabled;
+    r.download_queue_size = s.download_queue_size;
+    r.seed_queue_enabled = s.seed_queue_enabled;
+    r.seed_queue_size = s.seed_queue_size;
+    r.queue_stalled_enabled = s.queue_stalled_enabled;
+    r.queue_stalled_minutes = s.queue_stalled_minutes;
+    r.speed_limit_down = s.speed_limit_down;
+    r.speed_limit_down_enabled = s.speed_limit_down_enabled;
+    r.speed_limit_up = s.speed_limit_up;
+    r.speed_limit_up_enabled = s.speed_limit_up_enabled;
+    r.alt_speed_down = s.alt_speed_down;
+    r.alt_speed_up = s.alt_speed_up;
+    r.alt_speed_enabled = s.alt_speed_enabled;
+    if (absl::Status st = state_.SaveSettings(r); !st.ok()) {
+      Log(absl::StrCat("state: ", st.message()));
+    }
+  }
+
   // Adds every saved torrent; before the session runs.
   void LoadSaved() {
     std::vector<std::string> problems;
     std::vector<io::SavedTorrent> saved = state_.Load(&problems);
     for (const std::string& p : problems) Log(p);
+    std::vector<std::pair<int64_t, io::TorrentId>> positions;
     for (io::SavedTorrent& s : saved) {
       absl::StatusOr<engine::Metainfo> meta = engine::ParseMetainfo(s.metainfo);
       if (!meta.ok()) {
@@ -249,9 +304,24 @@ class Server {
       e->downloaded_base = s.record.downloaded;
       e->uploaded_base = s.record.uploaded;
       e->done_date = s.record.done_date;
-      written_[*id] =
-          Written{s.record.paused, s.record.done_date, s.record.downloaded, s.record.uploaded,
-                  s.record.files_unwanted};
+      e->finished = s.record.finished;
+      e->seed_limits.ratio_mode = static_cast<engine::SeedLimitMode>(s.record.seed_ratio_mode);
+      e->seed_limits.ratio_limit = static_cast<double>(s.record.seed_ratio_milli) / 1000;
+      e->seed_limits.idle_mode = static_cast<engine::SeedLimitMode>(s.record.seed_idle_mode);
+      e->seed_limits.idle_minutes = s.record.seed_idle_minutes;
+      e->download_limit = s.record.download_limit;
+      e->download_limited = s.record.download_limited;
+      e->upload_limit = s.record.upload_limit;
+      e->upload_limited = s.record.upload_limited;
+      session_->coordinator().ApplyTorrentRateLimits(*e);
+      positions.emplace_back(s.record.queue_position, *id);
+      written_[*id] = Written{s.record.paused,   s.record.done_date,      s.record.downloaded,
+                              s.record.uploaded, s.record.files_unwanted, Limits(s.record)};
+    }
+    // The saved queue order; saved positions may have gaps (torrents removed since).
+    std::sort(positions.begin(), positions.end());
+    for (size_t i = 0; i < positions.size(); ++i) {
+      session_->coordinator().SetQueuePosition(positions[i].second, static_cast<int>(i));
     }
     if (!saved.empty()) Log(absl::StrCat(saved.size(), " saved torrents loaded"));
   }
@@ -307,7 +377,7 @@ class Server {
   }
 
   void Log(const std::string& line) {
-    if (args_.verbosity != io::Verbosity::kQuiet) LogLine(line);
+    if (!args_.session.quiet()) LogLine(line);
   }
 
  private:
@@ -316,8 +386,14 @@ class Server {
     bool paused = false;
     int64_t done_date = 0, downloaded = 0, uploaded = 0;
     std::vector<uint32_t> files_unwanted;
+    std::array<int64_t, 10> limits{};  // Limits()
     friend bool operator==(const Written&, const Written&) = default;
   };
+  static std::array<int64_t, 10> Limits(const engine::TorrentRecord& r) {
+    return {r.finished,         r.queue_position,   r.seed_ratio_mode,  r.seed_ratio_milli,
+            r.seed_idle_mode,   r.seed_idle_minutes, r.download_limit,  r.download_limited,
+            r.upload_limit,     r.upload_limited};
+  }
 
   const ServeArgs& args_;
   io::Session* session_;
@@ -346,13 +422,9 @@ int RunServe(int argc, char** argv) {
   }
 
   io::SessionConfig config;
-  config.port = args.port;
-  config.port_explicit = args.port_given;
-  config.threads = args.threads;
-  config.hash_threads = args.hash_threads;
-  config.piece_memory_bytes = args.piece_memory;
-  config.verbosity = args.verbosity;
+  args.session.ApplyTo(&config);
   config.log_torrent_names = true;
+  config.state_dir = args.state_dir;
   config.on_log = LogLine;
   Server* server_ptr = nullptr;
   io::Session* session_ptr = nullptr;
@@ -361,6 +433,9 @@ int RunServe(int argc, char** argv) {
   };
   config.on_tick = [&] {
     if (server_ptr != nullptr) server_ptr->Tick(session_ptr->coordinator());
+  };
+  config.on_torrent_changed = [&](io::TorrentId id) {
+    if (server_ptr != nullptr) server_ptr->SaveRecord(session_ptr->coordinator(), id);
   };
   absl::StatusOr<std::unique_ptr<io::Session>> session = io::Session::Create(std::move(config));
   if (!session.ok()) return Fail(cmd, session.status().message());
@@ -376,6 +451,8 @@ int RunServe(int argc, char** argv) {
   };
   rpc_opts.on_changed = [&](io::Coordinator& c, io::TorrentId id) { server.SaveRecord(c, id); };
   rpc_opts.on_removed = [&](const std::string& hex) { server.Removed(hex); };
+  rpc_opts.restore_settings = [&](io::rpc::SessionSettings* s) { server.RestoreSettings(s); };
+  rpc_opts.on_session_changed = [&](const io::rpc::SessionSettings& s) { server.SaveSettings(s); };
   rpc_opts.metrics = [session_ptr] {
     absl::StatusOr<std::string> text = session_ptr->Metrics();
     // A comment line keeps the answer valid exposition text that says what went wrong.

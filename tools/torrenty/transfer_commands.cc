@@ -22,6 +22,7 @@
 #include "io/session/torrent_session.h"
 #include "tools/torrenty/cli_util.h"
 #include "tools/torrenty/commands.h"
+#include "tools/torrenty/session_flags.h"
 
 namespace torrenty::tools {
 namespace {
@@ -41,6 +42,9 @@ constexpr char kDownloadUsage[] =
     "                       (default: sparse files that grow as pieces arrive)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
     "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
+    "  --max-open-files N   torrent files open at once, over all shards (default 512)\n"
+    "  --max-download-rate R  download limit, bytes/s (500K, 10M; default 0 = none)\n"
+    "  --max-upload-rate R    upload limit, bytes/s (default 0 = none)\n"
     "  --piece-memory BYTES memory for pieces in flight (default 32M; K/M/G suffixes); when\n"
     "                       it is used up fewer requests go out instead of memory growing\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
@@ -55,6 +59,9 @@ constexpr char kSeedUsage[] =
     "  --peer HOST:PORT     also connect to this peer (repeatable)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
     "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
+    "  --max-open-files N   torrent files open at once, over all shards (default 512)\n"
+    "  --max-download-rate R  download limit, bytes/s (500K, 10M; default 0 = none)\n"
+    "  --max-upload-rate R    upload limit, bytes/s (default 0 = none)\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
     "                       and per tracker reply\n"
     "  -q, --quiet          print nothing but errors\n";
@@ -63,18 +70,13 @@ struct TransferArgs {
   std::string torrent;
   std::string dir;
   bool dir_given = false;
-  uint16_t port = 0;
-  bool port_given = false;
+  SessionFlags session;
   std::vector<engine::PeerAddress> peers;
   bool seed = false;
   bool preallocate = false;
   std::vector<int> only;  // --only: file numbers as `info` lists them (pad files left out)
-  int hash_threads = 2;
-  int threads = 0;
-  int64_t piece_memory = int64_t{32} << 20;
-  io::SessionOptions::Verbosity verbosity = io::SessionOptions::Verbosity::kNormal;
   bool help = false;
-  bool quiet() const { return verbosity == io::SessionOptions::Verbosity::kQuiet; }
+  bool quiet() const { return session.quiet(); }
 };
 
 // Returns an exit code when parsing ends the command (help or error), else -1.
@@ -97,12 +99,10 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
       if (missing) return UsageError(cmd, "--data needs a folder");
       out->dir = value;
       out->dir_given = true;
-    } else if (TakeValue(argc, argv, &i, "--port", &value, &missing)) {
-      absl::StatusOr<uint16_t> port = ParsePort(value);
-      if (missing || !port.ok())
-        return UsageError(cmd, missing ? "--port needs a number" : port.status().message());
-      out->port = *port;
-      out->port_given = true;
+    } else if (const FlagParse f =
+                   TakeSessionFlag(cmd, argc, argv, &i, &out->session, {.piece_memory = !is_seed});
+               f != FlagParse::kNotMine) {
+      if (f == FlagParse::kBad) return 2;
     } else if (TakeValue(argc, argv, &i, "--peer", &value, &missing)) {
       absl::StatusOr<engine::PeerAddress> peer = ParsePeerAddress(value);
       if (missing || !peer.ok())
@@ -118,31 +118,6 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
         }
         out->only.push_back(index);
       }
-    } else if (TakeValue(argc, argv, &i, "--hash-threads", &value, &missing)) {
-      if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
-          out->hash_threads > 64) {
-        return UsageError(cmd, "--hash-threads needs a number from 1 to 64");
-      }
-    } else if (TakeValue(argc, argv, &i, "--threads", &value, &missing)) {
-      if (missing || !absl::SimpleAtoi(value, &out->threads) || out->threads < 1 ||
-          out->threads > 64) {
-        return UsageError(cmd, "--threads needs a number from 1 to 64");
-      }
-    } else if (!is_seed && TakeValue(argc, argv, &i, "--piece-memory", &value, &missing)) {
-      absl::StatusOr<int64_t> bytes = ParseSize(value);
-      if (missing || !bytes.ok() || *bytes < (1 << 20)) {
-        return UsageError(
-            cmd, absl::StrCat("--piece-memory needs a size of at least 1M, got '", value, "'"));
-      }
-      out->piece_memory = *bytes;
-    } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {
-      const bool verbose = arg == "-v" || arg == "--verbose";
-      const auto level =
-          verbose ? io::SessionOptions::Verbosity::kVerbose : io::SessionOptions::Verbosity::kQuiet;
-      if (out->verbosity != io::SessionOptions::Verbosity::kNormal && out->verbosity != level) {
-        return UsageError(cmd, "-v and -q exclude each other");
-      }
-      out->verbosity = level;
     } else if (!is_seed && arg == "--seed") {
       out->seed = true;
     } else if (!is_seed && arg == "--preallocate") {
@@ -239,7 +214,7 @@ class ProgressPrinter {
 // warm in 0.71 s with 1 thread, 0.57 s with 2, 0.41 s with 4).
 int RecheckThreads(const TransferArgs& args) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(args.hash_threads, 2 * cores);
+  return std::max(args.session.hash_threads, 2 * cores);
 }
 
 // What already exists under dir: a folder without the content yields an empty set; resume data
@@ -303,15 +278,10 @@ int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::M
   ProgressPrinter printer(meta.name, seed_after, args.quiet());
   io::SessionOptions opts;
   opts.data_dir = args.dir;
-  opts.port = args.port;
-  opts.port_explicit = args.port_given;
+  args.session.ApplyTo(&opts);
   opts.peers = args.peers;
   opts.files_wanted = files_wanted;
   opts.seed_after_complete = seed_after;
-  opts.hash_threads = args.hash_threads;
-  opts.threads = args.threads;
-  opts.piece_memory_bytes = args.piece_memory;
-  opts.verbosity = args.verbosity;
   opts.on_progress = [&](const io::SessionProgress& p) { printer.Update(p); };
   opts.on_log = [&](const std::string& line) { printer.Log(line); };
   absl::StatusOr<std::unique_ptr<io::TorrentSession>> session =

@@ -1,0 +1,73 @@
+#include "tools/torrenty/session_flags.h"
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "tools/torrenty/cli_util.h"
+
+namespace torrenty::tools {
+
+FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, SessionFlags* out,
+                          SessionFlagSet set) {
+  const absl::string_view arg = argv[*i];
+  std::string value;
+  bool missing = false;
+  const auto bad = [&](absl::string_view message) {
+    UsageError(cmd, message);
+    return FlagParse::kBad;
+  };
+  if (TakeValue(argc, argv, i, "--port", &value, &missing)) {
+    absl::StatusOr<uint16_t> port = ParsePort(value);
+    if (missing) return bad("--port needs a number");
+    if (!port.ok()) return bad(port.status().message());
+    out->port = *port;
+    out->port_given = true;
+  } else if (TakeValue(argc, argv, i, "--threads", &value, &missing)) {
+    if (missing || !absl::SimpleAtoi(value, &out->threads) || out->threads < 1 ||
+        out->threads > 64) {
+      return bad("--threads needs a number from 1 to 64");
+    }
+  } else if (TakeValue(argc, argv, i, "--max-open-files", &value, &missing)) {
+    if (missing || !absl::SimpleAtoi(value, &out->max_open_files) || out->max_open_files < 1 ||
+        out->max_open_files > 1000000) {
+      return bad("--max-open-files needs a number from 1 to 1000000");
+    }
+  } else if (TakeValue(argc, argv, i, "--max-download-rate", &value, &missing) ||
+             TakeValue(argc, argv, i, "--max-upload-rate", &value, &missing)) {
+    const bool down = arg == "--max-download-rate" || absl::StartsWith(arg, "--max-download-rate=");
+    const absl::string_view flag = down ? "--max-download-rate" : "--max-upload-rate";
+    absl::StatusOr<int64_t> rate = value == "0" ? absl::StatusOr<int64_t>(0) : ParseSize(value);
+    if (missing || !rate.ok()) {
+      return bad(absl::StrCat(flag, " needs bytes per second (e.g. 500K, 10M; 0 = unlimited), got '",
+                              value, "'"));
+    }
+    (down ? out->max_download_rate : out->max_upload_rate) = *rate;
+    out->rates_given = true;
+  } else if (TakeValue(argc, argv, i, "--hash-threads", &value, &missing)) {
+    if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
+        out->hash_threads > 64) {
+      return bad("--hash-threads needs a number from 1 to 64");
+    }
+  } else if (set.piece_memory && TakeValue(argc, argv, i, "--piece-memory", &value, &missing)) {
+    absl::StatusOr<int64_t> bytes = ParseSize(value);
+    if (missing || !bytes.ok() || *bytes < (1 << 20)) {
+      return bad(absl::StrCat("--piece-memory needs a size of at least 1M, got '", value, "'"));
+    }
+    out->piece_memory = *bytes;
+  } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {
+    const auto level =
+        (arg == "-v" || arg == "--verbose") ? io::Verbosity::kVerbose : io::Verbosity::kQuiet;
+    if (out->verbosity != io::Verbosity::kNormal && out->verbosity != level) {
+      return bad("-v and -q exclude each other");
+    }
+    out->verbosity = level;
+  } else {
+    return FlagParse::kNotMine;
+  }
+  return FlagParse::kTaken;
+}
+
+}  // namespace torrenty::tools
