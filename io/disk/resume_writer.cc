@@ -234,6 +234,8 @@ void ResumeWriter::Submit(ResumeJob job) {
     auto [it, inserted] = pending_.try_emplace(path);
     if (inserted) order_.push_back(std::move(path));
     it->second.tags.push_back(job.tag);
+    // Progress queued for this file keeps the job from being dropped.
+    if (!inserted && !it->second.job.optional) job.optional = false;
     it->second.job = std::move(job);
   }
   work_cv_.notify_one();
@@ -247,6 +249,22 @@ absl::Status ResumeWriter::Flush() {
   absl::Status st = std::move(error_);
   error_ = absl::OkStatus();
   return st;
+}
+
+size_t ResumeWriter::DropOptional() {
+  size_t dropped = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::erase_if(order_, [&](const std::string& path) {
+      auto it = pending_.find(path);
+      if (it == pending_.end() || !it->second.job.optional) return false;
+      pending_.erase(it);
+      ++dropped;
+      return true;
+    });
+  }
+  idle_cv_.notify_all();
+  return dropped;
 }
 
 uint64_t ResumeWriter::writes() const {

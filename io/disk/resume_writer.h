@@ -68,6 +68,9 @@ struct ResumeJob {
   engine::Bitfield have;
   bool live = false;
   bool remove = false;
+  // A snapshot of what a check found, not of progress: losing it costs the next start a recheck
+  // and nothing else, so DropOptional may discard it (a stop must not wait for 10,000 of them).
+  bool optional = false;
 };
 
 // One writer thread for a whole session, whatever the number of torrents. Jobs are coalesced per
@@ -88,6 +91,9 @@ class ResumeWriter {
   void Submit(ResumeJob job);
   // Blocks until every queued job is done; returns the first error since the last call.
   absl::Status Flush();
+  // Discards the queued jobs that are optional (and not being written); they are not reported
+  // to DoneFn. Returns how many.
+  size_t DropOptional();
   // Files written or removed so far (coalesced jobs count once).
   uint64_t writes() const;
 

@@ -254,7 +254,7 @@ void Coordinator::Verify(TorrentId id) {
       t->verified_bytes = VerifiedBytes(*t->meta, t->have);
       if (!shared->resume_current && t->have.count() > 0) {
         // The next start trusts this instead of hashing everything again.
-        SubmitResume(*t, /*live=*/false);
+        SubmitResume(*t, /*live=*/false, /*optional=*/true);
       } else {
         t->resume_saved_count = t->have.count();
         t->resume_saved_live = false;
@@ -639,6 +639,13 @@ absl::Status Coordinator::Finish() {
     }
   }
   if (resume_writer_) {
+    // Saves of what start-up checks found are worth a later recheck, not a stop that outlasts
+    // systemd's timeout (10,000 of them take minutes of fsyncs).
+    if (const size_t dropped = resume_writer_->DropOptional(); dropped > 0) {
+      Log(nullptr, absl::StrCat("stopping: ", dropped,
+                                " torrents checked this run keep no resume data; the next start "
+                                "checks them again"));
+    }
     // After a disk error the run has already failed with that error; a resume file that
     // cannot be written on the same full disk is expected (the old one stays valid).
     if (absl::Status st = resume_writer_->Flush(); !st.ok() && fatal_.ok()) {
@@ -730,7 +737,7 @@ ResumeWriter& Coordinator::resume_writer() {
   return *resume_writer_;
 }
 
-void Coordinator::SubmitResume(TorrentEntry& e, bool live) {
+void Coordinator::SubmitResume(TorrentEntry& e, bool live, bool optional) {
   ResumeJob job;
   job.tag = e.id;
   job.meta = e.meta;
@@ -738,6 +745,7 @@ void Coordinator::SubmitResume(TorrentEntry& e, bool live) {
   job.where = ResumeWhere(e);
   job.have = e.have;
   job.live = live;
+  job.optional = optional;
   e.resume_saved_count = e.have.count();
   e.resume_saved_live = live;
   ++e.resume_pending;

@@ -214,7 +214,8 @@ class Coordinator {
   // Rates: re-splits the limits over the shards from what they used (coordinator_rates.cc).
   void RebalanceRates(engine::Instant now);
   ResumeLocation ResumeWhere(const TorrentEntry& e) const;
-  void SubmitResume(TorrentEntry& e, bool live);
+  // `optional`: a snapshot of a check, which a stop may drop (ResumeJob::optional).
+  void SubmitResume(TorrentEntry& e, bool live, bool optional = false);
   void OnResumeDone(TorrentId id, bool ok, const std::string& error);
   ResumeWriter& resume_writer();
 

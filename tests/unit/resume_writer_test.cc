@@ -223,6 +223,47 @@ TEST_F(ResumeWriterTest, CoalescesPerTorrentAndKeepsFirstQueuedOrder) {
   EXPECT_FALSE(fs::exists(dir_ + "/.torrenty"));  // nothing next to the data
 }
 
+// A stop drops queued snapshots of checks (optional) but never progress, even when progress
+// replaced an optional snapshot of the same torrent in the queue.
+TEST_F(ResumeWriterTest, DropOptionalKeepsProgress) {
+  engine::Metainfo ma = TwoFiles(), mb = TwoFiles(), mc = TwoFiles();
+  mb.info_hash[0] = 0xBB;
+  mc.info_hash[0] = 0xCC;
+  const ResumeLocation state = ResumeLocation::InStateDir(dir_ + "/state");
+  fs::create_directories(dir_ + "/state");
+  std::mutex mu;
+  std::condition_variable cv;
+  bool held = false, release = false;
+  ResumeWriter writer([&](uint64_t, const absl::Status&) {
+    std::unique_lock<std::mutex> lock(mu);
+    held = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  writer.Submit(SaveJob(mc, dir_, FirstPieces(1), 3, state));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return held; });  // the writer is busy with C
+  }
+  ResumeJob checked_a = SaveJob(ma, dir_, FirstPieces(4), 1, state);
+  checked_a.optional = true;
+  writer.Submit(std::move(checked_a));
+  ResumeJob checked_b = SaveJob(mb, dir_, FirstPieces(4), 2, state);
+  checked_b.optional = true;
+  writer.Submit(std::move(checked_b));
+  writer.Submit(SaveJob(mb, dir_, FirstPieces(3), 2, state));  // progress replaces it
+  EXPECT_EQ(writer.DropOptional(), 1u);                           // A only
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(writer.Flush().ok());
+  EXPECT_TRUE(absl::IsNotFound(LoadResume(state, ma).status()));
+  EXPECT_EQ(LoadResume(state, mb)->have.count(), 3u);
+  EXPECT_EQ(LoadResume(state, mc)->have.count(), 1u);
+}
+
 TEST_F(ResumeWriterTest, RemovalQueuedAfterASaveWins) {
   const engine::Metainfo meta = TwoFiles();
   ResumeWriter writer;
