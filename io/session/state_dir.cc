@@ -6,6 +6,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "io/disk/small_file.h"
 
 namespace torrenty::io {
@@ -13,7 +15,7 @@ namespace {
 constexpr int64_t kMaxTorrentFileBytes = int64_t{64} << 20;
 constexpr int64_t kMaxRecordBytes = 64 << 10;
 
-bool IsHex40(const std::string& s) {
+bool IsHex40(absl::string_view s) {
   return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
            return absl::ascii_isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
          });
@@ -82,6 +84,24 @@ absl::StatusOr<std::optional<engine::SessionRecord>> StateDir::LoadSettings() co
 
 absl::Status StateDir::SaveSettings(const engine::SessionRecord& record) const {
   return WriteFileAtomically(dir_ + "/session.record", engine::EncodeSessionRecord(record));
+}
+
+absl::StatusOr<std::optional<std::vector<std::string>>> StateDir::LoadQueue() const {
+  const std::string path = dir_ + "/queue";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::optional<std::vector<std::string>>();
+  // 41 bytes a torrent: room for a million.
+  absl::StatusOr<std::string> bytes = ReadSmallFile(path, 41 << 20);
+  if (!bytes.ok()) return bytes.status();
+  std::vector<std::string> hexes;
+  for (absl::string_view line : absl::StrSplit(*bytes, '\n')) {
+    if (IsHex40(line)) hexes.emplace_back(line);
+  }
+  return std::optional<std::vector<std::string>>(std::move(hexes));
+}
+
+absl::Status StateDir::SaveQueue(const std::vector<std::string>& hexes) const {
+  return WriteFileAtomically(dir_ + "/queue", absl::StrCat(absl::StrJoin(hexes, "\n"), "\n"));
 }
 
 void StateDir::Remove(const std::string& hex) const {

@@ -33,6 +33,11 @@ class StateDir {
   // The session settings (DIR/session.record); nullopt if none was saved yet.
   [[nodiscard]] absl::StatusOr<std::optional<engine::SessionRecord>> LoadSettings() const;
   [[nodiscard]] absl::Status SaveSettings(const engine::SessionRecord& record) const;
+  // The queue order (DIR/queue: one info-hash in hex per line, first in the queue first), kept
+  // in one file so that a queue move is one write, not one per torrent whose position shifted;
+  // nullopt if none was saved yet. Lines that are not 40 lowercase hex digits are skipped.
+  [[nodiscard]] absl::StatusOr<std::optional<std::vector<std::string>>> LoadQueue() const;
+  [[nodiscard]] absl::Status SaveQueue(const std::vector<std::string>& hexes) const;
   // The record first: a torrent file without a record is skipped at load, never half-added.
   void Remove(const std::string& hex) const;
   const std::string& dir() const { return dir_; }

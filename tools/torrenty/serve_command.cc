@@ -318,12 +318,25 @@ class Server {
       written_[*id] = Written{s.record.paused,   s.record.done_date,      s.record.downloaded,
                               s.record.uploaded, s.record.files_unwanted, Limits(s.record)};
     }
-    // The saved queue order; saved positions may have gaps (torrents removed since).
+    // The saved queue order: the queue file, else (state from before it existed) the records'
+    // positions; either may have gaps (torrents removed since) or miss torrents (added after a
+    // kill -9), which go after the others.
+    absl::StatusOr<std::optional<std::vector<std::string>>> queue = state_.LoadQueue();
+    if (!queue.ok()) Log(absl::StrCat("state: ", queue.status().message()));
+    if (queue.ok() && queue->has_value()) {
+      absl::flat_hash_map<std::string, int64_t> at;
+      for (size_t i = 0; i < (*queue)->size(); ++i) at.emplace((**queue)[i], static_cast<int64_t>(i));
+      for (auto& [pos, id] : positions) {
+        auto it = at.find(engine::ToHex(session_->coordinator().Find(id)->meta->info_hash));
+        pos = it != at.end() ? it->second : static_cast<int64_t>((*queue)->size()) + pos;
+      }
+    }
     std::sort(positions.begin(), positions.end());
     for (size_t i = 0; i < positions.size(); ++i) {
       session_->coordinator().SetQueuePosition(positions[i].second, static_cast<int>(i));
     }
     if (!saved.empty()) Log(absl::StrCat(saved.size(), " saved torrents loaded"));
+    SaveQueue(session_->coordinator());
   }
 
   // Adds every *.torrent in the watch folder and renames it to *.torrent.added (Transmission's
@@ -370,10 +383,33 @@ class Server {
     if (ticks_ % 60 == 0) {
       for (io::TorrentId id : c.order()) SaveRecord(c, id);
     }
+    SaveQueue(c);
   }
 
   void SaveAll(io::Coordinator& c) {
     for (io::TorrentId id : c.order()) SaveRecord(c, id);
+    SaveQueue(c);
+  }
+
+  // Writes the queue file when the order changed: one write for any number of moves.
+  void SaveQueue(io::Coordinator& c) {
+    std::vector<std::pair<int, io::TorrentId>> by_position;
+    by_position.reserve(c.order().size());
+    for (io::TorrentId id : c.order()) by_position.emplace_back(c.Find(id)->queue_position, id);
+    std::sort(by_position.begin(), by_position.end());
+    std::vector<io::TorrentId> order;
+    order.reserve(by_position.size());
+    for (const auto& [pos, id] : by_position) order.push_back(id);
+    if (queue_saved_ && order == queue_written_) return;
+    std::vector<std::string> hexes;
+    hexes.reserve(order.size());
+    for (io::TorrentId id : order) hexes.push_back(engine::ToHex(c.Find(id)->meta->info_hash));
+    if (absl::Status st = state_.SaveQueue(hexes); !st.ok()) {
+      Log(absl::StrCat("state: ", st.message()));
+      return;
+    }
+    queue_written_ = std::move(order);
+    queue_saved_ = true;
   }
 
   void Log(const std::string& line) {
@@ -390,7 +426,8 @@ class Server {
     friend bool operator==(const Written&, const Written&) = default;
   };
   static std::array<int64_t, 10> Limits(const engine::TorrentRecord& r) {
-    return {r.finished,         r.queue_position,   r.seed_ratio_mode,  r.seed_ratio_milli,
+    // The queue position is left out: the queue file keeps the order (SaveQueue).
+    return {r.finished,         0,                  r.seed_ratio_mode,  r.seed_ratio_milli,
             r.seed_idle_mode,   r.seed_idle_minutes, r.download_limit,  r.download_limited,
             r.upload_limit,     r.upload_limited};
   }
@@ -399,6 +436,8 @@ class Server {
   io::Session* session_;
   io::StateDir state_;
   uint64_t ticks_ = 0;
+  std::vector<io::TorrentId> queue_written_;
+  bool queue_saved_ = false;
   absl::flat_hash_map<io::TorrentId, Written> written_;
 };
 
