@@ -150,6 +150,8 @@ class Coordinator {
   TorrentEntry* Find(TorrentId id);
   TorrentEntry* FindByHash(const engine::InfoHash& info_hash);
   const std::vector<TorrentId>& order() const { return order_; }
+  // Every torrent in queue order (TorrentEntry::queue_position is the index).
+  const std::vector<TorrentId>& queue() const { return queue_; }
   void Start(TorrentId id);
   void Stop(TorrentId id, std::function<void()> then = nullptr);
   void Remove(TorrentId id, bool delete_data, std::function<void()> then = nullptr);

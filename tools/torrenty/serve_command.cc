@@ -393,13 +393,7 @@ class Server {
 
   // Writes the queue file when the order changed: one write for any number of moves.
   void SaveQueue(io::Coordinator& c) {
-    std::vector<std::pair<int, io::TorrentId>> by_position;
-    by_position.reserve(c.order().size());
-    for (io::TorrentId id : c.order()) by_position.emplace_back(c.Find(id)->queue_position, id);
-    std::sort(by_position.begin(), by_position.end());
-    std::vector<io::TorrentId> order;
-    order.reserve(by_position.size());
-    for (const auto& [pos, id] : by_position) order.push_back(id);
+    const std::vector<io::TorrentId>& order = c.queue();
     if (queue_saved_ && order == queue_written_) return;
     std::vector<std::string> hexes;
     hexes.reserve(order.size());
@@ -408,7 +402,7 @@ class Server {
       Log(absl::StrCat("state: ", st.message()));
       return;
     }
-    queue_written_ = std::move(order);
+    queue_written_ = order;
     queue_saved_ = true;
   }
 
