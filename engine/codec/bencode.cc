@@ -174,6 +174,14 @@ const Value* Value::Find(std::string_view key) const {
   return nullptr;
 }
 
+bool Value::FindInt(std::string_view key, int64_t max, int64_t* out) const {
+  const Value* n = Find(key);
+  if (n == nullptr) return true;
+  if (!n->is_int() || n->integer < 0 || n->integer > max) return false;
+  *out = n->integer;
+  return true;
+}
+
 absl::StatusOr<Value> Decode(std::string_view input, const DecodeLimits& limits) {
   if (input.size() > limits.max_input_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("bencode: input of ", input.size(),

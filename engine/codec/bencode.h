@@ -39,6 +39,9 @@ struct Value {
 
   // Returns the value stored under `key` in a dict, or nullptr (also for non-dicts).
   const Value* Find(std::string_view key) const;
+  // For optional integer keys of saved state: true when `key` is absent (`*out` untouched) or an
+  // integer in [0, max] (stored in `*out`); false for any other type or value.
+  bool FindInt(std::string_view key, int64_t max, int64_t* out) const;
 };
 
 struct DecodeLimits {

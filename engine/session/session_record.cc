@@ -63,12 +63,8 @@ absl::StatusOr<SessionRecord> DecodeSessionRecord(std::string_view bytes) {
     if (!dir->is_string()) return absl::InvalidArgumentError("session settings: download-dir");
     r.download_dir = std::string(dir->string);
   }
-  auto number = [&](std::string_view key, int64_t max, int64_t* out) -> bool {
-    const bencode::Value* n = v->Find(key);
-    if (n == nullptr) return true;
-    if (!n->is_int() || n->integer < 0 || n->integer > max) return false;
-    *out = n->integer;
-    return true;
+  auto number = [&](std::string_view key, int64_t max, int64_t* out) {
+    return v->FindInt(key, max, out);
   };
   auto flag = [&](std::string_view key, bool* out) -> bool {
     int64_t n = *out ? 1 : 0;

@@ -63,13 +63,7 @@ absl::StatusOr<TorrentRecord> DecodeTorrentRecord(std::string_view bytes) {
     return absl::InvalidArgumentError("torrent record: no download-dir");
   }
   r.download_dir = std::string(dir->string);
-  auto number = [&](std::string_view key, int64_t* out) -> bool {
-    const bencode::Value* n = v->Find(key);
-    if (n == nullptr) return true;
-    if (!n->is_int() || n->integer < 0) return false;
-    *out = n->integer;
-    return true;
-  };
+  auto number = [&](std::string_view key, int64_t* out) { return v->FindInt(key, INT64_MAX, out); };
   int64_t paused = 0, finished = 0, down_limited = 0, up_limited = 0;
   if (!number("added-date", &r.added_date) || !number("done-date", &r.done_date) ||
       !number("downloaded", &r.downloaded) || !number("uploaded", &r.uploaded) ||
@@ -79,9 +73,8 @@ absl::StatusOr<TorrentRecord> DecodeTorrentRecord(std::string_view bytes) {
       !number("seed-ratio-milli", &r.seed_ratio_milli) ||
       !number("seed-idle-mode", &r.seed_idle_mode) ||
       !number("seed-idle-minutes", &r.seed_idle_minutes) ||
-      !number("download-limit", &r.download_limit) ||
-      !number("download-limited", &down_limited) || !number("upload-limit", &r.upload_limit) ||
-      !number("upload-limited", &up_limited)) {
+      !number("download-limit", &r.download_limit) || !number("download-limited", &down_limited) ||
+      !number("upload-limit", &r.upload_limit) || !number("upload-limited", &up_limited)) {
     return absl::InvalidArgumentError("torrent record: a number is missing its type or negative");
   }
   if (r.seed_ratio_mode > 2 || r.seed_idle_mode > 2 || r.queue_position > INT32_MAX ||

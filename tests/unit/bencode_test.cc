@@ -211,5 +211,19 @@ TEST(BencodeEncode, RoundTrip) {
   EXPECT_EQ(e.Take(), "i-9223372036854775808e");
 }
 
+TEST(BencodeValue, FindIntAcceptsAbsentOrInRangeOnly) {
+  auto v = Decode("d1:ai5e1:bi-1e1:ci100e1:d1:xe");
+  ASSERT_TRUE(v.ok());
+  int64_t out = 7;
+  EXPECT_TRUE(v->FindInt("missing", 10, &out));
+  EXPECT_EQ(out, 7);
+  EXPECT_TRUE(v->FindInt("a", 10, &out));
+  EXPECT_EQ(out, 5);
+  EXPECT_FALSE(v->FindInt("b", 10, &out));
+  EXPECT_FALSE(v->FindInt("c", 10, &out));
+  EXPECT_FALSE(v->FindInt("d", 10, &out));
+  EXPECT_EQ(out, 5);
+}
+
 }  // namespace
 }  // namespace torrenty::engine::bencode
