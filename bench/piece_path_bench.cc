@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "engine/base/sha1.h"
-#include "engine/torrent/torrent.h"
 #include "engine/codec/wire.h"
+#include "engine/torrent/torrent.h"
 #include "io/disk/disk_io.h"
 #include "io/disk/file_store.h"
 #include "io/disk/hash_pool.h"
@@ -88,9 +88,11 @@ void BM_PiecePath(benchmark::State& state) {
     std::vector<Action> actions;
     std::vector<io::HashResult> results;
     engine::Instant now{1};
-    io::DiskIo disk((*ring).get(), store->get(), [&](uint64_t tag, absl::Status st) {
-      torrent.HandlePieceWritten(static_cast<uint32_t>(tag), st, now);
-    });
+    io::DiskIo disk((*ring).get(), store->get(),
+                    [&](uint64_t tag, absl::Status st, engine::PieceBuffer buffer) {
+                      torrent.HandlePieceWritten(static_cast<uint32_t>(tag), st, std::move(buffer),
+                                                 now);
+                    });
     // A seeder that has everything and unchokes at once.
     std::vector<uint8_t> stream(engine::wire::kHandshakeSize);
     engine::PeerId other{};
@@ -114,9 +116,9 @@ void BM_PiecePath(benchmark::State& state) {
       torrent.TakeActions(&actions);
       for (Action& a : actions) {
         if (a.type == Action::Type::kHashPiece) {
-          (*pool)->Submit(a.piece, a.data, f.meta.piece_hashes[a.piece]);
+          (*pool)->Submit(a.piece, std::move(a.buffer), f.meta.piece_hashes[a.piece]);
         } else if (a.type == Action::Type::kWritePiece) {
-          if (!disk.WritePiece(a.piece, a.data, a.piece).ok()) state.SkipWithError("write");
+          if (!disk.WritePiece(a.piece, &a.buffer, a.piece).ok()) state.SkipWithError("write");
         } else if (a.type == Action::Type::kComplete) {
           complete = true;
         }
@@ -133,8 +135,8 @@ void BM_PiecePath(benchmark::State& state) {
       }
       results.clear();
       (*pool)->TakeResults(&results);
-      for (const io::HashResult& r : results) {
-        torrent.HandleHashResult(static_cast<uint32_t>(r.tag), r.ok, now);
+      for (io::HashResult& r : results) {
+        torrent.HandleHashResult(static_cast<uint32_t>(r.tag), r.ok, std::move(r.buffer), now);
       }
       (void)(*ring)->RunOnce(stream.empty() && results.empty() ? 1 : 0);
     }

@@ -73,8 +73,8 @@ PieceAssembly::PieceAssembly(const Metainfo& meta, const TorrentConfig& config, 
       peers_(peers),
       stats_(stats),
       actions_(actions),
-      buffer_size_((meta.piece_length + static_cast<int64_t>(PieceBufferDelete::kAlignment) - 1) &
-                   ~static_cast<int64_t>(PieceBufferDelete::kAlignment - 1)),
+      buffer_size_((meta.piece_length + static_cast<int64_t>(PieceBuffer::kAlignment) - 1) &
+                   ~static_cast<int64_t>(PieceBuffer::kAlignment - 1)),
       file_map_(meta) {
   for (const FileEntry& f : meta.files) has_pad_ |= f.pad && f.length > 0;
 }
@@ -83,11 +83,12 @@ PieceAssembly::~PieceAssembly() {
   if (memory_ != nullptr) memory_->Release(buffer_bytes_);
 }
 
-void PieceAssembly::EmitHash(const PieceInFlight& pf) {
+void PieceAssembly::EmitHash(PieceInFlight& pf) {
   Action a;
   a.type = Action::Type::kHashPiece;
   a.piece = pf.piece;
-  a.data = absl::MakeConstSpan(pf.buffer.get(), pf.size);
+  pf.buffer.set_size(pf.size);
+  a.buffer = std::move(pf.buffer);
   actions_.push_back(std::move(a));
 }
 
@@ -101,10 +102,13 @@ bool PieceAssembly::TakeBuffer(PieceBuffer* out) {
     return true;
   }
   if (memory_ != nullptr && !memory_->TryReserve(buffer_size_)) return false;
-  out->reset(static_cast<uint8_t*>(::operator new[](
-      static_cast<size_t>(buffer_size_), std::align_val_t(PieceBufferDelete::kAlignment))));
+  *out = PieceBuffer::Allocate(static_cast<size_t>(buffer_size_));
   buffer_bytes_ += buffer_size_;
   return true;
+}
+
+void PieceAssembly::Recycle(PieceBuffer buffer) {
+  if (!buffer.empty()) free_buffers_.push_back(std::move(buffer));
 }
 
 void PieceAssembly::FreeBuffers() {
@@ -141,7 +145,7 @@ void PieceAssembly::ResetBlocks(PieceInFlight& pf) {
     const int64_t from = slices_[i].range_offset;
     int64_t to = from + slices_[i].length;
     while (i + 1 < slices_.size() && slices_[i + 1].pad) to += slices_[++i].length;
-    std::memset(pf.buffer.get() + from, 0, static_cast<size_t>(to - from));
+    std::memset(pf.buffer.data() + from, 0, static_cast<size_t>(to - from));
     for (int64_t b = (from + kBlockSize - 1) / kBlockSize;
          b < static_cast<int64_t>(pf.state.size()); ++b) {
       const int64_t block_end = std::min<int64_t>((b + 1) * kBlockSize, pf.size);
@@ -182,7 +186,7 @@ void PieceAssembly::DropInFlight(uint32_t piece) {
   auto it = in_flight_.find(piece);
   if (it == in_flight_.end()) return;
   for (auto& [key, peer] : peers_) peer->CancelPiece(piece);
-  free_buffers_.push_back(std::move(it->second->buffer));
+  Recycle(std::move(it->second->buffer));
   in_flight_.erase(it);
   in_flight_order_.erase(std::find(in_flight_order_.begin(), in_flight_order_.end(), piece));
 }
@@ -392,7 +396,7 @@ PieceAssembly::BlockResult PieceAssembly::AcceptBlock(PeerSession& peer, const B
     --pf.free_blocks;  // arrived without a live request (e.g. sent before a choke)
   }
   // The one copy on the download path: socket buffer -> piece buffer.
-  std::memcpy(pf.buffer.get() + r.begin, block.data(), block.size());
+  std::memcpy(pf.buffer.data() + r.begin, block.data(), block.size());
   pf.state[b] = PieceInFlight::kReceived;
   pf.block_from[b] = peer.address;
   ++pf.received;
@@ -416,17 +420,22 @@ PieceAssembly::BlockResult PieceAssembly::AcceptBlock(PeerSession& peer, const B
   return BlockResult::kStored;
 }
 
-bool PieceAssembly::HandleHashResult(uint32_t piece, bool ok, std::vector<PeerAddress>* to_ban) {
+bool PieceAssembly::HandleHashResult(uint32_t piece, bool ok, PieceBuffer buffer,
+                                     std::vector<PeerAddress>* to_ban) {
   auto it = in_flight_.find(piece);
-  if (it == in_flight_.end()) return false;
+  if (it == in_flight_.end()) {
+    Recycle(std::move(buffer));
+    return false;
+  }
+  PieceInFlight& pf = *it->second;
+  pf.buffer = std::move(buffer);
   if (have_.Get(piece)) {  // another shard finished it while we were hashing our copy
     DropInFlight(piece);
     return false;
   }
-  PieceInFlight& pf = *it->second;
   auto block_digest = [&](uint32_t b) {
     const uint32_t begin = b * kBlockSize;
-    return Sha1(absl::MakeConstSpan(pf.buffer.get() + begin,
+    return Sha1(absl::MakeConstSpan(pf.buffer.data() + begin,
                                     std::min<uint32_t>(kBlockSize, pf.size - begin)));
   };
   auto add_ban = [&](PeerAddress a) {
@@ -436,8 +445,6 @@ bool PieceAssembly::HandleHashResult(uint32_t piece, bool ok, std::vector<PeerAd
     Action a;
     a.type = Action::Type::kWritePiece;
     a.piece = piece;
-    a.data = absl::MakeConstSpan(pf.buffer.get(), pf.size);
-    actions_.push_back(std::move(a));
     // Smart ban: whoever sent a block of an earlier, failed copy that differs from the good
     // data sent corrupt data.
     if (auto f = failed_blocks_.find(piece); f != failed_blocks_.end()) {
@@ -446,6 +453,8 @@ bool PieceAssembly::HandleHashResult(uint32_t piece, bool ok, std::vector<PeerAd
       }
       failed_blocks_.erase(f);
     }
+    a.buffer = std::move(pf.buffer);
+    actions_.push_back(std::move(a));
     return false;
   }
   ++stats_.pieces_failed;
@@ -472,8 +481,13 @@ bool PieceAssembly::HandleHashResult(uint32_t piece, bool ok, std::vector<PeerAd
   return true;
 }
 
-bool PieceAssembly::HandlePieceWritten(uint32_t piece, bool ok) {
-  if (!in_flight_.contains(piece)) return false;
+bool PieceAssembly::HandlePieceWritten(uint32_t piece, bool ok, PieceBuffer buffer) {
+  auto it = in_flight_.find(piece);
+  if (it == in_flight_.end()) {
+    Recycle(std::move(buffer));
+    return false;
+  }
+  it->second->buffer = std::move(buffer);
   if (ok) DropInFlight(piece);
   return true;
 }

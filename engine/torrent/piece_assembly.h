@@ -6,13 +6,13 @@
 
 #include <cstdint>
 #include <memory>
-#include <new>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/types/span.h"
 #include "engine/base/bitfield.h"
+#include "engine/base/piece_buffer.h"
 #include "engine/base/types.h"
 #include "engine/metainfo/file_map.h"
 #include "engine/metainfo/metainfo.h"
@@ -23,13 +23,6 @@
 #include "engine/torrent/torrent_types.h"
 
 namespace torrenty::engine {
-
-// Piece buffers are aligned so the O_DIRECT write path can use them as they are.
-struct PieceBufferDelete {
-  static constexpr size_t kAlignment = 4096;
-  void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kAlignment)); }
-};
-using PieceBuffer = std::unique_ptr<uint8_t[], PieceBufferDelete>;
 
 class PieceAssembly {
  public:
@@ -59,14 +52,16 @@ class PieceAssembly {
   // A block `peer` sent; `requested` says whether it still owed it to us.
   BlockResult AcceptBlock(PeerSession& peer, const BlockRequest& r, bool requested,
                           absl::Span<const uint8_t> block);
-  // Emits kWritePiece for a good piece. A bad one starts over (returns true) and the peers to
-  // ban are added to `to_ban`, now or once a later copy verifies.
-  bool HandleHashResult(uint32_t piece, bool ok, std::vector<PeerAddress>* to_ban);
-  // The piece is on disk (or failed to get there, reported by the torrent); false when we were
-  // not fetching it.
-  bool HandlePieceWritten(uint32_t piece, bool ok);
+  // `buffer` is the one kHashPiece took. Emits kWritePiece with it for a good piece. A bad one
+  // starts over (returns true) and the peers to ban are added to `to_ban`, now or once a later
+  // copy verifies.
+  bool HandleHashResult(uint32_t piece, bool ok, PieceBuffer buffer,
+                        std::vector<PeerAddress>* to_ban);
+  // The piece is on disk (or failed to get there, reported by the torrent) and `buffer`, the one
+  // kWritePiece took, is back; false when we were not fetching it.
+  bool HandlePieceWritten(uint32_t piece, bool ok, PieceBuffer buffer);
   // Another shard has the piece: stop fetching it unless our copy is being hashed or written
-  // (it owns its buffer until that result comes back).
+  // (its buffer is out with that operation until the result brings it back).
   void HandleRemoteHave(uint32_t piece);
   // Gives the buffers kept for reuse back to the memory budget.
   void FreeBuffers();
@@ -83,12 +78,14 @@ class PieceAssembly {
   bool MayFetchFrom(const PieceInFlight& pf, const PeerSession& peer) const;
   PeerAddress TopSender(uint32_t piece) const;
   bool TakeBuffer(PieceBuffer* out);
+  // A buffer back from an operation for a piece we no longer fetch.
+  void Recycle(PieceBuffer buffer);
   void ResetBlocks(PieceInFlight& pf);
   bool StealPiece(const PeerSession& peer, BlockRequest* out);
   void DropInFlight(uint32_t piece);
   void ReleaseBlock(const BlockRequest& r);
   void MaybeAbandonPiece(uint32_t piece);
-  void EmitHash(const PieceInFlight& pf);
+  void EmitHash(PieceInFlight& pf);
 
   const Metainfo& meta_;
   const uint32_t pieces_in_flight_max_;
@@ -107,8 +104,9 @@ class PieceAssembly {
   // Pieces another shard claimed when we wanted them; candidates for stealing in endgame.
   std::vector<uint32_t> claimed_elsewhere_;
   std::vector<PieceBuffer> free_buffers_;
-  int64_t buffer_bytes_ = 0;  // every buffer allocated and not yet freed
-  int64_t buffer_size_ = 0;   // one piece buffer: the piece length rounded up to the alignment
+  // Every buffer allocated and not yet freed, also those out with a hash or write operation.
+  int64_t buffer_bytes_ = 0;
+  int64_t buffer_size_ = 0;  // one piece buffer: the piece length rounded up to the alignment
   // Pad files (BEP 47): blocks entirely inside them are zeros that are never requested.
   FileMap file_map_;
   bool has_pad_ = false;

@@ -470,9 +470,9 @@ void Torrent::FillRequests(PeerSession& peer) {
 // ---------------------------------------------------------------------------------------------
 // Verification and disk results
 
-void Torrent::HandleHashResult(uint32_t piece, bool ok, Instant /*now*/) {
+void Torrent::HandleHashResult(uint32_t piece, bool ok, PieceBuffer buffer, Instant /*now*/) {
   std::vector<PeerAddress> to_ban;
-  const bool restarted = assembly_.HandleHashResult(piece, ok, &to_ban);
+  const bool restarted = assembly_.HandleHashResult(piece, ok, std::move(buffer), &to_ban);
   Ban(to_ban);
   if (restarted) {
     for (auto& [key, peer] : peers_) FillRequests(*peer);
@@ -498,8 +498,9 @@ void Torrent::EmitFatal(uint32_t piece, const absl::Status& status) {
   Emit(std::move(a));
 }
 
-void Torrent::HandlePieceWritten(uint32_t piece, const absl::Status& status, Instant /*now*/) {
-  if (!assembly_.HandlePieceWritten(piece, status.ok())) return;
+void Torrent::HandlePieceWritten(uint32_t piece, const absl::Status& status, PieceBuffer buffer,
+                                 Instant /*now*/) {
+  if (!assembly_.HandlePieceWritten(piece, status.ok(), std::move(buffer))) return;
   if (!status.ok()) {
     EmitFatal(piece, status);
     return;

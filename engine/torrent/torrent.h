@@ -86,8 +86,10 @@ class Torrent {
   // and drops our own copy of it if we were fetching it too.
   void HandleRemoteHave(uint32_t piece, Instant now);
   void HandleSent(PeerKey key, size_t bytes, Instant now);
-  void HandleHashResult(uint32_t piece, bool ok, Instant now);
-  void HandlePieceWritten(uint32_t piece, const absl::Status& status, Instant now);
+  // `buffer` is the one the kHashPiece / kWritePiece action carried, handed back.
+  void HandleHashResult(uint32_t piece, bool ok, PieceBuffer buffer, Instant now);
+  void HandlePieceWritten(uint32_t piece, const absl::Status& status, PieceBuffer buffer,
+                          Instant now);
   // Data for a kReadBlock action. An error status drops the request (and is reported as kFatal).
   void HandleBlockRead(PeerKey key, uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data,
                        const absl::Status& status, Instant now);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/types/span.h"
+#include "engine/base/piece_buffer.h"
 #include "engine/base/types.h"
 #include "engine/torrent/piece_memory.h"
 
@@ -69,8 +70,8 @@ struct Action {
     kFlush,       // peer has bytes to send: drain NextSend(peer)
     kClose,       // close the peer's socket; the engine has already forgotten it
     kConnect,     // dial address; report HandlePeerConnected / HandleConnectFailed
-    kHashPiece,   // verify data against piece's hash, then HandleHashResult
-    kWritePiece,  // write verified data to disk, then HandlePieceWritten
+    kHashPiece,   // verify `buffer` against piece's hash, then HandleHashResult with it
+    kWritePiece,  // write verified `buffer` to disk, then HandlePieceWritten with it
     kReadBlock,   // read [begin, begin+length) of verified piece, then HandleBlockRead
     kPieceDone,   // piece verified and on disk (for progress and resume)
     kComplete,    // every wanted piece is verified and on disk (Torrent::done())
@@ -84,7 +85,9 @@ struct Action {
   uint32_t piece = 0;
   uint32_t begin = 0;
   uint32_t length = 0;
-  absl::Span<const uint8_t> data;
+  // kHashPiece, kWritePiece: the piece's bytes. The operation owns them until its result hands
+  // the buffer back to the engine.
+  PieceBuffer buffer;
   CloseReason reason = CloseReason::kNone;
   std::string message;
 };

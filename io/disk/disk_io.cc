@@ -79,20 +79,20 @@ void DiskIo::set_active(bool active) {
   if (!active_ && pool_ != nullptr && in_flight() == 0) pool_->CloseOwner(this);
 }
 
-absl::Status DiskIo::WritePiece(uint32_t piece, absl::Span<const uint8_t> data, uint64_t tag) {
-  // The buffer is only read for writes; the slot stores one pointer type for both directions.
-  if (absl::Status st = CheckWholePiece(piece, data.size()); !st.ok()) return st;
-  return Start(piece, 0, const_cast<uint8_t*>(data.data()), data.size(), /*write=*/true, tag);
+absl::Status DiskIo::WritePiece(uint32_t piece, engine::PieceBuffer* buffer, uint64_t tag) {
+  if (buffer->empty()) return absl::InvalidArgumentError("no buffer to write");
+  if (absl::Status st = CheckWholePiece(piece, buffer->size()); !st.ok()) return st;
+  return Start(piece, 0, buffer->data(), buffer->size(), /*write=*/true, tag, buffer);
 }
 
 absl::Status DiskIo::ReadPiece(uint32_t piece, absl::Span<uint8_t> buf, uint64_t tag) {
   if (absl::Status st = CheckWholePiece(piece, buf.size()); !st.ok()) return st;
-  return Start(piece, 0, buf.data(), buf.size(), /*write=*/false, tag);
+  return Start(piece, 0, buf.data(), buf.size(), /*write=*/false, tag, nullptr);
 }
 
 absl::Status DiskIo::ReadRange(uint32_t piece, int64_t offset, absl::Span<uint8_t> buf,
                                uint64_t tag) {
-  return Start(piece, offset, buf.data(), buf.size(), /*write=*/false, tag);
+  return Start(piece, offset, buf.data(), buf.size(), /*write=*/false, tag, nullptr);
 }
 
 absl::Status DiskIo::CheckWholePiece(uint32_t piece, size_t size) const {
@@ -117,7 +117,7 @@ engine::FileSlice DiskIo::SliceAt(int64_t pos, int64_t end, int64_t range_begin)
 }
 
 absl::Status DiskIo::Start(uint32_t piece, int64_t offset, uint8_t* buf, size_t size, bool write,
-                           uint64_t tag) {
+                           uint64_t tag, engine::PieceBuffer* owned) {
   const engine::Metainfo& meta = store_->meta();
   if (piece >= meta.num_pieces()) {
     return absl::InvalidArgumentError(absl::StrCat("piece ", piece, " out of range"));
@@ -153,6 +153,8 @@ absl::Status DiskIo::Start(uint32_t piece, int64_t offset, uint8_t* buf, size_t 
   free_.pop_back();
   slot->tag = tag;
   slot->write = write;
+  // Moving the buffer keeps its address, so `buf` stays valid.
+  if (owned != nullptr) slot->owned = std::move(*owned);
   slot->buf = buf;
   slot->begin = begin;
   slot->next = begin;
@@ -339,6 +341,7 @@ void DiskIo::Finish(Slot* slot) {
   absl::Status result = std::move(slot->status);
   slot->status = absl::OkStatus();
   slot->buf = nullptr;
+  engine::PieceBuffer buffer = std::move(slot->owned);
   if (depth_ != nullptr) depth_->Add(-1);
   if (latency_ns_ != nullptr) {
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -350,7 +353,7 @@ void DiskIo::Finish(Slot* slot) {
   free_.push_back(slot);
   // Before done(), which may destroy this object.
   if (pool_ != nullptr && !active_ && in_flight() == 0) pool_->CloseOwner(this);
-  done_(tag, std::move(result));
+  done_(tag, std::move(result), std::move(buffer));
 }
 
 }  // namespace torrenty::io

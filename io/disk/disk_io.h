@@ -11,6 +11,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "engine/base/piece_buffer.h"
 #include "engine/metainfo/file_map.h"
 #include "io/disk/file_pool.h"
 #include "io/disk/file_store.h"
@@ -22,8 +23,10 @@ namespace torrenty::io {
 class DiskIo {
  public:
   // Called on the ring thread once an operation has fully completed: every slice done, short
-  // transfers continued, EINTR/EAGAIN retried. It may issue new operations.
-  using DoneFn = absl::AnyInvocable<void(uint64_t tag, absl::Status status)>;
+  // transfers continued, EINTR/EAGAIN retried. `buffer` is the one WritePiece took (empty for
+  // reads). It may issue new operations.
+  using DoneFn =
+      absl::AnyInvocable<void(uint64_t tag, absl::Status status, engine::PieceBuffer buffer)>;
 
   // File slices one piece operation keeps in flight at once. A piece over more files is worked
   // through in waves, so memory depends on max_ops only, never on how a torrent lays out files.
@@ -36,12 +39,12 @@ class DiskIo {
   DiskIo(const DiskIo&) = delete;
   DiskIo& operator=(const DiskIo&) = delete;
 
-  // `data` / `buf` must be exactly PieceSize(piece) bytes and stay valid until done(tag).
-  // ResourceExhausted if max_ops operations are already in flight (retry after a done()).
-  // InvalidArgument for a bad piece or size. done() is never called from inside these calls.
-  // Pad-file bytes are not written, and read back as zeros.
-  [[nodiscard]] absl::Status WritePiece(uint32_t piece, absl::Span<const uint8_t> data,
-                                        uint64_t tag);
+  // `buffer->size()` / `buf` must be exactly PieceSize(piece) bytes. A write takes `*buffer` when
+  // it returns OK (the operation owns it until done() hands it back) and leaves it otherwise; a
+  // read's `buf` must stay valid until done(tag). ResourceExhausted if max_ops operations are
+  // already in flight (retry after a done()). InvalidArgument for a bad piece or size. done() is
+  // never called from inside these calls. Pad-file bytes are not written, and read back as zeros.
+  [[nodiscard]] absl::Status WritePiece(uint32_t piece, engine::PieceBuffer* buffer, uint64_t tag);
   [[nodiscard]] absl::Status ReadPiece(uint32_t piece, absl::Span<uint8_t> buf, uint64_t tag);
   // Reads `buf.size()` bytes of a piece from byte `offset` of the piece: the read cache loads
   // bounded extents of large pieces with it. The range must be non-empty and inside the piece.
@@ -90,10 +93,11 @@ class DiskIo {
     uint64_t tag = 0;
     bool write = false;
     uint8_t* buf = nullptr;
-    int64_t begin = 0;  // torrent offset of the range's first byte
-    int64_t next = 0;   // torrent offset of the first byte no SubOp has taken yet
-    int64_t end = 0;    // exclusive
-    size_t active = 0;  // SubOps in flight
+    engine::PieceBuffer owned;  // a write's buffer, handed back by done()
+    int64_t begin = 0;          // torrent offset of the range's first byte
+    int64_t next = 0;           // torrent offset of the first byte no SubOp has taken yet
+    int64_t end = 0;            // exclusive
+    size_t active = 0;          // SubOps in flight
     absl::Status status;
     std::chrono::steady_clock::time_point started{};  // only read with latency_ns_
     SubOp subs[kSubOpsPerSlot];
@@ -102,8 +106,9 @@ class DiskIo {
   };
 
   absl::Status CheckWholePiece(uint32_t piece, size_t size) const;
+  // `owned`, when not null, is taken into the slot once the operation is accepted.
   absl::Status Start(uint32_t piece, int64_t offset, uint8_t* buf, size_t size, bool write,
-                     uint64_t tag);
+                     uint64_t tag, engine::PieceBuffer* owned);
   // The file slice that starts at torrent offset `pos`, cut at `end`.
   engine::FileSlice SliceAt(int64_t pos, int64_t end, int64_t range_begin);
   // Gives `sub` the slot's next slice that needs a ring operation (pad slices are handled on the

@@ -42,11 +42,11 @@ absl::StatusOr<int> HashPool::AddClient() {
   return static_cast<int>(clients_.size()) - 1;
 }
 
-void HashPool::Submit(int client, uint64_t tag, absl::Span<const uint8_t> data,
+void HashPool::Submit(int client, uint64_t tag, engine::PieceBuffer buffer,
                       const engine::Sha1Digest& expected) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(Job{client, tag, data, expected});
+    jobs_.push_back(Job{client, tag, std::move(buffer), expected});
   }
   work_cv_.notify_one();
 }
@@ -54,7 +54,7 @@ void HashPool::Submit(int client, uint64_t tag, absl::Span<const uint8_t> data,
 void HashPool::TakeResults(int client, std::vector<HashResult>* out) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<HashResult>& results = clients_[client]->results;
-  out->insert(out->end(), results.begin(), results.end());
+  for (HashResult& r : results) out->push_back(std::move(r));
   results.clear();
 }
 
@@ -71,18 +71,20 @@ void HashPool::Worker() {
       if (stop_) return;
       const size_t take = std::clamp<size_t>(jobs_.size() / num_threads_, 1, kMaxBatch);
       for (size_t i = 0; i < take && !jobs_.empty(); ++i) {
-        batch.push_back(jobs_.front());
+        batch.push_back(std::move(jobs_.front()));
         jobs_.pop_front();
       }
     }
     done.clear();
-    for (const Job& job : batch)
-      done.push_back(HashResult{job.tag, engine::Sha1(job.data) == job.expected});
+    for (Job& job : batch) {
+      const bool ok = engine::Sha1(job.buffer.bytes()) == job.expected;
+      done.push_back(HashResult{job.tag, ok, std::move(job.buffer)});
+    }
     uint64_t woken = 0;  // clients to wake; a bitmask is enough for up to 64 shards
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (size_t i = 0; i < batch.size(); ++i) {
-        clients_[batch[i].client]->results.push_back(done[i]);
+        clients_[batch[i].client]->results.push_back(std::move(done[i]));
         woken |= uint64_t{1} << (batch[i].client & 63);
       }
     }

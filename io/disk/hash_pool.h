@@ -11,14 +11,15 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/types/span.h"
+#include "engine/base/piece_buffer.h"
 #include "engine/base/types.h"
 
 namespace torrenty::io {
 
 struct HashResult {
   uint64_t tag = 0;
-  bool ok = false;  // SHA-1(data) == expected
+  bool ok = false;             // SHA-1(buffer.bytes()) == expected
+  engine::PieceBuffer buffer;  // the submitted buffer, handed back
 };
 
 class HashPool {
@@ -30,10 +31,11 @@ class HashPool {
   HashPool(const HashPool&) = delete;
   HashPool& operator=(const HashPool&) = delete;
 
-  // Thread-safe. `data` must stay valid until this tag's result has been taken (or the pool is
-  // destroyed). Compares SHA-1(data) with `expected`.
-  void Submit(uint64_t tag, absl::Span<const uint8_t> data, const engine::Sha1Digest& expected) {
-    Submit(0, tag, data, expected);
+  // Thread-safe. Compares SHA-1(buffer.bytes()) with `expected`. The job owns the buffer until
+  // its result hands it back (a pool destroyed first frees it), so no thread reads memory its
+  // submitter may free.
+  void Submit(uint64_t tag, engine::PieceBuffer buffer, const engine::Sha1Digest& expected) {
+    Submit(0, tag, std::move(buffer), expected);
   }
 
   // eventfd (EFD_NONBLOCK | EFD_CLOEXEC), readable when results are ready. The ring thread reads
@@ -48,7 +50,7 @@ class HashPool {
   // shard's ring only ever wakes for its own pieces. Client 0 exists from the start; AddClient
   // must be called before any Submit.
   [[nodiscard]] absl::StatusOr<int> AddClient();
-  void Submit(int client, uint64_t tag, absl::Span<const uint8_t> data,
+  void Submit(int client, uint64_t tag, engine::PieceBuffer buffer,
               const engine::Sha1Digest& expected);
   int notify_fd(int client) const { return clients_[client]->event_fd; }
   void TakeResults(int client, std::vector<HashResult>* out);
@@ -57,7 +59,7 @@ class HashPool {
   struct Job {
     int client;
     uint64_t tag;
-    absl::Span<const uint8_t> data;
+    engine::PieceBuffer buffer;
     engine::Sha1Digest expected;
   };
   // A worker takes at most this many jobs per lock round trip; fewer when the queue is short so

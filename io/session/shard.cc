@@ -1,7 +1,5 @@
 #include "io/session/shard.h"
 
-#include "io/session/shard_internal.h"
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -17,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/peer_id.h"
 #include "engine/codec/wire.h"
+#include "io/session/shard_internal.h"
 
 namespace torrenty::io {
 
@@ -113,8 +112,7 @@ absl::Status Shard::Listen() {
 absl::Status Shard::Loop() {
   now_ = Now();
   last_publish_ = now_;
-  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0,
-              &hash_c_);
+  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0, &hash_c_);
   ring_->Read(inbox_.fd(), &inbox_evt_, sizeof(inbox_evt_), 0, &inbox_c_);
   ring_->Accept(listen_fd_, &accept_c_);
   absl::Status result;
@@ -122,10 +120,10 @@ absl::Status Shard::Loop() {
   for (;;) {
     // Sleep until the earliest deadline: an engine timer, a throttled peer's tokens, the
     // once-a-second publish while there are torrents; with none of these, until an event.
-    const int wait_ms = deadline.ms == kNoDeadline.ms
-                            ? -1
-                            : static_cast<int>(std::clamp<int64_t>(deadline.ms - now_.ms, 0,
-                                                                   kMaxSleepMs));
+    const int wait_ms =
+        deadline.ms == kNoDeadline.ms
+            ? -1
+            : static_cast<int>(std::clamp<int64_t>(deadline.ms - now_.ms, 0, kMaxSleepMs));
     absl::StatusOr<int> n = ring_->RunOnce(
         wait_ms, [](void* self) { static_cast<Shard*>(self)->now_ = Now(); }, this);
     if (!n.ok()) {
@@ -324,7 +322,10 @@ Shard::ShardTorrent* Shard::Instance(SessionTorrent* t) {
   ShardTorrent* raw = st.get();
   st->disk = std::make_unique<DiskIo>(
       ring_.get(), t->store.get(),
-      [this, raw](uint64_t tag, absl::Status s) { OnDiskDone(*raw, tag, std::move(s)); }, 128);
+      [this, raw](uint64_t tag, absl::Status s, engine::PieceBuffer buffer) {
+        OnDiskDone(*raw, tag, std::move(s), std::move(buffer));
+      },
+      128);
   st->disk->set_metrics(&metrics_.disk_queue_depth, &metrics_.disk_latency);
   st->disk->set_file_pool(&file_pool_);
   st->recv_buffer_max =
@@ -440,17 +441,17 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
     case Action::Type::kHashPiece:
       ++st.hashes_pending;
       metrics_.hash_queue_depth.Add(1);
-      env_->hash_pool->Submit(hash_client_, HashTag(id, a.piece), a.data,
+      env_->hash_pool->Submit(hash_client_, HashTag(id, a.piece), std::move(a.buffer),
                               st.t->meta->piece_hashes[a.piece]);
       break;
     case Action::Type::kWritePiece:
-      st.write_backlog.emplace_back(a.piece, a.data);
+      st.write_backlog.emplace_back(a.piece, std::move(a.buffer));
       PumpWrites(st);
       break;
     case Action::Type::kReadBlock:
-      if (!read_backlog_.empty() || !cache_->Serve(BlockRead{id, a.peer, a.piece, a.begin, a.length},
-                                                   st.t->meta->piece_length,
-                                                   st.t->meta->PieceSize(a.piece))) {
+      if (!read_backlog_.empty() ||
+          !cache_->Serve(BlockRead{id, a.peer, a.piece, a.begin, a.length},
+                         st.t->meta->piece_length, st.t->meta->PieceSize(a.piece))) {
         read_backlog_.push_back(BlockRead{id, a.peer, a.piece, a.begin, a.length});
       }
       break;
@@ -502,7 +503,7 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
 void Shard::OnHashEvent(int32_t, uint32_t) {
   env_->hash_pool->TakeResults(hash_client_, &hash_results_);
   const Instant now = now_;
-  for (const HashResult& r : hash_results_) {
+  for (HashResult& r : hash_results_) {
     metrics_.hash_queue_depth.Add(-1);
     (r.ok ? metrics_.pieces_verified : metrics_.pieces_failed).Add();
     auto it = instances_.find(static_cast<TorrentId>(r.tag >> 32));
@@ -510,31 +511,34 @@ void Shard::OnHashEvent(int32_t, uint32_t) {
     ShardTorrent& st = *it->second;
     const uint32_t piece = static_cast<uint32_t>(r.tag);
     --st.hashes_pending;
-    st.engine->HandleHashResult(piece, r.ok, now);
-    if (!r.ok) Log(st.t->id, absl::StrCat("piece ", piece, " failed its hash check; re-requesting"));
+    st.engine->HandleHashResult(piece, r.ok, std::move(r.buffer), now);
+    if (!r.ok)
+      Log(st.t->id, absl::StrCat("piece ", piece, " failed its hash check; re-requesting"));
     Drain(st);
     MaybeRelease(st);
   }
   hash_results_.clear();
-  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0,
-              &hash_c_);
+  ring_->Read(env_->hash_pool->notify_fd(hash_client_), &hash_evt_, sizeof(hash_evt_), 0, &hash_c_);
 }
 
 void Shard::PumpWrites(ShardTorrent& st) {
   while (!st.write_backlog.empty()) {
-    auto [piece, data] = st.write_backlog.front();
-    absl::Status s = st.disk->WritePiece(piece, data, piece);
+    auto& [piece, buffer] = st.write_backlog.front();
+    absl::Status s = st.disk->WritePiece(piece, &buffer, piece);
     if (absl::IsResourceExhausted(s)) return;  // retried when an op completes
+    const uint32_t written = piece;
+    engine::PieceBuffer unwritten = std::move(buffer);  // still ours only if the write failed
     st.write_backlog.pop_front();
-    if (!s.ok()) st.engine->HandlePieceWritten(piece, s, now_);
+    if (!s.ok()) st.engine->HandlePieceWritten(written, s, std::move(unwritten), now_);
   }
 }
 
-void Shard::OnDiskDone(ShardTorrent& st, uint64_t tag, absl::Status status) {
+void Shard::OnDiskDone(ShardTorrent& st, uint64_t tag, absl::Status status,
+                       engine::PieceBuffer buffer) {
   if (tag & kReadTagBit) {
     cache_->Loaded(static_cast<size_t>(tag & ~kReadTagBit), status);
   } else {
-    st.engine->HandlePieceWritten(static_cast<uint32_t>(tag), status, now_);
+    st.engine->HandlePieceWritten(static_cast<uint32_t>(tag), status, std::move(buffer), now_);
   }
   PumpWrites(st);
   PumpReads();

@@ -18,7 +18,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "engine/base/rate_limiter.h"
-#include "io/session/shared_piece_memory.h"
 #include "engine/torrent/torrent.h"
 #include "io/disk/disk_io.h"
 #include "io/disk/hash_pool.h"
@@ -28,6 +27,7 @@
 #include "io/session/messages.h"
 #include "io/session/read_cache.h"
 #include "io/session/session_torrent.h"
+#include "io/session/shared_piece_memory.h"
 
 namespace torrenty::io {
 
@@ -110,7 +110,7 @@ class Shard {
   // Disk and hashing
   void OnHashEvent(int32_t res, uint32_t flags);
   void PumpWrites(ShardTorrent& st);
-  void OnDiskDone(ShardTorrent& st, uint64_t tag, absl::Status status);
+  void OnDiskDone(ShardTorrent& st, uint64_t tag, absl::Status status, engine::PieceBuffer buffer);
   void PumpReads();
 
   const int index_;

@@ -18,7 +18,6 @@
 
 namespace torrenty::io {
 
-
 // Counters and per-torrent totals reach the coordinator and /metrics this often while the shard
 // has torrents.
 inline constexpr int64_t kPublishMs = 1000;
@@ -49,7 +48,8 @@ inline constexpr uint64_t kReadTagBit = uint64_t{1} << 63;
 
 inline engine::Instant Now() {
   using namespace std::chrono;
-  return engine::Instant{duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count()};
+  return engine::Instant{
+      duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count()};
 }
 
 inline sockaddr_in ToSockaddr(const engine::PeerAddress& a) {
@@ -67,12 +67,13 @@ struct Shard::ShardTorrent {
   SessionTorrent* t = nullptr;
   std::unique_ptr<engine::Torrent> engine;
   std::unique_ptr<DiskIo> disk;
-  std::deque<std::pair<uint32_t, absl::Span<const uint8_t>>> write_backlog;
+  // Verified pieces waiting for a free disk slot; their buffers are the shard's until written.
+  std::deque<std::pair<uint32_t, engine::PieceBuffer>> write_backlog;
   size_t recv_buffer_max = kRecvBufferMin;
   uint32_t hashes_pending = 0;
   // The engine's payload totals already added to the shard's metrics.
   int64_t counted_down = 0, counted_up = 0;
-  uint32_t conns = 0;   // Conns attached to it, open or closing
+  uint32_t conns = 0;  // Conns attached to it, open or closing
   // The engine's NextTimeout, recomputed after a turn in which it saw an event (dirty).
   engine::Instant next_timeout{0};
   bool dirty = true;

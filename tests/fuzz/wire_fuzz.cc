@@ -33,11 +33,11 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "engine/base/bitfield.h"
-#include "engine/metainfo/metainfo.h"
 #include "engine/base/sha1.h"
-#include "engine/torrent/torrent.h"
 #include "engine/base/types.h"
 #include "engine/codec/wire.h"
+#include "engine/metainfo/metainfo.h"
+#include "engine/torrent/torrent.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
@@ -341,14 +341,15 @@ class Driver {
       disk_.pop_front();
       switch (a.type) {
         case engine::Action::Type::kHashPiece:
-          FUZZ_CHECK(a.data.size() == meta_.PieceSize(a.piece));
-          torrent_.HandleHashResult(a.piece, engine::Sha1(a.data) == meta_.piece_hashes[a.piece],
-                                    now_);
+          FUZZ_CHECK(a.buffer.size() == meta_.PieceSize(a.piece));
+          torrent_.HandleHashResult(a.piece,
+                                    engine::Sha1(a.buffer.bytes()) == meta_.piece_hashes[a.piece],
+                                    std::move(a.buffer), now_);
           break;
         case engine::Action::Type::kWritePiece:
-          FUZZ_CHECK(a.data.size() == meta_.PieceSize(a.piece));
-          FUZZ_CHECK(engine::Sha1(a.data) == meta_.piece_hashes[a.piece]);
-          torrent_.HandlePieceWritten(a.piece, absl::OkStatus(), now_);
+          FUZZ_CHECK(a.buffer.size() == meta_.PieceSize(a.piece));
+          FUZZ_CHECK(engine::Sha1(a.buffer.bytes()) == meta_.piece_hashes[a.piece]);
+          torrent_.HandlePieceWritten(a.piece, absl::OkStatus(), std::move(a.buffer), now_);
           break;
         case engine::Action::Type::kReadBlock: {
           const std::vector<uint8_t> block(a.length, 0);

@@ -472,7 +472,7 @@ class Swarm {
     engine::Action::Type type;
     engine::PeerKey peer;
     uint32_t piece, begin, length;
-    absl::Span<const uint8_t> data;
+    engine::PieceBuffer buffer;  // hash and write: the engine's buffer, handed back on completion
   };
 
   // A client numbered after the existing ones, with its address; not yet in clients_.
@@ -573,7 +573,7 @@ class Swarm {
     }
   }
 
-  void Execute(int ci, const engine::Action& a) {
+  void Execute(int ci, engine::Action& a) {
     using T = engine::Action::Type;
     Client& c = *clients_[ci];
     switch (a.type) {
@@ -623,7 +623,8 @@ class Swarm {
       case T::kHashPiece:
       case T::kWritePiece:
       case T::kReadBlock:
-        disk_ops_[ci].push_back(DiskOp{a.type, a.peer, a.piece, a.begin, a.length, a.data});
+        disk_ops_[ci].push_back(
+            DiskOp{a.type, a.peer, a.piece, a.begin, a.length, std::move(a.buffer)});
         break;
       case T::kPieceDone:
         for (int other : c.shard_group) {
@@ -653,27 +654,28 @@ class Swarm {
     std::vector<DiskOp> ops;
     ops.swap(disk_ops_[ci]);
     std::shuffle(ops.begin(), ops.end(), rng_);
-    for (const DiskOp& op : ops) {
+    for (DiskOp& op : ops) {
+      const absl::Span<const uint8_t> data = op.buffer.bytes();
       const size_t piece_off = static_cast<size_t>(op.piece) * meta_.piece_length;
       switch (op.type) {
         case engine::Action::Type::kHashPiece: {
-          if (op.data.size() != meta_.PieceSize(op.piece)) {
-            ADD_FAILURE() << "hash of piece " << op.piece << " with " << op.data.size() << " bytes";
+          if (data.size() != meta_.PieceSize(op.piece)) {
+            ADD_FAILURE() << "hash of piece " << op.piece << " with " << data.size() << " bytes";
           }
-          const bool ok = engine::Sha1(op.data) == meta_.piece_hashes[op.piece];
-          c.torrent->HandleHashResult(op.piece, ok, now());
+          const bool ok = engine::Sha1(data) == meta_.piece_hashes[op.piece];
+          c.torrent->HandleHashResult(op.piece, ok, std::move(op.buffer), now());
           break;
         }
         case engine::Action::Type::kWritePiece: {
           if (++c.writes[op.piece] > 1) {
             ADD_FAILURE() << "client " << ci << " wrote piece " << op.piece << " twice";
           }
-          if (op.data.size() != meta_.PieceSize(op.piece) ||
-              engine::Sha1(op.data) != meta_.piece_hashes[op.piece]) {
+          if (data.size() != meta_.PieceSize(op.piece) ||
+              engine::Sha1(data) != meta_.piece_hashes[op.piece]) {
             ADD_FAILURE() << "client " << ci << " writes unverified data for piece " << op.piece;
           }
-          std::copy(op.data.begin(), op.data.end(), c.disk.begin() + piece_off);
-          c.torrent->HandlePieceWritten(op.piece, absl::OkStatus(), now());
+          std::copy(data.begin(), data.end(), c.disk.begin() + piece_off);
+          c.torrent->HandlePieceWritten(op.piece, absl::OkStatus(), std::move(op.buffer), now());
           break;
         }
         case engine::Action::Type::kReadBlock: {

@@ -23,6 +23,7 @@
 #include "io/disk/recheck.h"
 #include "io/ring/ring.h"
 #include "tests/testing/metainfo_fixtures.h"
+#include "tests/testing/piece_buffers.h"
 
 namespace torrenty::io {
 namespace {
@@ -56,11 +57,21 @@ class DiskIoTest : public ::testing::Test {
   }
 
   DiskIo::DoneFn Recorder() {
-    return [this](uint64_t tag, absl::Status s) { results_[tag] = std::move(s); };
+    return [this](uint64_t tag, absl::Status s, engine::PieceBuffer buffer) {
+      results_[tag] = std::move(s);
+      returned_[tag] = std::move(buffer);
+    };
+  }
+  // Writes a copy of `data` as piece `piece`: DiskIo takes an owned buffer.
+  static absl::Status Write(DiskIo& io, uint32_t piece, absl::Span<const uint8_t> data,
+                            uint64_t tag) {
+    engine::PieceBuffer b = testing::BufferOf(data);
+    return io.WritePiece(piece, &b, tag);
   }
 
   std::unique_ptr<Ring> ring_;
   std::map<uint64_t, absl::Status> results_;
+  std::map<uint64_t, engine::PieceBuffer> returned_;  // buffers done() handed back
   TempDir tmp_{"torrenty_dio"};
 };
 
@@ -82,7 +93,7 @@ TEST_F(DiskIoTest, WritesEveryPieceAndReadsItBack) {
 
   for (uint32_t p = 0; p < m.num_pieces(); ++p) {
     auto piece = absl::MakeConstSpan(data).subspan(p * 1000, m.PieceSize(p));
-    ASSERT_TRUE(io.WritePiece(p, piece, p).ok());
+    ASSERT_TRUE(Write(io, p, piece, p).ok());
   }
   EXPECT_EQ(io.in_flight(), 5u);
   RunUntil(5);
@@ -119,8 +130,7 @@ TEST_F(DiskIoTest, LargePiecesOverSingleFile) {
   ASSERT_TRUE(store.ok()) << store.status();
   DiskIo io(ring_.get(), store->get(), Recorder(), 8);
   for (uint32_t p = 0; p < m.num_pieces(); ++p) {
-    ASSERT_TRUE(
-        io.WritePiece(p, absl::MakeConstSpan(data).subspan(p << 20, m.PieceSize(p)), p).ok());
+    ASSERT_TRUE(Write(io, p, absl::MakeConstSpan(data).subspan(p << 20, m.PieceSize(p)), p).ok());
   }
   RunUntil(m.num_pieces());
   for (auto& [tag, s] : results_) EXPECT_TRUE(s.ok()) << tag << ": " << s;
@@ -137,19 +147,18 @@ TEST_F(DiskIoTest, DoneCallbackCanChainTheNextOperation) {
   DiskIo* iop = nullptr;
   DiskIo io(
       ring_.get(), store->get(),
-      [&](uint64_t, absl::Status s) {
+      [&](uint64_t, absl::Status s, engine::PieceBuffer) {
         statuses.push_back(s);
         if (next < m.num_pieces()) {
           // max_ops == 1: the finished slot must already be free here.
           const uint32_t p = next++;
           EXPECT_TRUE(
-              iop->WritePiece(p, absl::MakeConstSpan(data).subspan(p * 1000, m.PieceSize(p)), p)
-                  .ok());
+              Write(*iop, p, absl::MakeConstSpan(data).subspan(p * 1000, m.PieceSize(p)), p).ok());
         }
       },
       /*max_ops=*/1);
   iop = &io;
-  ASSERT_TRUE(io.WritePiece(0, absl::MakeConstSpan(data).subspan(0, 1000), 0).ok());
+  ASSERT_TRUE(Write(io, 0, absl::MakeConstSpan(data).subspan(0, 1000), 0).ok());
   for (int i = 0; i < 1000 && statuses.size() < m.num_pieces(); ++i) {
     ASSERT_TRUE(ring_->RunOnce(100).ok());
   }
@@ -167,8 +176,7 @@ TEST_F(DiskIoTest, PieceSpanningManyTinyFiles) {
   ASSERT_TRUE(store.ok()) << store.status();
   DiskIo io(ring_.get(), store->get(), Recorder(), 4);
   for (uint32_t p = 0; p < m.num_pieces(); ++p) {
-    ASSERT_TRUE(
-        io.WritePiece(p, absl::MakeConstSpan(data).subspan(p * 512, m.PieceSize(p)), p).ok());
+    ASSERT_TRUE(Write(io, p, absl::MakeConstSpan(data).subspan(p * 512, m.PieceSize(p)), p).ok());
   }
   RunUntil(m.num_pieces());
   for (auto& [tag, s] : results_) EXPECT_TRUE(s.ok()) << tag << ": " << s;
@@ -189,14 +197,14 @@ TEST_F(DiskIoTest, OpsLimitIsEnforced) {
   auto piece = [&](uint32_t p) {
     return absl::MakeConstSpan(data).subspan(p * 1000, m.PieceSize(p));
   };
-  ASSERT_TRUE(io.WritePiece(0, piece(0), 0).ok());
-  ASSERT_TRUE(io.WritePiece(1, piece(1), 1).ok());
-  absl::Status third = io.WritePiece(2, piece(2), 2);
+  ASSERT_TRUE(Write(io, 0, piece(0), 0).ok());
+  ASSERT_TRUE(Write(io, 1, piece(1), 1).ok());
+  absl::Status third = Write(io, 2, piece(2), 2);
   EXPECT_TRUE(absl::IsResourceExhausted(third)) << third;
   EXPECT_EQ(io.in_flight(), 2u);
   RunUntil(2);
   EXPECT_EQ(io.in_flight(), 0u);
-  EXPECT_TRUE(io.WritePiece(2, piece(2), 2).ok());
+  EXPECT_TRUE(Write(io, 2, piece(2), 2).ok());
   RunUntil(3);
   EXPECT_TRUE(results_[2].ok());
 }
@@ -210,7 +218,7 @@ TEST_F(DiskIoTest, RejectsBadArguments) {
   std::vector<uint8_t> buf(1000);
   EXPECT_TRUE(absl::IsInvalidArgument(io.ReadPiece(5, absl::MakeSpan(buf), 0)));
   EXPECT_TRUE(absl::IsInvalidArgument(io.ReadPiece(4, absl::MakeSpan(buf), 0)));  // 803 bytes
-  EXPECT_TRUE(absl::IsInvalidArgument(io.WritePiece(0, absl::MakeConstSpan(buf).subspan(1), 0)));
+  EXPECT_TRUE(absl::IsInvalidArgument(Write(io, 0, absl::MakeConstSpan(buf).subspan(1), 0)));
   EXPECT_EQ(io.in_flight(), 0u);
 }
 
@@ -224,7 +232,7 @@ TEST_F(DiskIoTest, WriteToReadOnlyStoreNamesTheFile) {
   auto store = FileStore::Open(tmp_.path(), m, OpenMode::kExisting);  // O_RDONLY
   ASSERT_TRUE(store.ok()) << store.status();
   DiskIo io(ring_.get(), store->get(), Recorder());
-  ASSERT_TRUE(io.WritePiece(0, absl::MakeConstSpan(data).subspan(0, 1000), 7).ok());
+  ASSERT_TRUE(Write(io, 0, absl::MakeConstSpan(data).subspan(0, 1000), 7).ok());
   RunUntil(1);
   const absl::Status& s = results_[7];
   EXPECT_FALSE(s.ok());
@@ -263,8 +271,7 @@ TEST_F(DiskIoTest, PadBytesAreNeverWrittenAndReadAsZeros) {
   ASSERT_TRUE(store.ok()) << store.status();
   DiskIo io(ring_.get(), store->get(), Recorder());
   for (uint32_t p = 0; p < m.num_pieces(); ++p) {
-    ASSERT_TRUE(
-        io.WritePiece(p, absl::MakeConstSpan(data).subspan(p * 1024, m.PieceSize(p)), p).ok());
+    ASSERT_TRUE(Write(io, p, absl::MakeConstSpan(data).subspan(p * 1024, m.PieceSize(p)), p).ok());
   }
   EXPECT_TRUE(results_.empty());  // even the all-pad piece reports through the ring
   RunUntil(m.num_pieces());
@@ -296,8 +303,7 @@ TEST_F(DiskIoTest, ReadRangeReadsAnyPartOfAPiece) {
   ASSERT_TRUE(store.ok()) << store.status();
   DiskIo io(ring_.get(), store->get(), Recorder());
   for (uint32_t p = 0; p < m.num_pieces(); ++p) {
-    ASSERT_TRUE(
-        io.WritePiece(p, absl::MakeConstSpan(data).subspan(p * 2048, m.PieceSize(p)), p).ok());
+    ASSERT_TRUE(Write(io, p, absl::MakeConstSpan(data).subspan(p * 2048, m.PieceSize(p)), p).ok());
   }
   RunUntil(m.num_pieces());
   results_.clear();
@@ -352,7 +358,7 @@ TEST_F(DiskIoTest, SlotMemoryDoesNotGrowWithFilesPerPiece) {
   EXPECT_LT(grown, size_t{256} << 10) << "64 slots took " << grown << " bytes";
 
   // A wave of ring operations per kSubOpsPerSlot files: many more loop turns than usual.
-  ASSERT_TRUE(io->WritePiece(0, data, 1).ok());
+  ASSERT_TRUE(Write(*io, 0, data, 1).ok());
   RunUntil(1, 100'000);
   EXPECT_TRUE(results_[1].ok()) << results_[1];
   std::vector<uint8_t> back(kFilesInPiece, 0);
@@ -391,21 +397,37 @@ TEST_F(DiskIoTest, AlignedPiecesAreWrittenWithODirect) {
       << "neither " << tmp_.path() << " nor " << here << " accepts O_DIRECT";
   DiskIo io(ring_.get(), store->get(), Recorder());
   for (uint32_t p = 0; p < 4; ++p) {
-    ASSERT_TRUE(io.WritePiece(p, absl::MakeConstSpan(buf.get() + p * kPiece, kPiece), p).ok());
+    ASSERT_TRUE(Write(io, p, absl::MakeConstSpan(buf.get() + p * kPiece, kPiece), p).ok());
   }
   RunUntil(4);
   for (auto& [tag, s] : results_) EXPECT_TRUE(s.ok()) << tag << ": " << s;
   EXPECT_EQ(io.direct_writes(), 4u);
   EXPECT_EQ(io.direct_fallbacks(), 0u);
   EXPECT_EQ(ReadFile((*store)->path(0)), data);
+}
 
-  // A buffer that is not 4 KiB-aligned takes the buffered descriptor.
-  std::vector<uint8_t> odd(kPiece + 1);
-  std::copy(data.begin(), data.begin() + kPiece, odd.begin() + 1);
-  ASSERT_TRUE(io.WritePiece(0, absl::MakeConstSpan(odd).subspan(1), 9).ok());
-  RunUntil(5);
-  EXPECT_TRUE(results_[9].ok());
-  EXPECT_EQ(io.direct_writes(), 4u);
+// A write owns its buffer while it is in flight and done() hands back that same allocation, so
+// the engine can recycle it and nothing else ever points into it.
+TEST_F(DiskIoTest, WriteHandsItsBufferBack) {
+  auto data = TestData(3000, 7);
+  engine::Metainfo m = MakeMeta("back.bin", {{{}, 3000}}, 1000, false, data);
+  auto store = FileStore::Open(tmp_.path(), m, OpenMode::kCreate);
+  ASSERT_TRUE(store.ok()) << store.status();
+  DiskIo io(ring_.get(), store->get(), Recorder());
+  engine::PieceBuffer b = testing::BufferOf(absl::MakeConstSpan(data).subspan(1000, 1000));
+  const uint8_t* address = b.data();
+  ASSERT_TRUE(io.WritePiece(1, &b, 5).ok());
+  EXPECT_TRUE(b.empty()) << "the operation took the buffer";
+  RunUntil(1);
+  EXPECT_TRUE(results_[5].ok()) << results_[5];
+  ASSERT_FALSE(returned_[5].empty());
+  EXPECT_EQ(returned_[5].data(), address);
+  EXPECT_EQ(returned_[5].size(), 1000u);
+
+  // A refused write leaves the buffer with the caller.
+  engine::PieceBuffer wrong = testing::BufferOf(absl::MakeConstSpan(data).subspan(0, 999));
+  EXPECT_TRUE(absl::IsInvalidArgument(io.WritePiece(0, &wrong, 6)));
+  EXPECT_FALSE(wrong.empty());
 }
 
 // A filesystem that accepts O_DIRECT at open but refuses the write with EINVAL: the piece is
@@ -425,7 +447,7 @@ TEST_F(DiskIoTest, DirectWriteEinvalFallsBackToBuffered) {
   (*store)->ReplaceDirectFdForTesting(0, efd);
   DiskIo io(ring_.get(), store->get(), Recorder());
   for (uint32_t p = 0; p < 4; ++p) {
-    ASSERT_TRUE(io.WritePiece(p, absl::MakeConstSpan(buf.get() + p * kPiece, kPiece), p).ok());
+    ASSERT_TRUE(Write(io, p, absl::MakeConstSpan(buf.get() + p * kPiece, kPiece), p).ok());
   }
   RunUntil(4);
   for (auto& [tag, s] : results_) EXPECT_TRUE(s.ok()) << tag << ": " << s;
@@ -446,7 +468,7 @@ TEST_F(DiskIoTest, FileNeverCreatedFailsOnlyOperationsThatReachIt) {
   ASSERT_EQ((*store)->fd(1), -1);
   DiskIo io(ring_.get(), store->get(), Recorder());
   for (uint32_t p : {0u, 4u}) {
-    ASSERT_TRUE(io.WritePiece(p, absl::MakeConstSpan(data).subspan(p * 1000, 1000), p).ok());
+    ASSERT_TRUE(Write(io, p, absl::MakeConstSpan(data).subspan(p * 1000, 1000), p).ok());
   }
   RunUntil(2);
   for (auto& [tag, s] : results_) EXPECT_TRUE(s.ok()) << tag << ": " << s;
@@ -456,7 +478,7 @@ TEST_F(DiskIoTest, FileNeverCreatedFailsOnlyOperationsThatReachIt) {
   RunUntil(1);
   EXPECT_TRUE(results_[7].ok()) << results_[7];
   EXPECT_EQ(engine::Sha1(buf), m.piece_hashes[4]);
-  const absl::Status write_b = io.WritePiece(2, absl::MakeConstSpan(data).subspan(2000, 1000), 8);
+  const absl::Status write_b = Write(io, 2, absl::MakeConstSpan(data).subspan(2000, 1000), 8);
   EXPECT_THAT(std::string(write_b.message()), ::testing::HasSubstr("b.bin"));
 
   absl::StatusOr<engine::Bitfield> have = CheckExistingData(**store, 2);

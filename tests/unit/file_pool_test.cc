@@ -20,6 +20,7 @@
 #include "io/disk/file_store.h"
 #include "io/ring/ring.h"
 #include "tests/testing/metainfo_fixtures.h"
+#include "tests/testing/piece_buffers.h"
 
 namespace torrenty::io {
 namespace {
@@ -229,10 +230,20 @@ class PooledDiskIoTest : public ::testing::Test {
     ASSERT_EQ(results_.size(), want);
   }
   DiskIo::DoneFn Recorder() {
-    return [this](uint64_t tag, absl::Status s) { results_[tag] = std::move(s); };
+    return [this](uint64_t tag, absl::Status s, engine::PieceBuffer buffer) {
+      results_[tag] = std::move(s);
+      returned_[tag] = std::move(buffer);
+    };
+  }
+  // Writes a copy of `data` as piece `piece`: DiskIo takes an owned buffer.
+  static absl::Status Write(DiskIo& io, uint32_t piece, absl::Span<const uint8_t> data,
+                            uint64_t tag) {
+    engine::PieceBuffer b = testing::BufferOf(data);
+    return io.WritePiece(piece, &b, tag);
   }
   std::unique_ptr<Ring> ring_;
   std::map<uint64_t, absl::Status> results_;
+  std::map<uint64_t, engine::PieceBuffer> returned_;  // buffers done() handed back
   TempDir tmp_{"torrenty_pooled"};
 };
 
@@ -247,7 +258,7 @@ TEST_F(PooledDiskIoTest, MoreFilesThanTheCapRoundTripAndIdleHoldsNone) {
   io.set_active(true);
   for (uint32_t p = 0; p < m.num_pieces(); ++p) {
     auto piece = absl::MakeConstSpan(data).subspan(p * 1500, m.PieceSize(p));
-    ASSERT_TRUE(io.WritePiece(p, piece, p).ok());
+    ASSERT_TRUE(Write(io, p, piece, p).ok());
     RunUntil(p + 1);  // one piece at a time: at most its two files pinned
     EXPECT_LE(pool.open(), 3u);
     EXPECT_LE(FdsUnder(tmp_.path()), 3);
@@ -292,8 +303,7 @@ TEST_F(PooledDiskIoTest, OperationsWaitForADescriptorWhenEveryOneIsPinned) {
   DiskIo io(ring_.get(), store->get(), Recorder());
   io.set_file_pool(&pool);
   for (uint32_t p = 0; p < m.num_pieces(); ++p) {
-    ASSERT_TRUE(
-        io.WritePiece(p, absl::MakeConstSpan(data).subspan(p * 1500, m.PieceSize(p)), p).ok());
+    ASSERT_TRUE(Write(io, p, absl::MakeConstSpan(data).subspan(p * 1500, m.PieceSize(p)), p).ok());
   }
   for (int i = 0; i < 1000 && results_.size() < m.num_pieces(); ++i) {
     ASSERT_TRUE(ring_->RunOnce(100).ok());

@@ -12,10 +12,12 @@
 #include "gtest/gtest.h"
 #include "io/ring/ring.h"
 #include "tests/testing/metainfo_fixtures.h"
+#include "tests/testing/piece_buffers.h"
 
 namespace torrenty::io {
 namespace {
 
+using ::torrenty::testing::BufferOf;
 using ::torrenty::testing::TestData;
 
 // Waits for the eventfd and collects results until `want` have arrived.
@@ -43,10 +45,10 @@ TEST(HashPoolTest, GoodAndBadDigests) {
   auto b = TestData(5, 2);
   engine::Sha1Digest wrong = engine::Sha1(a);
   wrong[0] ^= 1;
-  (*pool)->Submit(1, a, engine::Sha1(a));
-  (*pool)->Submit(2, a, wrong);
-  (*pool)->Submit(3, b, engine::Sha1(b));
-  (*pool)->Submit(4, {}, engine::Sha1({}));
+  (*pool)->Submit(1, BufferOf(a), engine::Sha1(a));
+  (*pool)->Submit(2, BufferOf(a), wrong);
+  (*pool)->Submit(3, BufferOf(b), engine::Sha1(b));
+  (*pool)->Submit(4, BufferOf({}), engine::Sha1({}));
   auto results = Collect(**pool, 4);
   ASSERT_EQ(results.size(), 4u);
   std::sort(results.begin(), results.end(),
@@ -57,13 +59,28 @@ TEST(HashPoolTest, GoodAndBadDigests) {
   EXPECT_TRUE(results[3].ok);
 }
 
+// The job owns the buffer and its result hands back the same allocation.
+TEST(HashPoolTest, ResultHandsTheBufferBack) {
+  auto pool = HashPool::Create(1);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto a = TestData(5000, 3);
+  engine::PieceBuffer buffer = BufferOf(a);
+  const uint8_t* address = buffer.data();
+  (*pool)->Submit(7, std::move(buffer), engine::Sha1(a));
+  auto results = Collect(**pool, 1);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].ok);
+  EXPECT_EQ(results[0].buffer.data(), address);
+  EXPECT_EQ(results[0].buffer.size(), a.size());
+}
+
 TEST(HashPoolTest, NotifyFdBecomesReadable) {
   auto pool = HashPool::Create(2);
   ASSERT_TRUE(pool.ok()) << pool.status();
   pollfd pfd{(*pool)->notify_fd(), POLLIN, 0};
   EXPECT_EQ(poll(&pfd, 1, 0), 0);  // nothing yet
   auto a = TestData(1000, 3);
-  (*pool)->Submit(9, a, engine::Sha1(a));
+  (*pool)->Submit(9, BufferOf(a), engine::Sha1(a));
   ASSERT_EQ(poll(&pfd, 1, 5000), 1);
   uint64_t n = 0;
   ASSERT_EQ(read((*pool)->notify_fd(), &n, sizeof(n)), static_cast<ssize_t>(sizeof(n)));
@@ -91,7 +108,7 @@ TEST(HashPoolTest, ManyJobsOnTwoThreadsFromSeveralSubmitters) {
   std::vector<std::thread> submitters;
   for (int t = 0; t < 4; ++t) {
     submitters.emplace_back([&, t] {
-      for (int i = t; i < kJobs; i += 4) (*pool)->Submit(i, bufs[i], digests[i]);
+      for (int i = t; i < kJobs; i += 4) (*pool)->Submit(i, BufferOf(bufs[i]), digests[i]);
     });
   }
   for (auto& t : submitters) t.join();
@@ -121,7 +138,7 @@ TEST(HashPoolTest, RingCanReadNotifyFd) {
   Completion c = MakeCompletion<&Reader::OnRead>(&reader);
   (*ring)->Read((*pool)->notify_fd(), &reader.value, sizeof(reader.value), 0, &c);
   auto a = TestData(4096, 5);
-  (*pool)->Submit(42, a, engine::Sha1(a));
+  (*pool)->Submit(42, BufferOf(a), engine::Sha1(a));
   for (int i = 0; i < 100 && !reader.fired; ++i) ASSERT_TRUE((*ring)->RunOnce(50).ok());
   ASSERT_TRUE(reader.fired);
   EXPECT_EQ(reader.res, 8);
@@ -135,7 +152,7 @@ TEST(HashPoolTest, DestroyWithPendingJobsDoesNotHang) {
   auto pool = HashPool::Create(2);
   ASSERT_TRUE(pool.ok()) << pool.status();
   auto a = TestData(1 << 20, 6);
-  for (int i = 0; i < 200; ++i) (*pool)->Submit(i, a, engine::Sha1Digest{});
+  for (int i = 0; i < 200; ++i) (*pool)->Submit(i, BufferOf(a), engine::Sha1Digest{});
   pool->reset();  // joins; queued jobs are dropped
 }
 

@@ -13,14 +13,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
-#include "engine/codec/bencode.h"
 #include "engine/base/bitfield.h"
+#include "engine/base/sha1.h"
+#include "engine/base/types.h"
+#include "engine/codec/bencode.h"
+#include "engine/codec/wire.h"
 #include "engine/metainfo/metainfo.h"
 #include "engine/torrent/piece_memory.h"
-#include "engine/base/sha1.h"
 #include "engine/torrent/torrent.h"
-#include "engine/base/types.h"
-#include "engine/codec/wire.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -523,7 +523,8 @@ TEST(TorrentLimits, UnrequestedBlockIsNotWrittenIntoAPiece) {
   }
   ASSERT_NE(hash, nullptr);
   const size_t start = size_t{r.index} * e.meta().piece_length;
-  EXPECT_TRUE(std::equal(hash->data.begin(), hash->data.end(), payload.begin() + start))
+  const absl::Span<const uint8_t> hashed = hash->buffer.bytes();
+  EXPECT_TRUE(std::equal(hashed.begin(), hashed.end(), payload.begin() + start))
       << "an unrequested block was mixed into the piece";
 }
 
