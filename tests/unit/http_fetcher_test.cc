@@ -170,12 +170,14 @@ class KeepAliveServer {
       const std::string body = "d8:intervali1800e5:peers0:e";
       const std::string response =
           "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-      const bool sent = send(conn, response.data(), response.size(), MSG_NOSIGNAL) ==
-                        static_cast<ssize_t>(response.size());
+      // Counted down before the response leaves: once the client has it, it may start the next
+      // request on another connection, and counting down after send() raced with that.
       {
         std::lock_guard<std::mutex> lock(open_->mu);
         --open_->now;
       }
+      const bool sent = send(conn, response.data(), response.size(), MSG_NOSIGNAL) ==
+                        static_cast<ssize_t>(response.size());
       if (!sent) break;
     }
   }
