@@ -129,6 +129,7 @@ Coordinator::~Coordinator() {
   checker_.reset();
   http_.reset();
   udp_.reset();
+  dht_.reset();
   ring_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
 }
@@ -637,6 +638,7 @@ absl::Status Coordinator::Finish() {
       SubmitResume(e, /*live=*/false);
     }
   }
+  DhtSave(now);
   if (resume_writer_) {
     // Saves of what start-up checks found are worth a later recheck, not a stop that outlasts
     // systemd's timeout (10,000 of them take minutes of fsyncs).
@@ -700,6 +702,7 @@ void Coordinator::Tick(Instant now) {
     }
     if (!stopping_) RunQueue();
   }
+  DhtTick(now);
   PollAnnouncers(now);
 }
 

@@ -22,6 +22,7 @@
 #include "engine/session/torrent_queue.h"
 #include "engine/tracker/announce_scheduler.h"
 #include "engine/tracker/announcer.h"
+#include "io/dht/dht_driver.h"
 #include "io/disk/hash_pool.h"
 #include "io/disk/resume_writer.h"
 #include "io/metrics/session_metrics.h"
@@ -220,6 +221,9 @@ class Coordinator {
   void SubmitResume(TorrentEntry& e, bool live, bool optional = false);
   void OnResumeDone(TorrentId id, bool ok, const std::string& error);
   ResumeWriter& resume_writer();
+  // DHT (coordinator_dht.cc): get_peers and announce_peer for every running public torrent.
+  void DhtTick(engine::Instant now);
+  void DhtSave(engine::Instant now);
 
   CoordinatorEnv env_;
   std::unique_ptr<Ring> ring_;
@@ -271,6 +275,11 @@ class Coordinator {
   std::vector<engine::ShardUsage> rate_usage_;
   bool rates_sent_ = false;  // the shards hold shares that a lifted limit must clear
   engine::Instant last_rebalance_{};
+
+  std::unique_ptr<DhtDriver> dht_;
+  bool dht_failed_ = false;
+  engine::Instant dht_saved_{};
+  absl::flat_hash_map<TorrentId, engine::Instant> dht_next_;  // next get_peers per torrent
 };
 
 }  // namespace torrenty::io

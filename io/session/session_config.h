@@ -76,6 +76,13 @@ struct SessionConfig {
   std::function<void()> on_tick;
   // The coordinator changed a torrent's saved state by itself (a seed limit stopped it).
   std::function<void(TorrentId)> on_torrent_changed;
+  // The session's DHT node (BEP 5), on the UDP port of the same number as the peer port. Off
+  // unless a command turns it on; private torrents never use it.
+  struct Dht {
+    bool enabled = false;
+    std::vector<std::string> bootstrap;  // HOST:PORT
+    std::string state_file;              // good nodes and our id between runs; empty: none
+  } dht;
 };
 
 struct AddTorrentParams {

@@ -204,12 +204,22 @@ if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         pass
 
 
+def no_public_dht(argv):
+    """Tests never reach the internet: a torrenty session command without --dht-bootstrap (whose
+    default is the public routers) runs with --no-dht."""
+    if (len(argv) >= 2 and os.path.basename(argv[0]) == "torrenty"
+            and argv[1] in ("download", "seed", "serve")
+            and not any(a == "--no-dht" or a.startswith("--dht-bootstrap") for a in argv)):
+        return argv[:2] + ["--no-dht"] + argv[2:]
+    return argv
+
+
 class Proc:
     """A child process whose stdout+stderr go to a log file (or stderr to its own file)."""
 
     def __init__(self, name, argv, log_dir, cwd=None, env=None, separate_stdout=False):
         self.name = name
-        self.argv = [str(a) for a in argv]
+        self.argv = no_public_dht([str(a) for a in argv])
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         base = log_dir / f"{name}.{next(_seq)}"

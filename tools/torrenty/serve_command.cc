@@ -44,6 +44,9 @@ constexpr char kServeUsage[] =
     "                         ~/.local/state/torrenty)\n"
     "  --download-dir DIR     where added torrents' data goes (default STATE-DIR/downloads)\n"
     "  --port N               peer port (default: first free of 6881-6889)\n"
+    "  --dht-bootstrap HOST:PORT  DHT node to start from (repeatable; default: the public\n"
+    "                         routers); nodes are kept in STATE-DIR/dht.dat\n"
+    "  --no-dht               do not use the DHT (private torrents never do)\n"
     "  --rpc-bind ADDR        RPC address (default 127.0.0.1; elsewhere needs --rpc-auth)\n"
     "  --rpc-port N           RPC port (default 9091; 0 = any free port, printed at start)\n"
     "  --rpc-auth USER:PASS   HTTP basic auth for the RPC and /metrics\n"
@@ -458,6 +461,7 @@ int RunServe(int argc, char** argv) {
   args.session.ApplyTo(&config);
   config.log_torrent_names = true;
   config.state_dir = args.state_dir;
+  config.dht = args.session.Dht(args.state_dir + "/dht.dat");
   config.on_log = LogLine;
   Server* server_ptr = nullptr;
   io::Session* session_ptr = nullptr;

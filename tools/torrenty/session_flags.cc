@@ -1,5 +1,6 @@
 #include "tools/torrenty/session_flags.h"
 
+#include <cstdlib>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -9,6 +10,41 @@
 #include "tools/torrenty/cli_util.h"
 
 namespace torrenty::tools {
+namespace {
+
+// The routers most clients start from (what libtorrent and Transmission ship).
+const char* const kDefaultDhtRouters[] = {
+    "router.bittorrent.com:6881", "dht.transmissionbt.com:6881", "router.utorrent.com:6881"};
+
+bool ValidHostPort(absl::string_view text) {
+  const size_t colon = text.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) return false;
+  uint32_t port = 0;
+  return absl::SimpleAtoi(text.substr(colon + 1), &port) && port >= 1 && port <= 65535;
+}
+
+}  // namespace
+
+io::SessionConfig::Dht SessionFlags::Dht(std::string state_file) const {
+  io::SessionConfig::Dht d;
+  d.enabled = dht;
+  if (!dht) return d;
+  d.bootstrap = dht_bootstrap;
+  if (d.bootstrap.empty())
+    d.bootstrap.assign(std::begin(kDefaultDhtRouters), std::end(kDefaultDhtRouters));
+  d.state_file = std::move(state_file);
+  return d;
+}
+
+std::string DefaultDhtStateFile() {
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg != nullptr && xdg[0] == '/') {
+    return absl::StrCat(xdg, "/torrenty/dht.dat");
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && home[0] == '/') {
+    return absl::StrCat(home, "/.local/state/torrenty/dht.dat");
+  }
+  return "";
+}
 
 FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, SessionFlags* out,
                           SessionFlagSet set) {
@@ -57,6 +93,13 @@ FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, 
       return bad(absl::StrCat("--piece-memory needs a size of at least 1M, got '", value, "'"));
     }
     out->piece_memory = *bytes;
+  } else if (TakeValue(argc, argv, i, "--dht-bootstrap", &value, &missing)) {
+    if (missing || !ValidHostPort(value)) {
+      return bad(absl::StrCat("--dht-bootstrap needs HOST:PORT, got '", value, "'"));
+    }
+    out->dht_bootstrap.push_back(value);
+  } else if (arg == "--no-dht") {
+    out->dht = false;
   } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {
     const auto level =
         (arg == "-v" || arg == "--verbose") ? io::Verbosity::kVerbose : io::Verbosity::kQuiet;

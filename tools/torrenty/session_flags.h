@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "io/session/session_config.h"
@@ -20,6 +22,9 @@ struct SessionFlags {
   bool rates_given = false;
   int64_t piece_memory = int64_t{32} << 20;
   io::Verbosity verbosity = io::Verbosity::kNormal;
+  // --no-dht, --dht-bootstrap HOST:PORT (repeatable; without it, the public routers).
+  bool dht = true;
+  std::vector<std::string> dht_bootstrap;
 
   bool quiet() const { return verbosity == io::Verbosity::kQuiet; }
 
@@ -36,7 +41,12 @@ struct SessionFlags {
     config->piece_memory_bytes = piece_memory;
     config->verbosity = verbosity;
   }
+  // The DHT settings, with the state file that keeps its nodes between runs.
+  io::SessionConfig::Dht Dht(std::string state_file) const;
 };
+
+// download and seed keep DHT nodes in $XDG_STATE_HOME/torrenty (~/.local/state/torrenty).
+std::string DefaultDhtStateFile();
 
 // Flags a command may leave out of the shared set; it then reports them as unknown options.
 struct SessionFlagSet {

@@ -35,6 +35,9 @@ constexpr char kDownloadUsage[] =
     "  -o, --output DIR     where to put the content\n"
     "  --port N             listening port (default: first free of 6881-6889)\n"
     "  --peer HOST:PORT     also connect to this peer (repeatable; works without a tracker)\n"
+    "  --dht-bootstrap HOST:PORT  DHT node to start from (repeatable; default: the public\n"
+    "                       routers); nodes found are kept in ~/.local/state/torrenty/dht.dat\n"
+    "  --no-dht             do not use the DHT (private torrents never do)\n"
     "  --seed               keep seeding after the download until SIGINT/SIGTERM\n"
     "  --only N[,N...]      fetch only these files (numbered from 0 in `torrenty info`'s list);\n"
     "                       pieces they share with other files are fetched whole\n"
@@ -57,6 +60,9 @@ constexpr char kSeedUsage[] =
     "  --data DIR           folder holding the content\n"
     "  --port N             listening port (default: first free of 6881-6889)\n"
     "  --peer HOST:PORT     also connect to this peer (repeatable)\n"
+    "  --dht-bootstrap HOST:PORT  DHT node to start from (repeatable; default: the public\n"
+    "                       routers); nodes found are kept in ~/.local/state/torrenty/dht.dat\n"
+    "  --no-dht             do not use the DHT (private torrents never do)\n"
     "  --hash-threads N     SHA-1 verification threads (default 2)\n"
     "  --threads N          event-loop shards, one io_uring ring each (default: one per CPU)\n"
     "  --max-open-files N   torrent files open at once, over all shards (default 512)\n"
@@ -279,6 +285,7 @@ int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::M
   io::SessionOptions opts;
   opts.data_dir = args.dir;
   args.session.ApplyTo(&opts);
+  if (!meta.is_private) opts.dht = args.session.Dht(DefaultDhtStateFile());
   opts.peers = args.peers;
   opts.files_wanted = files_wanted;
   opts.seed_after_complete = seed_after;
@@ -341,7 +348,8 @@ int RunDownload(int argc, char** argv) {
       return Fail("download", st.message());
     }
   }
-  if (meta->trackers.empty() && args.peers.empty() && !have->all()) {
+  if (meta->trackers.empty() && args.peers.empty() && !have->all() &&
+      (!args.session.dht || meta->is_private)) {
     return Fail("download", "the torrent has no trackers; give peers with --peer HOST:PORT");
   }
   const int rc = RunTransfer("download", args, *meta, *have, args.seed, files_wanted);

