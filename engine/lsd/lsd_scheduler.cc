@@ -64,6 +64,8 @@ absl::Status LsdScheduler::HandleDatagram(absl::Span<const uint8_t> datagram, ui
   absl::StatusOr<LsdAnnounce> a = ParseLsdAnnounce(datagram);
   if (!a.ok()) return a.status();
   if (!config_.cookie.empty() && a->cookie == config_.cookie) return absl::OkStatus();
+  // 0.0.0.0 (a sender without a source address) names no peer anyone could dial.
+  if (from_ip == 0) return absl::OkStatus();
   for (const InfoHash& ih : a->info_hashes) {
     auto it = by_hash_.find(ih);
     if (it == by_hash_.end()) continue;

@@ -58,7 +58,8 @@ class LsdScheduler {
   Instant NextTimeout() const;
 
   // A datagram from `from_ip` (host byte order): appends to *found a peer (from_ip, Port) for
-  // each announced info-hash of ours. InvalidArgument for a malformed datagram.
+  // each announced info-hash of ours (none when from_ip is 0.0.0.0). InvalidArgument for a
+  // malformed datagram.
   [[nodiscard]] absl::Status HandleDatagram(absl::Span<const uint8_t> datagram, uint32_t from_ip,
                                             Instant now, std::vector<Found>* found);
 

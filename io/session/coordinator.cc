@@ -129,6 +129,7 @@ Coordinator::~Coordinator() {
   checker_.reset();
   http_.reset();
   udp_.reset();
+  lsd_.reset();
   ring_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
 }
@@ -362,6 +363,7 @@ void Coordinator::Activate(TorrentEntry& e) {
     inbox->Post(std::move(m));
   }
   DistributePeers(e, e.peers);
+  LsdAdd(e, Now());
   if (e.done() && e.stop_session_when_complete) {
     e.completed_event = true;  // nothing to download
     BeginStop(Now());
@@ -391,6 +393,7 @@ void Coordinator::Stop(TorrentId id, std::function<void()> then) {
     return;
   }
   e->state = TorrentEntry::State::kStopping;
+  LsdRemove(*e);
   e->after_stop = std::move(then);
   e->deactivations_pending = env_.shards;
   const Instant now = Now();
@@ -700,6 +703,7 @@ void Coordinator::Tick(Instant now) {
     }
     if (!stopping_) RunQueue();
   }
+  if (lsd_ && !stopping_) lsd_->Tick(now);
   PollAnnouncers(now);
 }
 

@@ -17,6 +17,7 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
   config.max_upload_rate = options.max_upload_rate;
   config.torrent_error_is_fatal = true;
   config.verbosity = options.verbosity;
+  config.local_discovery = options.local_discovery;
   config.on_log = std::move(options.on_log);
   // Filled in below, once the TorrentSession exists to record the last progress.
   absl::StatusOr<std::unique_ptr<Session>> session = Session::Create(std::move(config));

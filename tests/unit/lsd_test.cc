@@ -226,6 +226,9 @@ TEST(LsdScheduler, ReceivedAnnouncesBecomePeersOfOurTorrents) {
       s.HandleDatagram(Bytes(LibtorrentAnnounce(6881, 7, "ours")), 0x7f000001, Instant{0}, &found)
           .ok());
   EXPECT_TRUE(found.empty());
+  // A sender without a source address names no peer.
+  ASSERT_TRUE(s.HandleDatagram(Bytes(two), 0, Instant{0}, &found).ok());
+  EXPECT_TRUE(found.empty());
   // A repeat within a minute is reported once; after that, again.
   ASSERT_TRUE(s.HandleDatagram(Bytes(two), 0x7f000002, Instant{59'999}, &found).ok());
   EXPECT_TRUE(found.empty());

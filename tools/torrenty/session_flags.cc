@@ -41,8 +41,8 @@ FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, 
     const absl::string_view flag = down ? "--max-download-rate" : "--max-upload-rate";
     absl::StatusOr<int64_t> rate = value == "0" ? absl::StatusOr<int64_t>(0) : ParseSize(value);
     if (missing || !rate.ok()) {
-      return bad(absl::StrCat(flag, " needs bytes per second (e.g. 500K, 10M; 0 = unlimited), got '",
-                              value, "'"));
+      return bad(absl::StrCat(
+          flag, " needs bytes per second (e.g. 500K, 10M; 0 = unlimited), got '", value, "'"));
     }
     (down ? out->max_download_rate : out->max_upload_rate) = *rate;
     out->rates_given = true;
@@ -57,6 +57,8 @@ FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, 
       return bad(absl::StrCat("--piece-memory needs a size of at least 1M, got '", value, "'"));
     }
     out->piece_memory = *bytes;
+  } else if (arg == "--no-lsd") {
+    out->local_discovery = false;
   } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {
     const auto level =
         (arg == "-v" || arg == "--verbose") ? io::Verbosity::kVerbose : io::Verbosity::kQuiet;

@@ -20,6 +20,7 @@ struct SessionFlags {
   bool rates_given = false;
   int64_t piece_memory = int64_t{32} << 20;
   io::Verbosity verbosity = io::Verbosity::kNormal;
+  bool local_discovery = true;  // --no-lsd clears it
 
   bool quiet() const { return verbosity == io::Verbosity::kQuiet; }
 
@@ -35,6 +36,7 @@ struct SessionFlags {
     config->max_upload_rate = max_upload_rate;
     config->piece_memory_bytes = piece_memory;
     config->verbosity = verbosity;
+    config->local_discovery = local_discovery;
   }
 };
 

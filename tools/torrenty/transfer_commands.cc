@@ -45,6 +45,7 @@ constexpr char kDownloadUsage[] =
     "  --max-open-files N   torrent files open at once, over all shards (default 512)\n"
     "  --max-download-rate R  download limit, bytes/s (500K, 10M; default 0 = none)\n"
     "  --max-upload-rate R    upload limit, bytes/s (default 0 = none)\n"
+    "  --no-lsd             no local peer discovery (BEP 14 multicast on the LAN)\n"
     "  --piece-memory BYTES memory for pieces in flight (default 32M; K/M/G suffixes); when\n"
     "                       it is used up fewer requests go out instead of memory growing\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
@@ -62,6 +63,7 @@ constexpr char kSeedUsage[] =
     "  --max-open-files N   torrent files open at once, over all shards (default 512)\n"
     "  --max-download-rate R  download limit, bytes/s (500K, 10M; default 0 = none)\n"
     "  --max-upload-rate R    upload limit, bytes/s (default 0 = none)\n"
+    "  --no-lsd             no local peer discovery (BEP 14 multicast on the LAN)\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
     "                       and per tracker reply\n"
     "  -q, --quiet          print nothing but errors\n";
@@ -341,7 +343,9 @@ int RunDownload(int argc, char** argv) {
       return Fail("download", st.message());
     }
   }
-  if (meta->trackers.empty() && args.peers.empty() && !have->all()) {
+  // Local discovery may still find peers on the LAN, except for a private torrent.
+  if (meta->trackers.empty() && args.peers.empty() && !have->all() &&
+      (!args.session.local_discovery || meta->is_private)) {
     return Fail("download", "the torrent has no trackers; give peers with --peer HOST:PORT");
   }
   const int rc = RunTransfer("download", args, *meta, *have, args.seed, files_wanted);
