@@ -130,6 +130,7 @@ Coordinator::~Coordinator() {
   http_.reset();
   udp_.reset();
   dht_.reset();
+  lsd_.reset();
   ring_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
 }
@@ -363,6 +364,7 @@ void Coordinator::Activate(TorrentEntry& e) {
     inbox->Post(std::move(m));
   }
   DistributePeers(e, e.peers);
+  LsdAdd(e, Now());
   if (e.done() && e.stop_session_when_complete) {
     e.completed_event = true;  // nothing to download
     BeginStop(Now());
@@ -392,6 +394,7 @@ void Coordinator::Stop(TorrentId id, std::function<void()> then) {
     return;
   }
   e->state = TorrentEntry::State::kStopping;
+  LsdRemove(*e);
   e->after_stop = std::move(then);
   e->deactivations_pending = env_.shards;
   const Instant now = Now();
@@ -703,6 +706,7 @@ void Coordinator::Tick(Instant now) {
     if (!stopping_) RunQueue();
   }
   DhtTick(now);
+  if (lsd_ && !stopping_) lsd_->Tick(now);
   PollAnnouncers(now);
 }
 

@@ -25,6 +25,7 @@
 #include "io/dht/dht_driver.h"
 #include "io/disk/hash_pool.h"
 #include "io/disk/resume_writer.h"
+#include "io/lsd/lsd_service.h"
 #include "io/metrics/session_metrics.h"
 #include "io/ring/ring.h"
 #include "io/session/mailbox.h"
@@ -214,6 +215,10 @@ class Coordinator {
   void OnAnnounceResponse(TorrentEntry& e, absl::StatusOr<engine::AnnounceResponse> resp,
                           engine::Instant now);
   void MaybeSaveResume(TorrentEntry& e, engine::Instant now);
+  // BEP 14 local discovery (coordinator_lsd.cc): the socket opens with the first public torrent.
+  void LsdAdd(TorrentEntry& e, engine::Instant now);
+  void LsdRemove(TorrentEntry& e);
+  void OnLsdPeer(uint64_t torrent, engine::PeerAddress peer);
   // Rates: re-splits the limits over the shards from what they used (coordinator_rates.cc).
   void RebalanceRates(engine::Instant now);
   ResumeLocation ResumeWhere(const TorrentEntry& e) const;
@@ -241,6 +246,8 @@ class Coordinator {
 
   std::unique_ptr<HttpFetcher> http_;
   std::unique_ptr<UdpTrackerTransport> udp_;
+  std::unique_ptr<LsdService> lsd_;
+  bool lsd_failed_ = false;  // no multicast here: tried once, logged, not retried
   bool in_poll_ = false;
   // Announce request ids are per Announcer; the transports are shared, so they get session ids.
   struct PendingRequest {

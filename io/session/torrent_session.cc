@@ -18,6 +18,7 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
   config.torrent_error_is_fatal = true;
   config.verbosity = options.verbosity;
   config.dht = options.dht;
+  config.local_discovery = options.local_discovery;
   config.on_log = std::move(options.on_log);
   // Filled in below, once the TorrentSession exists to record the last progress.
   absl::StatusOr<std::unique_ptr<Session>> session = Session::Create(std::move(config));

@@ -700,7 +700,7 @@ class TorrentyTestCase(unittest.TestCase):
     # -- libtorrent
 
     def start_lt_peer(self, torrent, save_path, mode, port=None, connect=(), stop_after_bytes=None,
-                      timeout=600, name=None, download_rate=None):
+                      timeout=600, name=None, download_rate=None, lsd=False, wrap=()):
         port = port or free_port()
         argv = [PYTHON, LT_PEER, "--torrent", torrent, "--save-path", save_path, "--port", port,
                 "--mode", mode, "--timeout", timeout]
@@ -710,7 +710,9 @@ class TorrentyTestCase(unittest.TestCase):
             argv += ["--stop-after-bytes", stop_after_bytes]
         if download_rate is not None:
             argv += ["--download-rate", download_rate]
-        p = self.start(name or f"lt-{mode}-{port}", argv, separate_stdout=True)
+        if lsd:
+            argv += ["--lsd"]
+        p = self.start(name or f"lt-{mode}-{port}", list(wrap) + argv, separate_stdout=True)
         p.port = port
         return p
 

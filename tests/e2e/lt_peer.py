@@ -49,6 +49,7 @@ def main():
     ap.add_argument("--connect", type=parse_hostport, action="append", default=[])
     ap.add_argument("--stop-after-bytes", type=int, default=None)
     ap.add_argument("--download-rate", type=int, default=0, help="leech: bytes/s, 0 = unlimited")
+    ap.add_argument("--lsd", action="store_true", help="BEP 14 local service discovery on")
     ap.add_argument("--timeout", type=float, default=600.0,
                     help="give up (exit 3) after this many seconds")
     args = ap.parse_args()
@@ -57,7 +58,7 @@ def main():
         "listen_interfaces": f"127.0.0.1:{args.port}",
         "outgoing_interfaces": "127.0.0.1",
         "enable_dht": False,
-        "enable_lsd": False,
+        "enable_lsd": args.lsd,
         "enable_upnp": False,
         "enable_natpmp": False,
         "enable_incoming_utp": False,

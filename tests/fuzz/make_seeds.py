@@ -213,3 +213,18 @@ for name, data in {
     "leading_crlf": "\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
 }.items():
     write("http_request", name, b"\x23\x07\x1f\x00" + data.encode("latin-1"))
+
+# --- lsd: one BEP 14 datagram -------------------------------------------------------------------
+lsd_ih0, lsd_ih1 = "00" * 20, "11" * 20
+for name, data in {
+    "libtorrent": "BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\nPort: 6881\r\nInfohash: %s\r\n"
+                  "cookie: 1a2b\r\n\r\n\r\n" % lsd_ih1,
+    "two_hashes": "BT-SEARCH * HTTP/1.1\r\nPort: 51413\r\nInfohash: %s\r\nInfohash: %s\r\n\r\n" % (lsd_ih0, lsd_ih1),
+    "bare_lf": "BT-SEARCH * HTTP/1.1\nport:7000\ninfohash: %s\n" % lsd_ih1.upper(),
+    "own_cookie": "BT-SEARCH * HTTP/1.1\r\nPort: 6881\r\nInfohash: %s\r\ncookie: self\r\n\r\n" % lsd_ih0,
+    "v6_host": "BT-SEARCH * HTTP/1.1\r\nHost: [ff15::efc0:988f]:6771\r\nPort: 1\r\nInfohash: %s\r\n\r\n" % lsd_ih0,
+    "bad_port": "BT-SEARCH * HTTP/1.1\r\nPort: 65536\r\nInfohash: %s\r\n\r\n" % lsd_ih0,
+    "short_hash": "BT-SEARCH * HTTP/1.1\r\nPort: 1\r\nInfohash: abcd\r\n\r\n",
+    "not_lsd": "M-SEARCH * HTTP/1.1\r\nHost: 239.255.255.250:1900\r\n\r\n",
+}.items():
+    write("lsd", name, data)

@@ -57,6 +57,16 @@ TEST(SessionFlags, TakesEachFlagInBothSpellings) {
   EXPECT_EQ(config.verbosity, io::Verbosity::kQuiet);
 }
 
+TEST(SessionFlags, NoLsdTurnsLocalDiscoveryOff) {
+  SessionFlags f;
+  io::SessionConfig config;
+  f.ApplyTo(&config);
+  EXPECT_TRUE(config.local_discovery);
+  ASSERT_EQ(ParseAll({"--no-lsd"}, &f), FlagParse::kTaken);
+  f.ApplyTo(&config);
+  EXPECT_FALSE(config.local_discovery);
+}
+
 TEST(SessionFlags, RejectsBadValues) {
   for (const std::vector<std::string>& bad :
        std::vector<std::vector<std::string>>{{"--port"},

@@ -100,6 +100,8 @@ FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, 
     out->dht_bootstrap.push_back(value);
   } else if (arg == "--no-dht") {
     out->dht = false;
+  } else if (arg == "--no-lsd") {
+    out->local_discovery = false;
   } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {
     const auto level =
         (arg == "-v" || arg == "--verbose") ? io::Verbosity::kVerbose : io::Verbosity::kQuiet;

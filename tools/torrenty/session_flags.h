@@ -25,6 +25,7 @@ struct SessionFlags {
   // --no-dht, --dht-bootstrap HOST:PORT (repeatable; without it, the public routers).
   bool dht = true;
   std::vector<std::string> dht_bootstrap;
+  bool local_discovery = true;  // --no-lsd clears it
 
   bool quiet() const { return verbosity == io::Verbosity::kQuiet; }
 
@@ -40,6 +41,7 @@ struct SessionFlags {
     config->max_upload_rate = max_upload_rate;
     config->piece_memory_bytes = piece_memory;
     config->verbosity = verbosity;
+    config->local_discovery = local_discovery;
   }
   // The DHT settings, with the state file that keeps its nodes between runs.
   io::SessionConfig::Dht Dht(std::string state_file) const;

@@ -48,6 +48,7 @@ constexpr char kDownloadUsage[] =
     "  --max-open-files N   torrent files open at once, over all shards (default 512)\n"
     "  --max-download-rate R  download limit, bytes/s (500K, 10M; default 0 = none)\n"
     "  --max-upload-rate R    upload limit, bytes/s (default 0 = none)\n"
+    "  --no-lsd             no local peer discovery (BEP 14 multicast on the LAN)\n"
     "  --piece-memory BYTES memory for pieces in flight (default 32M; K/M/G suffixes); when\n"
     "                       it is used up fewer requests go out instead of memory growing\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
@@ -68,6 +69,7 @@ constexpr char kSeedUsage[] =
     "  --max-open-files N   torrent files open at once, over all shards (default 512)\n"
     "  --max-download-rate R  download limit, bytes/s (500K, 10M; default 0 = none)\n"
     "  --max-upload-rate R    upload limit, bytes/s (default 0 = none)\n"
+    "  --no-lsd             no local peer discovery (BEP 14 multicast on the LAN)\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
     "                       and per tracker reply\n"
     "  -q, --quiet          print nothing but errors\n";
@@ -348,8 +350,9 @@ int RunDownload(int argc, char** argv) {
       return Fail("download", st.message());
     }
   }
+  // The DHT and local discovery may still find peers, except for a private torrent.
   if (meta->trackers.empty() && args.peers.empty() && !have->all() &&
-      (!args.session.dht || meta->is_private)) {
+      (meta->is_private || (!args.session.dht && !args.session.local_discovery))) {
     return Fail("download", "the torrent has no trackers; give peers with --peer HOST:PORT");
   }
   const int rc = RunTransfer("download", args, *meta, *have, args.seed, files_wanted);
