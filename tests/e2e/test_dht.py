@@ -117,6 +117,72 @@ class DhtTest(TorrentyTestCase):
         self.assertGreaterEqual(len(saved[b"nodes"]) // 26, 1)
         self.assertEqual(len(saved[b"nodes"]) % 26, 0)
 
+    def rss_kib(self, pid):
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def test_query_flood_is_survived_with_bounded_memory(self):
+        data = self.path("data")
+        data.mkdir()
+        write_random_file(data / "payload.bin", 300 * 1024, seed=2)
+        torrent = self.path("t.torrent")
+        make_trackerless_torrent(data / "payload.bin", torrent)
+        port = free_port()
+        # A bootstrap node that never answers: the node runs, with an empty routing table.
+        seed = self.torrenty(["seed", torrent, "--data", data, "--port", port, "-v",
+                              "--dht-bootstrap", f"{LOOPBACK}:{free_port()}"])
+        wait_until(lambda: "dht: node on UDP port" in seed.log_text(), 30, "the DHT node", procs=[seed])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.settimeout(0.5)
+
+        def ping():
+            sock.sendto(b"d1:ad2:id20:" + os.urandom(20) + b"e1:q4:ping1:t2:pp1:y1:qe", (LOOPBACK, port))
+            try:
+                reply, _ = sock.recvfrom(2048)
+            except socket.timeout:
+                return False
+            return b"1:y1:r" in reply
+
+        wait_until(ping, 10, "an answer to a ping", procs=[seed])
+        rss_before = self.rss_kib(seed.pid)
+        # 30,000 queries as fast as one socket sends them: random ids and info-hashes, bad tokens,
+        # and answers to questions nobody asked. Bounded in count (and so in time).
+        start = time.monotonic()
+        for i in range(30_000):
+            kind = i % 4
+            tid = (i & 0xFFFF).to_bytes(2, "big")
+            if kind == 0:
+                msg = (b"d1:ad2:id20:" + os.urandom(20) + b"9:info_hash20:" + os.urandom(20) +
+                       b"e1:q9:get_peers1:t2:" + tid + b"1:y1:qe")
+            elif kind == 1:
+                msg = (b"d1:ad2:id20:" + os.urandom(20) + b"9:info_hash20:" + os.urandom(20) +
+                       b"4:porti6881e5:token8:" + os.urandom(8) + b"e1:q13:announce_peer1:t2:" + tid +
+                       b"1:y1:qe")
+            elif kind == 2:
+                msg = (b"d1:ad2:id20:" + os.urandom(20) + b"6:target20:" + os.urandom(20) +
+                       b"e1:q9:find_node1:t2:" + tid + b"1:y1:qe")
+            else:
+                msg = b"d1:rd2:id20:" + os.urandom(20) + b"e1:t2:" + tid + b"1:y1:re"
+            try:
+                sock.sendto(msg, (LOOPBACK, port))
+            except BlockingIOError:
+                pass
+        sent_s = time.monotonic() - start
+        wait_until(lambda: "dht: query rate limit: dropped" in seed.log_text(), 15,
+                   "the rate-limit log line", procs=[seed])
+        self.assertIsNone(seed.poll(), seed.tail())
+        # Still answering once the flood is over (its address's bucket refills).
+        wait_until(ping, 15, "an answer to a ping after the flood", procs=[seed])
+        rss_after = self.rss_kib(seed.pid)
+        print(f"\n  flood of 30,000 datagrams in {sent_s:.2f} s: RSS {rss_before} -> {rss_after} KiB")
+        self.assertLess(rss_after - rss_before, 16 * 1024)
+        # One line per 10 s, not one per dropped query.
+        lines = [l for l in seed.log_text().splitlines() if "query rate limit" in l]
+        self.assertLessEqual(len(lines), 3)
+
 
 if __name__ == "__main__":
     unittest.main()
