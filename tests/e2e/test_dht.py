@@ -117,6 +117,32 @@ class DhtTest(TorrentyTestCase):
         self.assertGreaterEqual(len(saved[b"nodes"]) // 26, 1)
         self.assertEqual(len(saved[b"nodes"]) % 26, 0)
 
+    def test_download_finds_a_seeder_only_through_the_dht(self):
+        (a, b, c), ports = self.lt_nodes(3)
+        data = self.path("data")
+        data.mkdir()
+        write_random_file(data / "payload.bin", 3 * 1024 * 1024 + 1234, seed=3)
+        torrent = self.path("t.torrent")
+        ih = make_trackerless_torrent(data / "payload.bin", torrent)
+        # Node c seeds; it announces itself to the other two.
+        handle = c.add_torrent({"ti": lt.torrent_info(str(torrent)), "save_path": str(data)})
+        wait_until(lambda: handle.status().state == lt.torrent_status.seeding, 60, "libtorrent seeding")
+        found = set()
+        for found in self.get_peers(a, ih, 60):
+            if (LOOPBACK, ports[2]) in found:
+                break
+        self.assertIn((LOOPBACK, ports[2]), found, "the seeder never reached the DHT")
+        out = self.path("out")
+        res_proc = self.torrenty(["download", torrent, "-o", out, "--port", free_port(), "-v",
+                                  "--dht-bootstrap", f"{LOOPBACK}:{ports[0]}"], name="torrenty-dl")
+        try:
+            rc = res_proc.popen.wait(timeout=60)
+        except Exception:
+            self.fail("the download did not finish within 60 s\n" + res_proc.tail())
+        self.assertEqual(rc, 0, res_proc.tail())
+        self.assertIn("dht: ", res_proc.log_text())
+        self.assertSameData(data / "payload.bin", out / "payload.bin")
+
     def rss_kib(self, pid):
         for line in open(f"/proc/{pid}/status"):
             if line.startswith("VmRSS:"):
