@@ -43,10 +43,11 @@ def dht_nodes(ses):
     return ses.status().dht_nodes
 
 
-def make_trackerless_torrent(data_path, out):
+def make_trackerless_torrent(data_path, out, private=False):
     fs = lt.file_storage()
     lt.add_files(fs, str(data_path))
     ct = lt.create_torrent(fs, 256 * 1024, flags=lt.create_torrent.v1_only)
+    ct.set_priv(private)
     lt.set_piece_hashes(ct, str(data_path.parent))
     out.write_bytes(lt.bencode(ct.generate()))
     return info_hash_stdlib(out)
@@ -116,6 +117,34 @@ class DhtTest(TorrentyTestCase):
         self.assertEqual(len(saved[b"id"]), 20)
         self.assertGreaterEqual(len(saved[b"nodes"]) // 26, 1)
         self.assertEqual(len(saved[b"nodes"]) % 26, 0)
+
+    def test_private_torrents_never_use_the_dht(self):
+        (a, b), (pa, pb) = self.lt_nodes(2)
+        seeds = {}
+        for private in (False, True):
+            data = self.path(f"data-{private}")
+            data.mkdir()
+            write_random_file(data / "payload.bin", 300 * 1024, seed=4 + private)
+            torrent = self.path(f"t-{private}.torrent")
+            ih = make_trackerless_torrent(data / "payload.bin", torrent, private=private)
+            port = free_port()
+            proc = self.torrenty(["seed", torrent, "--data", data, "--port", port, "-v",
+                                  "--dht-bootstrap", f"{LOOPBACK}:{pa}"], name=f"seed-private-{private}")
+            seeds[private] = (ih, port, proc)
+        # The public one is found: the DHT works within this time ...
+        ih, port, public = seeds[False]
+        found = set()
+        for found in self.get_peers(b, ih, 60):
+            if (LOOPBACK, port) in found:
+                break
+        self.assertIn((LOOPBACK, port), found, public.tail())
+        # ... and the private one is neither announced nor looked up.
+        ih, port, private = seeds[True]
+        found = set()
+        for i, found in enumerate(self.get_peers(b, ih, 5)):
+            pass
+        self.assertEqual(found, set())
+        self.assertNotIn("dht:", private.log_text())
 
     def test_download_finds_a_seeder_only_through_the_dht(self):
         (a, b, c), ports = self.lt_nodes(3)
