@@ -112,6 +112,21 @@ TEST(Krpc, RejectsMalformed) {
   EXPECT_EQ(m->method, Method::kUnknown);
 }
 
+TEST(Krpc, DropsAddressesNoNodeListensOn) {
+  std::vector<NodeInfo> nodes = {{IdOf(1), PeerAddress{0xE0000001, 6881}},  // multicast
+                                 {IdOf(2), PeerAddress{0xFFFFFFFF, 6881}},  // broadcast
+                                 {IdOf(3), PeerAddress{0x00000001, 6881}},  // 0.0.0.0/8
+                                 {IdOf(4), Addr(4, 0)},
+                                 {IdOf(5), Addr(5)}};
+  std::vector<PeerAddress> values = {PeerAddress{0xEFFFFFFA, 1900}, Addr(6, 0), Addr(7)};
+  std::string out;
+  EncodeResponse("t", IdOf(9), nodes, "tok", values, Addr(1), &out);
+  absl::StatusOr<Message> m = DecodeMessage(out);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->nodes, (std::vector<NodeInfo>{{IdOf(5), Addr(5)}}));
+  EXPECT_EQ(m->values, (std::vector<PeerAddress>{Addr(7)}));
+}
+
 TEST(Krpc, BoundsNodesAndValues) {
   std::vector<NodeInfo> nodes;
   for (uint32_t i = 0; i < 60; ++i) nodes.push_back({IdOf(static_cast<uint8_t>(i)), Addr(i + 1)});
