@@ -98,7 +98,6 @@ bool Node::AdmitQuery(uint32_t ip, Instant now) {
   if (ok) return true;
   ++stats_.queries_dropped;
   ++dropped_since_log_;
-  last_dropped_ip_ = ip;
   if (now.ms - last_drop_log_.ms >= config_.drop_log_every_ms) {
     Log(absl::StrCat("dht: query rate limit: dropped ", dropped_since_log_, " queries (last from ",
                      IpString(ip), ")"));

@@ -188,7 +188,6 @@ class Node {
   QueryBucket global_;
   absl::flat_hash_map<uint32_t, QueryBucket> per_ip_;
   uint64_t dropped_since_log_ = 0;
-  uint32_t last_dropped_ip_ = 0;
   Instant last_drop_log_{INT64_MIN / 2};
 
   absl::flat_hash_map<InfoHash, std::vector<StoredPeer>> store_;
