@@ -192,6 +192,12 @@ void Node::Store(const InfoHash& info_hash, const PeerAddress& peer, Instant now
   *oldest = StoredPeer{peer, now};
 }
 
+size_t Node::lookup_candidates() const {
+  size_t n = 0;
+  for (const auto& [id, l] : lookups_) n += l->candidates.size();
+  return n;
+}
+
 size_t Node::stored_peers() const {
   size_t n = 0;
   for (const auto& [hash, peers] : store_) n += peers.size();

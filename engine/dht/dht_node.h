@@ -104,6 +104,7 @@ class Node {
   const RoutingTable& table() const { return table_; }
   const Stats& stats() const { return stats_; }
   size_t lookups() const { return lookups_.size(); }
+  size_t lookup_candidates() const;  // over all lookups
   size_t outstanding() const { return pending_.size(); }
   size_t stored_hashes() const { return store_.size(); }
   size_t stored_peers() const;

@@ -374,6 +374,47 @@ TEST(DhtNode, LookupBoundsQueriesInFlightAndSurvivesSilentNodes) {
   EXPECT_EQ(n.lookups(), 0u);
 }
 
+TEST(DhtNode, HostileAnswersCannotGrowALookup) {
+  NodeConfig config;
+  Node n(IdOf(0), config, 7, Instant{0});
+  std::map<uint32_t, NodeId> ids = {{Addr(1).ip, IdOf(0x80)}};
+  // One node in the table, learnt from a bootstrap answer.
+  n.AddBootstrap(Addr(1), Instant{0});
+  std::vector<Outgoing> out;
+  n.TakeOutgoing(&out);
+  absl::StatusOr<Message> q = DecodeMessage(out[0].bytes);
+  ASSERT_TRUE(q.ok());
+  std::string resp;
+  EncodeResponse(q->transaction, IdOf(0x80), {}, "", {}, Addr(1), &resp);
+  n.HandleDatagram(Addr(1), resp, Instant{1});
+  ASSERT_NE(n.GetPeers(IdOf(0x40), 0, Instant{2}), 0u);
+  // Every node asked answers with 32 new nodes, each batch closer to the target than the last.
+  uint32_t next = 1000;
+  size_t answered = 0;
+  for (int round = 0; round < 40; ++round) {
+    n.TakeOutgoing(&out);
+    for (const Outgoing& o : out) {
+      absl::StatusOr<Message> m = DecodeMessage(o.bytes);
+      ASSERT_TRUE(m.ok());
+      if (m->method != Method::kGetPeers) continue;
+      std::vector<NodeInfo> nodes;
+      for (int i = 0; i < 32; ++i, ++next) {
+        NodeId id = IdOf(0x40);
+        id[1] = static_cast<uint8_t>(200 - 4 * round);
+        id[18] = static_cast<uint8_t>(next >> 8);
+        id[19] = static_cast<uint8_t>(next);
+        ids[Addr(next).ip] = id;
+        nodes.push_back({id, Addr(next)});
+      }
+      EncodeResponse(m->transaction, ids[o.to.ip], nodes, "tok", {}, o.to, &resp);
+      n.HandleDatagram(o.to, resp, Instant{3});
+      ++answered;
+    }
+    EXPECT_LE(n.lookup_candidates(), 2 * config.max_candidates + 8);
+  }
+  EXPECT_GT(answered, 40u);
+}
+
 TEST(DhtNode, TokensRotateAndThePreviousOneStillCounts) {
   NodeConfig config;
   Node n(IdOf(1), config, 7, Instant{0});
