@@ -213,6 +213,27 @@ void Node::Heard(const NodeInfo& node, Instant now) {
   }
 }
 
+void Node::VoteExternalIp(uint32_t voter, uint32_t ip, Instant now) {
+  if (!IsPublicIpv4(ip) || ip == external_ip_) return;
+  // One vote per responding address, among a bounded set of candidates.
+  if (voters_.size() >= 256 || ip_votes_.size() >= 16) {
+    voters_.clear();
+    ip_votes_.clear();
+  }
+  if (!voters_.insert(voter).second) return;
+  if (++ip_votes_[ip] < config_.external_ip_votes) return;
+  external_ip_ = ip;
+  voters_.clear();
+  ip_votes_.clear();
+  if (Bep42Valid(ip, id_)) return;
+  const NodeId fresh = Bep42Id(ip, static_cast<uint8_t>(rng_()), RandomId());
+  const std::vector<NodeInfo> good = table_.GoodNodes(now);
+  id_ = fresh;
+  table_ = RoutingTable(id_, now);
+  for (const NodeInfo& n : good) table_.HeardResponse(n, now);
+  Log(absl::StrCat("dht: our address is ", IpString(ip), "; new node id from it (BEP 42)"));
+}
+
 void Node::HandleReply(const PeerAddress& from, const Message& m, Instant now) {
   if (m.transaction.size() != 2) {
     ++stats_.unexpected;
@@ -237,6 +258,7 @@ void Node::HandleReply(const PeerAddress& from, const Message& m, Instant now) {
   const bool ok = m.kind == Message::Kind::kResponse;
   const NodeInfo node{m.id, from};
   if (ok) Heard(node, now);
+  if (ok && m.has_ip) VoteExternalIp(from.ip, m.ip.ip, now);
 
   Lookup* lookup = nullptr;
   if (p.lookup != 0) {

@@ -415,6 +415,40 @@ TEST(DhtNode, HostileAnswersCannotGrowALookup) {
   EXPECT_GT(answered, 40u);
 }
 
+TEST(DhtNode, TakesABep42IdForTheAddressOthersReport) {
+  Node n(IdOf(1), NodeConfig{}, 7, Instant{0});
+  const PeerAddress ours{0x08080404, 6881};
+  std::vector<Outgoing> out;
+  std::vector<Event> events;
+  for (uint32_t i = 1; i <= 5; ++i) {
+    EXPECT_EQ(n.id(), IdOf(1)) << i;
+    const PeerAddress responder{0x01020300u + i, 6881};
+    n.AddBootstrap(responder, Instant{i});
+    n.TakeOutgoing(&out);
+    absl::StatusOr<Message> q = DecodeMessage(out.back().bytes);
+    ASSERT_TRUE(q.ok());
+    std::string resp;
+    EncodeResponse(q->transaction, Bep42Id(responder.ip, 1, IdOf(static_cast<uint8_t>(i))), {}, "",
+                   {}, ours, &resp);
+    n.HandleDatagram(responder, resp, Instant{i});
+    // The same responder again does not count twice.
+    n.AddBootstrap(responder, Instant{i});
+    n.TakeOutgoing(&out);
+    q = DecodeMessage(out.back().bytes);
+    EncodeResponse(q->transaction, Bep42Id(responder.ip, 1, IdOf(static_cast<uint8_t>(i))), {}, "",
+                   {}, ours, &resp);
+    n.HandleDatagram(responder, resp, Instant{i});
+  }
+  EXPECT_NE(n.id(), IdOf(1));
+  EXPECT_TRUE(Bep42Valid(ours.ip, n.id()));
+  EXPECT_EQ(n.table().self(), n.id());
+  EXPECT_EQ(n.table().size(), 5u);  // the nodes we knew stay
+  n.TakeEvents(&events);
+  bool logged = false;
+  for (const Event& e : events) logged |= e.text.find("BEP 42") != std::string::npos;
+  EXPECT_TRUE(logged);
+}
+
 TEST(DhtNode, TokensRotateAndThePreviousOneStillCounts) {
   NodeConfig config;
   Node n(IdOf(1), config, 7, Instant{0});
