@@ -98,7 +98,6 @@ bool Node::AdmitQuery(uint32_t ip, Instant now) {
   if (ok) return true;
   ++stats_.queries_dropped;
   ++dropped_since_log_;
-  last_dropped_ip_ = ip;
   if (now.ms - last_drop_log_.ms >= config_.drop_log_every_ms) {
     Log(absl::StrCat("dht: query rate limit: dropped ", dropped_since_log_, " queries (last from ",
                      IpString(ip), ")"));
@@ -193,6 +192,12 @@ void Node::Store(const InfoHash& info_hash, const PeerAddress& peer, Instant now
   *oldest = StoredPeer{peer, now};
 }
 
+size_t Node::lookup_candidates() const {
+  size_t n = 0;
+  for (const auto& [id, l] : lookups_) n += l->candidates.size();
+  return n;
+}
+
 size_t Node::stored_peers() const {
   size_t n = 0;
   for (const auto& [hash, peers] : store_) n += peers.size();
@@ -206,6 +211,27 @@ void Node::Heard(const NodeInfo& node, Instant now) {
     table_.MarkPinged(*ping, now);
     SendQuery(ping->addr, &ping->id, Method::kPing, 0, {}, {}, 0, now);
   }
+}
+
+void Node::VoteExternalIp(uint32_t voter, uint32_t ip, Instant now) {
+  if (!IsPublicIpv4(ip) || ip == external_ip_) return;
+  // One vote per responding address, among a bounded set of candidates.
+  if (voters_.size() >= 256 || ip_votes_.size() >= 16) {
+    voters_.clear();
+    ip_votes_.clear();
+  }
+  if (!voters_.insert(voter).second) return;
+  if (++ip_votes_[ip] < config_.external_ip_votes) return;
+  external_ip_ = ip;
+  voters_.clear();
+  ip_votes_.clear();
+  if (Bep42Valid(ip, id_)) return;
+  const NodeId fresh = Bep42Id(ip, static_cast<uint8_t>(rng_()), RandomId());
+  const std::vector<NodeInfo> good = table_.GoodNodes(now);
+  id_ = fresh;
+  table_ = RoutingTable(id_, now);
+  for (const NodeInfo& n : good) table_.HeardResponse(n, now);
+  Log(absl::StrCat("dht: our address is ", IpString(ip), "; new node id from it (BEP 42)"));
 }
 
 void Node::HandleReply(const PeerAddress& from, const Message& m, Instant now) {
@@ -232,6 +258,7 @@ void Node::HandleReply(const PeerAddress& from, const Message& m, Instant now) {
   const bool ok = m.kind == Message::Kind::kResponse;
   const NodeInfo node{m.id, from};
   if (ok) Heard(node, now);
+  if (ok && m.has_ip) VoteExternalIp(from.ip, m.ip.ip, now);
 
   Lookup* lookup = nullptr;
   if (p.lookup != 0) {

@@ -45,6 +45,8 @@ struct NodeConfig {
   bool enforce_bep42 = true;
   int64_t bootstrap_retry_ms = 30'000;
   int64_t drop_log_every_ms = 10'000;
+  // Distinct responders that must report the same public address before our id follows it.
+  int external_ip_votes = 5;
 };
 
 struct Outgoing {
@@ -104,6 +106,7 @@ class Node {
   const RoutingTable& table() const { return table_; }
   const Stats& stats() const { return stats_; }
   size_t lookups() const { return lookups_.size(); }
+  size_t lookup_candidates() const;  // over all lookups
   size_t outstanding() const { return pending_.size(); }
   size_t stored_hashes() const { return store_.size(); }
   size_t stored_peers() const;
@@ -153,6 +156,9 @@ class Node {
   bool AdmitQuery(uint32_t ip, Instant now);
   bool Take(QueryBucket& b, int rate, int burst, Instant now);
   void Heard(const NodeInfo& node, Instant now);
+  // BEP 42: responders tell us our address ("ip"); once enough distinct ones agree on a public
+  // address our id does not fit, the node takes an id derived from it.
+  void VoteExternalIp(uint32_t voter, uint32_t ip, Instant now);
   // Sends a query; false when too many are outstanding.
   bool SendQuery(const PeerAddress& to, const NodeId* id, Method method, uint64_t lookup,
                  const NodeId& target, std::string_view token, uint16_t port, Instant now);
@@ -188,11 +194,14 @@ class Node {
   QueryBucket global_;
   absl::flat_hash_map<uint32_t, QueryBucket> per_ip_;
   uint64_t dropped_since_log_ = 0;
-  uint32_t last_dropped_ip_ = 0;
   Instant last_drop_log_{INT64_MIN / 2};
 
   absl::flat_hash_map<InfoHash, std::vector<StoredPeer>> store_;
   Instant last_expire_{};
+
+  absl::flat_hash_map<uint32_t, int> ip_votes_;  // our address -> distinct voters
+  absl::flat_hash_set<uint32_t> voters_;
+  uint32_t external_ip_ = 0;
 
   std::vector<PeerAddress> bootstrap_;
   Instant last_bootstrap_{};

@@ -26,6 +26,12 @@ bool ReadId(const Value& d, std::string_view key, NodeId* out) {
   return true;
 }
 
+// Port 0, 0.0.0.0/8 and multicast or broadcast addresses are never a node or a peer; a
+// hostile answer would use them to make us send where no node listens.
+bool Dialable(const PeerAddress& a) {
+  return a.port != 0 && (a.ip >> 24) != 0 && a.ip < 0xE0000000u;
+}
+
 Method MethodFromName(std::string_view q) {
   if (q == "ping") return Method::kPing;
   if (q == "find_node") return Method::kFindNode;
@@ -85,7 +91,7 @@ absl::Status DecodeResponse(const Value& top, Message* m) {
       NodeInfo node;
       std::copy(p, p + 20, node.id.begin());
       node.addr = ReadCompactPeer(p + 20);
-      if (node.addr.port == 0 || node.addr.ip == 0) continue;
+      if (!Dialable(node.addr)) continue;
       m->nodes.push_back(node);
     }
   }
@@ -100,7 +106,7 @@ absl::Status DecodeResponse(const Value& top, Message* m) {
       // BEP 32 puts 18-byte IPv6 peers in the same list; they are skipped here.
       if (!v.is_string() || v.string.size() != 6) continue;
       const PeerAddress a = ReadCompactPeer(reinterpret_cast<const uint8_t*>(v.string.data()));
-      if (a.port == 0 || a.ip == 0) continue;
+      if (!Dialable(a)) continue;
       m->values.push_back(a);
     }
   }

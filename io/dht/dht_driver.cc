@@ -14,6 +14,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "engine/codec/bencode.h"
 #include "engine/dht/krpc.h"
 #include "io/disk/small_file.h"
@@ -155,22 +156,25 @@ void DhtDriver::StartBootstrap(Instant now) {
   if (names.empty()) return;
   resolver_ = std::make_shared<Resolver>();
   std::thread([r = resolver_, names = std::move(names)] {
+    std::vector<std::string> errors;
     for (const HostPort& hp : names) {
       addrinfo hints{};
       hints.ai_family = AF_INET;
       hints.ai_socktype = SOCK_DGRAM;
       addrinfo* res = nullptr;
       const int rc = getaddrinfo(hp.host.c_str(), nullptr, &hints, &res);
-      std::lock_guard<std::mutex> lock(r->mu);
       if (rc != 0 || res == nullptr) {
-        r->errors.push_back(absl::StrCat(hp.host, ": ", gai_strerror(rc)));
+        errors.push_back(absl::StrCat(hp.host, ": ", gai_strerror(rc)));
       } else {
         sockaddr_in sa{};
         std::memcpy(&sa, res->ai_addr, sizeof(sa));
+        std::lock_guard<std::mutex> lock(r->mu);
         r->results.push_back(PeerAddress{ntohl(sa.sin_addr.s_addr), hp.port});
       }
       if (res != nullptr) freeaddrinfo(res);
     }
+    std::lock_guard<std::mutex> lock(r->mu);
+    r->errors = std::move(errors);
   }).detach();
 }
 
@@ -268,8 +272,10 @@ void DhtDriver::Tick(Instant now) {
       errors.swap(resolver_->errors);
     }
     for (const PeerAddress& a : found) node_.AddBootstrap(a, now);
-    for (const std::string& e : errors) {
-      if (options_.on_log) options_.on_log(absl::StrCat("dht: bootstrap ", e));
+    // One line for all of them: offline, every router fails at once.
+    if (!errors.empty() && options_.on_log) {
+      options_.on_log(
+          absl::StrCat("dht: cannot resolve bootstrap nodes: ", absl::StrJoin(errors, "; ")));
     }
   }
   node_.HandleTick(now);

@@ -57,11 +57,14 @@ void Coordinator::DhtTick(Instant now) {
   dht_->Tick(now);
   if (now.ms - dht_saved_.ms >= kSaveEveryMs) DhtSave(now);
   if (dht_->nodes() == 0) return;
+  if (dht_next_.size() > 2 * torrents_.size() + 16) {
+    absl::erase_if(dht_next_, [this](const auto& kv) { return !torrents_.contains(kv.first); });
+  }
   for (TorrentId id : order_) {
     TorrentEntry& e = *torrents_[id];
     if (e.state != TorrentEntry::State::kRunning || !e.meta || e.meta->is_private) continue;
     // The last lookup, from this run of the torrent (a restart looks at once).
-    auto [it, fresh] = dht_next_.try_emplace(id, Instant{0});
+    auto it = dht_next_.try_emplace(id, Instant{0}).first;
     if (it->second < e.started) it->second = Instant{0};
     const bool dry = !e.done() && e.peers_connected() == 0;
     if (it->second.ms != 0 && now.ms - it->second.ms < (dry ? kLookupWhenDryMs : kLookupEveryMs)) {

@@ -43,10 +43,11 @@ def dht_nodes(ses):
     return ses.status().dht_nodes
 
 
-def make_trackerless_torrent(data_path, out):
+def make_trackerless_torrent(data_path, out, private=False):
     fs = lt.file_storage()
     lt.add_files(fs, str(data_path))
     ct = lt.create_torrent(fs, 256 * 1024, flags=lt.create_torrent.v1_only)
+    ct.set_priv(private)
     lt.set_piece_hashes(ct, str(data_path.parent))
     out.write_bytes(lt.bencode(ct.generate()))
     return info_hash_stdlib(out)
@@ -58,7 +59,7 @@ class DhtTest(TorrentyTestCase):
         """n libtorrent DHT nodes that know each other."""
         ports = [free_port() for _ in range(n)]
         nodes = [lt_dht_node(p) for p in ports]
-        self.addCleanup(lambda: [s.pause() for s in nodes])
+        self.addCleanup(nodes.clear)  # the sessions shut down as their last reference goes
         for i, s in enumerate(nodes):
             for j, p in enumerate(ports):
                 if i != j:
@@ -116,6 +117,128 @@ class DhtTest(TorrentyTestCase):
         self.assertEqual(len(saved[b"id"]), 20)
         self.assertGreaterEqual(len(saved[b"nodes"]) // 26, 1)
         self.assertEqual(len(saved[b"nodes"]) % 26, 0)
+
+    def test_private_torrents_never_use_the_dht(self):
+        (a, b), (pa, pb) = self.lt_nodes(2)
+        seeds = {}
+        for private in (False, True):
+            data = self.path(f"data-{private}")
+            data.mkdir()
+            write_random_file(data / "payload.bin", 300 * 1024, seed=4 + private)
+            torrent = self.path(f"t-{private}.torrent")
+            ih = make_trackerless_torrent(data / "payload.bin", torrent, private=private)
+            port = free_port()
+            proc = self.torrenty(["seed", torrent, "--data", data, "--port", port, "-v",
+                                  "--dht-bootstrap", f"{LOOPBACK}:{pa}"], name=f"seed-private-{private}")
+            seeds[private] = (ih, port, proc)
+        # The public one is found: the DHT works within this time ...
+        ih, port, public = seeds[False]
+        found = set()
+        for found in self.get_peers(b, ih, 60):
+            if (LOOPBACK, port) in found:
+                break
+        self.assertIn((LOOPBACK, port), found, public.tail())
+        # ... and the private one is neither announced nor looked up.
+        ih, port, private = seeds[True]
+        found = set()
+        for i, found in enumerate(self.get_peers(b, ih, 5)):
+            pass
+        self.assertEqual(found, set())
+        self.assertNotIn("dht:", private.log_text())
+
+    def test_download_finds_a_seeder_only_through_the_dht(self):
+        (a, b, c), ports = self.lt_nodes(3)
+        data = self.path("data")
+        data.mkdir()
+        write_random_file(data / "payload.bin", 3 * 1024 * 1024 + 1234, seed=3)
+        torrent = self.path("t.torrent")
+        ih = make_trackerless_torrent(data / "payload.bin", torrent)
+        # Node c seeds; it announces itself to the other two.
+        handle = c.add_torrent({"ti": lt.torrent_info(str(torrent)), "save_path": str(data)})
+        wait_until(lambda: handle.status().state == lt.torrent_status.seeding, 60, "libtorrent seeding")
+        found = set()
+        for found in self.get_peers(a, ih, 60):
+            if (LOOPBACK, ports[2]) in found:
+                break
+        self.assertIn((LOOPBACK, ports[2]), found, "the seeder never reached the DHT")
+        out = self.path("out")
+        res_proc = self.torrenty(["download", torrent, "-o", out, "--port", free_port(), "-v",
+                                  "--dht-bootstrap", f"{LOOPBACK}:{ports[0]}"], name="torrenty-dl")
+        try:
+            rc = res_proc.popen.wait(timeout=60)
+        except Exception:
+            self.fail("the download did not finish within 60 s\n" + res_proc.tail())
+        self.assertEqual(rc, 0, res_proc.tail())
+        # Torrenty dialled the seeder the DHT named (it dials before its own announce goes out,
+        # which is how the seeder could learn of it).
+        self.assertIn(f"peer {LOOPBACK}:{ports[2]}: connected (outgoing)", res_proc.log_text())
+        self.assertSameData(data / "payload.bin", out / "payload.bin")
+
+    def rss_kib(self, pid):
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def test_query_flood_is_survived_with_bounded_memory(self):
+        data = self.path("data")
+        data.mkdir()
+        write_random_file(data / "payload.bin", 300 * 1024, seed=2)
+        torrent = self.path("t.torrent")
+        make_trackerless_torrent(data / "payload.bin", torrent)
+        port = free_port()
+        # A bootstrap node that never answers: the node runs, with an empty routing table.
+        seed = self.torrenty(["seed", torrent, "--data", data, "--port", port, "-v",
+                              "--dht-bootstrap", f"{LOOPBACK}:{free_port()}"])
+        wait_until(lambda: "dht: node on UDP port" in seed.log_text(), 30, "the DHT node", procs=[seed])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.settimeout(0.5)
+
+        def ping():
+            sock.sendto(b"d1:ad2:id20:" + os.urandom(20) + b"e1:q4:ping1:t2:pp1:y1:qe", (LOOPBACK, port))
+            try:
+                reply, _ = sock.recvfrom(2048)
+            except socket.timeout:
+                return False
+            return b"1:y1:r" in reply
+
+        wait_until(ping, 10, "an answer to a ping", procs=[seed])
+        rss_before = self.rss_kib(seed.pid)
+        # 30,000 queries as fast as one socket sends them: random ids and info-hashes, bad tokens,
+        # and answers to questions nobody asked. Bounded in count (and so in time).
+        start = time.monotonic()
+        for i in range(30_000):
+            kind = i % 4
+            tid = (i & 0xFFFF).to_bytes(2, "big")
+            if kind == 0:
+                msg = (b"d1:ad2:id20:" + os.urandom(20) + b"9:info_hash20:" + os.urandom(20) +
+                       b"e1:q9:get_peers1:t2:" + tid + b"1:y1:qe")
+            elif kind == 1:
+                msg = (b"d1:ad2:id20:" + os.urandom(20) + b"9:info_hash20:" + os.urandom(20) +
+                       b"4:porti6881e5:token8:" + os.urandom(8) + b"e1:q13:announce_peer1:t2:" + tid +
+                       b"1:y1:qe")
+            elif kind == 2:
+                msg = (b"d1:ad2:id20:" + os.urandom(20) + b"6:target20:" + os.urandom(20) +
+                       b"e1:q9:find_node1:t2:" + tid + b"1:y1:qe")
+            else:
+                msg = b"d1:rd2:id20:" + os.urandom(20) + b"e1:t2:" + tid + b"1:y1:re"
+            try:
+                sock.sendto(msg, (LOOPBACK, port))
+            except BlockingIOError:
+                pass
+        sent_s = time.monotonic() - start
+        wait_until(lambda: "dht: query rate limit: dropped" in seed.log_text(), 15,
+                   "the rate-limit log line", procs=[seed])
+        self.assertIsNone(seed.poll(), seed.tail())
+        # Still answering once the flood is over (its address's bucket refills).
+        wait_until(ping, 15, "an answer to a ping after the flood", procs=[seed])
+        rss_after = self.rss_kib(seed.pid)
+        print(f"\n  flood of 30,000 datagrams in {sent_s:.2f} s: RSS {rss_before} -> {rss_after} KiB")
+        self.assertLess(rss_after - rss_before, 16 * 1024)
+        # One line per 10 s, not one per dropped query.
+        lines = [l for l in seed.log_text().splitlines() if "query rate limit" in l]
+        self.assertLessEqual(len(lines), 3)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,21 @@ TEST(Krpc, RejectsMalformed) {
   EXPECT_EQ(m->method, Method::kUnknown);
 }
 
+TEST(Krpc, DropsAddressesNoNodeListensOn) {
+  std::vector<NodeInfo> nodes = {{IdOf(1), PeerAddress{0xE0000001, 6881}},  // multicast
+                                 {IdOf(2), PeerAddress{0xFFFFFFFF, 6881}},  // broadcast
+                                 {IdOf(3), PeerAddress{0x00000001, 6881}},  // 0.0.0.0/8
+                                 {IdOf(4), Addr(4, 0)},
+                                 {IdOf(5), Addr(5)}};
+  std::vector<PeerAddress> values = {PeerAddress{0xEFFFFFFA, 1900}, Addr(6, 0), Addr(7)};
+  std::string out;
+  EncodeResponse("t", IdOf(9), nodes, "tok", values, Addr(1), &out);
+  absl::StatusOr<Message> m = DecodeMessage(out);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->nodes, (std::vector<NodeInfo>{{IdOf(5), Addr(5)}}));
+  EXPECT_EQ(m->values, (std::vector<PeerAddress>{Addr(7)}));
+}
+
 TEST(Krpc, BoundsNodesAndValues) {
   std::vector<NodeInfo> nodes;
   for (uint32_t i = 0; i < 60; ++i) nodes.push_back({IdOf(static_cast<uint8_t>(i)), Addr(i + 1)});
@@ -357,6 +372,81 @@ TEST(DhtNode, LookupBoundsQueriesInFlightAndSurvivesSilentNodes) {
   EXPECT_TRUE(done);
   EXPECT_GT(n.stats().timeouts, 0u);
   EXPECT_EQ(n.lookups(), 0u);
+}
+
+TEST(DhtNode, HostileAnswersCannotGrowALookup) {
+  NodeConfig config;
+  Node n(IdOf(0), config, 7, Instant{0});
+  std::map<uint32_t, NodeId> ids = {{Addr(1).ip, IdOf(0x80)}};
+  // One node in the table, learnt from a bootstrap answer.
+  n.AddBootstrap(Addr(1), Instant{0});
+  std::vector<Outgoing> out;
+  n.TakeOutgoing(&out);
+  absl::StatusOr<Message> q = DecodeMessage(out[0].bytes);
+  ASSERT_TRUE(q.ok());
+  std::string resp;
+  EncodeResponse(q->transaction, IdOf(0x80), {}, "", {}, Addr(1), &resp);
+  n.HandleDatagram(Addr(1), resp, Instant{1});
+  ASSERT_NE(n.GetPeers(IdOf(0x40), 0, Instant{2}), 0u);
+  // Every node asked answers with 32 new nodes, each batch closer to the target than the last.
+  uint32_t next = 1000;
+  size_t answered = 0;
+  for (int round = 0; round < 40; ++round) {
+    n.TakeOutgoing(&out);
+    for (const Outgoing& o : out) {
+      absl::StatusOr<Message> m = DecodeMessage(o.bytes);
+      ASSERT_TRUE(m.ok());
+      if (m->method != Method::kGetPeers) continue;
+      std::vector<NodeInfo> nodes;
+      for (int i = 0; i < 32; ++i, ++next) {
+        NodeId id = IdOf(0x40);
+        id[1] = static_cast<uint8_t>(200 - 4 * round);
+        id[18] = static_cast<uint8_t>(next >> 8);
+        id[19] = static_cast<uint8_t>(next);
+        ids[Addr(next).ip] = id;
+        nodes.push_back({id, Addr(next)});
+      }
+      EncodeResponse(m->transaction, ids[o.to.ip], nodes, "tok", {}, o.to, &resp);
+      n.HandleDatagram(o.to, resp, Instant{3});
+      ++answered;
+    }
+    EXPECT_LE(n.lookup_candidates(), 2 * config.max_candidates + 8);
+  }
+  EXPECT_GT(answered, 40u);
+}
+
+TEST(DhtNode, TakesABep42IdForTheAddressOthersReport) {
+  Node n(IdOf(1), NodeConfig{}, 7, Instant{0});
+  const PeerAddress ours{0x08080404, 6881};
+  std::vector<Outgoing> out;
+  std::vector<Event> events;
+  for (uint32_t i = 1; i <= 5; ++i) {
+    EXPECT_EQ(n.id(), IdOf(1)) << i;
+    const PeerAddress responder{0x01020300u + i, 6881};
+    n.AddBootstrap(responder, Instant{i});
+    n.TakeOutgoing(&out);
+    absl::StatusOr<Message> q = DecodeMessage(out.back().bytes);
+    ASSERT_TRUE(q.ok());
+    std::string resp;
+    EncodeResponse(q->transaction, Bep42Id(responder.ip, 1, IdOf(static_cast<uint8_t>(i))), {}, "",
+                   {}, ours, &resp);
+    n.HandleDatagram(responder, resp, Instant{i});
+    // The same responder again does not count twice.
+    n.AddBootstrap(responder, Instant{i});
+    n.TakeOutgoing(&out);
+    q = DecodeMessage(out.back().bytes);
+    EncodeResponse(q->transaction, Bep42Id(responder.ip, 1, IdOf(static_cast<uint8_t>(i))), {}, "",
+                   {}, ours, &resp);
+    n.HandleDatagram(responder, resp, Instant{i});
+  }
+  EXPECT_NE(n.id(), IdOf(1));
+  EXPECT_TRUE(Bep42Valid(ours.ip, n.id()));
+  EXPECT_EQ(n.table().self(), n.id());
+  EXPECT_EQ(n.table().size(), 5u);  // the nodes we knew stay
+  n.TakeEvents(&events);
+  bool logged = false;
+  for (const Event& e : events) logged |= e.text.find("BEP 42") != std::string::npos;
+  EXPECT_TRUE(logged);
 }
 
 TEST(DhtNode, TokensRotateAndThePreviousOneStillCounts) {

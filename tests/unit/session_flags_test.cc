@@ -82,6 +82,27 @@ TEST(SessionFlags, RejectsBadValues) {
   }
 }
 
+TEST(SessionFlags, Dht) {
+  SessionFlags f;
+  // On by default, from the public routers.
+  io::SessionConfig::Dht d = f.Dht("/s/dht.dat");
+  EXPECT_TRUE(d.enabled);
+  EXPECT_EQ(d.bootstrap.size(), 3u);
+  EXPECT_EQ(d.state_file, "/s/dht.dat");
+  ASSERT_EQ(ParseAll({"--dht-bootstrap", "127.0.0.1:6881", "--dht-bootstrap=node.example:1"}, &f),
+            FlagParse::kTaken);
+  d = f.Dht("");
+  EXPECT_EQ(d.bootstrap, (std::vector<std::string>{"127.0.0.1:6881", "node.example:1"}));
+  ASSERT_EQ(ParseAll({"--no-dht"}, &f), FlagParse::kTaken);
+  EXPECT_FALSE(f.Dht("/s/dht.dat").enabled);
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"--dht-bootstrap"}, {"--dht-bootstrap", "host"}, {"--dht-bootstrap", "host:0"},
+           {"--dht-bootstrap", ":6881"}, {"--dht-bootstrap", "h:70000"}}) {
+    SessionFlags g;
+    EXPECT_EQ(ParseAll(bad, &g), FlagParse::kBad) << bad.back();
+  }
+}
+
 TEST(SessionFlags, LeavesOtherArgumentsAndExcludedFlagsAlone) {
   SessionFlags f;
   EXPECT_EQ(ParseAll({"--peer", "1.2.3.4:5"}, &f), FlagParse::kNotMine);
