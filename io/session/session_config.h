@@ -53,8 +53,9 @@ struct SessionConfig {
   // Torrent data files open at once, over all shards (each shard's pool gets its share, at least
   // one): a torrent without peers holds none.
   int max_open_files = 512;
-  // BEP 14 local service discovery (multicast on the LAN) for public torrents.
-  bool local_discovery = true;
+  // BEP 14 local service discovery (multicast on the LAN) for public torrents. Off unless asked
+  // for, so embedders and tests stay off the LAN; the CLI asks unless --no-lsd.
+  bool local_discovery = false;
   // SIGINT/SIGTERM stop the session (through a signalfd; see BlockStopSignals).
   bool handle_signals = true;
   // A torrent's disk error ends the session with that error (single-torrent commands); else the

@@ -38,7 +38,7 @@ struct SessionOptions {
   std::function<void(const SessionProgress&)> on_progress;
   std::function<void(const std::string&)> on_log;
   Verbosity verbosity = Verbosity::kNormal;
-  bool local_discovery = true;  // SessionConfig::local_discovery
+  bool local_discovery = false;  // SessionConfig::local_discovery
 };
 
 class TorrentSession {
