@@ -129,8 +129,8 @@ Coordinator::~Coordinator() {
   checker_.reset();
   http_.reset();
   udp_.reset();
-  lsd_.reset();
   ring_.reset();
+  lsd_.reset();  // after the ring: its armed receive points into it
   if (signal_fd_ >= 0) ::close(signal_fd_);
 }
 
