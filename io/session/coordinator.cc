@@ -128,10 +128,11 @@ Coordinator::~Coordinator() {
   resume_writer_.reset();  // its callbacks post to inbox_
   checker_.reset();
   http_.reset();
+  ring_.reset();
+  // After the ring: their armed receives point into them.
   udp_.reset();
   dht_.reset();
   lsd_.reset();
-  ring_.reset();
   if (signal_fd_ >= 0) ::close(signal_fd_);
 }
 

@@ -1,10 +1,6 @@
 // The coordinator's BEP 14 local discovery: running public torrents are announced on the LAN
 // through one session-wide LsdService on this ring, and the peers it hears of go to the shards
 // as tracker peers do.
-#include <arpa/inet.h>
-
-#include <chrono>
-
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "io/session/coordinator.h"

@@ -54,8 +54,7 @@ struct SessionConfig {
   // one): a torrent without peers holds none.
   int max_open_files = 512;
   // BEP 14 local service discovery (multicast on the LAN) for public torrents. Off unless asked
-  // for, like the DHT: the commands turn it on (--no-lsd), and sessions embedded in tests or
-  // tools must not find each other behind their backs.
+  // for, so embedders and tests stay off the LAN; the CLI asks unless --no-lsd.
   bool local_discovery = false;
   // SIGINT/SIGTERM stop the session (through a signalfd; see BlockStopSignals).
   bool handle_signals = true;

@@ -39,7 +39,7 @@ struct SessionOptions {
   std::function<void(const std::string&)> on_log;
   Verbosity verbosity = Verbosity::kNormal;
   SessionConfig::Dht dht;
-  bool local_discovery = true;  // SessionConfig::local_discovery
+  bool local_discovery = false;  // SessionConfig::local_discovery
 };
 
 class TorrentSession {

@@ -48,6 +48,8 @@ def _ip(*args, check=True):
 class LsdTestCase(TorrentyTestCase):
     """Every process of the test runs in a fresh network namespace (self.ns)."""
 
+    multicast_route = True
+
     def setUp(self):
         if os.geteuid() != 0:
             self.skipTest("needs root to create a network namespace (ip netns add)")
@@ -59,8 +61,11 @@ class LsdTestCase(TorrentyTestCase):
             self.skipTest(f"cannot create a network namespace: {r.stdout.decode(errors='replace').strip()}")
         # Registered first, so it runs last: after the base class has killed every process.
         self.addCleanup(_ip, "netns", "del", self.ns, check=False)
-        for cmd in (["link", "set", "lo", "up"], ["link", "set", "lo", "multicast", "on"],
-                    ["route", "add", "239.0.0.0/8", "dev", "lo", "src", "127.0.0.1"]):
+        cmds = [["link", "set", "lo", "up"]]
+        if self.multicast_route:
+            cmds += [["link", "set", "lo", "multicast", "on"],
+                     ["route", "add", "239.0.0.0/8", "dev", "lo", "src", "127.0.0.1"]]
+        for cmd in cmds:
             _ip("netns", "exec", self.ns, "ip", *cmd)
         super().setUp()
 
@@ -143,6 +148,26 @@ class LocalDiscovery(LsdTestCase):
         r = self.run_torrenty(["download", ptorrent, "-o", self.path("out2")], timeout=30)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("no trackers", r.stderr)
+
+
+class NoMulticast(LsdTestCase):
+    """A namespace whose only interface, lo, carries no multicast."""
+    multicast_route = False
+
+    def test_download_goes_on_without_local_discovery(self):
+        data, torrent, ih = self.make_payload("nomc.bin", 2 * MiB + 5)
+        seed = self.start_torrenty_ns(["seed", torrent, "--data", data, "--port", 7501, "--no-lsd"],
+                                      name="torrenty-seed")
+        seed.wait_for_output("seeding", 30, stdout_only=False)
+        out = self.path("out")
+        dl = self.start_torrenty_ns(["download", torrent, "-o", out, "--port", 7502,
+                                     "--peer", "127.0.0.1:7501"], name="torrenty-download")
+        self.assertEqual(self.wait_exit(dl, 60, others=[seed]), 0, dl.tail())
+        self.assertSameData(data / "nomc.bin", out / "nomc.bin")
+        lines = [l for l in dl.log_text().splitlines() if "local peer discovery" in l]
+        self.assertEqual(len(lines), 1, dl.log_text())
+        self.assertIn("local peer discovery unavailable: joining the multicast group", lines[0])
+        self.assertNotIn("local peer discovery", seed.log_text())
 
 
 class LocalDiscoveryWithLibtorrent(LsdTestCase):

@@ -228,3 +228,25 @@ for name, data in {
     "not_lsd": "M-SEARCH * HTTP/1.1\r\nHost: 239.255.255.250:1900\r\n\r\n",
 }.items():
     write("lsd", name, data)
+
+# --- pex: one ut_pex payload (BEP 11) -----------------------------------------------------------
+def compact4(ip, port):
+    return bytes(int(x) for x in ip.split(".")) + struct.pack(">H", port)
+
+
+def compact6(last, port):
+    return b"\x20\x01" + b"\0" * 13 + bytes([last]) + struct.pack(">H", port)
+
+
+for name, data in {
+    "v4": benc({"added": compact4("127.0.0.1", 6881) + compact4("10.0.0.2", 51413),
+                "added.f": b"\x12\x00", "dropped": compact4("192.168.0.1", 1000)}),
+    "v6": benc({"added6": compact6(1, 6881), "added6.f": b"\x10", "dropped6": compact6(2, 7)}),
+    "both": benc({"added": compact4("1.2.3.4", 1), "added6": compact6(3, 2), "dropped": compact4("5.6.7.8", 3)}),
+    "empty": b"de",
+    "port0": benc({"added": compact4("1.2.3.4", 0) + compact4("1.2.3.5", 9)}),
+    "many": benc({"added": b"".join(compact4("10.0.%d.%d" % (i // 256, i % 256), 1) for i in range(80))}),
+    "ragged": b"d5:added5:abcdee",
+    "bad_flags": benc({"added": compact4("1.2.3.4", 1), "added.f": b"\x01\x02"}),
+}.items():
+    write("pex", name, data)
