@@ -87,6 +87,7 @@ struct Action {
   absl::Span<const uint8_t> data;
   CloseReason reason = CloseReason::kNone;
   std::string message;
+  bool verbose = false;  // kLog: only shown with -v
 };
 
 struct TorrentStats {

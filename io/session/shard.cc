@@ -483,7 +483,7 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
       break;
     }
     case Action::Type::kLog:
-      Log(id, a.message);
+      Log(id, a.message, a.verbose);
       break;
     case Action::Type::kFatal: {
       CoordinatorMessage m;

@@ -169,6 +169,25 @@ write("wire", "raw_bad_handshake", header(0x20) + b"\x13BitTorrent protocoX" + b
 g1 = (msg(5, b"\xe0") + msg(1) + msg(7, struct.pack(">II", 0, 0) + b"\0" * 16384) +
       msg(7, struct.pack(">II", 0, 16384) + b"\0" * 16384) + msg(0))
 write("wire", "download_two_blocks", header(0x41, chunks=(100, 3, 128, 7, 255, 1, 0, 60)) + g1)
+# BEP 6 Fast extension: an odd max_len sets the Fast bit in the handshake made for the stream.
+fast_every = (msg(15) + msg(13, struct.pack(">I", 1)) + msg(17, struct.pack(">I", 2)) +
+              msg(16, struct.pack(">III", 0, 0, 16384)) + msg(14) + msg(17, struct.pack(">I", 9)))
+write("wire", "fast_every_type", header(0x00, max_len=201) + fast_every)
+write("wire", "fast_without_bit", header(0x00) + msg(14))
+write("wire", "fast_wrong_len_reject", header(0x00, max_len=201) + msg(16, b"\0" * 8))
+# Geometry 2, choked: the peer has all and allows pieces 0 and 3 fast, serves 0, rejects 3.
+fast_g2 = (msg(14) + msg(17, struct.pack(">I", 0)) + msg(17, struct.pack(">I", 3)) +
+           msg(7, struct.pack(">II", 0, 0) + b"\0" * 64) + msg(16, struct.pack(">III", 3, 0, 64)) +
+           msg(1) + msg(16, struct.pack(">III", 4, 0, 64)) + msg(0))
+write("wire", "fast_download_choked", header(0x02, max_len=201, chunks=(8, 8, 8, 8, 8, 8, 8, 8)) + fast_g2)
+# Geometry 0, we are a seed: requests while choked (rejected unless allowed fast), then interest,
+# requests, a cancel and not interested (the choke rejects what is queued).
+fast_seed = (msg(15) + msg(6, struct.pack(">III", 1, 0, 16384)) + msg(2) +
+             msg(6, struct.pack(">III", 0, 0, 16384)) + msg(6, struct.pack(">III", 2, 0, 16384)) +
+             msg(8, struct.pack(">III", 2, 0, 16384)) + msg(6, struct.pack(">III", 1, 0, 16384)) +
+             msg(3))
+write("wire", "fast_serve", header(0x04 | 0x10, max_len=201, chunks=(2, 4, 4, 4, 4, 4, 4, 4)) + fast_seed)
+write("wire", "fast_serve_late_disk", header(0x84, max_len=201, chunks=(9, 9, 9, 9, 9, 9, 9, 9)) + fast_seed)
 
 # --- udp_tracker -------------------------------------------------------------------------------
 def rec(op, payload=b"", length=None):
