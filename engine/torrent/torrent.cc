@@ -120,7 +120,7 @@ void Torrent::AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now
     if (a.port == 0) continue;
     if (std::find(banned_.begin(), banned_.end(), a) != banned_.end()) continue;
     // Trackers hand back our own address too; dialling it would only end in kSelfConnection.
-    if (a.port == config_.listen_port && (a.ip >> 24) == 127) continue;
+    if (a.port == config_.listen_port && a.IsLoopback()) continue;
     // Bounded (kMaxPeerCandidates): make room by forgetting peers that failed, else drop the new
     // address. At most one sweep per call, so the cost stays linear per announce.
     if (candidates_.size() >= kMaxPeerCandidates && !candidates_.contains(a)) {
@@ -451,6 +451,7 @@ bool Torrent::HandleAllowedFast(PeerSession& peer, uint32_t piece, Instant now) 
 void Torrent::MaybeSendAllowedFast(PeerSession& peer) {
   if (!peer.fast || peer.allowed_fast_sent || peer.has.count() >= kAllowedFastSetSize) return;
   peer.allowed_fast_sent = true;
+  if (peer.address.v6) return;  // BEP 6 defines the set for IPv4 only
   peer.allowed_fast_out = AllowedFastSet(peer.address.ip, meta_.info_hash, num_pieces_);
   for (uint32_t piece : peer.allowed_fast_out) {
     if (have_.Get(piece) && !peer.has.Get(piece)) peer.SendAllowedFast(piece);

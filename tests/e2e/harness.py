@@ -690,7 +690,7 @@ class TorrentyTestCase(unittest.TestCase):
     # -- libtorrent
 
     def start_lt_peer(self, torrent, save_path, mode, port=None, connect=(), stop_after_bytes=None,
-                      timeout=600, name=None, download_rate=None):
+                      timeout=600, name=None, download_rate=None, ipv6=False):
         port = port or free_port()
         argv = [PYTHON, LT_PEER, "--torrent", torrent, "--save-path", save_path, "--port", port,
                 "--mode", mode, "--timeout", timeout]
@@ -700,6 +700,8 @@ class TorrentyTestCase(unittest.TestCase):
             argv += ["--stop-after-bytes", stop_after_bytes]
         if download_rate is not None:
             argv += ["--download-rate", download_rate]
+        if ipv6:
+            argv += ["--ipv6"]
         p = self.start(name or f"lt-{mode}-{port}", argv, separate_stdout=True)
         p.port = port
         return p

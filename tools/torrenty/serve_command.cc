@@ -44,6 +44,7 @@ constexpr char kServeUsage[] =
     "                         ~/.local/state/torrenty)\n"
     "  --download-dir DIR     where added torrents' data goes (default STATE-DIR/downloads)\n"
     "  --port N               peer port (default: first free of 6881-6889)\n"
+    "  --bind ADDR            listen on and connect from this IPv4 or IPv6 address only\n"
     "  --rpc-bind ADDR        RPC address (default 127.0.0.1; elsewhere needs --rpc-auth)\n"
     "  --rpc-port N           RPC port (default 9091; 0 = any free port, printed at start)\n"
     "  --rpc-auth USER:PASS   HTTP basic auth for the RPC and /metrics\n"
