@@ -123,6 +123,11 @@ write("tracker_http", "dict_peers", benc({"interval": 900, "peers": [
     {"ip": "192.168.1.2", "port": 6881, "peer id": "x" * 20},
     {"ip": "::1", "port": 6881}, {"ip": "01.2.3.4", "port": 1}, {"ip": "1.2.3.4", "port": 0},
     {"ip": "host.example", "port": 80}, {"ip": "255.255.255.255", "port": 65535}]}))
+peers6 = (b"\0" * 15 + b"\1" + struct.pack(">H", 6881) +            # [::1]:6881
+          bytes.fromhex("20010db8000000000000000000000002") + b"\0\0" +  # port 0: skipped
+          b"\0" * 10 + b"\xff\xff\x7f\0\0\1" + struct.pack(">H", 80))  # mapped 127.0.0.1
+write("tracker_http", "peers6", benc({"interval": 1800, "peers": compact, "peers6": peers6}))
+write("tracker_http", "bad_peers6", benc({"interval": 1, "peers6": b"x" * 17}))
 write("tracker_http", "failure", benc({"failure reason": "torrent not registered"}))
 write("tracker_http", "failure_empty", benc({"failure reason": ""}))
 write("tracker_http", "warning", benc({"warning message": "w" * 2000, "interval": -5, "peers": b""}))
