@@ -23,20 +23,24 @@ struct Instant {
   friend bool operator==(Instant a, Instant b) { return a.ms == b.ms; }
 };
 
-// IPv4 endpoint in host byte order.
+// A peer's endpoint: IPv4 in host byte order, or (v6) IPv6 in network byte order. Kept by
+// value per peer and candidate, never per block. An IPv4-mapped IPv6 address is stored as IPv4.
 struct PeerAddress {
   uint32_t ip = 0;
   uint16_t port = 0;
+  bool v6 = false;
+  std::array<uint8_t, 16> ip6{};
   friend bool operator==(const PeerAddress&, const PeerAddress&) = default;
   template <typename H>
   friend H AbslHashValue(H h, const PeerAddress& a) {
-    return H::combine(std::move(h), a.ip, a.port);
+    return H::combine(std::move(h), a.ip, a.port, a.v6, a.ip6);
   }
-  std::string ToString() const {
-    return std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 255) + "." +
-           std::to_string((ip >> 8) & 255) + "." + std::to_string(ip & 255) + ":" +
-           std::to_string(port);
-  }
+  static PeerAddress V6(const std::array<uint8_t, 16>& bytes, uint16_t port);
+  bool IsLoopback() const;
+  // "1.2.3.4" or "2001:db8::1" (RFC 5952 form).
+  std::string IpString() const;
+  // "1.2.3.4:6881" or "[2001:db8::1]:6881".
+  std::string ToString() const;
 };
 
 // Lowercase hex, two digits a byte: the one hex encoder (info-hashes, escapes).

@@ -77,6 +77,16 @@ std::string_view MsgTypeName(MsgType type) {
       return "cancel";
     case MsgType::kPort:
       return "port";
+    case MsgType::kSuggest:
+      return "suggest";
+    case MsgType::kHaveAll:
+      return "have_all";
+    case MsgType::kHaveNone:
+      return "have_none";
+    case MsgType::kRejectRequest:
+      return "reject_request";
+    case MsgType::kAllowedFast:
+      return "allowed_fast";
     case MsgType::kKeepAlive:
       return "keep_alive";
     case MsgType::kUnknown:
@@ -138,12 +148,16 @@ absl::StatusOr<size_t> ParseMessage(absl::Span<const uint8_t> in, uint32_t max_m
     case 1:
     case 2:
     case 3:
+    case 14:
+    case 15:
       if (len != 1) return WrongLength(id, len);
       out->type = static_cast<MsgType>(id);
       break;
     case 4:
+    case 13:
+    case 17:
       if (len != 5) return WrongLength(id, len);
-      out->type = MsgType::kHave;
+      out->type = static_cast<MsgType>(id);
       out->index = LoadBE32(body + 1);
       break;
     case 5:
@@ -153,6 +167,7 @@ absl::StatusOr<size_t> ParseMessage(absl::Span<const uint8_t> in, uint32_t max_m
       break;
     case 6:
     case 8:
+    case 16:
       if (len != 13) return WrongLength(id, len);
       out->type = static_cast<MsgType>(id);
       out->index = LoadBE32(body + 1);
@@ -218,6 +233,22 @@ size_t EncodePort(uint16_t port, uint8_t* out) {
   StoreHeader(3, MsgType::kPort, out);
   StoreBE16(port, out + 5);
   return 7;
+}
+
+size_t EncodeSuggest(uint32_t index, uint8_t* out) {
+  StoreHeader(5, MsgType::kSuggest, out);
+  StoreBE32(index, out + 5);
+  return 9;
+}
+
+size_t EncodeAllowedFast(uint32_t index, uint8_t* out) {
+  StoreHeader(5, MsgType::kAllowedFast, out);
+  StoreBE32(index, out + 5);
+  return 9;
+}
+
+size_t EncodeReject(uint32_t index, uint32_t begin, uint32_t length, uint8_t* out) {
+  return EncodeTriple(MsgType::kRejectRequest, index, begin, length, out);
 }
 
 uint32_t MaxMessageLen(uint32_t num_pieces) {

@@ -28,6 +28,12 @@ enum class MsgType : uint8_t {
   kPiece = 7,
   kCancel = 8,
   kPort = 9,
+  // BEP 6 Fast extension.
+  kSuggest = 13,
+  kHaveAll = 14,
+  kHaveNone = 15,
+  kRejectRequest = 16,
+  kAllowedFast = 17,
   kKeepAlive = 254,
   // Any other id (extensions such as BEP 10): the caller may look at raw_id/payload or skip it;
   // it is not an error.
@@ -40,7 +46,8 @@ std::string_view MsgTypeName(MsgType type);
 struct Message {
   MsgType type = MsgType::kKeepAlive;
   uint8_t raw_id = 0;
-  // request/cancel: all three. piece: index, begin, and length == payload.size(). have: index.
+  // request/cancel/reject: all three. piece: index, begin, and length == payload.size().
+  // have/suggest/allowed fast: index.
   uint32_t index = 0, begin = 0, length = 0;
   uint16_t port = 0;
   // Bitfield bytes, block data of a piece, or the body of an unknown message. Borrows the input.
@@ -66,7 +73,8 @@ void EncodeHandshake(const InfoHash& info_hash, const PeerId& peer_id,
 // Parses one message at the front of `in`. Returns the number of bytes consumed, 0 when `in`
 // holds only part of a message (need more), or an error when the message is malformed: length
 // prefix > max_message_len, or a fixed-size message with a wrong length (choke..not interested
-// must be 1, have 5, request/cancel 13, port 3, piece >= 9). The oversize check fires as soon
+// must be 1, have 5, request/cancel 13, port 3, piece >= 9; BEP 6: have all/have none 1,
+// suggest/allowed fast 5, reject 13). The oversize check fires as soon
 // as the 4-byte prefix is available, so a hostile peer cannot make us buffer a huge message.
 [[nodiscard]] absl::StatusOr<size_t> ParseMessage(absl::Span<const uint8_t> in,
                                                   uint32_t max_message_len, Message* out);
@@ -80,7 +88,7 @@ inline constexpr size_t kCancelSize = 17;
 inline constexpr size_t kPortSize = 7;
 inline constexpr size_t kBitfieldHeaderSize = 5;
 
-// choke/unchoke/interested/not interested: 5 bytes.
+// choke/unchoke/interested/not interested, have all/have none: 5 bytes.
 size_t EncodeSimple(MsgType type, uint8_t* out);
 size_t EncodeKeepAlive(uint8_t* out);                                                 // 4 bytes
 size_t EncodeHave(uint32_t index, uint8_t* out);                                      // 9 bytes
@@ -90,6 +98,17 @@ size_t EncodeCancel(uint32_t index, uint32_t begin, uint32_t length, uint8_t* ou
 size_t EncodePieceHeader(uint32_t index, uint32_t begin, uint32_t block_len, uint8_t* out);
 size_t EncodeBitfield(absl::Span<const uint8_t> bits, uint8_t* out);  // 5 + bits.size()
 size_t EncodePort(uint16_t port, uint8_t* out);                       // 7 bytes
+// BEP 6: 9 bytes (suggest, allowed fast) and 17 bytes (reject request).
+size_t EncodeSuggest(uint32_t index, uint8_t* out);
+size_t EncodeAllowedFast(uint32_t index, uint8_t* out);
+size_t EncodeReject(uint32_t index, uint32_t begin, uint32_t length, uint8_t* out);
+
+// BEP 6 reserved bit: reserved[7] & 0x04.
+inline constexpr uint8_t kFastReservedByte = 7;
+inline constexpr uint8_t kFastReservedBit = 0x04;
+inline bool SupportsFast(const std::array<uint8_t, 8>& reserved) {
+  return (reserved[kFastReservedByte] & kFastReservedBit) != 0;
+}
 
 // max(9 + kBlockSize, 1 + ceil(num_pieces / 8)): the limit a session passes to ParseMessage.
 uint32_t MaxMessageLen(uint32_t num_pieces);

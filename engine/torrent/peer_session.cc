@@ -26,6 +26,7 @@ CloseReason PeerSession::CheckHandshake(absl::Span<const uint8_t> bytes, const I
   if (hs->info_hash != info_hash) return CloseReason::kWrongInfoHash;
   if (hs->peer_id == self_id) return CloseReason::kSelfConnection;
   id = hs->peer_id;
+  fast = wire::SupportsFast(hs->reserved);
   return CloseReason::kNone;
 }
 
@@ -75,7 +76,9 @@ uint8_t* PeerSession::Append(size_t n) {
 }
 
 void PeerSession::SendHandshake(const InfoHash& info_hash, const PeerId& self_id) {
-  wire::EncodeHandshake(info_hash, self_id, Append(wire::kHandshakeSize));
+  std::array<uint8_t, 8> reserved{};
+  reserved[wire::kFastReservedByte] |= wire::kFastReservedBit;
+  wire::EncodeHandshake(info_hash, self_id, reserved, Append(wire::kHandshakeSize));
 }
 
 void PeerSession::SendBitfield(const Bitfield& have) {
@@ -95,6 +98,12 @@ void PeerSession::SendCancel(const BlockRequest& r) {
 }
 
 void PeerSession::SendKeepAlive() { wire::EncodeKeepAlive(Append(4)); }
+
+void PeerSession::SendReject(const BlockRequest& r) {
+  wire::EncodeReject(r.piece, r.begin, r.length, Append(17));
+}
+
+void PeerSession::SendAllowedFast(uint32_t piece) { wire::EncodeAllowedFast(piece, Append(9)); }
 
 void PeerSession::SendBlock(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data) {
   uint8_t* out = Append(wire::kPieceHeaderSize + data.size());

@@ -37,7 +37,14 @@ class PeerSession {
   bool peer_choking = true;
   bool peer_interested = false;
   bool snubbed = false;
+  // BEP 6: both handshakes set the Fast bit, so have all/none, reject and allowed fast apply.
+  bool fast = false;
   Bitfield has;
+  // BEP 6: pieces the peer lets us request while it chokes us (bounded by
+  // kAllowedFastInMax), and the pieces we let it request while we choke it.
+  std::vector<uint32_t> allowed_fast_in;
+  std::vector<uint32_t> allowed_fast_out;
+  bool allowed_fast_sent = false;
   std::vector<BlockRequest> requests_out;  // blocks we asked this peer for
   std::deque<BlockRequest> requests_in;    // blocks this peer asked us for, not yet read
   uint32_t reads_in_flight = 0;
@@ -80,6 +87,8 @@ class PeerSession {
   void SendRequest(const BlockRequest& r);
   void SendCancel(const BlockRequest& r);
   void SendKeepAlive();
+  void SendReject(const BlockRequest& r);
+  void SendAllowedFast(uint32_t piece);
   void SendBlock(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data);
   // See Torrent::NextSend.
   absl::Span<const uint8_t> NextSend();
@@ -93,6 +102,9 @@ class PeerSession {
   size_t sending_offset_ = 0;
   std::vector<uint8_t> pending_;
 };
+
+// A peer may announce any number of allowed-fast pieces; more than this are ignored.
+inline constexpr size_t kAllowedFastInMax = 32;
 
 using PeerMap = absl::flat_hash_map<PeerKey, std::unique_ptr<PeerSession>>;
 

@@ -45,6 +45,11 @@ class PieceAssembly {
   bool PickBlock(const PeerSession& peer, BlockRequest* out);
   // The peer no longer serves what we asked for (choke, snub, close): its blocks are free again.
   void ReleaseRequests(PeerSession& peer);
+  // One block the peer refused (BEP 6 reject), already taken from its requests_out.
+  void ReleaseRequest(const BlockRequest& r) {
+    ReleaseBlock(r);
+    MaybeAbandonPiece(r.piece);
+  }
   // A piece being fetched from this peer alone starts over without it.
   void DropSingleSource(const PeerSession& peer);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "engine/torrent/allowed_fast.h"
 
 namespace torrenty::engine {
 namespace {
@@ -27,7 +28,8 @@ Torrent::Torrent(const Metainfo& meta, TorrentConfig config, PieceClaims* claims
       assembly_(meta, config_, claims, picker_, have_, peers_, stats_, actions_),
       choker_(ChokerConfig{config.unchoke_slots > 0 ? config.unchoke_slots - 1 : 0,
                            config.choke_round_ms, config.optimistic_unchoke_interval_ms},
-              config.seed) {
+              config.seed),
+      allowed_fast_mask_(meta.num_pieces()) {
   wanted_.SetAll();
 }
 
@@ -118,7 +120,7 @@ void Torrent::AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now
     if (a.port == 0) continue;
     if (std::find(banned_.begin(), banned_.end(), a) != banned_.end()) continue;
     // Trackers hand back our own address too; dialling it would only end in kSelfConnection.
-    if (a.port == config_.listen_port && (a.ip >> 24) == 127) continue;
+    if (a.port == config_.listen_port && a.IsLoopback()) continue;
     // Bounded (kMaxPeerCandidates): make room by forgetting peers that failed, else drop the new
     // address. At most one sweep per call, so the cost stays linear per announce.
     if (candidates_.size() >= kMaxPeerCandidates && !candidates_.contains(a)) {
@@ -299,8 +301,14 @@ bool Torrent::HandleHandshake(PeerSession& peer, absl::Span<const uint8_t> bytes
   peer.handshaken = true;
   picker_.AddPeer(peer.has);  // empty now; keeps AddPeer/RemovePeer balanced
   // Taken now rather than at connect, so pieces verified during the handshake are included
-  // (haves go only to handshaken peers). With no pieces, BEP 3 allows leaving it out.
-  if (have_.count() > 0) peer.SendBitfield(have_);
+  // (haves go only to handshaken peers). With no pieces, BEP 3 allows leaving it out; BEP 6
+  // replaces it with have all / have none, one of which a Fast peer must send first.
+  if (peer.fast && (complete() || have_.none())) {
+    peer.SendSimple(complete() ? wire::MsgType::kHaveAll : wire::MsgType::kHaveNone);
+    LogPeer(peer, complete() ? "sent have_all" : "sent have_none");
+  } else if (have_.count() > 0) {
+    peer.SendBitfield(have_);
+  }
   return true;
 }
 
@@ -340,6 +348,32 @@ bool Torrent::HandleMessage(PeerSession& peer, const wire::Message& msg, Instant
     case MsgType::kCancel:
       HandleCancel(peer, BlockRequest{msg.index, msg.begin, msg.length});
       return true;
+    case MsgType::kSuggest:
+    case MsgType::kHaveAll:
+    case MsgType::kHaveNone:
+    case MsgType::kRejectRequest:
+    case MsgType::kAllowedFast: {
+      const std::string_view name = MsgTypeName(msg.type);
+      const absl::string_view type_name(name.data(), name.size());
+      if (!peer.fast) {
+        Close(peer, CloseReason::kProtocolError,
+              absl::StrCat(type_name, " without the Fast extension"));
+        return false;
+      }
+      if (msg.type == MsgType::kHaveAll || msg.type == MsgType::kHaveNone) {
+        return HandleHaveAllNone(peer, msg.type == MsgType::kHaveAll);
+      }
+      if (msg.type == MsgType::kRejectRequest) {
+        return HandleReject(peer, BlockRequest{msg.index, msg.begin, msg.length});
+      }
+      if (msg.index >= num_pieces_) {
+        Close(peer, CloseReason::kProtocolError,
+              absl::StrCat(type_name, " for piece ", msg.index, " out of range"));
+        return false;
+      }
+      // A suggestion is only a hint; the picker's rarest-first order serves the swarm better.
+      return msg.type == MsgType::kSuggest || HandleAllowedFast(peer, msg.index, now);
+    }
   }
   return true;
 }
@@ -357,7 +391,90 @@ bool Torrent::HandleBitfield(PeerSession& peer, absl::Span<const uint8_t> bits) 
     return false;
   }
   UpdateInterest(peer);
+  MaybeSendAllowedFast(peer);
   return true;
+}
+
+bool Torrent::HandleHaveAllNone(PeerSession& peer, bool all) {
+  picker_.RemovePeer(peer.has);
+  peer.has = Bitfield(num_pieces_);
+  if (all) peer.has.SetAll();
+  picker_.AddPeer(peer.has);
+  LogPeer(peer, all ? "received have_all" : "received have_none");
+  if (peer.has.all() && complete()) {
+    Close(peer, CloseReason::kBothSeeds);
+    return false;
+  }
+  UpdateInterest(peer);
+  MaybeSendAllowedFast(peer);
+  return true;
+}
+
+bool Torrent::HandleReject(PeerSession& peer, const BlockRequest& r) {
+  if (r.piece >= num_pieces_ || r.length == 0 || r.length > kBlockSize ||
+      static_cast<uint64_t>(r.begin) + r.length > meta_.PieceSize(r.piece)) {
+    Close(peer, CloseReason::kProtocolError, "reject out of range");
+    return false;
+  }
+  // Rejects of requests we already gave up (a choke, a cancel) say nothing new.
+  if (!peer.TakeRequestOut(r)) return true;
+  assembly_.ReleaseRequest(r);
+  if (peer.peer_choking) {
+    // It will not serve this piece while choking us after all.
+    auto it = std::find(peer.allowed_fast_in.begin(), peer.allowed_fast_in.end(), r.piece);
+    if (it != peer.allowed_fast_in.end()) peer.allowed_fast_in.erase(it);
+  } else {
+    // Served by others from now on; the peer gets one request at a time until it sends a block,
+    // so a peer that rejects everything cannot keep the block bouncing back to itself.
+    peer.snubbed = true;
+  }
+  for (auto& [key, other] : peers_) {
+    if (other.get() != &peer) FillRequests(*other);
+  }
+  return true;
+}
+
+bool Torrent::HandleAllowedFast(PeerSession& peer, uint32_t piece, Instant now) {
+  // Requests become servable now, so the snub clock starts here, as at an unchoke.
+  if (peer.allowed_fast_in.empty() && peer.peer_choking) peer.last_block = now;
+  if (peer.allowed_fast_in.size() < kAllowedFastInMax &&
+      std::find(peer.allowed_fast_in.begin(), peer.allowed_fast_in.end(), piece) ==
+          peer.allowed_fast_in.end()) {
+    peer.allowed_fast_in.push_back(piece);
+  }
+  return true;
+}
+
+// BEP 6: a peer with few pieces gets the canonical allowed-fast set, so it can start trading
+// before it wins an unchoke. Only the pieces we have and it lacks are announced; the whole set is
+// honoured, so a piece verified later is served too.
+void Torrent::MaybeSendAllowedFast(PeerSession& peer) {
+  if (!peer.fast || peer.allowed_fast_sent || peer.has.count() >= kAllowedFastSetSize) return;
+  peer.allowed_fast_sent = true;
+  if (peer.address.v6) return;  // BEP 6 defines the set for IPv4 only
+  peer.allowed_fast_out = AllowedFastSet(peer.address.ip, meta_.info_hash, num_pieces_);
+  for (uint32_t piece : peer.allowed_fast_out) {
+    if (have_.Get(piece) && !peer.has.Get(piece)) peer.SendAllowedFast(piece);
+  }
+}
+
+bool Torrent::AllowedFastOut(const PeerSession& peer, uint32_t piece) const {
+  return std::find(peer.allowed_fast_out.begin(), peer.allowed_fast_out.end(), piece) !=
+         peer.allowed_fast_out.end();
+}
+
+void Torrent::Reject(PeerSession& peer, const BlockRequest& r) {
+  // A peer that keeps requesting while choked and never reads gets no unbounded queue of rejects.
+  if (peer.fast && peer.send_queue_bytes() < config_.send_queue_bytes_max) peer.SendReject(r);
+}
+
+void Torrent::LogPeer(const PeerSession& peer, std::string_view what) {
+  Action a;
+  a.type = Action::Type::kLog;
+  a.verbose = true;
+  a.message = absl::StrCat("peer ", peer.address.ToString(), ": ",
+                           absl::string_view(what.data(), what.size()));
+  Emit(std::move(a));
 }
 
 bool Torrent::HandleHave(PeerSession& peer, uint32_t piece) {
@@ -384,8 +501,12 @@ bool Torrent::HandleRequest(PeerSession& peer, const BlockRequest& r) {
     return false;
   }
   // BEP 3: requests from a choked peer are ignored; so are pieces we do not have (a peer may
-  // have sent the request before it saw our choke).
-  if (peer.am_choking || !have_.Get(r.piece)) return true;
+  // have sent the request before it saw our choke). BEP 6 says so with a reject, and lets the
+  // allowed-fast pieces through.
+  if ((peer.am_choking && !AllowedFastOut(peer, r.piece)) || !have_.Get(r.piece)) {
+    Reject(peer, r);
+    return true;
+  }
   if (peer.requests_in.size() >= config_.peer_requests_queued_max) {
     Close(peer, CloseReason::kProtocolError, "too many queued requests");
     return false;
@@ -396,13 +517,30 @@ bool Torrent::HandleRequest(PeerSession& peer, const BlockRequest& r) {
 
 void Torrent::HandleCancel(PeerSession& peer, const BlockRequest& r) {
   auto it = std::find(peer.requests_in.begin(), peer.requests_in.end(), r);
-  if (it != peer.requests_in.end()) peer.requests_in.erase(it);
+  if (it == peer.requests_in.end()) return;
+  peer.requests_in.erase(it);
+  // BEP 6: a cancelled request is answered with the block or a reject.
+  Reject(peer, r);
 }
 
 void Torrent::HandlePeerChoked(PeerSession& peer) {
   peer.peer_choking = true;
-  // BEP 3: a choke discards every outstanding request, so those blocks are free again.
+  // BEP 3: a choke discards every outstanding request, so those blocks are free again. A Fast
+  // peer still serves its allowed-fast pieces (and rejects the rest), so those requests stay.
+  std::vector<BlockRequest> kept;
+  if (peer.fast && !peer.allowed_fast_in.empty()) {
+    for (auto r = peer.requests_out.begin(); r != peer.requests_out.end();) {
+      if (std::find(peer.allowed_fast_in.begin(), peer.allowed_fast_in.end(), r->piece) ==
+          peer.allowed_fast_in.end()) {
+        ++r;
+        continue;
+      }
+      kept.push_back(*r);
+      r = peer.requests_out.erase(r);
+    }
+  }
   assembly_.ReleaseRequests(peer);
+  peer.requests_out = std::move(kept);
   assembly_.DropSingleSource(peer);
 }
 
@@ -456,8 +594,24 @@ void Torrent::FillRequests(PeerSession& peer) {
     UpdateInterest(peer);
     if (!peer.am_interested) return;
   }
-  if (peer.peer_choking) return;
   const size_t depth = RequestDepth(peer);
+  if (peer.peer_choking) {
+    // BEP 6: while choked, only the pieces it allows fast, picked as if it had no others.
+    if (peer.allowed_fast_in.empty()) return;
+    for (uint32_t piece : peer.allowed_fast_in) {
+      if (peer.has.Get(piece)) allowed_fast_mask_.Set(piece);
+    }
+    std::swap(peer.has, allowed_fast_mask_);
+    while (peer.requests_out.size() < depth) {
+      BlockRequest r;
+      if (!assembly_.PickBlock(peer, &r)) break;
+      peer.requests_out.push_back(r);
+      peer.SendRequest(r);
+    }
+    std::swap(peer.has, allowed_fast_mask_);
+    for (uint32_t piece : peer.allowed_fast_in) allowed_fast_mask_.Clear(piece);
+    return;
+  }
   while (peer.requests_out.size() < depth) {
     BlockRequest r;
     if (!assembly_.PickBlock(peer, &r)) break;
@@ -579,8 +733,10 @@ void Torrent::HandleBlockRead(PeerKey key, uint32_t piece, uint32_t begin,
   }
   if (peer == nullptr) return;
   if (peer->reads_in_flight > 0) --peer->reads_in_flight;
-  // Choked since the request was queued: BEP 3 says the request is dropped.
-  if (!peer->am_choking) {
+  // Choked since the request was queued: BEP 3 says the request is dropped (BEP 6: rejected).
+  if (peer->am_choking && !AllowedFastOut(*peer, piece)) {
+    Reject(*peer, BlockRequest{piece, begin, static_cast<uint32_t>(data.size())});
+  } else {
     peer->SendBlock(piece, begin, data);
     peer->bytes_uploaded += static_cast<int64_t>(data.size());
     stats_.uploaded_payload += static_cast<int64_t>(data.size());
@@ -596,8 +752,23 @@ void Torrent::Unchoke(PeerSession& peer, Instant now) {
 
 void Torrent::Choke(PeerSession& peer) {
   peer.am_choking = true;
-  peer.requests_in.clear();
   peer.SendSimple(wire::MsgType::kChoke);
+  if (!peer.fast) {
+    peer.requests_in.clear();
+    return;
+  }
+  // BEP 6: every queued request is rejected, except those of allowed-fast pieces, still served.
+  size_t rejected = 0;
+  for (auto r = peer.requests_in.begin(); r != peer.requests_in.end();) {
+    if (AllowedFastOut(peer, r->piece)) {
+      ++r;
+      continue;
+    }
+    Reject(peer, *r);
+    ++rejected;
+    r = peer.requests_in.erase(r);
+  }
+  if (rejected > 0) LogPeer(peer, absl::StrCat("choked, rejected ", rejected, " requests"));
 }
 
 void Torrent::FillUnchokeSlots(Instant now) {

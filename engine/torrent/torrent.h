@@ -129,6 +129,14 @@ class Torrent {
                    absl::Span<const uint8_t> block, Instant now);
   void HandleCancel(PeerSession& peer, const BlockRequest& r);
   void HandlePeerChoked(PeerSession& peer);
+  // BEP 6 Fast extension.
+  bool HandleHaveAllNone(PeerSession& peer, bool all);
+  bool HandleReject(PeerSession& peer, const BlockRequest& r);
+  bool HandleAllowedFast(PeerSession& peer, uint32_t piece, Instant now);
+  void MaybeSendAllowedFast(PeerSession& peer);
+  bool AllowedFastOut(const PeerSession& peer, uint32_t piece) const;
+  void Reject(PeerSession& peer, const BlockRequest& r);
+  void LogPeer(const PeerSession& peer, std::string_view what);
   void Ban(const std::vector<PeerAddress>& addresses);
   void AddHave(uint32_t piece);
   void RecountWanted();
@@ -182,6 +190,8 @@ class Torrent {
   Instant last_choke_round_{};
   std::vector<PeerKey> last_unchoked_;  // the choker's previous decision, for change logging
   Instant last_tick_{INT64_MIN / 2};
+  // The peer's pieces narrowed to its allowed-fast set, to pick from while it chokes us.
+  Bitfield allowed_fast_mask_;
 };
 
 }  // namespace torrenty::engine

@@ -90,6 +90,7 @@ struct Action {
   PieceBuffer buffer;
   CloseReason reason = CloseReason::kNone;
   std::string message;
+  bool verbose = false;  // kLog: only shown with -v
 };
 
 struct TorrentStats {

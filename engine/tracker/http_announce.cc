@@ -64,6 +64,24 @@ absl::Status ParseCompactPeers(std::string_view data, std::vector<PeerAddress>* 
   return absl::OkStatus();
 }
 
+// BEP 7 `peers6`: 18-byte entries, 16 address bytes then the port, both in network order.
+absl::Status ParseCompactPeers6(std::string_view data, std::vector<PeerAddress>* out) {
+  if (data.size() % 18 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("compact peers6 list length ", data.size(), " is not a multiple of 18"));
+  }
+  const size_t count = std::min(data.size() / 18, kMaxPeersPerAnnounce);
+  const auto* p = reinterpret_cast<const uint8_t*>(data.data());
+  for (size_t i = 0; i < count && out->size() < kMaxPeersPerAnnounce; ++i, p += 18) {
+    std::array<uint8_t, 16> bytes;
+    std::copy(p, p + 16, bytes.begin());
+    const PeerAddress addr = PeerAddress::V6(bytes, static_cast<uint16_t>((p[16] << 8) | p[17]));
+    if (addr.port == 0) continue;
+    out->push_back(addr);
+  }
+  return absl::OkStatus();
+}
+
 void ParseDictPeers(const std::vector<bencode::Value>& list, std::vector<PeerAddress>* out) {
   for (const bencode::Value& entry : list) {
     if (out->size() >= kMaxPeersPerAnnounce) break;
@@ -197,6 +215,10 @@ absl::StatusOr<AnnounceResponse> ParseAnnounceResponse(std::string_view body) {
     } else {
       return absl::InvalidArgumentError("'peers' is neither a string nor a list");
     }
+  }
+  if (const bencode::Value* peers6 = root.Find("peers6");
+      peers6 != nullptr && peers6->is_string()) {
+    if (absl::Status s = ParseCompactPeers6(peers6->string, &response.peers); !s.ok()) return s;
   }
   return response;
 }

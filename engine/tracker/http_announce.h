@@ -61,10 +61,11 @@ struct AnnounceResponse {
 };
 
 // Parses a tracker's bencoded response body. Accepts compact peers (a string of 6-byte
-// entries) and dictionary peers (a list of dicts with a dotted-IPv4 "ip" and a "port"; entries
-// that are not IPv4 or have port 0 are skipped). A "failure reason" yields a response with
-// failure_reason set, not an error. Errors for bodies that are not a bencoded dict, for a compact
-// list whose length is not a multiple of 6, and for fields of the wrong type.
+// entries), BEP 7 compact `peers6` (18-byte entries, added to `peers`) and dictionary peers (a list
+// of dicts with a dotted-IPv4 "ip" and a "port"; entries that are not IPv4 or have port 0 are
+// skipped). A "failure reason" yields a response with failure_reason set, not an error. Errors for
+// bodies that are not a bencoded dict, for a compact list whose length is not a multiple of 6, and
+// for fields of the wrong type.
 [[nodiscard]] absl::StatusOr<AnnounceResponse> ParseAnnounceResponse(std::string_view body);
 
 }  // namespace torrenty::engine

@@ -45,6 +45,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(SessionConfig config) {
   env.log_verbose = s->config_.verbosity == Verbosity::kVerbose;
   env.port = s->config_.port;
   env.port_explicit = s->config_.port_explicit;
+  env.bind_address = s->config_.bind_address;
+  env.bind_given = s->config_.bind_given;
   env.max_open_files = s->config_.max_open_files;
   for (int i = 0; i < threads; ++i) s->shards_.push_back(std::make_unique<Shard>(i, &env));
   for (auto& shard : s->shards_) env.inboxes.push_back(&shard->inbox());

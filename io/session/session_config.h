@@ -41,6 +41,9 @@ struct SessionConfig {
   // Listening port; 0 = first free of 6881-6889, else an ephemeral one.
   uint16_t port = 0;
   bool port_explicit = false;
+  // --bind: listen on and dial from this address only (port unused).
+  engine::PeerAddress bind_address{};
+  bool bind_given = false;
   int hash_threads = 2;
   // Memory for pieces being assembled, over all shards and torrents; when it is used up, fewer
   // requests go out instead of more memory being taken.

@@ -75,9 +75,20 @@ absl::Status Shard::Init() {
 }
 
 absl::Status Shard::Listen() {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // BEP 7: one dual-stack socket (IPv6 with IPv4-mapped addresses) takes both families; a kernel
+  // without IPv6 gets an IPv4 one. With --bind, only that address and its family.
+  bool v6 = env_->bind_given ? env_->bind_address.v6 : true;
+  listen_fd_ = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0 && v6 && !env_->bind_given && errno == EAFNOSUPPORT) {
+    v6 = false;
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  }
   if (listen_fd_ < 0) return absl::ErrnoToStatus(errno, "socket");
   int one = 1;
+  if (v6) {
+    const int v6only = env_->bind_given ? 1 : 0;
+    setsockopt(listen_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+  }
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   // Every shard listens on the same port; the kernel spreads incoming connections over them.
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
@@ -90,15 +101,17 @@ absl::Status Shard::Listen() {
     candidates.push_back(0);
   }
   for (uint16_t p : candidates) {
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(p);
-    sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
+    engine::PeerAddress local;  // the any-address of its family unless --bind names one
+    if (env_->bind_given) local = env_->bind_address;
+    local.v6 = v6;
+    local.port = p;
+    sockaddr_storage sa;
+    socklen_t len = ToSockaddr(local, &sa);
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), len) == 0) {
       if (listen(listen_fd_, 128) != 0) return absl::ErrnoToStatus(errno, "listen");
       socklen_t len = sizeof(sa);
       getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
-      port_ = ntohs(sa.sin_port);
+      port_ = FromSockaddr(sa).port;
       return absl::OkStatus();
     }
     if (!picks) return absl::ErrnoToStatus(errno, absl::StrCat("cannot listen on port ", p));
@@ -484,7 +497,7 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
       break;
     }
     case Action::Type::kLog:
-      Log(id, a.message);
+      Log(id, a.message, a.verbose);
       break;
     case Action::Type::kFatal: {
       CoordinatorMessage m;

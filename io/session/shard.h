@@ -41,6 +41,9 @@ struct ShardEnv {
   bool log_verbose = false;  // connect/close lines are worth sending to the coordinator
   uint16_t port = 0;         // 0: shard 0 picks one (6881-6889, else ephemeral)
   bool port_explicit = false;
+  // --bind: listen on and dial from this address only (its port is unused).
+  engine::PeerAddress bind_address{};
+  bool bind_given = false;
   int64_t read_cache_bytes = 32 << 20;  // over all shards
   int max_open_files = 512;             // over all shards
 };

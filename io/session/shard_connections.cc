@@ -47,20 +47,36 @@ void Shard::Dial(ShardTorrent& st, const PeerAddress& address) {
     st.engine->HandleConnectFailed(address, now);
     return;
   }
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // With --bind, connections leave from that address, so one of the other family cannot be made.
+  if (env_->bind_given && env_->bind_address.v6 != address.v6) {
+    st.engine->HandleConnectFailed(address, now);
+    return;
+  }
+  int fd = socket(address.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     st.engine->HandleConnectFailed(address, now);
     return;
+  }
+  if (env_->bind_given) {
+    sockaddr_storage local;
+    engine::PeerAddress from = env_->bind_address;
+    from.port = 0;
+    const socklen_t len = ToSockaddr(from, &local);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&local), len) != 0) {
+      ::close(fd);
+      st.engine->HandleConnectFailed(address, now);
+      return;
+    }
   }
   Conn* c = NewConn(fd, address, true);
   c->st = &st;
   ++st.conns;
   st.disk->set_active(true);
-  c->sa = ToSockaddr(address);
+  c->sa_len = ToSockaddr(address, &c->sa);
   c->connect_ts.tv_sec = kConnectTimeoutSec;
   ++c->ops;
-  ring_->ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&c->sa), sizeof(c->sa),
-                            &c->connect_ts, &c->connect_c);
+  ring_->ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&c->sa), c->sa_len, &c->connect_ts,
+                            &c->connect_c);
 }
 
 void Shard::OnConnect(Conn& c, int32_t res) {
@@ -98,10 +114,10 @@ void Shard::OnConnect(Conn& c, int32_t res) {
 void Shard::OnAccept(int32_t res, uint32_t) {
   if (res >= 0) {
     const int fd = res;
-    sockaddr_in sa{};
+    sockaddr_storage sa{};
     socklen_t len = sizeof(sa);
     getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-    PeerAddress address{ntohl(sa.sin_addr.s_addr), ntohs(sa.sin_port)};
+    const PeerAddress address = FromSockaddr(sa);
     if (stopping_ || conns_.size() >= accepted_max_ || known_.empty()) {
       ::close(fd);  // over the connection limit, or nothing to serve: refuse at once
     } else {

@@ -9,6 +9,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <memory>
@@ -52,12 +53,33 @@ inline engine::Instant Now() {
       duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count()};
 }
 
-inline sockaddr_in ToSockaddr(const engine::PeerAddress& a) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(a.port);
-  sa.sin_addr.s_addr = htonl(a.ip);
-  return sa;
+// Fills `out` for an IPv4 or IPv6 address and returns its length.
+inline socklen_t ToSockaddr(const engine::PeerAddress& a, sockaddr_storage* out) {
+  *out = sockaddr_storage{};
+  if (a.v6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(out);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(a.port);
+    std::memcpy(&sa->sin6_addr, a.ip6.data(), a.ip6.size());
+    return sizeof(sockaddr_in6);
+  }
+  auto* sa = reinterpret_cast<sockaddr_in*>(out);
+  sa->sin_family = AF_INET;
+  sa->sin_port = htons(a.port);
+  sa->sin_addr.s_addr = htonl(a.ip);
+  return sizeof(sockaddr_in);
+}
+
+// An IPv4-mapped address (an IPv4 peer on the dual-stack socket) comes back as IPv4.
+inline engine::PeerAddress FromSockaddr(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET6) {
+    const auto& sa = reinterpret_cast<const sockaddr_in6&>(ss);
+    std::array<uint8_t, 16> bytes;
+    std::memcpy(bytes.data(), &sa.sin6_addr, bytes.size());
+    return engine::PeerAddress::V6(bytes, ntohs(sa.sin6_port));
+  }
+  const auto& sa = reinterpret_cast<const sockaddr_in&>(ss);
+  return engine::PeerAddress{ntohl(sa.sin_addr.s_addr), ntohs(sa.sin_port)};
 }
 
 inline uint64_t HashTag(TorrentId id, uint32_t piece) { return (uint64_t{id} << 32) | piece; }
@@ -92,7 +114,8 @@ struct Shard::Conn {
   bool engine_knows = false;
   bool handshaken = false;  // the engine accepted its handshake (for reporting)
   int ops = 0;  // operations in flight; the Conn is freed when this reaches 0 after closing
-  sockaddr_in sa{};
+  sockaddr_storage sa{};
+  socklen_t sa_len = 0;
   __kernel_timespec connect_ts{};
   std::unique_ptr<uint8_t[]> rbuf;
   size_t rcap = 0;  // starts small; grows while the peer keeps filling it

@@ -9,6 +9,8 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
   SessionConfig config;
   config.port = options.port;
   config.port_explicit = options.port_explicit;
+  config.bind_address = options.bind_address;
+  config.bind_given = options.bind_given;
   config.hash_threads = options.hash_threads;
   config.piece_memory_bytes = options.piece_memory_bytes;
   config.threads = options.threads;

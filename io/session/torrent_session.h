@@ -25,6 +25,8 @@ struct SessionOptions {
   // Listening port; 0 = first free of 6881-6889, else an ephemeral one.
   uint16_t port = 0;
   bool port_explicit = false;
+  engine::PeerAddress bind_address{};  // --bind, when bind_given
+  bool bind_given = false;
   std::vector<engine::PeerAddress> peers;  // dialled in addition to what trackers return
   bool seed_after_complete = false;        // keep serving after the download completes
   // File selection (AddTorrentParams::files_wanted): empty = every file.

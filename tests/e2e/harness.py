@@ -700,7 +700,8 @@ class TorrentyTestCase(unittest.TestCase):
     # -- libtorrent
 
     def start_lt_peer(self, torrent, save_path, mode, port=None, connect=(), stop_after_bytes=None,
-                      timeout=600, name=None, download_rate=None, lsd=False, wrap=()):
+                      timeout=600, name=None, download_rate=None, lsd=False, wrap=(),
+                      ipv6=False):
         port = port or free_port()
         argv = [PYTHON, LT_PEER, "--torrent", torrent, "--save-path", save_path, "--port", port,
                 "--mode", mode, "--timeout", timeout]
@@ -712,6 +713,8 @@ class TorrentyTestCase(unittest.TestCase):
             argv += ["--download-rate", download_rate]
         if lsd:
             argv += ["--lsd"]
+        if ipv6:
+            argv += ["--ipv6"]
         p = self.start(name or f"lt-{mode}-{port}", list(wrap) + argv, separate_stdout=True)
         p.port = port
         return p

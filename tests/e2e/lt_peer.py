@@ -3,14 +3,15 @@
 
   lt_peer.py --torrent T --save-path DIR --port P --mode seed|leech
              [--connect HOST:PORT]... [--stop-after-bytes N] [--download-rate B/S]
-             [--timeout SECONDS]
+             [--ipv6] [--timeout SECONDS]
 
 seed:  checks the data in DIR, prints "SEEDING" once in state seeding, then serves until killed
        (or, with --stop-after-bytes N, prints "STOPPING uploaded=X" and exits 0 as soon as it
        has uploaded N payload bytes: every connection is dropped midway).
 leech: downloads into DIR, prints "DONE" once every piece is verified, exits 0.
 Both announce to the torrent's tracker. Progress goes to stderr once a second.
-Only 127.0.0.0/8 addresses are accepted for --connect.
+Only loopback addresses (127.0.0.0/8, [::1]) are accepted for --connect; --ipv6 listens on [::1]
+as well.
 """
 import argparse
 import ipaddress
@@ -23,10 +24,12 @@ import libtorrent as lt
 
 def parse_hostport(text):
     host, _, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # [::1]:PORT
     if not host or not port.isdigit():
         raise argparse.ArgumentTypeError(f"bad HOST:PORT: {text!r}")
-    if not ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).version != 4:
-        raise argparse.ArgumentTypeError(f"only 127.0.0.0/8 peers allowed: {text!r}")
+    if not ipaddress.ip_address(host).is_loopback:
+        raise argparse.ArgumentTypeError(f"only loopback peers allowed: {text!r}")
     return host, int(port)
 
 
@@ -50,13 +53,18 @@ def main():
     ap.add_argument("--stop-after-bytes", type=int, default=None)
     ap.add_argument("--download-rate", type=int, default=0, help="leech: bytes/s, 0 = unlimited")
     ap.add_argument("--lsd", action="store_true", help="BEP 14 local service discovery on")
+    ap.add_argument("--ipv6", action="store_true",
+                    help="listen on [::1] too (BEP 7), same port")
     ap.add_argument("--timeout", type=float, default=600.0,
                     help="give up (exit 3) after this many seconds")
     args = ap.parse_args()
 
     settings = {
-        "listen_interfaces": f"127.0.0.1:{args.port}",
-        "outgoing_interfaces": "127.0.0.1",
+        "listen_interfaces": (f"127.0.0.1:{args.port},[::1]:{args.port}" if args.ipv6
+                              else f"127.0.0.1:{args.port}"),
+        # libtorrent binds outgoing sockets to the first listed interface only, so an IPv4 entry
+        # would make every IPv6 dial fail: with --ipv6 the kernel picks the source address.
+        "outgoing_interfaces": "" if args.ipv6 else "127.0.0.1",
         "enable_dht": False,
         "enable_lsd": args.lsd,
         "enable_upnp": False,

@@ -123,6 +123,11 @@ write("tracker_http", "dict_peers", benc({"interval": 900, "peers": [
     {"ip": "192.168.1.2", "port": 6881, "peer id": "x" * 20},
     {"ip": "::1", "port": 6881}, {"ip": "01.2.3.4", "port": 1}, {"ip": "1.2.3.4", "port": 0},
     {"ip": "host.example", "port": 80}, {"ip": "255.255.255.255", "port": 65535}]}))
+peers6 = (b"\0" * 15 + b"\1" + struct.pack(">H", 6881) +            # [::1]:6881
+          bytes.fromhex("20010db8000000000000000000000002") + b"\0\0" +  # port 0: skipped
+          b"\0" * 10 + b"\xff\xff\x7f\0\0\1" + struct.pack(">H", 80))  # mapped 127.0.0.1
+write("tracker_http", "peers6", benc({"interval": 1800, "peers": compact, "peers6": peers6}))
+write("tracker_http", "bad_peers6", benc({"interval": 1, "peers6": b"x" * 17}))
 write("tracker_http", "failure", benc({"failure reason": "torrent not registered"}))
 write("tracker_http", "failure_empty", benc({"failure reason": ""}))
 write("tracker_http", "warning", benc({"warning message": "w" * 2000, "interval": -5, "peers": b""}))
@@ -169,6 +174,25 @@ write("wire", "raw_bad_handshake", header(0x20) + b"\x13BitTorrent protocoX" + b
 g1 = (msg(5, b"\xe0") + msg(1) + msg(7, struct.pack(">II", 0, 0) + b"\0" * 16384) +
       msg(7, struct.pack(">II", 0, 16384) + b"\0" * 16384) + msg(0))
 write("wire", "download_two_blocks", header(0x41, chunks=(100, 3, 128, 7, 255, 1, 0, 60)) + g1)
+# BEP 6 Fast extension: an odd max_len sets the Fast bit in the handshake made for the stream.
+fast_every = (msg(15) + msg(13, struct.pack(">I", 1)) + msg(17, struct.pack(">I", 2)) +
+              msg(16, struct.pack(">III", 0, 0, 16384)) + msg(14) + msg(17, struct.pack(">I", 9)))
+write("wire", "fast_every_type", header(0x00, max_len=201) + fast_every)
+write("wire", "fast_without_bit", header(0x00) + msg(14))
+write("wire", "fast_wrong_len_reject", header(0x00, max_len=201) + msg(16, b"\0" * 8))
+# Geometry 2, choked: the peer has all and allows pieces 0 and 3 fast, serves 0, rejects 3.
+fast_g2 = (msg(14) + msg(17, struct.pack(">I", 0)) + msg(17, struct.pack(">I", 3)) +
+           msg(7, struct.pack(">II", 0, 0) + b"\0" * 64) + msg(16, struct.pack(">III", 3, 0, 64)) +
+           msg(1) + msg(16, struct.pack(">III", 4, 0, 64)) + msg(0))
+write("wire", "fast_download_choked", header(0x02, max_len=201, chunks=(8, 8, 8, 8, 8, 8, 8, 8)) + fast_g2)
+# Geometry 0, we are a seed: requests while choked (rejected unless allowed fast), then interest,
+# requests, a cancel and not interested (the choke rejects what is queued).
+fast_seed = (msg(15) + msg(6, struct.pack(">III", 1, 0, 16384)) + msg(2) +
+             msg(6, struct.pack(">III", 0, 0, 16384)) + msg(6, struct.pack(">III", 2, 0, 16384)) +
+             msg(8, struct.pack(">III", 2, 0, 16384)) + msg(6, struct.pack(">III", 1, 0, 16384)) +
+             msg(3))
+write("wire", "fast_serve", header(0x04 | 0x10, max_len=201, chunks=(2, 4, 4, 4, 4, 4, 4, 4)) + fast_seed)
+write("wire", "fast_serve_late_disk", header(0x84, max_len=201, chunks=(9, 9, 9, 9, 9, 9, 9, 9)) + fast_seed)
 
 # --- udp_tracker -------------------------------------------------------------------------------
 def rec(op, payload=b"", length=None):

@@ -1,6 +1,7 @@
 // Fuzzes the HTTP tracker response parser (and, with the same bytes, announce URL building).
 // A tracker is an untrusted server: whatever it sends, the response must respect the documented
 // caps (peer count, message sizes) and never carry a port-0 peer or negative interval.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -26,7 +27,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(r->interval >= 0 && r->min_interval >= 0);
     FUZZ_CHECK(r->complete >= -1 && r->incomplete >= -1);
     FUZZ_CHECK(r->peers.size() <= kMaxPeersPerAnnounce);
-    for (const auto& p : r->peers) FUZZ_CHECK(p.port != 0);
+    for (const auto& p : r->peers) {
+      FUZZ_CHECK(p.port != 0);
+      // BEP 7 peers6: an IPv4-mapped entry is kept as IPv4, and every address prints.
+      FUZZ_CHECK(!p.v6 || !(p.ip6[10] == 0xFF && p.ip6[11] == 0xFF &&
+                            std::all_of(p.ip6.begin(), p.ip6.begin() + 10,
+                                        [](uint8_t b) { return b == 0; })));
+      FUZZ_CHECK(!p.ToString().empty());
+    }
   }
 
   // The same bytes as an announce URL, with the tracker id (if any) echoed back as a tracker

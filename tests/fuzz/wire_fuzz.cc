@@ -4,7 +4,8 @@
 //    arrive from a socket, in chunks whose sizes come from the input header. Both must yield the
 //    same messages and the same error; every message must consume exactly its length prefix and
 //    re-encode (with the wire encoders) to the bytes it was parsed from.
-// 2. The peer state machine: an engine::Torrent over a small synthetic torrent whose data is all
+// 2. The peer state machine (with and without the BEP 6 Fast extension): an engine::Torrent over a
+// small synthetic torrent whose data is all
 //    zeros (so the fuzzer can produce valid blocks) is fed the stream as one peer's bytes, after a
 //    valid handshake, in the same chunks. Actions are executed synchronously (or one chunk late)
 //    like io/ would; every byte the Torrent sends back must itself be a well-formed stream of
@@ -15,7 +16,8 @@
 //       bit 4 outgoing connection; bit 5 the stream brings its own handshake; bit 6 a second,
 //       well-behaved seeding peer is connected too; bit 7 disk and hash results arrive one chunk
 //       late.
-//   [1] max_message_len for the framer test.
+//   [1] max_message_len for the framer test; its low bit sets the BEP 6 Fast bit in the
+//       handshake made for the stream (bit 5 of flags clear).
 //   [2..9] chunk sizes (1 + b*b bytes), also used to advance the clock.
 #include <algorithm>
 #include <array>
@@ -94,6 +96,8 @@ void CheckReencode(const wire::Message& m, Bytes original) {
     case wire::MsgType::kUnchoke:
     case wire::MsgType::kInterested:
     case wire::MsgType::kNotInterested:
+    case wire::MsgType::kHaveAll:
+    case wire::MsgType::kHaveNone:
       n = wire::EncodeSimple(m.type, out.data());
       break;
     case wire::MsgType::kKeepAlive:
@@ -120,8 +124,17 @@ void CheckReencode(const wire::Message& m, Bytes original) {
     case wire::MsgType::kPort:
       n = wire::EncodePort(m.port, out.data());
       break;
+    case wire::MsgType::kSuggest:
+      n = wire::EncodeSuggest(m.index, out.data());
+      break;
+    case wire::MsgType::kAllowedFast:
+      n = wire::EncodeAllowedFast(m.index, out.data());
+      break;
+    case wire::MsgType::kRejectRequest:
+      n = wire::EncodeReject(m.index, m.begin, m.length, out.data());
+      break;
     case wire::MsgType::kUnknown: {
-      FUZZ_CHECK(m.raw_id > 9);
+      FUZZ_CHECK(m.raw_id > 9 && (m.raw_id < 13 || m.raw_id > 17));
       const uint32_t len = static_cast<uint32_t>(1 + m.payload.size());
       out[0] = static_cast<uint8_t>(len >> 24);
       out[1] = static_cast<uint8_t>(len >> 16);
@@ -245,6 +258,8 @@ constexpr engine::PeerKey kHelperPeer = 2;
 class OutgoingTap {
  public:
   explicit OutgoingTap(const engine::Metainfo& meta) : meta_(meta) {}
+  // Whether the peer's handshake set the BEP 6 bit (Fast messages may only go to such a peer).
+  void set_fast(bool fast) { fast_ = fast; }
 
   void Feed(Bytes bytes, const engine::Bitfield& have) {
     buf_.insert(buf_.end(), bytes.begin(), bytes.end());
@@ -254,6 +269,7 @@ class OutgoingTap {
       absl::StatusOr<wire::Handshake> hs = wire::ParseHandshake(buf_);
       FUZZ_CHECK(hs.ok());
       FUZZ_CHECK(hs->info_hash == meta_.info_hash);
+      FUZZ_CHECK(wire::SupportsFast(hs->reserved));
       saw_handshake_ = true;
       off = wire::kHandshakeSize;
     }
@@ -286,6 +302,23 @@ class OutgoingTap {
         FUZZ_CHECK(bits.AssignFromWire(m.payload));
         break;
       }
+      case wire::MsgType::kHaveAll:
+      case wire::MsgType::kHaveNone:
+        FUZZ_CHECK(fast_);
+        FUZZ_CHECK(!saw_message_);  // only right after the handshake
+        FUZZ_CHECK(m.type == wire::MsgType::kHaveAll ? have.all() : have.none());
+        break;
+      case wire::MsgType::kAllowedFast:
+        FUZZ_CHECK(fast_);
+        FUZZ_CHECK(have.Get(m.index));
+        break;
+      case wire::MsgType::kSuggest:
+        FUZZ_CHECK(false);  // we never suggest
+        break;
+      case wire::MsgType::kRejectRequest:
+        FUZZ_CHECK(fast_);
+        FUZZ_CHECK(InPiece(m.index, m.begin, m.length));
+        break;
       case wire::MsgType::kRequest:
       case wire::MsgType::kCancel:
         FUZZ_CHECK(InPiece(m.index, m.begin, m.length));
@@ -306,6 +339,7 @@ class OutgoingTap {
   const engine::Metainfo& meta_;
   bool saw_handshake_ = false;
   bool saw_message_ = false;
+  bool fast_ = false;
   std::vector<uint8_t> buf_;
 };
 
@@ -363,6 +397,7 @@ class Driver {
   }
 
   bool closed(engine::PeerKey key) const { return closed_.count(key) > 0; }
+  void set_fast(engine::PeerKey key, bool fast) { taps_.at(key).set_fast(fast); }
 
  private:
   static engine::TorrentConfig MakeConfig() {
@@ -435,13 +470,15 @@ class Driver {
   std::set<engine::PeerKey> closed_;
 };
 
-std::vector<uint8_t> MakeHandshake(const engine::Metainfo& meta, uint8_t tag) {
+std::vector<uint8_t> MakeHandshake(const engine::Metainfo& meta, uint8_t tag, bool fast) {
   std::vector<uint8_t> hs(wire::kHandshakeSize);
   engine::PeerId id{};
   const char prefix[] = "-XX0001-";
   std::memcpy(id.data(), prefix, 8);
   id[19] = tag;
-  wire::EncodeHandshake(meta.info_hash, id, hs.data());
+  std::array<uint8_t, 8> reserved{};
+  if (fast) reserved[wire::kFastReservedByte] |= wire::kFastReservedBit;
+  wire::EncodeHandshake(meta.info_hash, id, reserved, hs.data());
   return hs;
 }
 
@@ -472,7 +509,7 @@ void FuzzTorrent(const uint8_t* header, Bytes stream) {
     // cancels) and hears our haves.
     t.HandlePeerConnected(kHelperPeer, engine::PeerAddress{0x0A000002, 6881}, true, d.now());
     d.Pump(true);
-    std::vector<uint8_t> bytes = MakeHandshake(meta, 2);
+    std::vector<uint8_t> bytes = MakeHandshake(meta, 2, /*fast=*/false);
     engine::Bitfield all(meta.num_pieces());
     all.SetAll();
     std::vector<uint8_t> msg(5 + all.bytes().size());
@@ -491,8 +528,14 @@ void FuzzTorrent(const uint8_t* header, Bytes stream) {
   d.Pump(true);
 
   std::vector<uint8_t> peer_bytes;
-  if (!(flags & 0x20)) peer_bytes = MakeHandshake(meta, 1);
+  // The Fast extension (BEP 6) is negotiated when the handshake's reserved bit says so: the
+  // low bit of header[1] for our handshake, or whatever the stream's own handshake holds.
+  if (!(flags & 0x20)) peer_bytes = MakeHandshake(meta, 1, (header[1] & 1) != 0);
   peer_bytes.insert(peer_bytes.end(), stream.begin(), stream.end());
+  if (peer_bytes.size() >= wire::kHandshakeSize) {
+    absl::StatusOr<wire::Handshake> hs = wire::ParseHandshake(peer_bytes);
+    d.set_fast(kFuzzPeer, hs.ok() && wire::SupportsFast(hs->reserved));
+  }
 
   Chunker chunker(header + 2);
   std::vector<uint8_t> pending;  // received but not yet consumed, as io/ keeps it

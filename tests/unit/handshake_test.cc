@@ -75,9 +75,9 @@ class Engine {
     EXPECT_TRUE(hs.ok());
     if (hs.ok()) {
       EXPECT_EQ(hs->info_hash, meta_.info_hash);
-      // No extension is implemented, so none is advertised: a peer that saw the BEP 6 or BEP 10
-      // bit would send have-all or extended messages we do not parse.
-      EXPECT_EQ(hs->reserved, (std::array<uint8_t, 8>{}));
+      // BEP 6 (Fast) is advertised; these peers do not set it, so the bitfield rules of BEP 3
+      // apply to them.
+      EXPECT_TRUE(wire::SupportsFast(hs->reserved));
     }
     size_t off = wire::kHandshakeSize;
     while (off < s.size()) {

@@ -174,7 +174,10 @@ TEST(TorrentSimTest, OneSeederOneLeecher) {
   // The leecher asked the seeder for every block exactly once, and was interested first.
   const std::vector<WireEvent> l_to_s = sim.Sent(l, s);
   ASSERT_FALSE(l_to_s.empty());
-  EXPECT_EQ(l_to_s.front().type, MsgType::kInterested);
+  // BEP 6: a leecher with nothing says have_none first.
+  ASSERT_GE(l_to_s.size(), 2u);
+  EXPECT_EQ(l_to_s[0].type, MsgType::kHaveNone);
+  EXPECT_EQ(l_to_s[1].type, MsgType::kInterested);
   const size_t blocks = 23 * 2 + 1;
   EXPECT_EQ(CountType(l_to_s, MsgType::kRequest), blocks);
   EXPECT_EQ(CountType(sim.Sent(s, l), MsgType::kPiece), blocks);
@@ -532,13 +535,17 @@ TEST(TorrentSimTest, LeechersShareWithEachOther) {
 TEST(TorrentSimTest, RequestPipelineIsDeep) {
   const uint64_t seed = 900;
   SCOPED_TRACE(SeedTrace(seed));
-  const Content content = MakeContent(seed, 40, 64 * 1024, 64 * 1024);  // 160 blocks
+  const Content content = MakeContent(seed, 60, 64 * 1024, 64 * 1024);  // 240 blocks
   Swarm sim(content.meta, content.payload, {.seed = seed});
   const int s = sim.AddClient(true);
-  const int l = sim.AddClient(false);
+  // With 10 pieces the leecher is offered no BEP 6 allowed-fast set, so its first requests wait
+  // for the unchoke and go out as one pipeline.
+  Bitfield ten(content.meta.num_pieces());
+  for (uint32_t i = 0; i < 10; ++i) ten.Set(i);
+  const int l = sim.AddClientWith(ten);
   sim.Introduce(l, s);
   ASSERT_TRUE(sim.RunUntil([&] { return sim.client(l).completed; }, 60'000));
-  ExpectDiskIsPayload(sim, l);
+  EXPECT_TRUE(sim.client(l).disk == sim.payload());
 
   const std::vector<WireEvent> l_to_s = sim.Sent(l, s);
   const auto first = std::find_if(l_to_s.begin(), l_to_s.end(),
@@ -648,7 +655,10 @@ TEST(TorrentSimTest, ShardsSplitOneDownload) {
     // Both shards fetched pieces, and duplicates are limited to the endgame.
     EXPECT_GT(sim.torrent(a).stats().downloaded_payload, 0);
     EXPECT_GT(sim.torrent(b).stats().downloaded_payload, 0);
-    EXPECT_LE(written_by_both, 4);
+    // Both shards' peers offer the same BEP 6 allowed-fast pieces (the set follows the address),
+    // so the shards start on the same few pieces and steal a little more in endgame: measured
+    // 0-3 without the Fast extension and 0-6 with it over these seeds.
+    EXPECT_LE(written_by_both, 6);
     EXPECT_TRUE(sim.client(a).fatals.empty());
     EXPECT_TRUE(sim.client(b).fatals.empty());
   }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -86,22 +87,46 @@ absl::StatusOr<uint16_t> ParsePort(absl::string_view text) {
   return static_cast<uint16_t>(port);
 }
 
-absl::StatusOr<engine::PeerAddress> ParsePeerAddress(absl::string_view text) {
-  const size_t colon = text.rfind(':');
-  if (colon == absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid peer '", text, "' (want HOST:PORT)"));
+absl::StatusOr<engine::PeerAddress> ParseIpAddress(absl::string_view text) {
+  std::string host(text);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
   }
-  std::string host(text.substr(0, colon));
   if (host == "localhost") host = "127.0.0.1";
   in_addr addr{};
-  if (inet_pton(AF_INET, host.c_str(), &addr) != 1) {
+  if (inet_pton(AF_INET, host.c_str(), &addr) == 1) {
+    return engine::PeerAddress{ntohl(addr.s_addr), 0};
+  }
+  in6_addr addr6{};
+  if (host.find(':') != std::string::npos && inet_pton(AF_INET6, host.c_str(), &addr6) == 1) {
+    std::array<uint8_t, 16> bytes;
+    std::memcpy(bytes.data(), &addr6, bytes.size());
+    return engine::PeerAddress::V6(bytes, 0);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid address '", text, "' (want an IPv4 or IPv6 address)"));
+}
+
+absl::StatusOr<engine::PeerAddress> ParsePeerAddress(absl::string_view text) {
+  const size_t colon = text.rfind(':');
+  // An IPv6 address carries its own colons: BEP 7 and URLs write it in brackets, [::1]:6881.
+  const bool bracketed = !text.empty() && text.front() == '[';
+  if (colon == absl::string_view::npos || colon == 0 || (bracketed && text[colon - 1] != ']') ||
+      (!bracketed && text.substr(0, colon).find(':') != absl::string_view::npos)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid peer '", text, "' (want HOST:PORT or [IPv6]:PORT)"));
+  }
+  absl::StatusOr<engine::PeerAddress> address = ParseIpAddress(text.substr(0, colon));
+  if (!address.ok() ||
+      (bracketed && text.substr(1, colon - 2).find(':') == absl::string_view::npos)) {
     return absl::InvalidArgumentError(absl::StrCat("invalid peer address '", text, "'"));
   }
   absl::StatusOr<uint16_t> port = ParsePort(text.substr(colon + 1));
   if (!port.ok() || *port == 0) {
     return absl::InvalidArgumentError(absl::StrCat("invalid peer port in '", text, "'"));
   }
-  return engine::PeerAddress{ntohl(addr.s_addr), *port};
+  address->port = *port;
+  return *address;
 }
 
 absl::StatusOr<int64_t> ParseSize(absl::string_view text) {

@@ -25,7 +25,9 @@ bool TakeValue(int argc, char** argv, int* i, absl::string_view flag, std::strin
 // http(s) URL gets an Unimplemented error saying so.
 absl::StatusOr<engine::Metainfo> LoadTorrent(const std::string& path);
 
-// "HOST:PORT" with a dotted IPv4 host (or "localhost").
+// An IPv4 or IPv6 address ("127.0.0.1", "::1", "[::1]"); port 0.
+absl::StatusOr<engine::PeerAddress> ParseIpAddress(absl::string_view text);
+// "HOST:PORT" with a dotted IPv4 host (or "localhost"), or "[IPv6]:PORT" (BEP 7).
 absl::StatusOr<engine::PeerAddress> ParsePeerAddress(absl::string_view text);
 absl::StatusOr<uint16_t> ParsePort(absl::string_view text);
 // A positive byte count: "4194304", "4M", "4MB", "4MiB" (K, M, G, T are powers of 1024, any case).

@@ -44,6 +44,7 @@ constexpr char kServeUsage[] =
     "                         ~/.local/state/torrenty)\n"
     "  --download-dir DIR     where added torrents' data goes (default STATE-DIR/downloads)\n"
     "  --port N               peer port (default: first free of 6881-6889)\n"
+    "  --bind ADDR            listen on and connect from this IPv4 or IPv6 address only\n"
     "  --dht-bootstrap HOST:PORT  DHT node to start from (repeatable; default: the public\n"
     "                         routers); nodes are kept in STATE-DIR/dht.dat\n"
     "  --no-dht               do not use the DHT (private torrents never do)\n"

@@ -61,6 +61,12 @@ FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, 
     if (!port.ok()) return bad(port.status().message());
     out->port = *port;
     out->port_given = true;
+  } else if (TakeValue(argc, argv, i, "--bind", &value, &missing)) {
+    absl::StatusOr<engine::PeerAddress> address = ParseIpAddress(value);
+    if (missing) return bad("--bind needs an IPv4 or IPv6 address");
+    if (!address.ok()) return bad(address.status().message());
+    out->bind_address = *address;
+    out->bind_given = true;
   } else if (TakeValue(argc, argv, i, "--threads", &value, &missing)) {
     if (missing || !absl::SimpleAtoi(value, &out->threads) || out->threads < 1 ||
         out->threads > 64) {

@@ -14,6 +14,8 @@ namespace torrenty::tools {
 struct SessionFlags {
   uint16_t port = 0;
   bool port_given = false;
+  engine::PeerAddress bind_address{};  // --bind ADDR (port unused)
+  bool bind_given = false;
   int threads = 0;
   int hash_threads = 2;
   int max_open_files = 512;
@@ -34,6 +36,8 @@ struct SessionFlags {
   void ApplyTo(Config* config) const {
     config->port = port;
     config->port_explicit = port_given;
+    config->bind_address = bind_address;
+    config->bind_given = bind_given;
     config->threads = threads;
     config->hash_threads = hash_threads;
     config->max_open_files = max_open_files;
