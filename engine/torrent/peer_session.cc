@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/codec/extension.h"
+
 namespace torrenty::engine {
 
 PeerSession::PeerSession(PeerKey peer_key, PeerAddress peer_address, bool is_outgoing,
@@ -26,6 +28,7 @@ CloseReason PeerSession::CheckHandshake(absl::Span<const uint8_t> bytes, const I
   if (hs->info_hash != info_hash) return CloseReason::kWrongInfoHash;
   if (hs->peer_id == self_id) return CloseReason::kSelfConnection;
   id = hs->peer_id;
+  extensions = (hs->reserved[ext::kReservedByte] & ext::kReservedBit) != 0;
   return CloseReason::kNone;
 }
 
@@ -75,7 +78,9 @@ uint8_t* PeerSession::Append(size_t n) {
 }
 
 void PeerSession::SendHandshake(const InfoHash& info_hash, const PeerId& self_id) {
-  wire::EncodeHandshake(info_hash, self_id, Append(wire::kHandshakeSize));
+  std::array<uint8_t, 8> reserved{};
+  reserved[ext::kReservedByte] |= ext::kReservedBit;
+  wire::EncodeHandshake(info_hash, self_id, reserved, Append(wire::kHandshakeSize));
 }
 
 void PeerSession::SendBitfield(const Bitfield& have) {
@@ -100,6 +105,14 @@ void PeerSession::SendBlock(uint32_t piece, uint32_t begin, absl::Span<const uin
   uint8_t* out = Append(wire::kPieceHeaderSize + data.size());
   wire::EncodePieceHeader(piece, begin, static_cast<uint32_t>(data.size()), out);
   std::memcpy(out + wire::kPieceHeaderSize, data.data(), data.size());
+}
+
+void PeerSession::SendExtended(uint8_t ext_id, absl::Span<const uint8_t> payload,
+                               absl::Span<const uint8_t> tail) {
+  uint8_t* out = Append(ext::kHeaderSize + payload.size() + tail.size());
+  ext::EncodeHeader(ext_id, payload.size() + tail.size(), out);
+  if (!payload.empty()) std::memcpy(out + ext::kHeaderSize, payload.data(), payload.size());
+  if (!tail.empty()) std::memcpy(out + ext::kHeaderSize + payload.size(), tail.data(), tail.size());
 }
 
 absl::Span<const uint8_t> PeerSession::NextSend() {

@@ -15,6 +15,7 @@
 #include "engine/base/bitfield.h"
 #include "engine/base/types.h"
 #include "engine/codec/wire.h"
+#include "engine/torrent/extensions.h"
 #include "engine/torrent/torrent_types.h"
 
 namespace torrenty::engine {
@@ -37,6 +38,9 @@ class PeerSession {
   bool peer_choking = true;
   bool peer_interested = false;
   bool snubbed = false;
+  // BEP 10: the peer set the extension bit; its ids for the extensions we know (0: not offered).
+  bool extensions = false;
+  std::array<uint8_t, kNumExtensions> ext_ids{};
   Bitfield has;
   std::vector<BlockRequest> requests_out;  // blocks we asked this peer for
   std::deque<BlockRequest> requests_in;    // blocks this peer asked us for, not yet read
@@ -81,6 +85,9 @@ class PeerSession {
   void SendCancel(const BlockRequest& r);
   void SendKeepAlive();
   void SendBlock(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data);
+  // <len><20><id><payload>, then `tail` (the bytes of a ut_metadata piece after its dict).
+  void SendExtended(uint8_t id, absl::Span<const uint8_t> payload,
+                    absl::Span<const uint8_t> tail = {});
   // See Torrent::NextSend.
   absl::Span<const uint8_t> NextSend();
   void HandleSent(size_t bytes, Instant now);

@@ -75,9 +75,9 @@ class Engine {
     EXPECT_TRUE(hs.ok());
     if (hs.ok()) {
       EXPECT_EQ(hs->info_hash, meta_.info_hash);
-      // No extension is implemented, so none is advertised: a peer that saw the BEP 6 or BEP 10
-      // bit would send have-all or extended messages we do not parse.
-      EXPECT_EQ(hs->reserved, (std::array<uint8_t, 8>{}));
+      // BEP 10 (reserved[5] & 0x10) is the one extension advertised: a peer that saw another
+      // bit (BEP 6) would send messages we do not parse.
+      EXPECT_EQ(hs->reserved, (std::array<uint8_t, 8>{0, 0, 0, 0, 0, 0x10, 0, 0}));
     }
     size_t off = wire::kHandshakeSize;
     while (off < s.size()) {
