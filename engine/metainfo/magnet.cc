@@ -90,8 +90,11 @@ void PercentEncode(absl::string_view in, std::string* out) {
     if (plain) {
       out->push_back(static_cast<char>(c));
     } else {
-      absl::StrAppend(out, "%");
-      AppendHex(&c, 1, out);
+      // Upper-case hex, as RFC 3986 recommends.
+      constexpr char kDigits[] = "0123456789ABCDEF";
+      out->push_back('%');
+      out->push_back(kDigits[c >> 4]);
+      out->push_back(kDigits[c & 15]);
     }
   }
 }
