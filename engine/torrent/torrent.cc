@@ -787,17 +787,16 @@ void Torrent::SendExtHandshake(PeerSession& peer) {
   // ut_metadata is offered only with the info dict to serve; a torrent made without it (a test's
   // hand-built Metainfo) has nothing to give.
   if (!meta_.info_bytes.empty()) {
-    h.m.emplace_back(InfoOf(Extension::kUtMetadata).name,
-                     InfoOf(Extension::kUtMetadata).local_id);
+    h.m.emplace_back(InfoOf(Extension::kUtMetadata).name, InfoOf(Extension::kUtMetadata).local_id);
     h.metadata_size = static_cast<int64_t>(meta_.info_bytes.size());
   }
   h.client = "Torrenty";
   h.listen_port = config_.listen_port;
   h.reqq = config_.peer_requests_queued_max;
   const std::string payload = ext::EncodeHandshake(h);
-  peer.SendExtended(ext::kHandshakeId,
-                    absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(payload.data()),
-                                        payload.size()));
+  peer.SendExtended(
+      ext::kHandshakeId,
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
 }
 
 bool Torrent::HandleExtended(PeerSession& peer, absl::Span<const uint8_t> body, Instant) {
@@ -844,16 +843,16 @@ bool Torrent::HandleUtMetadata(PeerSession& peer, absl::Span<const uint8_t> payl
   // Out of range, or the peer is not reading what we send: reject rather than queue more.
   if (length == 0 || peer.send_queue_bytes() >= config_.send_queue_bytes_max) {
     const std::string reject = ext::EncodeMetadataReject(msg->piece);
-    peer.SendExtended(reply_id, absl::MakeConstSpan(
-                                    reinterpret_cast<const uint8_t*>(reject.data()), reject.size()));
+    peer.SendExtended(reply_id, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(reject.data()),
+                                                    reject.size()));
     return true;
   }
   const std::string dict = ext::EncodeMetadataDataHeader(msg->piece, size);
-  peer.SendExtended(
-      reply_id, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(dict.data()), dict.size()),
-      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(meta_.info_bytes.data()) +
-                              size_t{msg->piece} * ext::kMetadataPieceSize,
-                          length));
+  peer.SendExtended(reply_id,
+                    absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(dict.data()), dict.size()),
+                    absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(meta_.info_bytes.data()) +
+                                            size_t{msg->piece} * ext::kMetadataPieceSize,
+                                        length));
   return true;
 }
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import test_serve  # noqa: E402
 from harness import LOOPBACK, MiB  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -143,6 +144,27 @@ class MagnetTest(harness.TorrentyTestCase):
                               timeout=15)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("names no peers", r.stderr)
+
+
+class ServeMagnetTest(test_serve.ServeCase):
+    def test_transmission_remote_adds_a_magnet(self):
+        src = self.path("src")
+        src.mkdir()
+        data = src / "payload.bin"
+        harness.write_random_file(data, 2 * MiB + 5, seed=11)
+        announce = f"http://{LOOPBACK}:{harness.free_port()}/announce"
+        torrent = harness.make_torrent(data, announce, self.path("t.torrent"), piece_log2=16)
+        ih = harness.info_hash(torrent)
+        seeder = self.start_lt_seeder(torrent, src)
+        downloads = self.path("downloads")
+        downloads.mkdir()
+        serve = self.start_serve(self.path("state"), download_dir=downloads)
+        self.add(serve, f"magnet:?xt=urn:btih:{ih}&dn=payload.bin&x.pe={LOOPBACK}:{seeder.port}")
+        self.wait_done(serve, ["payload.bin"], 90)
+        self.assertSameData(data, downloads / "payload.bin")
+        self.assertIn("fetching metadata", serve.log_text())
+        # Kept like any added torrent, so a restart finds it.
+        self.assertTrue(list(self.path("state", "torrents").glob(f"{ih}.torrent")))
 
 
 if __name__ == "__main__":
