@@ -316,6 +316,11 @@ bool MetadataFetch::HandleMetadata(Peer& p, absl::Span<const uint8_t> payload, I
   if (msg->piece >= pieces_.size()) return true;
   Piece& piece = pieces_[msg->piece];
   if (piece.requested_from != p.key) return true;  // not asked of it (any more): ignore
+  // Implied by the size check above; kept so the copy below can never leave buffer_.
+  if (msg->data.size() != ext::MetadataPieceLength(size_, msg->piece)) {
+    Drop(p, "sent a metadata piece of the wrong length");
+    return false;
+  }
   std::memcpy(buffer_.data() + size_t{msg->piece} * ext::kMetadataPieceSize, msg->data.data(),
               msg->data.size());
   piece.have = true;
