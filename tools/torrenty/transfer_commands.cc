@@ -387,11 +387,13 @@ absl::StatusOr<engine::Metainfo> MetainfoFromMagnet(TransferArgs* args) {
   }
   for (const std::string& url : link->trackers) meta->trackers.push_back({url});
   if (args->save_torrent) {
+    std::error_code ec;
+    std::filesystem::create_directories(args->dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat("cannot create ", args->dir, ": ", ec.message()));
     const std::string path =
         (std::filesystem::path(args->dir) / (meta->name + ".torrent")).string();
     const std::string file = engine::MakeTorrentFile(*info, link->trackers);
     absl::StatusOr<engine::Metainfo> existing = LoadTorrent(path);
-    std::error_code ec;
     if (std::filesystem::exists(path, ec) &&
         !(existing.ok() && existing->info_hash == meta->info_hash)) {
       // Never replace a different torrent the user keeps there.
@@ -416,9 +418,6 @@ int RunDownload(int argc, char** argv) {
     std::fputs(kDownloadUsage, stdout);
     return 0;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(args.dir, ec);
-  if (ec) return Fail("download", absl::StrCat("cannot create ", args.dir, ": ", ec.message()));
   absl::StatusOr<engine::Metainfo> meta =
       engine::IsMagnetUri(args.torrent) ? MetainfoFromMagnet(&args) : LoadTorrent(args.torrent);
   if (!meta.ok()) {
@@ -428,6 +427,9 @@ int RunDownload(int argc, char** argv) {
     }
     return Fail("download", meta.status().message());
   }
+  std::error_code ec;
+  std::filesystem::create_directories(args.dir, ec);
+  if (ec) return Fail("download", absl::StrCat("cannot create ", args.dir, ": ", ec.message()));
   std::vector<bool> files_wanted, files_needed;
   if (absl::Status st = SelectFiles(*meta, args.only, &files_wanted, &files_needed); !st.ok()) {
     return Fail("download", st.message());
