@@ -16,6 +16,9 @@ namespace {
 // Peers send a bitfield before anything else; 256 KiB covers two million pieces. Extended
 // messages are bounded again by their codec.
 constexpr uint32_t kMaxMessageLen = 256 << 10;
+// Requests a peer may leave unanswered before it is closed, so a silent peer cannot hold the
+// working size (or pieces) forever.
+constexpr int kMaxTimeouts = 3;
 constexpr uint8_t kOurUtMetadataId =
     kExtensions[static_cast<size_t>(Extension::kUtMetadata)].local_id;
 
@@ -29,6 +32,7 @@ struct MetadataFetch::Peer {
   uint8_t ut_metadata = 0;  // the peer's id for ut_metadata; 0: does not offer it
   int64_t size = -1;        // the metadata_size it advertised
   uint32_t in_flight = 0;
+  int timeouts = 0;
   Instant connected_at{};
   Instant blocked_until{};
   std::vector<uint8_t> sending, pending;
@@ -153,6 +157,7 @@ void MetadataFetch::Forget(PeerKey key, Instant now) {
     }
   }
   if (single_peer_ == key) single_peer_ = 0;
+  const int64_t its_size = it->second->size;
   auto c = candidates_.find(it->second->address);
   if (c != candidates_.end()) {
     c->second.connected = false;
@@ -162,6 +167,12 @@ void MetadataFetch::Forget(PeerKey key, Instant now) {
     next_dial_at_ = std::min(next_dial_at_, c->second.next_attempt);
   }
   peers_.erase(it);
+  // The working size came from peers that are all gone: the others may well be right.
+  if (!done_ && size_ > 0 && its_size == size_) {
+    bool any = false;
+    for (const auto& [k, p] : peers_) any = any || (p->ut_metadata != 0 && p->size == size_);
+    if (!any) Reset();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -461,6 +472,7 @@ void MetadataFetch::HandleTick(Instant now) {
   for (auto& [key, p] : peers_) {
     if (p->blocked_until.ms != 0 && p->blocked_until <= now) p->blocked_until = Instant{0};
   }
+  std::vector<PeerKey> silent;
   for (Piece& piece : pieces_) {
     if (piece.requested_from == 0 || now.ms < piece.requested_at.ms + config_.request_timeout_ms) {
       continue;
@@ -470,9 +482,15 @@ void MetadataFetch::HandleTick(Instant now) {
       --it->second->in_flight;
       it->second->blocked_until = Instant{now.ms + config_.reject_backoff_ms};
       if (single_source_ && single_peer_ == it->first) single_peer_ = 0;
+      if (++it->second->timeouts == kMaxTimeouts) silent.push_back(it->first);
     }
     piece.requested_from = 0;
     --in_flight_;
+  }
+  for (PeerKey key : silent) {
+    if (auto it = peers_.find(key); it != peers_.end()) {
+      Close(*it->second, CloseReason::kTimeout, "does not answer metadata requests");
+    }
   }
   FillRequests(now);
   if (!(now < next_dial_at_)) Dial(now);

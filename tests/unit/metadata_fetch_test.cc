@@ -62,12 +62,14 @@ class FetchTest : public ::testing::Test {
     fetch_ = std::make_unique<MetadataFetch>(config_);
   }
 
-  FakePeer& AddPeer(Behaviour b, uint32_t ip_last) {
+  FakePeer& AddPeer(Behaviour b, uint32_t ip_last) { return AddPeerWithSize(b, ip_last, 0); }
+
+  FakePeer& AddPeerWithSize(Behaviour b, uint32_t ip_last, int64_t size) {
     auto p = std::make_unique<FakePeer>();
     p->behaviour = b;
     p->address = PeerAddress{0x0a000000u | ip_last, 6881};
     p->info = info_;
-    p->advertised_size = static_cast<int64_t>(info_.size());
+    p->advertised_size = size > 0 ? size : static_cast<int64_t>(info_.size());
     p->key = next_key_++;
     FakePeer& ref = *p;
     peers_[ref.key] = std::move(p);
@@ -281,6 +283,19 @@ TEST_F(FetchTest, MixedSourcesFailOnceThenTheLiarIsFound) {
   // From one peer at a time now: whichever is chosen, the liar is named by the next failure.
   for (int i = 0; i < 5 && !fetch_->done(); ++i) Advance(config_.request_timeout_ms);
   EXPECT_TRUE(fetch_->done()) << ::testing::PrintToString(logs_);
+  EXPECT_EQ(fetch_->info_bytes(), info_);
+}
+
+TEST_F(FetchTest, SilentPeerWithAnotherSizeDoesNotBlockTheHonestOnes) {
+  // Its size is chosen (first to answer), it never sends a byte, and it stays connected: after
+  // a few unanswered requests it is closed, the working size goes with it, and the honest
+  // peer's size is used.
+  FakePeer& s = AddPeerWithSize(Behaviour::kSilent, 1, static_cast<int64_t>(info_.size()) + 5000);
+  FakePeer& h = AddPeer(Behaviour::kHonest, 2);
+  EXPECT_EQ(h.requests, 0);
+  for (int i = 0; i < 20 && !fetch_->done(); ++i) Advance(config_.request_timeout_ms);
+  EXPECT_TRUE(s.closed);
+  EXPECT_TRUE(fetch_->done());
   EXPECT_EQ(fetch_->info_bytes(), info_);
 }
 
