@@ -131,7 +131,10 @@ class Fetcher {
   }
 
   void OnSignal(int32_t res, uint32_t) {
-    if (res > 0) stopped_ = true;
+    if (res <= 0) return;
+    stopped_ = true;
+    if (options_.stop_signal != nullptr)
+      *options_.stop_signal = static_cast<int>(siginfo_.ssi_signo);
   }
 
   // --- trackers ---

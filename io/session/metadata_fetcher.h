@@ -27,6 +27,7 @@ struct MetadataFetchOptions {
   // SIGINT/SIGTERM (blocked by main) end the fetch with Cancelled. Off when another thread owns
   // the signals (`serve`), which sets `stop` instead.
   bool watch_signals = true;
+  int* stop_signal = nullptr;  // receives the signal that stopped the fetch
   const std::atomic<bool>* stop = nullptr;
   int64_t timeout_ms = 0;  // 0: no limit
 };

@@ -135,6 +135,19 @@ class MagnetTest(harness.TorrentyTestCase):
         ih2 = harness.info_hash(self.path("c.torrent"))
         self.assertIn(f"magnet: magnet:?xt=urn:btih:{ih2}&dn=payload.bin", r.stdout)
 
+    def test_signal_during_the_metadata_phase(self):
+        import signal
+        dead = harness.free_port()  # nothing listens: the fetch keeps redialling
+        for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+            with self.subTest(sig.name):
+                t = self.start_torrenty(["download", f"magnet:?xt=urn:btih:{'b' * 40}&x.pe="
+                                         f"{LOOPBACK}:{dead}", "-o", self.path("o")])
+                t.wait_for_output("fetching metadata", 15, stdout_only=False)
+                t.send_signal(sig)
+                harness.wait_until(lambda: t.poll() is not None, 10, "torrenty to stop")
+                self.assertEqual(t.returncode, code, t.tail())
+                self.assertIn("stopped before the metadata arrived", t.log_text())
+
     def test_bad_magnet_is_one_clear_line(self):
         r = self.run_torrenty(["download", "magnet:?xt=urn:btih:1234", "-o", self.path("o")],
                               timeout=15)

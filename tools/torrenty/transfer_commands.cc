@@ -82,6 +82,7 @@ struct TransferArgs {
   bool seed = false;
   bool preallocate = false;
   bool save_torrent = true;  // a magnet's metadata as DIR/<name>.torrent
+  int stop_signal = 0;       // the signal that ended a magnet's metadata phase
   std::vector<int> only;     // --only: file numbers as `info` lists them (pad files left out)
   bool help = false;
   bool quiet() const { return session.quiet(); }
@@ -353,6 +354,7 @@ absl::StatusOr<engine::Metainfo> MetainfoFromMagnet(TransferArgs* args) {
   opts.trackers = link->trackers;
   opts.listen_port = args->session.port;
   opts.verbose = args->session.verbosity == io::Verbosity::kVerbose;
+  opts.stop_signal = &args->stop_signal;
   const bool tty = isatty(2) == 1;
   double last_line = -100;
   const auto start = std::chrono::steady_clock::now();
@@ -423,7 +425,7 @@ int RunDownload(int argc, char** argv) {
   if (!meta.ok()) {
     if (absl::IsCancelled(meta.status())) {
       Fail("download", meta.status().message());
-      return 128 + SIGINT;
+      return 128 + (args.stop_signal == SIGTERM ? SIGTERM : SIGINT);
     }
     return Fail("download", meta.status().message());
   }
