@@ -322,7 +322,7 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddMagnet(const rpc::AddRequest& requ
       };
       log("fetching metadata (0 peers)");
       absl::StatusOr<std::string> info = FetchMetadata(opts);
-      if (info.ok()) {
+      if (info.ok() && !magnet_stop_) {
         absl::StatusOr<rpc::AddResult> added =
             AddBytes(engine::MakeTorrentFile(*info, link.trackers), request, peers);
         if (!added.ok()) log(absl::StrCat("not added: ", added.status().message()));
