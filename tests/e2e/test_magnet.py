@@ -45,6 +45,22 @@ class MagnetTest(harness.TorrentyTestCase):
         self.assertTrue(saved.exists(), r.stderr)
         self.assertEqual(harness.info_hash(saved), ih)
 
+    def test_metadata_from_peers_of_the_links_tracker(self):
+        tracker_port = harness.free_port()
+        src, data, torrent, ih = self.make_content(
+            size=1 * MiB + 3, announce=harness.tracker_url(tracker_port))
+        tracker = self.tracker([ih], port=tracker_port)
+        seeder = self.start_lt_seeder(torrent, src)
+        tracker.wait_for_swarm(ih, 30, seeders=1, procs=[seeder])
+        out = self.path("out")
+        r = self.run_torrenty(["download", f"magnet:?xt=urn:btih:{ih}&tr={tracker.announce_url}",
+                               "-o", out], timeout=90)
+        self.assertTorrentyOk(r, "torrenty download MAGNET with tr only")
+        self.assertSameData(data, out / "payload.bin")
+        # The saved torrent keeps the link's tracker.
+        r = self.run_torrenty(["info", out / "payload.bin.torrent"], timeout=15)
+        self.assertIn(f"tier 0: {tracker.announce_url}", r.stdout)
+
     def test_base32_magnet_with_peer_flag_and_no_save(self):
         import base64
         src, data, torrent, ih = self.make_content(size=700 * 1024)
