@@ -396,6 +396,7 @@ absl::StatusOr<Metainfo> ParseMetainfo(std::string_view torrent_bytes) {
 
   Metainfo m;
   m.info_hash = Sha1(Bytes(info->raw));
+  m.info_bytes = std::string(info->raw);
 
   const Value* name = PreferUtf8String(*info, "name.utf-8", "name");
   if (name == nullptr) return Invalid("missing name");

@@ -45,6 +45,8 @@ struct FileEntry {
 struct Metainfo {
   std::string name;
   InfoHash info_hash{};
+  // The `info` dict exactly as encoded (SHA-1 of it is info_hash): what BEP 9 serves to peers.
+  std::string info_bytes;
   int64_t piece_length = 0;
   int64_t total_length = 0;
   std::vector<Sha1Digest> piece_hashes;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/codec/extension.h"
+
 namespace torrenty::engine {
 
 PeerSession::PeerSession(PeerKey peer_key, PeerAddress peer_address, bool is_outgoing,
@@ -27,6 +29,7 @@ CloseReason PeerSession::CheckHandshake(absl::Span<const uint8_t> bytes, const I
   if (hs->peer_id == self_id) return CloseReason::kSelfConnection;
   id = hs->peer_id;
   fast = wire::SupportsFast(hs->reserved);
+  extensions = (hs->reserved[ext::kReservedByte] & ext::kReservedBit) != 0;
   return CloseReason::kNone;
 }
 
@@ -78,6 +81,7 @@ uint8_t* PeerSession::Append(size_t n) {
 void PeerSession::SendHandshake(const InfoHash& info_hash, const PeerId& self_id) {
   std::array<uint8_t, 8> reserved{};
   reserved[wire::kFastReservedByte] |= wire::kFastReservedBit;
+  reserved[ext::kReservedByte] |= ext::kReservedBit;
   wire::EncodeHandshake(info_hash, self_id, reserved, Append(wire::kHandshakeSize));
 }
 
@@ -109,6 +113,14 @@ void PeerSession::SendBlock(uint32_t piece, uint32_t begin, absl::Span<const uin
   uint8_t* out = Append(wire::kPieceHeaderSize + data.size());
   wire::EncodePieceHeader(piece, begin, static_cast<uint32_t>(data.size()), out);
   std::memcpy(out + wire::kPieceHeaderSize, data.data(), data.size());
+}
+
+void PeerSession::SendExtended(uint8_t ext_id, absl::Span<const uint8_t> payload,
+                               absl::Span<const uint8_t> tail) {
+  uint8_t* out = Append(ext::kHeaderSize + payload.size() + tail.size());
+  ext::EncodeHeader(ext_id, payload.size() + tail.size(), out);
+  if (!payload.empty()) std::memcpy(out + ext::kHeaderSize, payload.data(), payload.size());
+  if (!tail.empty()) std::memcpy(out + ext::kHeaderSize + payload.size(), tail.data(), tail.size());
 }
 
 absl::Span<const uint8_t> PeerSession::NextSend() {

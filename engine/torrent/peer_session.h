@@ -15,6 +15,7 @@
 #include "engine/base/bitfield.h"
 #include "engine/base/types.h"
 #include "engine/codec/wire.h"
+#include "engine/torrent/extensions.h"
 #include "engine/torrent/torrent_types.h"
 
 namespace torrenty::engine {
@@ -39,6 +40,9 @@ class PeerSession {
   bool snubbed = false;
   // BEP 6: both handshakes set the Fast bit, so have all/none, reject and allowed fast apply.
   bool fast = false;
+  // BEP 10: the peer set the extension bit; its ids for the extensions we know (0: not offered).
+  bool extensions = false;
+  std::array<uint8_t, kNumExtensions> ext_ids{};
   Bitfield has;
   // BEP 6: pieces the peer lets us request while it chokes us (bounded by
   // kAllowedFastInMax), and the pieces we let it request while we choke it.
@@ -90,6 +94,9 @@ class PeerSession {
   void SendReject(const BlockRequest& r);
   void SendAllowedFast(uint32_t piece);
   void SendBlock(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data);
+  // <len><20><id><payload>, then `tail` (the bytes of a ut_metadata piece after its dict).
+  void SendExtended(uint8_t id, absl::Span<const uint8_t> payload,
+                    absl::Span<const uint8_t> tail = {});
   // See Torrent::NextSend.
   absl::Span<const uint8_t> NextSend();
   void HandleSent(size_t bytes, Instant now);

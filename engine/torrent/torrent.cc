@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "engine/codec/extension.h"
 #include "engine/torrent/allowed_fast.h"
 
 namespace torrenty::engine {
@@ -300,6 +301,7 @@ bool Torrent::HandleHandshake(PeerSession& peer, absl::Span<const uint8_t> bytes
   }
   peer.handshaken = true;
   picker_.AddPeer(peer.has);  // empty now; keeps AddPeer/RemovePeer balanced
+  if (peer.extensions) SendExtHandshake(peer);
   // Taken now rather than at connect, so pieces verified during the handshake are included
   // (haves go only to handshaken peers). With no pieces, BEP 3 allows leaving it out; BEP 6
   // replaces it with have all / have none, one of which a Fast peer must send first.
@@ -315,8 +317,12 @@ bool Torrent::HandleHandshake(PeerSession& peer, absl::Span<const uint8_t> bytes
 bool Torrent::HandleMessage(PeerSession& peer, const wire::Message& msg, Instant now) {
   using wire::MsgType;
   switch (msg.type) {
-    case MsgType::kKeepAlive:
     case MsgType::kUnknown:
+      if (msg.raw_id == ext::kExtendedMsgId && peer.extensions) {
+        return HandleExtended(peer, msg.payload, now);
+      }
+      return true;
+    case MsgType::kKeepAlive:
     case MsgType::kPort:  // DHT is not supported; the port is ignored.
       return true;
     case MsgType::kChoke:
@@ -943,6 +949,83 @@ void Torrent::HandleSent(PeerKey key, size_t bytes, Instant now) {
   if (peer == nullptr) return;
   peer->HandleSent(bytes, now);
   ServeRequests(*peer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extensions (BEP 10)
+
+void Torrent::SendExtHandshake(PeerSession& peer) {
+  ext::Handshake h;
+  // ut_metadata is offered only with the info dict to serve; a torrent made without it (a test's
+  // hand-built Metainfo) has nothing to give.
+  if (!meta_.info_bytes.empty()) {
+    h.m.emplace_back(InfoOf(Extension::kUtMetadata).name, InfoOf(Extension::kUtMetadata).local_id);
+    h.metadata_size = static_cast<int64_t>(meta_.info_bytes.size());
+  }
+  h.client = "Torrenty";
+  h.listen_port = config_.listen_port;
+  h.reqq = config_.peer_requests_queued_max;
+  const std::string payload = ext::EncodeHandshake(h);
+  peer.SendExtended(
+      ext::kHandshakeId,
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+}
+
+bool Torrent::HandleExtended(PeerSession& peer, absl::Span<const uint8_t> body, Instant) {
+  if (body.empty()) {
+    Close(peer, CloseReason::kProtocolError, "empty extended message");
+    return false;
+  }
+  const absl::Span<const uint8_t> payload = body.subspan(1);
+  if (body[0] == ext::kHandshakeId) {
+    absl::StatusOr<ext::Handshake> h = ext::ParseHandshake(payload);
+    if (!h.ok()) {
+      Close(peer, CloseReason::kProtocolError, std::string(h.status().message()));
+      return false;
+    }
+    // A later handshake updates only the extensions it names (BEP 10).
+    for (size_t i = 0; i < kNumExtensions; ++i) {
+      for (const auto& [name, id] : h->m) {
+        if (name == kExtensions[i].name) peer.ext_ids[i] = id;
+      }
+    }
+    return true;
+  }
+  const std::optional<Extension> e = ExtensionByLocalId(body[0]);
+  if (!e.has_value()) return true;  // an id we never gave out: ignored, as BEP 10 allows
+  switch (*e) {
+    case Extension::kUtMetadata:
+      return HandleUtMetadata(peer, payload);
+    case Extension::kUtPex:
+      return true;  // not offered in our handshake yet
+  }
+  return true;
+}
+
+bool Torrent::HandleUtMetadata(PeerSession& peer, absl::Span<const uint8_t> payload) {
+  absl::StatusOr<ext::MetadataMessage> msg = ext::ParseMetadataMessage(payload);
+  if (!msg.ok()) {
+    Close(peer, CloseReason::kProtocolError, std::string(msg.status().message()));
+    return false;
+  }
+  const uint8_t reply_id = peer.ext_ids[static_cast<size_t>(Extension::kUtMetadata)];
+  if (msg->type != ext::MetadataType::kRequest || reply_id == 0) return true;
+  const int64_t size = static_cast<int64_t>(meta_.info_bytes.size());
+  const uint32_t length = ext::MetadataPieceLength(size, msg->piece);
+  // Out of range, or the peer is not reading what we send: reject rather than queue more.
+  if (length == 0 || peer.send_queue_bytes() >= config_.send_queue_bytes_max) {
+    const std::string reject = ext::EncodeMetadataReject(msg->piece);
+    peer.SendExtended(reply_id, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(reject.data()),
+                                                    reject.size()));
+    return true;
+  }
+  const std::string dict = ext::EncodeMetadataDataHeader(msg->piece, size);
+  peer.SendExtended(reply_id,
+                    absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(dict.data()), dict.size()),
+                    absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(meta_.info_bytes.data()) +
+                                            size_t{msg->piece} * ext::kMetadataPieceSize,
+                                        length));
+  return true;
 }
 
 }  // namespace torrenty::engine

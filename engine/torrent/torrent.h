@@ -122,6 +122,10 @@ class Torrent {
 
   bool HandleHandshake(PeerSession& peer, absl::Span<const uint8_t> bytes);
   bool HandleMessage(PeerSession& peer, const wire::Message& msg, Instant now);
+  // BEP 10 (engine/torrent/extensions.h): id 20 messages, dispatched by our local ids.
+  void SendExtHandshake(PeerSession& peer);
+  bool HandleExtended(PeerSession& peer, absl::Span<const uint8_t> body, Instant now);
+  bool HandleUtMetadata(PeerSession& peer, absl::Span<const uint8_t> payload);
   bool HandleBitfield(PeerSession& peer, absl::Span<const uint8_t> bits);
   bool HandleHave(PeerSession& peer, uint32_t piece);
   bool HandleRequest(PeerSession& peer, const BlockRequest& r);

@@ -1,12 +1,21 @@
 #include "io/session/rpc_bridge.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <future>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/text_escape.h"
+#include "engine/metainfo/magnet.h"
+#include "engine/torrent/metadata_fetch.h"
 #include "io/disk/small_file.h"
+#include "io/session/metadata_fetcher.h"
 
 namespace torrenty::io {
 namespace {
@@ -247,10 +256,89 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddTorrent(const rpc::AddRequest& req
   std::string bytes = request.metainfo;
   if (bytes.empty()) {
     if (request.filename.empty()) return absl::InvalidArgumentError("no metainfo or filename");
+    if (engine::IsMagnetUri(request.filename)) return AddMagnet(request);
     absl::StatusOr<std::string> file = ReadSmallFile(request.filename, int64_t{64} << 20);
     if (!file.ok()) return file.status();
     bytes = std::move(*file);
   }
+  return AddBytes(std::move(bytes), request, {});
+}
+
+SessionRpc::~SessionRpc() {
+  magnet_stop_ = true;
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(magnet_mu_);
+    threads.swap(magnet_threads_);
+  }
+  for (std::thread& t : threads) t.join();
+}
+
+absl::StatusOr<rpc::AddResult> SessionRpc::AddMagnet(const rpc::AddRequest& request) {
+  absl::StatusOr<engine::MagnetLink> link = engine::ParseMagnet(request.filename);
+  if (!link.ok()) return link.status();
+  const std::string hex = engine::ToHex(link->info_hash);
+  std::optional<rpc::AddResult> existing;
+  OnCoordinator([&](Coordinator& c) {
+    if (const TorrentEntry* e = c.FindByHash(link->info_hash)) {
+      existing = rpc::AddResult{static_cast<int>(e->id), e->meta->name, hex, true};
+    }
+  });
+  if (existing) return *existing;
+  std::vector<engine::PeerAddress> peers;
+  for (const engine::MagnetPeer& p : link->peers) {
+    in_addr a{};
+    if (inet_pton(AF_INET, p.host.c_str(), &a) == 1) {
+      peers.push_back(engine::PeerAddress{ntohl(a.s_addr), p.port});
+    }
+  }
+  const std::string label = link->name.empty() ? hex : link->name;
+  {
+    std::lock_guard<std::mutex> lock(magnet_mu_);
+    if (std::find(magnet_pending_.begin(), magnet_pending_.end(), hex) != magnet_pending_.end()) {
+      return rpc::AddResult{0, label, hex, true};
+    }
+    if (magnet_pending_.size() >= 64) {
+      return absl::ResourceExhaustedError("64 magnet links are already fetching metadata");
+    }
+    magnet_pending_.push_back(hex);
+    magnet_threads_.emplace_back([this, link = *link, peers, request, hex, label] {
+      auto log = [&](const std::string& line) {
+        std::fprintf(stderr, "%s\n",
+                     engine::EscapeForTerminal(absl::StrCat(label, ": ", line)).c_str());
+      };
+      MetadataFetchOptions opts;
+      opts.info_hash = link.info_hash;
+      opts.peers = peers;
+      opts.trackers = link.trackers;
+      opts.listen_port = session_->port();
+      opts.watch_signals = false;
+      opts.stop = &magnet_stop_;
+      opts.on_log = log;
+      size_t last_peers = SIZE_MAX;
+      opts.on_progress = [&](size_t n, size_t) {
+        if (n != last_peers) log(absl::StrCat("fetching metadata (", n, " peers)"));
+        last_peers = n;
+      };
+      log("fetching metadata (0 peers)");
+      absl::StatusOr<std::string> info = FetchMetadata(opts);
+      if (info.ok() && !magnet_stop_) {
+        absl::StatusOr<rpc::AddResult> added =
+            AddBytes(engine::MakeTorrentFile(*info, link.trackers), request, peers);
+        if (!added.ok()) log(absl::StrCat("not added: ", added.status().message()));
+      } else if (!magnet_stop_) {
+        log(absl::StrCat("metadata fetch failed: ", info.status().message()));
+      }
+      std::lock_guard<std::mutex> lock(magnet_mu_);
+      magnet_pending_.erase(std::find(magnet_pending_.begin(), magnet_pending_.end(), hex));
+    });
+  }
+  return rpc::AddResult{0, label, hex, false};
+}
+
+absl::StatusOr<rpc::AddResult> SessionRpc::AddBytes(std::string bytes,
+                                                    const rpc::AddRequest& request,
+                                                    const std::vector<engine::PeerAddress>& peers) {
   absl::StatusOr<engine::Metainfo> parsed = engine::ParseMetainfo(bytes);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(
@@ -268,6 +356,7 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddTorrent(const rpc::AddRequest& req
     params.meta = meta;
     params.data_dir = request.download_dir.empty() ? settings_.download_dir : request.download_dir;
     params.paused = request.paused;
+    params.peers = peers;
     if (!request.files_unwanted.empty()) {
       absl::Status st =
           ApplyFileIndices(*meta, request.files_unwanted, false, &params.files_wanted);

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "io/rpc/rpc_backend.h"
@@ -29,6 +31,8 @@ class SessionRpc : public rpc::RpcBackend {
   };
   // Before Session::Run: it hands the seed limits and queue settings to the coordinator.
   SessionRpc(Session* session, Options options);
+  // Stops and joins the metadata fetches of magnet links still running.
+  ~SessionRpc() override;
 
   std::vector<rpc::TorrentView> GetTorrents(const std::vector<int>& ids,
                                             const rpc::ViewFields& fields) override;
@@ -60,8 +64,19 @@ class SessionRpc : public rpc::RpcBackend {
   absl::Status ForEachTorrent(const std::vector<int>& ids,
                               const std::function<void(Coordinator&, TorrentId)>& fn);
 
+  // The .torrent bytes of AddTorrent, whichever way they came.
+  absl::StatusOr<rpc::AddResult> AddBytes(std::string bytes, const rpc::AddRequest& request,
+                                          const std::vector<engine::PeerAddress>& peers);
+  // A magnet `filename`: the answer names the info-hash at once; the torrent is added when a
+  // thread of its own has fetched and verified the metadata (io/session/metadata_fetcher.h).
+  absl::StatusOr<rpc::AddResult> AddMagnet(const rpc::AddRequest& request);
+
   Session* const session_;
   Options options_;
+  std::mutex magnet_mu_;
+  std::vector<std::thread> magnet_threads_;
+  std::vector<std::string> magnet_pending_;  // hex info-hashes being fetched
+  std::atomic<bool> magnet_stop_{false};
   // Coordinator thread only.
   std::vector<int> removed_;
   rpc::SessionSettings settings_;

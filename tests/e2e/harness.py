@@ -701,10 +701,11 @@ class TorrentyTestCase(unittest.TestCase):
 
     def start_lt_peer(self, torrent, save_path, mode, port=None, connect=(), stop_after_bytes=None,
                       timeout=600, name=None, download_rate=None, lsd=False, wrap=(),
-                      ipv6=False):
+                      ipv6=False, magnet=None):
         port = port or free_port()
-        argv = [PYTHON, LT_PEER, "--torrent", torrent, "--save-path", save_path, "--port", port,
-                "--mode", mode, "--timeout", timeout]
+        source = ["--magnet", magnet] if magnet else ["--torrent", torrent]
+        argv = [PYTHON, LT_PEER] + source + ["--save-path", save_path, "--port", port,
+                                             "--mode", mode, "--timeout", timeout]
         for c in connect:
             argv += ["--connect", c if isinstance(c, str) else f"{c[0]}:{c[1]}"]
         if stop_after_bytes is not None:

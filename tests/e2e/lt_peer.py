@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A libtorrent peer on loopback, run as its own process by the e2e harness.
 
-  lt_peer.py --torrent T --save-path DIR --port P --mode seed|leech
+  lt_peer.py --torrent T|--magnet URI --save-path DIR --port P --mode seed|leech
              [--connect HOST:PORT]... [--stop-after-bytes N] [--download-rate B/S]
              [--ipv6] [--timeout SECONDS]
 
@@ -45,7 +45,8 @@ def log(line):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--torrent", required=True)
+    ap.add_argument("--torrent")
+    ap.add_argument("--magnet", help="leech from a magnet link: the metadata comes from peers")
     ap.add_argument("--save-path", required=True)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--mode", choices=["seed", "leech"], required=True)
@@ -87,14 +88,18 @@ def main():
         f.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
         ses.set_peer_class_filter(f)
 
-    atp = lt.add_torrent_params()
-    atp.ti = lt.torrent_info(args.torrent)
+    if args.magnet:
+        atp = lt.parse_magnet_uri(args.magnet)
+    else:
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(args.torrent)
     atp.save_path = args.save_path
     atp.flags = (lt.torrent_flags.default_flags
                  & ~lt.torrent_flags.auto_managed
                  & ~lt.torrent_flags.paused)
     h = ses.add_torrent(atp)
-    log(f"added {atp.ti.name()} info-hash {atp.ti.info_hashes().v1} mode={args.mode} port={args.port}")
+    log(f"added {args.magnet or atp.ti.name()} mode={args.mode} port={args.port}")
+    metadata_seen = args.magnet is None
 
     deadline = time.monotonic() + args.timeout
     announced = False
@@ -108,6 +113,9 @@ def main():
             out("TIMEOUT")
             return 3
         st = h.status()
+        if not metadata_seen and st.has_metadata:
+            metadata_seen = True
+            out("METADATA")
         for a in ses.pop_alerts():
             log(f"alert: {a.message()}")
 

@@ -53,7 +53,7 @@ TEST(LoadTorrent, MagnetsAndUrlsAreNotSupportedYet) {
   absl::StatusOr<engine::Metainfo> m =
       LoadTorrent("magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567");
   EXPECT_TRUE(absl::IsUnimplemented(m.status())) << m.status();
-  EXPECT_THAT(m.status().message(), HasSubstr("magnet links are not supported yet"));
+  EXPECT_THAT(m.status().message(), HasSubstr("magnet links are taken by download and serve only"));
   for (const char* url : {"http://example.com/x.torrent", "HTTPS://example.com/x.torrent"}) {
     m = LoadTorrent(url);
     EXPECT_TRUE(absl::IsUnimplemented(m.status())) << url;

@@ -75,8 +75,9 @@ class Engine {
     EXPECT_TRUE(hs.ok());
     if (hs.ok()) {
       EXPECT_EQ(hs->info_hash, meta_.info_hash);
-      // BEP 6 (Fast) is advertised; these peers do not set it, so the bitfield rules of BEP 3
-      // apply to them.
+      // BEP 10 (reserved[5] & 0x10) and BEP 6 Fast (reserved[7] & 0x04) are advertised; these
+      // peers set neither, so the bitfield rules of BEP 3 apply to them.
+      EXPECT_EQ(hs->reserved, (std::array<uint8_t, 8>{0, 0, 0, 0, 0, 0x10, 0, 0x04}));
       EXPECT_TRUE(wire::SupportsFast(hs->reserved));
     }
     size_t off = wire::kHandshakeSize;

@@ -58,7 +58,7 @@ bool TakeValue(int argc, char** argv, int* i, absl::string_view flag, std::strin
 
 absl::StatusOr<engine::Metainfo> LoadTorrent(const std::string& path) {
   if (absl::StartsWithIgnoreCase(path, "magnet:")) {
-    return absl::UnimplementedError("magnet links are not supported yet; give a .torrent file");
+    return absl::UnimplementedError("magnet links are taken by download and serve only; give a .torrent file");
   }
   if (absl::StartsWithIgnoreCase(path, "http://") || absl::StartsWithIgnoreCase(path, "https://")) {
     return absl::UnimplementedError(

@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "engine/metainfo/magnet.h"
 #include "engine/metainfo/metainfo.h"
 #include "io/disk/torrent_creator.h"
 #include "tools/torrenty/cli_util.h"
@@ -155,6 +156,7 @@ int RunCreate(int argc, char** argv) {
               HumanBytes(static_cast<double>(meta->total_length)).c_str(), meta->num_pieces(),
               HumanBytes(static_cast<double>(meta->piece_length)).c_str());
   std::printf("info-hash: %s\n", engine::ToHex(meta->info_hash).c_str());
+  std::printf("magnet: %s\n", engine::MakeMagnet(*meta).c_str());
   return 0;
 }
 

@@ -11,9 +11,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/metainfo/metainfo.h"
 #include "engine/base/text_escape.h"
 #include "engine/base/types.h"
+#include "engine/metainfo/magnet.h"
+#include "engine/metainfo/metainfo.h"
 #include "tools/torrenty/cli_util.h"
 #include "tools/torrenty/commands.h"
 
@@ -96,6 +97,7 @@ std::string Text(const engine::Metainfo& m) {
   const int64_t size = m.payload_length();
   absl::StrAppend(&out, "name: ", Shown(m.name), "\n");
   absl::StrAppend(&out, "info-hash: ", engine::ToHex(m.info_hash), "\n");
+  absl::StrAppend(&out, "magnet: ", engine::MakeMagnet(m), "\n");
   absl::StrAppend(&out, "total size: ", size, " bytes (", HumanBytes(static_cast<double>(size)),
                   ")\n");
   absl::StrAppend(&out, "piece length: ", m.piece_length, "\n");
@@ -149,6 +151,7 @@ std::string Json(const engine::Metainfo& m) {
   std::string out = "{\n";
   absl::StrAppend(&out, "  \"name\": ", JsonString(m.name), ",\n");
   absl::StrAppend(&out, "  \"info_hash\": \"", engine::ToHex(m.info_hash), "\",\n");
+  absl::StrAppend(&out, "  \"magnet\": ", JsonString(engine::MakeMagnet(m)), ",\n");
   absl::StrAppend(&out, "  \"piece_length\": ", m.piece_length, ",\n");
   absl::StrAppend(&out, "  \"pieces\": ", m.num_pieces(), ",\n");
   absl::StrAppend(&out, "  \"total_size\": ", m.payload_length(), ",\n");

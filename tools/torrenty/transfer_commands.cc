@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -16,9 +17,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "engine/metainfo/file_map.h"
+#include "engine/metainfo/magnet.h"
+#include "engine/torrent/metadata_fetch.h"
 #include "io/disk/file_store.h"
 #include "io/disk/recheck.h"
 #include "io/disk/resume_writer.h"
+#include "io/session/metadata_fetcher.h"
 #include "io/session/torrent_session.h"
 #include "tools/torrenty/cli_util.h"
 #include "tools/torrenty/commands.h"
@@ -28,10 +32,12 @@ namespace torrenty::tools {
 namespace {
 
 constexpr char kDownloadUsage[] =
-    "usage: torrenty download TORRENT [-o DIR] [--port N] [--peer HOST:PORT]... [--seed]\n"
+    "usage: torrenty download TORRENT|MAGNET [-o DIR] [--port N] [--peer HOST:PORT]... [--seed]\n"
     "  Downloads TORRENT into DIR/<name> (DIR defaults to the current folder) and exits 0 once\n"
     "  every piece is SHA-1-verified and on disk. Existing data in DIR is checked first and only\n"
-    "  missing pieces are fetched.\n"
+    "  missing pieces are fetched. A magnet link (\"magnet:?xt=urn:btih:...\") first fetches the\n"
+    "  metadata from peers (x.pe, --peer, its http trackers), checks it against the info-hash and\n"
+    "  saves it as DIR/<name>.torrent.\n"
     "  -o, --output DIR     where to put the content\n"
     "  --port N             listening port (default: first free of 6881-6889)\n"
     "  --bind ADDR          listen on and connect from this IPv4 or IPv6 address only\n"
@@ -41,6 +47,7 @@ constexpr char kDownloadUsage[] =
     "                       routers); nodes found are kept in ~/.local/state/torrenty/dht.dat\n"
     "  --no-dht             do not use the DHT (private torrents never do)\n"
     "  --seed               keep seeding after the download until SIGINT/SIGTERM\n"
+    "  --no-save-torrent    with a magnet link, do not save DIR/<name>.torrent\n"
     "  --only N[,N...]      fetch only these files (numbered from 0 in `torrenty info`'s list);\n"
     "                       pieces they share with other files are fetched whole\n"
     "  --preallocate        reserve the files' full size on disk before downloading\n"
@@ -85,7 +92,9 @@ struct TransferArgs {
   std::vector<engine::PeerAddress> peers;
   bool seed = false;
   bool preallocate = false;
-  std::vector<int> only;  // --only: file numbers as `info` lists them (pad files left out)
+  bool save_torrent = true;  // a magnet's metadata as DIR/<name>.torrent
+  int stop_signal = 0;       // the signal that ended a magnet's metadata phase
+  std::vector<int> only;     // --only: file numbers as `info` lists them (pad files left out)
   bool help = false;
   bool quiet() const { return session.quiet(); }
 };
@@ -133,6 +142,8 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
       out->seed = true;
     } else if (!is_seed && arg == "--preallocate") {
       out->preallocate = true;
+    } else if (!is_seed && arg == "--no-save-torrent") {
+      out->save_torrent = false;
     } else if (!arg.empty() && arg[0] == '-') {
       return UsageError(cmd, absl::StrCat("unknown option '", arg, "'"));
     } else if (out->torrent.empty()) {
@@ -324,6 +335,94 @@ int RunTransfer(absl::string_view cmd, const TransferArgs& args, const engine::M
   return 0;
 }
 
+// The metadata phase of a magnet download: peers from x.pe, --peer and the link's trackers, the
+// info dict verified against the info-hash, saved next to the content unless --no-save-torrent.
+// x.pe peers join args->peers, so the download dials them too.
+absl::StatusOr<engine::Metainfo> MetainfoFromMagnet(TransferArgs* args) {
+  absl::StatusOr<engine::MagnetLink> link = engine::ParseMagnet(args->torrent);
+  if (!link.ok()) return link.status();
+  const std::string label = link->name.empty() ? engine::ToHex(link->info_hash) : link->name;
+  const bool quiet = args->quiet();
+  for (const engine::MagnetPeer& p : link->peers) {
+    absl::StatusOr<engine::PeerAddress> a = ParsePeerAddress(absl::StrCat(p.host, ":", p.port));
+    if (!a.ok()) {
+      if (!quiet)
+        std::fprintf(stderr, "%s: skipping x.pe %s (%s)\n", label.c_str(), p.host.c_str(),
+                     std::string(a.status().message()).c_str());
+      continue;
+    }
+    if (std::find(args->peers.begin(), args->peers.end(), *a) == args->peers.end()) {
+      args->peers.push_back(*a);
+    }
+  }
+  if (args->peers.empty() && link->trackers.empty()) {
+    return absl::InvalidArgumentError(
+        "the magnet link names no peers (x.pe) and no trackers (tr); give peers with --peer "
+        "HOST:PORT");
+  }
+  io::MetadataFetchOptions opts;
+  opts.info_hash = link->info_hash;
+  opts.peers = args->peers;
+  opts.trackers = link->trackers;
+  opts.listen_port = args->session.port;
+  opts.verbose = args->session.verbosity == io::Verbosity::kVerbose;
+  opts.stop_signal = &args->stop_signal;
+  const bool tty = isatty(2) == 1;
+  double last_line = -100;
+  const auto start = std::chrono::steady_clock::now();
+  bool dirty = false;
+  opts.on_progress = [&](size_t peers, size_t) {
+    if (quiet) return;
+    const double t =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (tty) {
+      std::fprintf(stderr, "\r%s: fetching metadata (%zu peers)   ", label.c_str(), peers);
+      dirty = true;
+    } else if (t - last_line >= 5.0) {
+      last_line = t;
+      std::fprintf(stderr, "%s: fetching metadata (%zu peers)\n", label.c_str(), peers);
+    }
+  };
+  opts.on_log = [&](const std::string& line) {
+    if (quiet) return;
+    if (dirty) std::fputc('\n', stderr);
+    dirty = false;
+    std::fprintf(stderr, "%s: %s\n", label.c_str(), line.c_str());
+  };
+  if (!quiet) std::fprintf(stderr, "%s: fetching metadata (0 peers)\n", label.c_str());
+  absl::StatusOr<std::string> info = io::FetchMetadata(opts);
+  if (dirty) std::fputc('\n', stderr);
+  if (!info.ok()) return info.status();
+  absl::StatusOr<engine::Metainfo> meta = engine::ParseInfoDict(*info);
+  if (!meta.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the metadata matches the info-hash but is not a valid torrent: ",
+                     meta.status().message()));
+  }
+  for (const std::string& url : link->trackers) meta->trackers.push_back({url});
+  if (args->save_torrent) {
+    std::error_code ec;
+    std::filesystem::create_directories(args->dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat("cannot create ", args->dir, ": ", ec.message()));
+    const std::string path =
+        (std::filesystem::path(args->dir) / (meta->name + ".torrent")).string();
+    const std::string file = engine::MakeTorrentFile(*info, link->trackers);
+    absl::StatusOr<engine::Metainfo> existing = LoadTorrent(path);
+    if (std::filesystem::exists(path, ec) &&
+        !(existing.ok() && existing->info_hash == meta->info_hash)) {
+      // Never replace a different torrent the user keeps there.
+      if (!quiet)
+        std::fprintf(stderr, "%s: %s exists and is another torrent; not saved\n",
+                     meta->name.c_str(), path.c_str());
+    } else if (absl::Status st = WriteAtomically(path, file); !st.ok()) {
+      return st;
+    } else if (!quiet) {
+      std::fprintf(stderr, "%s: saved the metadata as %s\n", meta->name.c_str(), path.c_str());
+    }
+  }
+  return meta;
+}
+
 }  // namespace
 
 int RunDownload(int argc, char** argv) {
@@ -333,8 +432,15 @@ int RunDownload(int argc, char** argv) {
     std::fputs(kDownloadUsage, stdout);
     return 0;
   }
-  absl::StatusOr<engine::Metainfo> meta = LoadTorrent(args.torrent);
-  if (!meta.ok()) return Fail("download", meta.status().message());
+  absl::StatusOr<engine::Metainfo> meta =
+      engine::IsMagnetUri(args.torrent) ? MetainfoFromMagnet(&args) : LoadTorrent(args.torrent);
+  if (!meta.ok()) {
+    if (absl::IsCancelled(meta.status())) {
+      Fail("download", meta.status().message());
+      return 128 + (args.stop_signal == SIGTERM ? SIGTERM : SIGINT);
+    }
+    return Fail("download", meta.status().message());
+  }
   std::error_code ec;
   std::filesystem::create_directories(args.dir, ec);
   if (ec) return Fail("download", absl::StrCat("cannot create ", args.dir, ": ", ec.message()));
