@@ -204,14 +204,20 @@ if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         pass
 
 
-def no_public_dht(argv):
-    """Tests never reach the internet: a torrenty session command without --dht-bootstrap (whose
-    default is the public routers) runs with --no-dht."""
-    if (len(argv) >= 2 and os.path.basename(argv[0]) == "torrenty"
-            and argv[1] in ("download", "seed", "serve")
-            and not any(a == "--no-dht" or a.startswith("--dht-bootstrap") for a in argv)):
-        return argv[:2] + ["--no-dht"] + argv[2:]
-    return argv
+def off_the_network(argv):
+    """Tests never reach the internet or the LAN: a torrenty session command runs with --no-dht
+    unless it names its own --dht-bootstrap (the default is the public routers), and with --no-lsd
+    (BEP 14 multicast would leave through the host's real interfaces). test_lsd runs torrenty
+    inside network namespaces of its own, where argv[0] is `ip`, so it keeps local discovery."""
+    if len(argv) < 2 or os.path.basename(argv[0]) != "torrenty" or argv[1] not in (
+            "download", "seed", "serve"):
+        return argv
+    extra = []
+    if not any(a == "--no-dht" or a.startswith("--dht-bootstrap") for a in argv):
+        extra.append("--no-dht")
+    if "--no-lsd" not in argv:
+        extra.append("--no-lsd")
+    return argv[:2] + extra + argv[2:]
 
 
 class Proc:
@@ -219,7 +225,7 @@ class Proc:
 
     def __init__(self, name, argv, log_dir, cwd=None, env=None, separate_stdout=False):
         self.name = name
-        self.argv = no_public_dht([str(a) for a in argv])
+        self.argv = off_the_network([str(a) for a in argv])
         log_dir = Path(log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         base = log_dir / f"{name}.{next(_seq)}"

@@ -178,7 +178,7 @@ class Disk(TorrentyTestCase):
         wait_port_listening(sport, 60, proc=seed)
         out = self.path("out")
         argv = [sys.executable, "-c", PEAK_RSS_WRAPPER, str(torrenty_bin()), "download", str(torrent),
-                "-o", str(out), "--port", str(free_port()), "--no-dht", "--peer", f"{LOOPBACK}:{sport}"]
+                "-o", str(out), "--port", str(free_port()), "--no-dht", "--no-lsd", "--peer", f"{LOOPBACK}:{sport}"]
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=170)
         rc, peak_kib = r.stdout.decode().split()
         peak_kib = int(peak_kib)

@@ -16,7 +16,7 @@ import time
 import unittest
 from pathlib import Path
 
-from harness import (MiB, TorrentyTestCase, bencode, free_port, torrenty_bin,
+from harness import (MiB, TorrentyTestCase, bencode, free_port, off_the_network, torrenty_bin,
                      wait_port_listening)
 
 KiB = 1024
@@ -175,7 +175,8 @@ class HostileTorrents(TorrentyTestCase):
     def _run(self, argv, cwd, timeout=5):
         t = time.monotonic()
         try:  # subprocess.run kills the child (by PID) when the timeout expires
-            r = subprocess.run([torrenty_bin()] + [str(a) for a in argv], stdin=subprocess.DEVNULL,
+            r = subprocess.run(off_the_network([torrenty_bin()] + [str(a) for a in argv]),
+                               stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, timeout=timeout)
         except subprocess.TimeoutExpired:
             self.fail(f"torrenty {argv} still running after {timeout} s")
