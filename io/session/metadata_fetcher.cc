@@ -20,6 +20,7 @@
 #include "engine/base/peer_id.h"
 #include "engine/torrent/metadata_fetch.h"
 #include "engine/tracker/http_announce.h"
+#include "io/dht/dht_driver.h"
 #include "io/ring/ring.h"
 #include "io/tracker/http_fetcher.h"
 
@@ -54,10 +55,13 @@ class Fetcher {
         self_id_(id) {}
 
   ~Fetcher() {
+    if (dht_ != nullptr) (void)dht_->Save(now_);
     for (auto& [key, c] : conns_) {
       if (c->fd >= 0) ::close(c->fd);
     }
     if (signal_fd_ >= 0) ::close(signal_fd_);
+    ring_.reset();  // before the DHT driver: its armed receive points into it
+    dht_.reset();
   }
 
   absl::StatusOr<std::string> Run() {
@@ -75,6 +79,7 @@ class Fetcher {
     const Instant start = Now();
     now_ = start;
     Announce();
+    StartDht();
     fetch_.AddPeerCandidates(options_.peers, now_);
     Drain();
     Instant last_progress{start.ms - 1000};
@@ -96,6 +101,10 @@ class Fetcher {
       }
       if (http_ != nullptr) TakeTrackerReplies();
       if (now_.ms >= next_announce_.ms && fetch_.num_metadata_peers() == 0) Announce();
+      if (dht_ != nullptr) {
+        dht_->Tick(now_);
+        if (now_.ms >= next_dht_lookup_.ms && fetch_.num_metadata_peers() == 0) DhtLookup();
+      }
       if (now_.ms - last_progress.ms >= 1000 && options_.on_progress) {
         last_progress = now_;
         options_.on_progress(fetch_.num_peers(), fetch_.num_metadata_peers());
@@ -183,6 +192,37 @@ class Fetcher {
       fetch_.AddPeerCandidates(resp->peers, now_);
       Drain();
     }
+  }
+
+  // --- DHT ---
+  void StartDht() {
+    if (!options_.dht.enabled) return;
+    DhtDriver::Options o;
+    o.port = options_.dht_port;
+    o.bootstrap = options_.dht.bootstrap;
+    o.state_file = options_.dht.state_file;
+    o.on_log = [this](const std::string& line) { Log(line); };
+    o.on_peers = [this](const engine::InfoHash& ih, const std::vector<PeerAddress>& peers) {
+      if (ih != options_.info_hash) return;
+      Log(absl::StrCat("dht: ", peers.size(), " peers"), true);
+      fetch_.AddPeerCandidates(peers, now_);
+      Drain();
+    };
+    absl::StatusOr<std::unique_ptr<DhtDriver>> d =
+        DhtDriver::Create(ring_.get(), std::move(o), now_);
+    if (!d.ok()) {
+      Log(absl::StrCat("dht: unavailable: ", d.status().message()));
+      return;
+    }
+    dht_ = std::move(*d);
+    DhtLookup();
+  }
+
+  // A lookup needs nodes: until bootstrap has found some, try again soon.
+  void DhtLookup() {
+    const bool started =
+        dht_->nodes() > 0 && dht_->GetPeers(options_.info_hash, options_.listen_port, now_);
+    next_dht_lookup_ = Instant{now_.ms + (started ? kReannounceMs : 1000)};
   }
 
   // --- sockets ---
@@ -352,6 +392,8 @@ class Fetcher {
   std::unique_ptr<HttpFetcher> http_;
   uint64_t next_request_id_ = 1;
   Instant next_announce_{};
+  std::unique_ptr<DhtDriver> dht_;
+  Instant next_dht_lookup_{};
 };
 
 }  // namespace

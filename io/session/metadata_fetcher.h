@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/base/types.h"
+#include "io/session/session_config.h"
 
 namespace torrenty::io {
 
@@ -20,6 +21,11 @@ struct MetadataFetchOptions {
   std::vector<engine::PeerAddress> peers;
   std::vector<std::string> trackers;  // http(s) ones are asked for peers; others are skipped
   uint16_t listen_port = 0;           // advertised to trackers and in our extension handshake
+  // BEP 5: peers of the info-hash from the DHT too (never for a link the caller knows to be
+  // private). The node listens on `dht_port` (0: any) and keeps its nodes in the state file, so
+  // the session that downloads afterwards starts from what this lookup found.
+  SessionConfig::Dht dht;
+  uint16_t dht_port = 0;
   // Called about once a second with the connected peers and those that offer the metadata.
   std::function<void(size_t peers, size_t metadata_peers)> on_progress;
   std::function<void(const std::string&)> on_log;

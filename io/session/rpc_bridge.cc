@@ -312,6 +312,10 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddMagnet(const rpc::AddRequest& requ
       opts.peers = peers;
       opts.trackers = link.trackers;
       opts.listen_port = session_->port();
+      // A node of its own on any port, since the session's node holds the session's port; it
+      // keeps no state file, which the session's node writes.
+      opts.dht = session_->config().dht;
+      opts.dht.state_file.clear();
       opts.watch_signals = false;
       opts.stop = &magnet_stop_;
       opts.on_log = log;

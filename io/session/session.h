@@ -44,6 +44,7 @@ class Session {
   [[nodiscard]] absl::StatusOr<std::string> Metrics();
 
   uint16_t port() const { return shard_env_.port; }
+  const SessionConfig& config() const { return config_; }
   int threads() const { return static_cast<int>(shards_.size()); }
   // The signal (SIGINT or SIGTERM) that stopped Run, or 0; read it after Run returns.
   int stop_signal() const { return coordinator_->stop_signal(); }

@@ -174,6 +174,39 @@ class DhtTest(TorrentyTestCase):
         self.assertIn(f"peer {LOOPBACK}:{ports[2]}: connected (outgoing)", res_proc.log_text())
         self.assertSameData(data / "payload.bin", out / "payload.bin")
 
+    def test_magnet_with_no_tracker_and_no_peer_is_fetched_through_the_dht(self):
+        """Issue 10's first test: three libtorrent DHT nodes, one seeding; Torrenty starts from a
+        magnet with only the info-hash and one DHT node to bootstrap from, fetches the metadata
+        and the data, and verifies both."""
+        (a, b, c), ports = self.lt_nodes(3)
+        data = self.path("data")
+        data.mkdir()
+        write_random_file(data / "payload.bin", 2 * 1024 * 1024 + 777, seed=5)
+        torrent = self.path("t.torrent")
+        ih = make_trackerless_torrent(data / "payload.bin", torrent)
+        handle = c.add_torrent({"ti": lt.torrent_info(str(torrent)), "save_path": str(data)})
+        wait_until(lambda: handle.status().state == lt.torrent_status.seeding, 60, "libtorrent seeding")
+        found = set()
+        for found in self.get_peers(a, ih, 60):
+            if (LOOPBACK, ports[2]) in found:
+                break
+        self.assertIn((LOOPBACK, ports[2]), found, "the seeder never reached the DHT")
+        out = self.path("out")
+        dl = self.torrenty(["download", f"magnet:?xt=urn:btih:{ih}&dn=payload.bin", "-o", out,
+                            "--port", free_port(), "-v", "--dht-bootstrap", f"{LOOPBACK}:{ports[0]}"],
+                           name="torrenty-magnet")
+        try:
+            rc = dl.popen.wait(timeout=90)
+        except Exception:
+            self.fail("the magnet download did not finish within 90 s\n" + dl.tail())
+        self.assertEqual(rc, 0, dl.tail())
+        log = dl.log_text()
+        self.assertIn("fetching metadata", log)
+        self.assertRegex(log, r"dht: \d+ peers")
+        self.assertSameData(data / "payload.bin", out / "payload.bin")
+        # The verified metadata was saved next to the content: the same info dict as the seeder's.
+        self.assertEqual(info_hash_stdlib(out / "payload.bin.torrent"), ih)
+
     def rss_kib(self, pid):
         for line in open(f"/proc/{pid}/status"):
             if line.startswith("VmRSS:"):

@@ -355,16 +355,20 @@ absl::StatusOr<engine::Metainfo> MetainfoFromMagnet(TransferArgs* args) {
       args->peers.push_back(*a);
     }
   }
-  if (args->peers.empty() && link->trackers.empty()) {
+  if (args->peers.empty() && link->trackers.empty() && !args->session.dht) {
     return absl::InvalidArgumentError(
-        "the magnet link names no peers (x.pe) and no trackers (tr); give peers with --peer "
-        "HOST:PORT");
+        "the magnet link names no peers (x.pe) and no trackers (tr), and the DHT is off; give "
+        "peers with --peer HOST:PORT");
   }
   io::MetadataFetchOptions opts;
   opts.info_hash = link->info_hash;
   opts.peers = args->peers;
   opts.trackers = link->trackers;
   opts.listen_port = args->session.port;
+  if (args->session.dht) {
+    opts.dht = args->session.Dht(DefaultDhtStateFile());
+    opts.dht_port = args->session.port;
+  }
   opts.verbose = args->session.verbosity == io::Verbosity::kVerbose;
   opts.stop_signal = &args->stop_signal;
   const bool tty = isatty(2) == 1;
