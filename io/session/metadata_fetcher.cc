@@ -208,6 +208,10 @@ class Fetcher {
       fetch_.AddPeerCandidates(peers, now_);
       Drain();
     };
+    o.on_lookup_done = [this](const engine::InfoHash& ih, int responded, int) {
+      if (ih != options_.info_hash) return;
+      Log(absl::StrCat("dht: get_peers done: ", responded, " nodes answered"), true);
+    };
     absl::StatusOr<std::unique_ptr<DhtDriver>> d =
         DhtDriver::Create(ring_.get(), std::move(o), now_);
     if (!d.ok()) {
@@ -218,11 +222,13 @@ class Fetcher {
     DhtLookup();
   }
 
-  // A lookup needs nodes: until bootstrap has found some, try again soon.
+  // A lookup needs nodes: until bootstrap has found some, try again on the next loop turn (the
+  // bootstrap node's answer is what wakes it).
   void DhtLookup() {
     const bool started =
         dht_->nodes() > 0 && dht_->GetPeers(options_.info_hash, options_.listen_port, now_);
-    next_dht_lookup_ = Instant{now_.ms + (started ? kReannounceMs : 1000)};
+    if (started) Log(absl::StrCat("dht: get_peers from ", dht_->nodes(), " nodes"), true);
+    next_dht_lookup_ = Instant{now_.ms + (started ? kReannounceMs : 0)};
   }
 
   // --- sockets ---

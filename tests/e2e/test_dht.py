@@ -33,6 +33,9 @@ def lt_dht_node(port):
         "dht_prefer_verified_node_ids": False,
         "dht_bootstrap_nodes": "",
         "allow_multiple_connections_per_ip": True,
+        # Every node sees Torrenty's nodes (the metadata fetch's, then the session's) at 127.0.0.1,
+        # so libtorrent's per-IP limit (5 packets/s, then a 5-minute block) would add them up.
+        "dht_block_ratelimit": 100000,
         "alert_mask": lt.alert.category_t.dht_notification | lt.alert.category_t.dht_operation_notification
         | lt.alert.category_t.status_notification | lt.alert.category_t.error_notification,
     }
