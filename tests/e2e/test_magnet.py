@@ -6,9 +6,12 @@
 - A peer that lies about the metadata (wrong bytes, wrong size) is dropped with a clear line and
   the download still completes from an honest peer.
 """
+import json
 import os
+import shutil
 import sys
 import unittest
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,6 +47,57 @@ class MagnetTest(harness.TorrentyTestCase):
         saved = out / "payload.bin.torrent"
         self.assertTrue(saved.exists(), r.stderr)
         self.assertEqual(harness.info_hash(saved), ih)
+
+    def start_qbittorrent_seeder(self, torrent, save_path):
+        """qbittorrent-nox seeding `torrent` from `save_path`, on loopback, with DHT, PEX, LSD and
+        UPnP off; it is driven through its WebUI API (no login from localhost). Returns its peer
+        port."""
+        peer_port, web_port = harness.free_port(), harness.free_port()
+        profile = self.path("qbt")
+        conf = profile / "qBittorrent" / "config"
+        conf.mkdir(parents=True)
+        (conf / "qBittorrent.conf").write_text(
+            "[LegalNotice]\nAccepted=true\n\n"
+            "[BitTorrent]\nSession\\DHTEnabled=false\nSession\\LSDEnabled=false\n"
+            "Session\\PeXEnabled=false\nSession\\QueueingSystemEnabled=false\n"
+            f"Session\\Port={peer_port}\nSession\\InterfaceAddress={LOOPBACK}\n\n"
+            "[Preferences]\nConnection\\UPnP=false\nGeneral\\Locale=en\n"
+            f"WebUI\\Address={LOOPBACK}\nWebUI\\Port={web_port}\nWebUI\\LocalHostAuth=false\n"
+            "WebUI\\CSRFProtection=false\nWebUI\\HostHeaderValidation=false\n")
+        qbt = self.start("qbittorrent", ["qbittorrent-nox", f"--profile={profile}"])
+        harness.wait_port_listening(web_port, 30, proc=qbt)
+        api = f"http://{LOOPBACK}:{web_port}/api/v2"
+        boundary = "torrentyboundary"
+        body = b"".join([
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"torrents\"; filename=\"t.torrent\"\r\n"
+            "Content-Type: application/x-bittorrent\r\n\r\n".encode(), Path(torrent).read_bytes(), b"\r\n",
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"savepath\"\r\n\r\n{save_path}\r\n".encode(),
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"skip_checking\"\r\n\r\ntrue\r\n".encode(),
+            f"--{boundary}--\r\n".encode()])
+        req = urllib.request.Request(f"{api}/torrents/add", data=body, method="POST", headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertEqual(r.read().strip(), b"Ok.")
+
+        def seeding():
+            with urllib.request.urlopen(f"{api}/torrents/info", timeout=10) as r:
+                return any(t["progress"] == 1 for t in json.load(r))
+        harness.wait_until(seeding, 30, "qBittorrent seeding", procs=[qbt])
+        harness.wait_port_listening(peer_port, 30, proc=qbt)
+        return peer_port
+
+    @unittest.skipUnless(shutil.which("qbittorrent-nox"), "qbittorrent-nox is not installed")
+    def test_metadata_and_data_from_qbittorrent_via_x_pe(self):
+        src, data, torrent, ih = self.make_content()
+        port = self.start_qbittorrent_seeder(torrent, src)
+        out = self.path("out")
+        magnet = f"magnet:?xt=urn:btih:{ih}&dn=payload.bin&x.pe={LOOPBACK}:{port}"
+        r = self.run_torrenty(["download", magnet, "-o", out, "-v"], timeout=90)
+        self.assertTorrentyOk(r, "torrenty download MAGNET from qBittorrent")
+        self.assertIn("client qBittorrent", r.stderr)
+        self.assertIn("SHA-1 matches the info-hash", r.stderr)
+        self.assertSameData(data, out / "payload.bin")
+        self.assertEqual(harness.info_hash(out / "payload.bin.torrent"), ih)
 
     def test_metadata_from_peers_of_the_links_tracker(self):
         tracker_port = harness.free_port()
