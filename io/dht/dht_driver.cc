@@ -29,15 +29,6 @@ namespace dht = engine::dht;
 constexpr int64_t kMaxStateBytes = 64 << 10;
 constexpr size_t kMaxSavedNodes = 200;
 
-io_uring_sqe* GetSqe(Ring* ring) {
-  io_uring_sqe* sqe = io_uring_get_sqe(ring->raw());
-  while (sqe == nullptr) {
-    io_uring_submit(ring->raw());
-    sqe = io_uring_get_sqe(ring->raw());
-  }
-  return sqe;
-}
-
 struct HostPort {
   std::string host;
   uint16_t port = 0;
@@ -186,9 +177,7 @@ void DhtDriver::ArmRecv() {
   recv_msg_.msg_namelen = sizeof(recv_from_);
   recv_msg_.msg_iov = &recv_iov_;
   recv_msg_.msg_iovlen = 1;
-  io_uring_sqe* sqe = GetSqe(ring_);
-  io_uring_prep_recvmsg(sqe, fd_, &recv_msg_, 0);
-  io_uring_sqe_set_data(sqe, &recv_c_);
+  ring_->RecvMsg(fd_, &recv_msg_, 0, &recv_c_);
 }
 
 void DhtDriver::OnRecv(int32_t res, uint32_t) {
@@ -253,9 +242,7 @@ void DhtDriver::Flush() {
     s.msg.msg_namelen = sizeof(s.to);
     s.msg.msg_iov = &s.iov;
     s.msg.msg_iovlen = 1;
-    io_uring_sqe* sqe = GetSqe(ring_);
-    io_uring_prep_sendmsg(sqe, fd_, &s.msg, 0);
-    io_uring_sqe_set_data(sqe, &s.c);
+    ring_->SendMsg(fd_, &s.msg, &s.c);
   }
 }
 

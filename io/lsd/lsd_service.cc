@@ -15,15 +15,6 @@
 namespace torrenty::io {
 namespace {
 
-io_uring_sqe* GetSqe(Ring* ring) {
-  io_uring_sqe* sqe = io_uring_get_sqe(ring->raw());
-  while (sqe == nullptr) {
-    io_uring_submit(ring->raw());
-    sqe = io_uring_get_sqe(ring->raw());
-  }
-  return sqe;
-}
-
 engine::Instant Now() {
   using namespace std::chrono;
   return engine::Instant{
@@ -107,9 +98,7 @@ void LsdService::Tick(engine::Instant now) {
   send_msg_.msg_iov = &send_iov_;
   send_msg_.msg_iovlen = 1;
   send_in_flight_ = true;
-  io_uring_sqe* sqe = GetSqe(ring_);
-  io_uring_prep_sendmsg(sqe, fd_, &send_msg_, 0);
-  io_uring_sqe_set_data(sqe, &send_c_);
+  ring_->SendMsg(fd_, &send_msg_, &send_c_);
 }
 
 void LsdService::OnSend(int32_t res, uint32_t) {
@@ -125,10 +114,8 @@ void LsdService::ArmRecv() {
   recv_msg_.msg_namelen = sizeof(recv_from_);
   recv_msg_.msg_iov = &recv_iov_;
   recv_msg_.msg_iovlen = 1;
-  io_uring_sqe* sqe = GetSqe(ring_);
   // MSG_TRUNC: the result is the datagram's real length, so an oversized one is refused whole.
-  io_uring_prep_recvmsg(sqe, fd_, &recv_msg_, MSG_TRUNC);
-  io_uring_sqe_set_data(sqe, &recv_c_);
+  ring_->RecvMsg(fd_, &recv_msg_, MSG_TRUNC, &recv_c_);
 }
 
 void LsdService::OnRecv(int32_t res, uint32_t) {

@@ -51,6 +51,18 @@ void Ring::Recv(int fd, void* buf, size_t len, Completion* c) {
   io_uring_sqe_set_data(sqe, c);
 }
 
+void Ring::RecvMsg(int fd, struct msghdr* msg, unsigned flags, Completion* c) {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_recvmsg(sqe, fd, msg, flags);
+  io_uring_sqe_set_data(sqe, c);
+}
+
+void Ring::SendMsg(int fd, const struct msghdr* msg, Completion* c) {
+  io_uring_sqe* sqe = Sqe();
+  io_uring_prep_sendmsg(sqe, fd, msg, 0);
+  io_uring_sqe_set_data(sqe, c);
+}
+
 void Ring::Send(int fd, const void* buf, size_t len, Completion* c) {
   io_uring_sqe* sqe = Sqe();
   io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);

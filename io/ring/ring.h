@@ -41,6 +41,9 @@ class Ring {
   // the ring submits what it has and takes a fresh entry.
   void Recv(int fd, void* buf, size_t len, Completion* c);
   void Send(int fd, const void* buf, size_t len, Completion* c);
+  // Datagram sockets: the peer's address travels in `msg`, which must outlive the operation.
+  void RecvMsg(int fd, struct msghdr* msg, unsigned flags, Completion* c);
+  void SendMsg(int fd, const struct msghdr* msg, Completion* c);
   void Read(int fd, void* buf, size_t len, uint64_t offset, Completion* c);
   void Write(int fd, const void* buf, size_t len, uint64_t offset, Completion* c);
   void Accept(int fd, Completion* c);

@@ -20,20 +20,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace torrenty::io {
-namespace {
-
-// Queues an SQE without ever dropping it: when the SQ is full, submit and retry (as Ring does).
-io_uring_sqe* GetSqe(Ring* ring) {
-  io_uring_sqe* sqe = io_uring_get_sqe(ring->raw());
-  while (sqe == nullptr) {
-    io_uring_submit(ring->raw());
-    sqe = io_uring_get_sqe(ring->raw());
-  }
-  return sqe;
-}
-
-}  // namespace
-
 struct UdpTrackerTransport::Tracker {
   enum class Dns { kUnresolved, kResolving, kReady };
 
@@ -330,9 +316,7 @@ void UdpTrackerTransport::IssueSend(Tracker& t) {
   t.msg.msg_iov = &t.iov;
   t.msg.msg_iovlen = 1;
   t.send_in_flight = true;
-  io_uring_sqe* sqe = GetSqe(ring_);
-  io_uring_prep_sendmsg(sqe, fd_, &t.msg, 0);
-  io_uring_sqe_set_data(sqe, &t.send_c);
+  ring_->SendMsg(fd_, &t.msg, &t.send_c);
 }
 
 void UdpTrackerTransport::OnSend(Tracker& t, int32_t res) {
@@ -355,10 +339,8 @@ void UdpTrackerTransport::ArmRecv() {
   recv_msg_.msg_namelen = sizeof(recv_from_);
   recv_msg_.msg_iov = &recv_iov_;
   recv_msg_.msg_iovlen = 1;
-  io_uring_sqe* sqe = GetSqe(ring_);
   // MSG_TRUNC: the result is the datagram's real length, so an oversized one is recognised.
-  io_uring_prep_recvmsg(sqe, fd_, &recv_msg_, MSG_TRUNC);
-  io_uring_sqe_set_data(sqe, &recv_c_);
+  ring_->RecvMsg(fd_, &recv_msg_, MSG_TRUNC, &recv_c_);
 }
 
 void UdpTrackerTransport::OnRecv(int32_t res, uint32_t) {
