@@ -149,14 +149,15 @@ class DhtTest(TorrentyTestCase):
         self.assertEqual(found, set())
         self.assertNotIn("dht:", private.log_text())
 
-    def test_download_finds_a_seeder_only_through_the_dht(self):
+    def dht_swarm(self, size, seed):
+        """Three libtorrent DHT nodes; the third seeds a trackerless torrent of `size` random bytes
+        and its announce has reached the first. Returns (DHT ports, payload path, torrent, info-hash)."""
         (a, b, c), ports = self.lt_nodes(3)
         data = self.path("data")
         data.mkdir()
-        write_random_file(data / "payload.bin", 3 * 1024 * 1024 + 1234, seed=3)
+        write_random_file(data / "payload.bin", size, seed=seed)
         torrent = self.path("t.torrent")
         ih = make_trackerless_torrent(data / "payload.bin", torrent)
-        # Node c seeds; it announces itself to the other two.
         handle = c.add_torrent({"ti": lt.torrent_info(str(torrent)), "save_path": str(data)})
         wait_until(lambda: handle.status().state == lt.torrent_status.seeding, 60, "libtorrent seeding")
         found = set()
@@ -164,6 +165,10 @@ class DhtTest(TorrentyTestCase):
             if (LOOPBACK, ports[2]) in found:
                 break
         self.assertIn((LOOPBACK, ports[2]), found, "the seeder never reached the DHT")
+        return ports, data / "payload.bin", torrent, ih
+
+    def test_download_finds_a_seeder_only_through_the_dht(self):
+        ports, payload, torrent, ih = self.dht_swarm(3 * 1024 * 1024 + 1234, seed=3)
         out = self.path("out")
         res_proc = self.torrenty(["download", torrent, "-o", out, "--port", free_port(), "-v",
                                   "--dht-bootstrap", f"{LOOPBACK}:{ports[0]}"], name="torrenty-dl")
@@ -175,25 +180,13 @@ class DhtTest(TorrentyTestCase):
         # Torrenty dialled the seeder the DHT named (it dials before its own announce goes out,
         # which is how the seeder could learn of it).
         self.assertIn(f"peer {LOOPBACK}:{ports[2]}: connected (outgoing)", res_proc.log_text())
-        self.assertSameData(data / "payload.bin", out / "payload.bin")
+        self.assertSameData(payload, out / "payload.bin")
 
     def test_magnet_with_no_tracker_and_no_peer_is_fetched_through_the_dht(self):
         """Issue 10's first test: three libtorrent DHT nodes, one seeding; Torrenty starts from a
         magnet with only the info-hash and one DHT node to bootstrap from, fetches the metadata
         and the data, and verifies both."""
-        (a, b, c), ports = self.lt_nodes(3)
-        data = self.path("data")
-        data.mkdir()
-        write_random_file(data / "payload.bin", 2 * 1024 * 1024 + 777, seed=5)
-        torrent = self.path("t.torrent")
-        ih = make_trackerless_torrent(data / "payload.bin", torrent)
-        handle = c.add_torrent({"ti": lt.torrent_info(str(torrent)), "save_path": str(data)})
-        wait_until(lambda: handle.status().state == lt.torrent_status.seeding, 60, "libtorrent seeding")
-        found = set()
-        for found in self.get_peers(a, ih, 60):
-            if (LOOPBACK, ports[2]) in found:
-                break
-        self.assertIn((LOOPBACK, ports[2]), found, "the seeder never reached the DHT")
+        ports, payload, torrent, ih = self.dht_swarm(2 * 1024 * 1024 + 777, seed=5)
         out = self.path("out")
         dl = self.torrenty(["download", f"magnet:?xt=urn:btih:{ih}&dn=payload.bin", "-o", out,
                             "--port", free_port(), "-v", "--dht-bootstrap", f"{LOOPBACK}:{ports[0]}"],
@@ -206,7 +199,7 @@ class DhtTest(TorrentyTestCase):
         log = dl.log_text()
         self.assertIn("fetching metadata", log)
         self.assertRegex(log, r"dht: \d+ peers")
-        self.assertSameData(data / "payload.bin", out / "payload.bin")
+        self.assertSameData(payload, out / "payload.bin")
         # The verified metadata was saved next to the content: the same info dict as the seeder's.
         self.assertEqual(info_hash_stdlib(out / "payload.bin.torrent"), ih)
 
