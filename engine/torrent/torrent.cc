@@ -115,7 +115,7 @@ PeerSession* Torrent::FindPeer(PeerKey key) {
 // ---------------------------------------------------------------------------------------------
 // Connections
 
-void Torrent::AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now) {
+void Torrent::AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now, bool from_pex) {
   bool swept = false;
   for (const PeerAddress& a : peers) {
     if (a.port == 0) continue;
@@ -137,7 +137,7 @@ void Torrent::AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now
     }
     auto [it, inserted] = candidates_.try_emplace(a);
     // A peer the tracker still lists is worth trying again soon even after failures.
-    if (!inserted && !it->second.connected && it->second.failures > 0) {
+    if (!inserted && !from_pex && !it->second.connected && it->second.failures > 0) {
       it->second.next_attempt = now;
     }
   }

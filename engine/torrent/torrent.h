@@ -76,7 +76,9 @@ class Torrent {
   // peer connects; a different set means a new Torrent.
   void SetWanted(const Bitfield& wanted);
   // Addresses from a tracker or the command line. Duplicates and our own address are ignored.
-  void AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now);
+  // A known address that failed is retried at once, unless `from_pex` (any connected peer may
+  // repeat an address every minute: its backoff stands).
+  void AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now, bool from_pex = false);
   void HandlePeerConnected(PeerKey key, PeerAddress address, bool outgoing, Instant now);
   void HandleConnectFailed(PeerAddress address, Instant now);
   // Bytes received from a peer. Returns how many were consumed; the caller keeps the rest and

@@ -61,7 +61,7 @@ bool Torrent::HandleUtPex(PeerSession& peer, absl::Span<const uint8_t> payload, 
   for (const pex::PexPeer& p : m->added) added.push_back(ToAddress(p.endpoint));
   LogPeer(peer, absl::StrCat("ut_pex: ", added.size(), " peers"));
   // The same path as tracker peers: banned addresses and our own are skipped there.
-  AddPeerCandidates(added, now);
+  AddPeerCandidates(added, now, /*from_pex=*/true);
   return true;
 }
 

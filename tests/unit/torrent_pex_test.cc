@@ -190,6 +190,20 @@ TEST_F(PexTest, MessagesSoonerThanAllowedAreDropped) {
   EXPECT_EQ(torrent_.num_candidates(), 2u);
 }
 
+TEST_F(PexTest, PexDoesNotCutTheBackoffOfAFailedAddress) {
+  Connect(1);
+  Receive(1, Extended(kOurPexId, PexPayload({Addr(20, 6881)})));
+  ASSERT_EQ(dials_.size(), 1u);
+  // Two failures: the next try is 20 s away.
+  torrent_.HandleConnectFailed(Addr(20, 6881), now_);
+  torrent_.HandleConnectFailed(Addr(20, 6881), now_);
+  Advance(11'000);  // past the 10 s the peer must wait between ut_pex messages
+  Receive(1, Extended(kOurPexId, PexPayload({Addr(20, 6881)})));
+  EXPECT_EQ(dials_.size(), 1u);
+  Advance(10'000);
+  EXPECT_EQ(dials_.size(), 2u);
+}
+
 TEST_F(PexTest, MalformedMessageClosesThePeer) {
   Connect(1);
   Receive(1, Extended(kOurPexId, "d5:added5:12345e"));
