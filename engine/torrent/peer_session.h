@@ -43,6 +43,8 @@ class PeerSession {
   // BEP 10: the peer set the extension bit; its ids for the extensions we know (0: not offered).
   bool extensions = false;
   std::array<uint8_t, kNumExtensions> ext_ids{};
+  // The port the peer accepts connections on: from its extension handshake's `p`, 0 if unknown.
+  uint16_t listen_port = 0;
   Bitfield has;
   // BEP 6: pieces the peer lets us request while it chokes us (bounded by
   // kAllowedFastInMax), and the pieces we let it request while we choke it.

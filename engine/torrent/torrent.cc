@@ -115,7 +115,7 @@ PeerSession* Torrent::FindPeer(PeerKey key) {
 // ---------------------------------------------------------------------------------------------
 // Connections
 
-void Torrent::AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now) {
+void Torrent::AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now, bool from_pex) {
   bool swept = false;
   for (const PeerAddress& a : peers) {
     if (a.port == 0) continue;
@@ -137,7 +137,7 @@ void Torrent::AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now
     }
     auto [it, inserted] = candidates_.try_emplace(a);
     // A peer the tracker still lists is worth trying again soon even after failures.
-    if (!inserted && !it->second.connected && it->second.failures > 0) {
+    if (!inserted && !from_pex && !it->second.connected && it->second.failures > 0) {
       it->second.next_attempt = now;
     }
   }
@@ -218,6 +218,8 @@ void Torrent::ForgetPeer(PeerSession& peer) {
   const bool outgoing = peer.outgoing;
   const Instant last_received = peer.last_received;
   if (peer.handshaken) picker_.RemovePeer(peer.has);
+  if (peer.handshaken) ++pex_generation_;
+  pex_.erase(key);
   assembly_.ReleaseRequests(peer);
   assembly_.DropSingleSource(peer);
   const bool was_unchoked = !peer.am_choking;
@@ -300,6 +302,7 @@ bool Torrent::HandleHandshake(PeerSession& peer, absl::Span<const uint8_t> bytes
     break;
   }
   peer.handshaken = true;
+  ++pex_generation_;
   picker_.AddPeer(peer.has);  // empty now; keeps AddPeer/RemovePeer balanced
   if (peer.extensions) SendExtHandshake(peer);
   // Taken now rather than at connect, so pieces verified during the handshake are included
@@ -877,6 +880,7 @@ void Torrent::HandleTick(Instant now) {
     FillRequests(*peer);
     ServeRequests(*peer);
   }
+  SendPex(now);
   DialCandidates(now);
   // Ask the tracker for more when nothing is connected and nothing is left to dial.
   // Asked again every kNeedPeersRepeatMs while still alone: the announcer honours the tracker's
@@ -925,6 +929,7 @@ Instant Torrent::NextTimeout() const {
   // The choker only has work with peers; the first one to arrive finds the round due at once.
   if (any_handshaken) at(choker_.NextDue().ms);
   if (assembly_.HoldsSharedIdleBuffers()) at(poll);
+  at(NextPexDue().ms);
   if (peers_.size() + connecting_ < config_.connections_max) {
     if (dial_pending_) at(last_tick_.ms + 1);
     at(next_dial_at_.ms);
@@ -962,6 +967,8 @@ void Torrent::SendExtHandshake(PeerSession& peer) {
     h.m.emplace_back(InfoOf(Extension::kUtMetadata).name, InfoOf(Extension::kUtMetadata).local_id);
     h.metadata_size = static_cast<int64_t>(meta_.info_bytes.size());
   }
+  if (PexAllowed())
+    h.m.emplace_back(InfoOf(Extension::kUtPex).name, InfoOf(Extension::kUtPex).local_id);
   h.client = "Torrenty";
   h.listen_port = config_.listen_port;
   h.reqq = config_.peer_requests_queued_max;
@@ -971,7 +978,7 @@ void Torrent::SendExtHandshake(PeerSession& peer) {
       absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
 }
 
-bool Torrent::HandleExtended(PeerSession& peer, absl::Span<const uint8_t> body, Instant) {
+bool Torrent::HandleExtended(PeerSession& peer, absl::Span<const uint8_t> body, Instant now) {
   if (body.empty()) {
     Close(peer, CloseReason::kProtocolError, "empty extended message");
     return false;
@@ -989,6 +996,7 @@ bool Torrent::HandleExtended(PeerSession& peer, absl::Span<const uint8_t> body, 
         if (name == kExtensions[i].name) peer.ext_ids[i] = id;
       }
     }
+    PexHandshake(peer, h->listen_port);
     return true;
   }
   const std::optional<Extension> e = ExtensionByLocalId(body[0]);
@@ -997,7 +1005,7 @@ bool Torrent::HandleExtended(PeerSession& peer, absl::Span<const uint8_t> body, 
     case Extension::kUtMetadata:
       return HandleUtMetadata(peer, payload);
     case Extension::kUtPex:
-      return true;  // not offered in our handshake yet
+      return HandleUtPex(peer, payload, now);
   }
   return true;
 }

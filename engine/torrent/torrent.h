@@ -20,6 +20,7 @@
 #include "engine/base/bitfield.h"
 #include "engine/base/types.h"
 #include "engine/metainfo/metainfo.h"
+#include "engine/pex/ut_pex.h"
 #include "engine/torrent/choker.h"
 #include "engine/torrent/peer_session.h"
 #include "engine/torrent/piece_assembly.h"
@@ -75,7 +76,9 @@ class Torrent {
   // peer connects; a different set means a new Torrent.
   void SetWanted(const Bitfield& wanted);
   // Addresses from a tracker or the command line. Duplicates and our own address are ignored.
-  void AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now);
+  // A known address that failed is retried at once, unless `from_pex` (any connected peer may
+  // repeat an address every minute: its backoff stands).
+  void AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now, bool from_pex = false);
   void HandlePeerConnected(PeerKey key, PeerAddress address, bool outgoing, Instant now);
   void HandleConnectFailed(PeerAddress address, Instant now);
   // Bytes received from a peer. Returns how many were consumed; the caller keeps the rest and
@@ -126,6 +129,12 @@ class Torrent {
   void SendExtHandshake(PeerSession& peer);
   bool HandleExtended(PeerSession& peer, absl::Span<const uint8_t> body, Instant now);
   bool HandleUtMetadata(PeerSession& peer, absl::Span<const uint8_t> payload);
+  // BEP 11 ut_pex (engine/torrent/torrent_pex.cc); never for a private torrent (BEP 27).
+  bool PexAllowed() const { return config_.pex && !meta_.is_private; }
+  void PexHandshake(PeerSession& peer, uint16_t listen_port);
+  bool HandleUtPex(PeerSession& peer, absl::Span<const uint8_t> payload, Instant now);
+  void SendPex(Instant now);
+  Instant NextPexDue() const;
   bool HandleBitfield(PeerSession& peer, absl::Span<const uint8_t> bits);
   bool HandleHave(PeerSession& peer, uint32_t piece);
   bool HandleRequest(PeerSession& peer, const BlockRequest& r);
@@ -189,6 +198,17 @@ class Torrent {
   Instant need_peers_at_{INT64_MIN / 2};  // when kNeedPeers was last emitted
 
   std::vector<PeerAddress> banned_;
+
+  // BEP 11, per peer whose extension handshake came (for a torrent that allows PEX). `polled`
+  // is the pex_generation_ the peer was last found up to date with: the connected set has not
+  // changed since, so it has nothing to send and needs no timer.
+  struct PexLink {
+    pex::PexState state;
+    uint64_t polled = 0;
+  };
+  absl::flat_hash_map<PeerKey, PexLink> pex_;
+  // Bumped whenever the set of connected listen addresses may have changed.
+  uint64_t pex_generation_ = 1;
 
   Choker choker_;
   Instant last_choke_round_{};

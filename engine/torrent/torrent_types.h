@@ -48,6 +48,8 @@ struct TorrentConfig {
   int64_t snub_timeout_ms = 60'000;
   int64_t optimistic_unchoke_interval_ms = 30'000;
   int64_t connect_retry_base_ms = 10'000;
+  // BEP 11 peer exchange (`--no-pex` turns it off); private torrents never use it.
+  bool pex = true;
   uint64_t seed = 1;
 };
 

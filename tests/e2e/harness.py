@@ -707,7 +707,7 @@ class TorrentyTestCase(unittest.TestCase):
 
     def start_lt_peer(self, torrent, save_path, mode, port=None, connect=(), stop_after_bytes=None,
                       timeout=600, name=None, download_rate=None, lsd=False, wrap=(),
-                      ipv6=False, magnet=None):
+                      ipv6=False, magnet=None, upload_rate=None, print_peers=False):
         port = port or free_port()
         source = ["--magnet", magnet] if magnet else ["--torrent", torrent]
         argv = [PYTHON, LT_PEER] + source + ["--save-path", save_path, "--port", port,
@@ -720,6 +720,10 @@ class TorrentyTestCase(unittest.TestCase):
             argv += ["--download-rate", download_rate]
         if lsd:
             argv += ["--lsd"]
+        if upload_rate is not None:
+            argv += ["--upload-rate", upload_rate]
+        if print_peers:
+            argv += ["--print-peers"]
         if ipv6:
             argv += ["--ipv6"]
         p = self.start(name or f"lt-{mode}-{port}", list(wrap) + argv, separate_stdout=True)

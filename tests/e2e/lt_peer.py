@@ -3,13 +3,15 @@
 
   lt_peer.py --torrent T|--magnet URI --save-path DIR --port P --mode seed|leech
              [--connect HOST:PORT]... [--stop-after-bytes N] [--download-rate B/S]
-             [--ipv6] [--timeout SECONDS]
+             [--ipv6] [--upload-rate B/S] [--print-peers] [--timeout SECONDS]
 
 seed:  checks the data in DIR, prints "SEEDING" once in state seeding, then serves until killed
        (or, with --stop-after-bytes N, prints "STOPPING uploaded=X" and exits 0 as soon as it
        has uploaded N payload bytes: every connection is dropped midway).
 leech: downloads into DIR, prints "DONE" once every piece is verified, exits 0.
 Both announce to the torrent's tracker. Progress goes to stderr once a second.
+--print-peers prints "PEER HOST:PORT source=S outgoing=0|1" once for each peer endpoint seen
+connected (S: libtorrent's peer_info source bits; 4 = learned through ut_pex).
 Only loopback addresses (127.0.0.0/8, [::1]) are accepted for --connect; --ipv6 listens on [::1]
 as well.
 """
@@ -53,6 +55,8 @@ def main():
     ap.add_argument("--connect", type=parse_hostport, action="append", default=[])
     ap.add_argument("--stop-after-bytes", type=int, default=None)
     ap.add_argument("--download-rate", type=int, default=0, help="leech: bytes/s, 0 = unlimited")
+    ap.add_argument("--upload-rate", type=int, default=0, help="bytes/s, 0 = unlimited")
+    ap.add_argument("--print-peers", action="store_true")
     ap.add_argument("--lsd", action="store_true", help="BEP 14 local service discovery on")
     ap.add_argument("--ipv6", action="store_true",
                     help="listen on [::1] too (BEP 7), same port")
@@ -73,7 +77,7 @@ def main():
         "enable_incoming_utp": False,
         "enable_outgoing_utp": False,
         "allow_multiple_connections_per_ip": True,
-        "upload_rate_limit": 0,
+        "upload_rate_limit": args.upload_rate,
         "download_rate_limit": args.download_rate,
         "stop_tracker_timeout": 1,
         "alert_mask": lt.alert.category_t.error_notification
@@ -82,7 +86,7 @@ def main():
         "user_agent": "torrenty-e2e-lt-peer",
     }
     ses = lt.session(settings)
-    if args.download_rate:
+    if args.download_rate or args.upload_rate:
         # Loopback peers are in the unlimited local class: put every IP in the global one.
         f = lt.ip_filter()
         f.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
@@ -105,6 +109,7 @@ def main():
     announced = False
     last_log = 0.0
     last_connect = 0.0
+    peers_seen = set()
     poll = 0.005 if args.stop_after_bytes is not None else 0.1
     while True:
         now = time.monotonic()
@@ -141,6 +146,14 @@ def main():
                 log(f"finished: downloaded {st.total_payload_download} bytes")
                 h.pause()
                 return 0
+
+        if args.print_peers:
+            for p in h.get_peer_info():
+                ep = f"{p.ip[0]}:{p.ip[1]}"
+                if ep not in peers_seen:
+                    peers_seen.add(ep)
+                    outgoing = 1 if p.flags & lt.peer_info.local_connection else 0
+                    out(f"PEER {ep} source={p.source} outgoing={outgoing}")
 
         if now - last_log >= 1.0:
             log(f"state={st.state} progress={st.progress:.3f} peers={st.num_peers} "

@@ -108,7 +108,7 @@ TEST_F(ServingTest, AdvertisesBep10AndMetadataSize) {
   absl::StatusOr<ext::Handshake> h = ext::ParseHandshake(B(ext[0].second));
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ(h->IdOf("ut_metadata"), 1);
-  EXPECT_EQ(h->IdOf("ut_pex"), 0) << "not offered until PEX is implemented";
+  EXPECT_EQ(h->IdOf("ut_pex"), 2);
   EXPECT_EQ(h->metadata_size, static_cast<int64_t>(meta_.info_bytes.size()));
   EXPECT_EQ(h->listen_port, 7777);
   EXPECT_EQ(h->client, "Torrenty");
