@@ -328,6 +328,7 @@ void Coordinator::Activate(TorrentEntry& e) {
   engine::TorrentConfig& cfg = s.engine_config;
   cfg.self_id = env_.self_id;
   cfg.listen_port = env_.port;
+  cfg.pex = env_.config->pex;
   // Piece-assembly memory budget (default 32 MiB) over all shards, whatever the piece length:
   // a piece larger than the budget is fetched alone (engine/piece_memory.h).
   cfg.pieces_in_flight_max = engine::PiecesInFlightMax(env_.piece_memory->budget(),

@@ -59,6 +59,8 @@ struct SessionConfig {
   // BEP 14 local service discovery (multicast on the LAN) for public torrents. Off unless asked
   // for, so embedders and tests stay off the LAN; the CLI asks unless --no-lsd.
   bool local_discovery = false;
+  // BEP 11 peer exchange for public torrents (private ones never use it).
+  bool pex = true;
   // SIGINT/SIGTERM stop the session (through a signalfd; see BlockStopSignals).
   bool handle_signals = true;
   // A torrent's disk error ends the session with that error (single-torrent commands); else the

@@ -21,6 +21,7 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
   config.verbosity = options.verbosity;
   config.dht = options.dht;
   config.local_discovery = options.local_discovery;
+  config.pex = options.pex;
   config.on_log = std::move(options.on_log);
   // Filled in below, once the TorrentSession exists to record the last progress.
   absl::StatusOr<std::unique_ptr<Session>> session = Session::Create(std::move(config));

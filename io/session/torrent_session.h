@@ -42,6 +42,7 @@ struct SessionOptions {
   Verbosity verbosity = Verbosity::kNormal;
   SessionConfig::Dht dht;
   bool local_discovery = false;  // SessionConfig::local_discovery
+  bool pex = true;               // SessionConfig::pex
 };
 
 class TorrentSession {

@@ -67,6 +67,17 @@ TEST(SessionFlags, NoLsdTurnsLocalDiscoveryOff) {
   EXPECT_FALSE(config.local_discovery);
 }
 
+TEST(SessionFlags, NoPexTurnsPeerExchangeOff) {
+  SessionFlags f;
+  io::SessionConfig config;
+  config.pex = false;
+  f.ApplyTo(&config);
+  EXPECT_TRUE(config.pex);
+  ASSERT_EQ(ParseAll({"--no-pex"}, &f), FlagParse::kTaken);
+  f.ApplyTo(&config);
+  EXPECT_FALSE(config.pex);
+}
+
 TEST(SessionFlags, RejectsBadValues) {
   for (const std::vector<std::string>& bad :
        std::vector<std::vector<std::string>>{{"--port"},

@@ -60,6 +60,7 @@ constexpr char kServeUsage[] =
     "  --max-upload-rate R    likewise for upload (session-set speed-limit-*, saved)\n"
     "  --hash-threads N       SHA-1 workers (default 2)\n"
     "  --no-lsd               no local peer discovery (BEP 14 multicast on the LAN)\n"
+    "  --no-pex               no peer exchange (BEP 11) with connected peers\n"
     "  --piece-memory SIZE    memory for pieces being assembled, all torrents (default 32M)\n"
     "  --seed-ratio R         stop seeding a torrent once it uploaded R times its size\n"
     "                         (session-set seedRatioLimit; saved in the state dir)\n"

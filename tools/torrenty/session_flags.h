@@ -28,6 +28,7 @@ struct SessionFlags {
   bool dht = true;
   std::vector<std::string> dht_bootstrap;
   bool local_discovery = true;  // --no-lsd clears it
+  bool pex = true;              // --no-pex clears it
 
   bool quiet() const { return verbosity == io::Verbosity::kQuiet; }
 
@@ -46,6 +47,7 @@ struct SessionFlags {
     config->piece_memory_bytes = piece_memory;
     config->verbosity = verbosity;
     config->local_discovery = local_discovery;
+    config->pex = pex;
   }
   // The DHT settings, with the state file that keeps its nodes between runs.
   io::SessionConfig::Dht Dht(std::string state_file) const;

@@ -58,6 +58,7 @@ constexpr char kDownloadUsage[] =
     "  --max-download-rate R  download limit, bytes/s (500K, 10M; default 0 = none)\n"
     "  --max-upload-rate R    upload limit, bytes/s (default 0 = none)\n"
     "  --no-lsd             no local peer discovery (BEP 14 multicast on the LAN)\n"
+    "  --no-pex             no peer exchange (BEP 11) with connected peers\n"
     "  --piece-memory BYTES memory for pieces in flight (default 32M; K/M/G suffixes); when\n"
     "                       it is used up fewer requests go out instead of memory growing\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
@@ -80,6 +81,7 @@ constexpr char kSeedUsage[] =
     "  --max-download-rate R  download limit, bytes/s (500K, 10M; default 0 = none)\n"
     "  --max-upload-rate R    upload limit, bytes/s (default 0 = none)\n"
     "  --no-lsd             no local peer discovery (BEP 14 multicast on the LAN)\n"
+    "  --no-pex             no peer exchange (BEP 11) with connected peers\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
     "                       and per tracker reply\n"
     "  -q, --quiet          print nothing but errors\n";
