@@ -340,7 +340,11 @@ bool MetadataFetch::HandleMetadata(Peer& p, absl::Span<const uint8_t> payload, I
   --in_flight_;
   --p.in_flight;
   if (std::all_of(pieces_.begin(), pieces_.end(), [](const Piece& x) { return x.have; })) {
+    // Finish closes every peer when the metadata verifies, and drops a lone liar (this one,
+    // perhaps) when it does not: the caller may go on reading only if `p` still exists.
+    const PeerKey key = p.key;
     Finish(now);
+    return peers_.contains(key);
   }
   return true;
 }

@@ -104,6 +104,7 @@ class ConnRecord:
         self.t0 = t0
         self.opened_at = time.monotonic() - t0
         self.handshake_received = False
+        self.peer_id = None           # the remote's 20-byte peer id, as text (who dialled us)
         self.offense_at = None        # when the hostile bytes went out
         self.closed_at = None         # when the connection ended
         self.closed_by = None         # "peer" (Torrenty closed/reset it), "us", or None (still open)
@@ -288,6 +289,7 @@ class EvilPeer:
             return  # never send a byte; _drain_until_closed waits for Torrenty to give up
         hs = self._recv(sock, rec, 68)
         rec.handshake_received = True
+        rec.peer_id = hs[48:68].decode("latin-1")
         if mode == "wrong_infohash":
             other = hashlib.sha1(b"not the torrent you are looking for").digest()
             self._send(sock, rec, handshake(other, self.peer_id))

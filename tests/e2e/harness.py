@@ -42,6 +42,23 @@ def torrenty_bin():
     return str(p)
 
 
+_sanitized = None
+
+
+def sanitized_build():
+    """True when TORRENTY_BIN is an ASan build: its quarantine keeps freed memory resident, so
+    RSS bounds meant for the release build say nothing about it (LeakSanitizer checks leaks)."""
+    global _sanitized
+    if _sanitized is None:
+        try:
+            with open(torrenty_bin(), "rb") as f:
+                data = f.read()
+                _sanitized = b"libasan.so" in data or b"__asan_init" in data
+        except OSError:
+            _sanitized = False
+    return _sanitized
+
+
 # --------------------------------------------------------------------------- ports
 
 _handed_out = set()

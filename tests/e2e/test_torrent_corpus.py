@@ -65,7 +65,8 @@ class TorrentCorpus(TorrentyTestCase):
     def _check_text(self, name, out, exp):
         lines = out.splitlines()
         self.assertEqual(lines[0], f"name: {terminal_escape(exp['name'])}")
-        self.assertRegex(lines[2], rf"^total size: {exp['total_size']} bytes ")
+        self.assertRegex(lines[2], r"^magnet: magnet:\?xt=urn:btih:[0-9a-f]{40}")
+        self.assertRegex(lines[3], rf"^total size: {exp['total_size']} bytes ")
         files = lines[lines.index("files:") + 1:lines.index("trackers:")]
         self.assertEqual(len(files), len(exp["files"]), out)
         for line, (path, size, attrs) in zip(files, exp["files"]):
@@ -79,7 +80,7 @@ class TorrentCorpus(TorrentyTestCase):
             self.assertIn(f"comment: {terminal_escape(exp['comment'])}\n", out)
 
     def _check_json(self, j, exp, data):
-        self.assertEqual(set(j), {"name", "info_hash", "piece_length", "pieces", "total_size", "private",
+        self.assertEqual(set(j), {"name", "info_hash", "magnet", "piece_length", "pieces", "total_size", "private",
                                   "files", "trackers", "web_seeds", "http_seeds", "comment", "created_by"})
         self.assertEqual(j["name"], exp["name"])
         self.assertEqual([[x["path"], x["size"], x["attrs"]] for x in j["files"]], exp["files"])
