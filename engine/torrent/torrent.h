@@ -79,6 +79,12 @@ class Torrent {
   // A known address that failed is retried at once, unless `from_pex` (any connected peer may
   // repeat an address every minute: its backoff stands).
   void AddPeerCandidates(absl::Span<const PeerAddress> peers, Instant now, bool from_pex = false);
+  // BEP 11 across shards: this engine sees only its shard's connections, so io relays each
+  // shard's LocalPexPeers() to the others, and ut_pex messages list both.
+  [[nodiscard]] std::vector<pex::PexPeer> LocalPexPeers() const;
+  void SetOtherShardsPexPeers(std::vector<pex::PexPeer> peers);
+  // Moves whenever the peers LocalPexPeers() would list may have changed.
+  uint64_t pex_generation() const { return pex_generation_; }
   void HandlePeerConnected(PeerKey key, PeerAddress address, bool outgoing, Instant now);
   void HandleConnectFailed(PeerAddress address, Instant now);
   // Bytes received from a peer. Returns how many were consumed; the caller keeps the rest and
@@ -209,6 +215,7 @@ class Torrent {
   absl::flat_hash_map<PeerKey, PexLink> pex_;
   // Bumped whenever the set of connected listen addresses may have changed.
   uint64_t pex_generation_ = 1;
+  std::vector<pex::PexPeer> other_shards_pex_;
 
   Choker choker_;
   Instant last_choke_round_{};

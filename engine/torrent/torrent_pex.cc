@@ -74,17 +74,8 @@ void Torrent::SendPex(Instant now) {
   bool any = false;
   for (const auto& [key, link] : pex_) any = any || due(key, link);
   if (!any) return;
-  std::vector<pex::PexPeer> connected;
-  connected.reserve(peers_.size());
-  for (const auto& [key, p] : peers_) {
-    if (!p->handshaken) continue;
-    const std::optional<pex::PexEndpoint> e = ListenEndpoint(*p);
-    if (!e) continue;
-    uint8_t flags = 0;
-    if (p->outgoing) flags |= pex::kPexOutgoing;
-    if (p->has.all()) flags |= pex::kPexSeed;
-    connected.push_back(pex::PexPeer{*e, flags});
-  }
+  std::vector<pex::PexPeer> connected = LocalPexPeers();
+  connected.insert(connected.end(), other_shards_pex_.begin(), other_shards_pex_.end());
   for (auto& [key, link] : pex_) {
     if (!due(key, link)) continue;
     PeerSession& p = *peers_.find(key)->second;
@@ -99,6 +90,29 @@ void Torrent::SendPex(Instant now) {
         p.ext_ids[kPexSlot],
         absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(payload->data()), payload->size()));
   }
+}
+
+std::vector<pex::PexPeer> Torrent::LocalPexPeers() const {
+  std::vector<pex::PexPeer> connected;
+  if (!PexAllowed()) return connected;
+  connected.reserve(peers_.size());
+  for (const auto& [key, p] : peers_) {
+    if (!p->handshaken) continue;
+    const std::optional<pex::PexEndpoint> e = ListenEndpoint(*p);
+    if (!e) continue;
+    uint8_t flags = 0;
+    if (p->outgoing) flags |= pex::kPexOutgoing;
+    if (p->has.all()) flags |= pex::kPexSeed;
+    connected.push_back(pex::PexPeer{*e, flags});
+  }
+  return connected;
+}
+
+void Torrent::SetOtherShardsPexPeers(std::vector<pex::PexPeer> peers) {
+  if (!PexAllowed() || peers == other_shards_pex_) return;
+  other_shards_pex_ = std::move(peers);
+  // Not pex_generation_: that would make this shard report its own peers again and again.
+  for (auto& [key, link] : pex_) link.polled = 0;
 }
 
 Instant Torrent::NextPexDue() const {

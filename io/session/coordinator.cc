@@ -358,6 +358,7 @@ void Coordinator::Activate(TorrentEntry& e) {
       (void)scheduler_.AddTorrent(e.id, Now(), /*needs_peers=*/!e.done());
     }
   }
+  e.pex_by_shard.assign(env_.inboxes.size(), {});
   for (Mailbox<ShardMessage>* inbox : env_.inboxes) {
     ShardMessage m;
     m.type = ShardMessage::Type::kActivate;
@@ -762,6 +763,9 @@ void Coordinator::HandleMessage(CoordinatorMessage& m, Instant now) {
       break;
     case Type::kPeerOutcome:
       if (e != nullptr) e->outcomes.Record(m.address, m.outcome);
+      break;
+    case Type::kPexPeers:
+      if (e != nullptr) RelayPexPeers(*e, m.shard, std::move(m.pex_peers));
       break;
     case Type::kDeactivated:
       if (e != nullptr && e->state == TorrentEntry::State::kStopping) OnDeactivated(*e);

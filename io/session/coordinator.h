@@ -65,6 +65,8 @@ struct TorrentEntry {
   bool verify_after_resume = false;  // a check waits for them (it reads the file)
   engine::Instant last_resume_save{};
   PeerOutcomes outcomes;
+  // Each shard's connected peers as it last reported them for ut_pex (coordinator_pex.cc).
+  std::vector<std::vector<engine::pex::PexPeer>> pex_by_shard;
   int deactivations_pending = 0;
   std::function<void()> after_stop;  // runs once every shard has let go
   bool completed_event = false;
@@ -74,7 +76,7 @@ struct TorrentEntry {
   std::vector<std::function<void()>> after_fsyncs;
   bool stop_announce_pending = false;
   bool announce_in_flight = false;  // granted by the scheduler, answer not back yet
-  std::string error;  // local error (disk), shown by the RPC
+  std::string error;                // local error (disk), shown by the RPC
   std::string tracker_error;
   // The last announce answer, for the RPC's trackerStats.
   bool announced = false;
@@ -219,6 +221,8 @@ class Coordinator {
   void LsdAdd(TorrentEntry& e, engine::Instant now);
   void LsdRemove(TorrentEntry& e);
   void OnLsdPeer(uint64_t torrent, engine::PeerAddress peer);
+  // BEP 11: what one shard reports goes to every other shard of the torrent.
+  void RelayPexPeers(TorrentEntry& e, int shard, std::vector<engine::pex::PexPeer> peers);
   // Rates: re-splits the limits over the shards from what they used (coordinator_rates.cc).
   void RebalanceRates(engine::Instant now);
   ResumeLocation ResumeWhere(const TorrentEntry& e) const;

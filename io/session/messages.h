@@ -8,6 +8,7 @@
 
 #include "engine/base/rate_limiter.h"
 #include "engine/base/types.h"
+#include "engine/pex/ut_pex.h"
 #include "io/session/peer_outcomes.h"
 #include "io/session/session_torrent.h"
 
@@ -21,6 +22,7 @@ struct ShardMessage {
     kHave,        // another shard verified `piece` of `id`
     kStop,        // the session stops: close everything and end the loop
     kRateShares,  // the shard's new shares of the rate limits; it answers with kRateUsage
+    kPexPeers,    // `pex_peers`: the peers of `id` connected on the other shards
   };
   Type type = Type::kHave;
   TorrentId id = 0;
@@ -28,6 +30,7 @@ struct ShardMessage {
   uint32_t piece = 0;
   std::vector<engine::PeerAddress> peers;
   engine::ShardShares shares;
+  std::vector<engine::pex::PexPeer> pex_peers;
 };
 
 struct CoordinatorMessage {
@@ -42,6 +45,7 @@ struct CoordinatorMessage {
     kRequestStop,   // Session::RequestStop
     kCall,          // run `call` on the coordinator thread (RPC, embedders)
     kRateUsage,     // what `shard` moved under its rate-limit shares since the previous ones
+    kPexPeers,      // `pex_peers`: the peers of `id` now connected on `shard`
   };
   Type type = Type::kHave;
   TorrentId id = 0;
@@ -53,6 +57,7 @@ struct CoordinatorMessage {
   std::string text;
   std::function<void()> call;
   engine::ShardUsage usage;
+  std::vector<engine::pex::PexPeer> pex_peers;
 };
 
 }  // namespace torrenty::io

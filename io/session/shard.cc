@@ -10,6 +10,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <tuple>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -175,7 +176,10 @@ Instant Shard::AfterTurn(Instant now) {
     last_publish_ = now;
     CountPeers();
     CountProtocol();
-    for (auto& [id, st] : instances_) Publish(*st);
+    for (auto& [id, st] : instances_) {
+      Publish(*st);
+      ReportPexPeers(*st);
+    }
   }
   if (!throttled_.empty() && now.ms >= throttle_wake_.ms) RetryThrottled(now);
   due_.clear();
@@ -215,6 +219,25 @@ void Shard::Publish(ShardTorrent& st) {
   c.downloaded.store(s.downloaded_payload, std::memory_order_relaxed);
   c.uploaded.store(s.uploaded_payload, std::memory_order_relaxed);
   c.peers.store(s.peers_connected, std::memory_order_relaxed);
+}
+
+void Shard::ReportPexPeers(ShardTorrent& st) {
+  if (env_->shards < 2 || st.engine->pex_generation() == st.pex_generation_reported) return;
+  st.pex_generation_reported = st.engine->pex_generation();
+  std::vector<engine::pex::PexPeer> peers = st.engine->LocalPexPeers();
+  const auto key = [](const engine::pex::PexPeer& p) {
+    return std::tie(p.endpoint.v6, p.endpoint.ip, p.endpoint.port, p.flags);
+  };
+  std::sort(peers.begin(), peers.end(),
+            [&key](const auto& a, const auto& b) { return key(a) < key(b); });
+  if (peers == st.pex_reported) return;
+  st.pex_reported = peers;
+  CoordinatorMessage m;
+  m.type = CoordinatorMessage::Type::kPexPeers;
+  m.id = st.t->id;
+  m.shard = index_;
+  m.pex_peers = std::move(peers);
+  env_->coordinator->Post(std::move(m));
 }
 
 void Shard::CountPayload(ShardTorrent& st) {
@@ -271,6 +294,18 @@ void Shard::OnInbox(int32_t, uint32_t) {
         if (it == known_.end()) break;
         ShardTorrent* st = Instance(it->second);
         st->engine->AddPeerCandidates(m.peers, now);
+        break;
+      }
+      case ShardMessage::Type::kPexPeers: {
+        if (stopping_) break;
+        auto it = instances_.find(m.id);
+        if (it != instances_.end()) {
+          it->second->engine->SetOtherShardsPexPeers(std::move(m.pex_peers));
+          it->second->dirty = true;
+        } else if (known_.contains(m.id)) {
+          // No connection of it here yet: kept for the first one, which gets a ut_pex at once.
+          pex_waiting_[m.id] = std::move(m.pex_peers);
+        }
         break;
       }
       case ShardMessage::Type::kHave:
@@ -332,6 +367,10 @@ Shard::ShardTorrent* Shard::Instance(SessionTorrent* t) {
   }
   st->engine->SetHave(have);
   if (t->wanted.size() > 0) st->engine->SetWanted(t->wanted);
+  if (auto w = pex_waiting_.find(t->id); w != pex_waiting_.end()) {
+    st->engine->SetOtherShardsPexPeers(std::move(w->second));
+    pex_waiting_.erase(w);
+  }
   ShardTorrent* raw = st.get();
   st->disk = std::make_unique<DiskIo>(
       ring_.get(), t->store.get(),
@@ -353,6 +392,7 @@ void Shard::Deactivate(TorrentId id) {
     by_hash_.erase(k->second->meta->info_hash);
     known_.erase(k);
   }
+  pex_waiting_.erase(id);
   auto it = instances_.find(id);
   if (it == instances_.end()) {
     CoordinatorMessage m;

@@ -78,6 +78,7 @@ class Shard {
   void Log(TorrentId id, std::string line, bool verbose = false);
   void ReportOutcome(TorrentId id, engine::PeerAddress address, PeerOutcome outcome);
   void Publish(ShardTorrent& st);
+  void ReportPexPeers(ShardTorrent& st);
   void CountPayload(ShardTorrent& st);
   void CountProtocol();
   void CountPeers();
@@ -126,6 +127,8 @@ class Shard {
 
   // The torrents this shard may serve, by id and by info-hash (for incoming handshakes).
   absl::flat_hash_map<TorrentId, SessionTorrent*> known_;
+  // Other shards' PEX peers of torrents not instantiated here yet.
+  absl::flat_hash_map<TorrentId, std::vector<engine::pex::PexPeer>> pex_waiting_;
   absl::flat_hash_map<engine::InfoHash, SessionTorrent*> by_hash_;
   absl::flat_hash_map<TorrentId, std::unique_ptr<ShardTorrent>> instances_;
 

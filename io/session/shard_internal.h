@@ -100,6 +100,10 @@ struct Shard::ShardTorrent {
   engine::Instant next_timeout{0};
   bool dirty = true;
   bool draining = false;  // deactivated: released once its peers, hashes and writes are done
+  // What the coordinator was last told of this shard's PEX peers (sorted), and at which
+  // pex_generation, so an unchanged set costs one comparison per publish.
+  uint64_t pex_generation_reported = 0;
+  std::vector<engine::pex::PexPeer> pex_reported;
 };
 
 struct Shard::Conn {

@@ -4,6 +4,8 @@
   serves) from S1's ut_pex and dials it: its -v log shows the connection to S2's port.
 - Torrenty sends ut_pex: a libtorrent peer connected only to Torrenty learns S1 or S2 from it
   (libtorrent's peer list says the address came through PEX) and dials it.
+- Across shards: with --threads 4, the seeders Torrenty is connected to sit on different shards,
+  yet a libtorrent peer connected to one shard learns every one of them from Torrenty's ut_pex.
 """
 import re
 import time
@@ -71,6 +73,35 @@ class PeerExchange(TorrentyTestCase):
 
         self.assertTrue(wait_until(learned_through_pex, 90, proc=lt3),
                         "libtorrent did not dial S1/S2 after Torrenty's ut_pex:\n" + lt3.output())
+
+    def test_ut_pex_lists_the_peers_of_every_shard(self):
+        # Slow seeders: Torrenty stays connected to them (a seed drops seeds) for over a minute,
+        # so a first ut_pex that went out before the shards' lists were relayed is followed by a
+        # second one in time.
+        seeders = [self.start_lt_seeder(self.torrent, self.src, name=f"lt-s{i}", upload_rate=40_000)
+                   for i in range(4)]
+        port = free_port()
+        peers = []
+        for s in seeders:
+            peers += ["--peer", f"{LOOPBACK}:{s.port}"]
+        t = self.start_torrenty(["download", self.torrent, "-o", self.path("out"), "--port", port,
+                                 "-v", "--no-lsd", "--threads", "4", *peers])
+        wait_port_listening(port, 20, proc=t)
+        for s in seeders:
+            t.wait_for_output(f"peer {LOOPBACK}:{s.port}: handshake done", 60, stdout_only=False)
+        lt = self.start_lt_peer(self.torrent, self.path("l"), "leech", connect=[(LOOPBACK, port)],
+                                download_rate=S2_DOWNLOAD_RATE, timeout=300, name="lt-l",
+                                print_peers=True)
+        wanted = {s.port for s in seeders}
+
+        def learned():
+            return {int(m.group(1)) for m in
+                    re.finditer(r"PEER [\d.]+:(\d+) source=(\d+) outgoing=1", lt.output())
+                    if int(m.group(2)) & PEX_SOURCE_BIT}
+
+        self.assertTrue(wait_until(lambda: wanted <= learned(), 90, proc=lt),
+                        f"libtorrent learned {sorted(learned())} of {sorted(wanted)} through "
+                        f"Torrenty's ut_pex:\n" + lt.output()[-3000:])
 
 
 if __name__ == "__main__":

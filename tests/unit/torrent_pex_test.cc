@@ -270,6 +270,46 @@ TEST_F(PexTest, SendsConnectedListenAddressesOncePerMinute) {
   EXPECT_GT(torrent_.NextTimeout().ms, now_.ms);
 }
 
+// Peers connected on other shards (relayed by io) are listed next to this engine's own, and a
+// change to them alone makes a peer that was up to date due again.
+TEST_F(PexTest, PeersOfOtherShardsAreListedToo) {
+  Connect(1);
+  Connect(2);
+  const pex::PexPeer remote{pex::PexEndpoint::FromV4(PeerAddress{0x0B000001u, 7000}),
+                            pex::kPexSeed};
+  torrent_.SetOtherShardsPexPeers({remote});
+  Advance(1000);
+  std::vector<pex::PexMessage> to1 = PexSent(1);
+  ASSERT_EQ(to1.size(), 1u);
+  EXPECT_EQ(to1[0].added.size(), 2u);
+  EXPECT_NE(std::find(to1[0].added.begin(), to1[0].added.end(), remote), to1[0].added.end());
+  // The local list is what io relays: this engine's peers only, never the other shards'.
+  std::vector<pex::PexPeer> local = torrent_.LocalPexPeers();
+  EXPECT_EQ(local.size(), 2u);
+  EXPECT_EQ(std::find(local.begin(), local.end(), remote), local.end());
+  // Nothing changes for a minute; then only the other shards' set changes.
+  const uint64_t generation = torrent_.pex_generation();
+  Advance(61'000);
+  EXPECT_EQ(PexSent(1).size(), 1u);
+  const pex::PexPeer second{pex::PexEndpoint::FromV4(PeerAddress{0x0B000002u, 7000}), 0};
+  torrent_.SetOtherShardsPexPeers({remote, second});
+  EXPECT_EQ(torrent_.pex_generation(), generation) << "would echo between shards";
+  EXPECT_LE(torrent_.NextTimeout().ms, now_.ms + 1);
+  Advance(1000);
+  to1 = PexSent(1);
+  ASSERT_EQ(to1.size(), 2u);
+  ASSERT_EQ(to1[1].added.size(), 1u);
+  EXPECT_EQ(to1[1].added[0], second);
+}
+
+TEST_F(PrivatePexTest, OtherShardsPeersAreNotShared) {
+  Connect(1);
+  torrent_.SetOtherShardsPexPeers({{pex::PexEndpoint::FromV4(PeerAddress{0x0B000001u, 7000}), 0}});
+  Advance(61'000);
+  EXPECT_TRUE(PexSent(1).empty());
+  EXPECT_TRUE(torrent_.LocalPexPeers().empty());
+}
+
 // A seeds; B and C dial A. B learns C only through A's ut_pex and connects to it. Ticks only on
 // NextTimeout, so the PEX deadline must be part of it.
 void RunThreeClients(bool is_private, bool* b_dialled_c) {
