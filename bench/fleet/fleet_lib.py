@@ -159,6 +159,9 @@ def summarize(run):
     run["origin_copies"] = run["origin_tx_bytes"] / run["size"] if run.get("origin_tx_bytes") is not None else None
     run["cpu_per_gib"] = (run["cpu_seconds"] / (delivered / GiB)
                           if delivered and run.get("cpu_seconds") is not None else None)
+    wall, cpus = run.get("wall_s"), run.get("cpus")
+    run["fleet_cpu_pct"] = (100.0 * run["cpu_seconds"] / (wall * cpus)
+                            if wall and cpus and run.get("cpu_seconds") is not None else None)
     return run
 
 
@@ -169,23 +172,24 @@ def _f(v, fmt="{:.2f}", none="–"):
 
 
 TABLE_HEAD = ("| N | fleet client | origin | first s | p50 s | p99 s | p100 s | T* s | p100 ÷ T* | targets "
-              "| origin bytes ÷ S | CPU s/GiB | pieces/s | machine idle % |\n"
-              "|--:|---|---|--:|--:|--:|--:|--:|--:|:-:|--:|--:|--:|--:|")
+              "| origin bytes ÷ S | CPU s/GiB | pieces/s | fleet CPU % | machine idle % |\n"
+              "|--:|---|---|--:|--:|--:|--:|--:|--:|:-:|--:|--:|--:|--:|--:|")
 
 
 def table_row(r):
     head = f"| {r['n']} | {r['client']} | {r['origin']} |"
     if r.get("skipped"):
-        return head + f" {r['skipped']} |" + " |" * 10
+        return head + f" {r['skipped']} |" + " |" * 11
     ts = r["t_star"]
     if r.get("p100") is None:
         why = r.get("error") or f"{r['completed']}/{r['n']} hosts completed"
         return (head + f" FAILED: {why} | | | | {_f(ts)} | | ✗ | {_f(r.get('origin_copies'))} "
-                f"| {_f(r.get('cpu_per_gib'))} | | {_f(r.get('idle_pct'), '{:.0f}')} |")
+                f"| {_f(r.get('cpu_per_gib'))} | | {_f(r.get('fleet_cpu_pct'), '{:.0f}')} "
+                f"| {_f(r.get('idle_pct'), '{:.0f}')} |")
     return (head + f" {_f(r['first'])} | {_f(r['p50'])} | {_f(r['p99'])} | {_f(r['p100'])} | {_f(ts)} "
             f"| {_f(r['p100'] / ts)} | {'✓' if r['meets_targets'] else '✗'} | {_f(r.get('origin_copies'))} "
             f"| {_f(r.get('cpu_per_gib'))} | {_f(r.get('pieces_per_s'), '{:.0f}')} "
-            f"| {_f(r.get('idle_pct'), '{:.0f}')} |")
+            f"| {_f(r.get('fleet_cpu_pct'), '{:.0f}')} | {_f(r.get('idle_pct'), '{:.0f}')} |")
 
 
 def markdown_table(runs):

@@ -70,7 +70,7 @@ class Report(unittest.TestCase):
     def run_dict(self, done, tx=None):
         return {"n": len(done), "client": "torrenty", "origin": "seeder", "size": 64 << 20, "pieces": 256,
                 "host_bits": 10**8, "origin_bits": 10**8, "done": done, "origin_tx_bytes": tx,
-                "cpu_seconds": 4.0, "idle_pct": 37.0}
+                "cpu_seconds": 4.0, "idle_pct": 37.0, "wall_s": 8.0, "cpus": 2}
 
     def test_summarize_and_table(self):
         r = fl.summarize(self.run_dict([6.0, 7.0, 6.5, 7.5], tx=(64 << 20) * 1.5))
@@ -82,7 +82,7 @@ class Report(unittest.TestCase):
         self.assertFalse(fl.summarize(self.run_dict([6.0, 7.0, 6.5, 8.0]))["meets_targets"])  # p99 > 1.25 T* + 1
         row = fl.table_row(r)
         self.assertEqual(row.count("|"), fl.TABLE_HEAD.splitlines()[0].count("|"))
-        self.assertIn("| 7.50 | 5.37 | 1.40 | ✓ | 1.50 | 16.00 | 137 | 37 |", row)
+        self.assertIn("| 7.50 | 5.37 | 1.40 | ✓ | 1.50 | 16.00 | 137 | 25 | 37 |", row)
 
         failed = fl.summarize(self.run_dict([6.0, None, 7.0, 8.0]))
         self.assertIsNone(failed.get("p100"))
