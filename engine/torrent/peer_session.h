@@ -16,6 +16,7 @@
 #include "engine/base/types.h"
 #include "engine/codec/wire.h"
 #include "engine/torrent/extensions.h"
+#include "engine/torrent/request_depth.h"
 #include "engine/torrent/torrent_types.h"
 
 namespace torrenty::engine {
@@ -52,6 +53,7 @@ class PeerSession {
   std::vector<uint32_t> allowed_fast_out;
   bool allowed_fast_sent = false;
   std::vector<BlockRequest> requests_out;  // blocks we asked this peer for
+  RequestDepth request_depth;              // how many of them to keep outstanding
   std::deque<BlockRequest> requests_in;    // blocks this peer asked us for, not yet read
   uint32_t reads_in_flight = 0;
   Instant connected_at{};

@@ -181,6 +181,10 @@ void Torrent::HandleConnectFailed(PeerAddress address, Instant now) {
 void Torrent::HandlePeerConnected(PeerKey key, PeerAddress address, bool outgoing, Instant now) {
   if (outgoing && connecting_ > 0) --connecting_;
   auto peer = std::make_unique<PeerSession>(key, address, outgoing, num_pieces_, now, &actions_);
+  peer->request_depth = engine::RequestDepth({.initial = config_.requests_per_peer_initial,
+                                      .min = std::min<uint32_t>(4, config_.requests_per_peer_max),
+                                      .max = config_.requests_per_peer_max,
+                                      .queue_ms = config_.request_queue_ms});
   PeerSession& p = *peer;
   peers_[key] = std::move(peer);
   stats_.peers_connected = static_cast<uint32_t>(peers_.size());
@@ -490,6 +494,8 @@ bool Torrent::HandlePiece(PeerSession& peer, uint32_t piece, uint32_t begin,
   peer.snubbed = false;
   const BlockRequest r{piece, begin, static_cast<uint32_t>(block.size())};
   const bool requested = peer.TakeRequestOut(r);
+  // Unasked blocks say nothing of how fast the peer answers (and must not buy it more requests).
+  if (requested) peer.request_depth.OnBlock(r.length, now);
   if (assembly_.AcceptBlock(peer, r, requested, block) ==
       PieceAssembly::BlockResult::kWrongLength) {
     Close(peer, CloseReason::kProtocolError, "block of wrong length");
@@ -520,7 +526,7 @@ void Torrent::UpdateInterest(PeerSession& peer) {
 
 size_t Torrent::RequestDepth(const PeerSession& peer) const {
   // A snubbed peer keeps one request so it can prove itself again.
-  return peer.snubbed ? 1 : config_.requests_per_peer_max;
+  return peer.snubbed ? 1 : peer.request_depth.depth();
 }
 
 void Torrent::FillRequests(PeerSession& peer) {

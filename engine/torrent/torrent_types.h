@@ -18,9 +18,13 @@ using PeerKey = uint32_t;
 struct TorrentConfig {
   PeerId self_id{};
   uint16_t listen_port = 0;
-  // Requests kept outstanding per unchoked peer. 128 x 16 KiB = 2 MiB in flight: enough to keep a
-  // loopback or LAN link busy, below the request-queue limits of libtorrent (2000) and others.
+  // Requests kept outstanding per unchoked peer (engine/torrent/request_depth.h): about
+  // request_queue_ms of what the peer delivers, starting at requests_per_peer_initial, at most
+  // requests_per_peer_max. 128 x 16 KiB = 2 MiB in flight: enough to keep a loopback or LAN link
+  // busy, below the request-queue limits of libtorrent (2000) and others.
   uint32_t requests_per_peer_max = 128;
+  uint32_t requests_per_peer_initial = 32;
+  int64_t request_queue_ms = 1000;
   // Bounded piece-assembly memory: at most this many pieces are being downloaded at once.
   uint32_t pieces_in_flight_max = 48;
   // The torrent's memory budget for piece buffers, shared by its shards

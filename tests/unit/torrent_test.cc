@@ -558,7 +558,7 @@ TEST(TorrentSimTest, RequestPipelineIsDeep) {
         return e.type == MsgType::kRequest && e.batch == first->batch;
       }));
   EXPECT_GE(in_first_flush, 32u);
-  EXPECT_EQ(in_first_flush, TorrentConfig{}.requests_per_peer_max);
+  EXPECT_EQ(in_first_flush, TorrentConfig{}.requests_per_peer_initial);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -683,7 +683,13 @@ TEST(TorrentSimTest, RacingCorruptPeerCannotStallSmartBan) {
     hostile_config.reads_per_peer_max = 1u << 30;  // dropped reads never come back
     const int good = sim.AddClient(true);
     const int evil = sim.AddClient(true, hostile_config);
-    const int l = sim.AddClient(false);
+    // A full pipeline to both seeders from the start (the request depth does not follow the
+    // honest seeder's slow rate down), so that blocks asked of the evil one are also asked of
+    // the honest one: the race this test is about.
+    TorrentConfig leecher_config;
+    leecher_config.requests_per_peer_initial = leecher_config.requests_per_peer_max;
+    leecher_config.request_queue_ms = 3'600'000;
+    const int l = sim.AddClient(false, leecher_config);
     sim.client(good).upload_per_step = 16 * 1024;
     // The requests the leecher sent to the honest seeder so far.
     std::set<std::pair<uint32_t, uint32_t>> asked_honest;
