@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,7 +75,7 @@ struct TorrentEntry {
   std::vector<std::function<void()>> after_fsyncs;
   bool stop_announce_pending = false;
   bool announce_in_flight = false;  // granted by the scheduler, answer not back yet
-  std::string error;  // local error (disk), shown by the RPC
+  std::string error;                // local error (disk), shown by the RPC
   std::string tracker_error;
   // The last announce answer, for the RPC's trackerStats.
   bool announced = false;
@@ -91,6 +92,8 @@ struct TorrentEntry {
   // Speed limits as torrent-set gives them (bytes/s); each applies while its flag is set.
   int64_t download_limit = 0, upload_limit = 0;
   bool download_limited = false, upload_limited = false;
+  // BEP 16 (torrent-set superSeed); unset: the session's default. Applied at the next start.
+  std::optional<bool> super_seed;
   engine::Instant started{};
   engine::Instant need_peers_at{};
 

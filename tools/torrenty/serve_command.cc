@@ -61,6 +61,8 @@ constexpr char kServeUsage[] =
     "  --hash-threads N       SHA-1 workers (default 2)\n"
     "  --no-lsd               no local peer discovery (BEP 14 multicast on the LAN)\n"
     "  --no-pex               no peer exchange (BEP 11) with connected peers\n"
+    "  --super-seed           BEP 16 super-seeding for every complete torrent that has no\n"
+    "                         superSeed of its own (torrent-add/torrent-set superSeed)\n"
     "  --piece-memory SIZE    memory for pieces being assembled, all torrents (default 32M)\n"
     "  --seed-ratio R         stop seeding a torrent once it uploaded R times its size\n"
     "                         (session-set seedRatioLimit; saved in the state dir)\n"
@@ -109,7 +111,8 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
     } else if (TakeValue(argc, argv, &i, "--watch", &value, &missing)) {
       if (missing || value.empty()) return UsageError(cmd, "--watch needs a folder");
       out->watch_dir = value;
-    } else if (const FlagParse f = TakeSessionFlag(cmd, argc, argv, &i, &out->session);
+    } else if (const FlagParse f =
+                   TakeSessionFlag(cmd, argc, argv, &i, &out->session, {.super_seed = true});
                f != FlagParse::kNotMine) {
       if (f == FlagParse::kBad) return 2;
     } else if (TakeValue(argc, argv, &i, "--rpc-port", &value, &missing)) {
@@ -331,7 +334,8 @@ class Server {
     if (!queue.ok()) Log(absl::StrCat("state: ", queue.status().message()));
     if (queue.ok() && queue->has_value()) {
       absl::flat_hash_map<std::string, int64_t> at;
-      for (size_t i = 0; i < (*queue)->size(); ++i) at.emplace((**queue)[i], static_cast<int64_t>(i));
+      for (size_t i = 0; i < (*queue)->size(); ++i)
+        at.emplace((**queue)[i], static_cast<int64_t>(i));
       for (auto& [pos, id] : positions) {
         auto it = at.find(engine::ToHex(session_->coordinator().Find(id)->meta->info_hash));
         pos = it != at.end() ? it->second : static_cast<int64_t>((*queue)->size()) + pos;
@@ -427,9 +431,11 @@ class Server {
   };
   static std::array<int64_t, 10> Limits(const engine::TorrentRecord& r) {
     // The queue position is left out: the queue file keeps the order (SaveQueue).
-    return {r.finished,         0,                  r.seed_ratio_mode,  r.seed_ratio_milli,
-            r.seed_idle_mode,   r.seed_idle_minutes, r.download_limit,  r.download_limited,
-            r.upload_limit,     r.upload_limited};
+    return {r.finished,        0,
+            r.seed_ratio_mode, r.seed_ratio_milli,
+            r.seed_idle_mode,  r.seed_idle_minutes,
+            r.download_limit,  r.download_limited,
+            r.upload_limit,    r.upload_limited};
   }
 
   const ServeArgs& args_;
