@@ -164,6 +164,8 @@ class Coordinator {
   // File selection (flags per metainfo file; empty = all). A running torrent restarts on its
   // shards, whose engines take the wanted pieces only when they start.
   void SetFilesWanted(TorrentId id, std::vector<bool> files_wanted);
+  // BEP 16 for one torrent (torrent-set superSeed); a running torrent restarts likewise.
+  void SetSuperSeed(TorrentId id, bool on);
   SessionProgress Progress(const TorrentEntry& e, engine::Instant now) const;
   // Rate limits in bytes/s (0 = unlimited): the session's, and a torrent's from its
   // download/upload limit fields. The shards hold their new shares within a tick.

@@ -37,7 +37,8 @@ engine::Instant Now() {
 }
 
 // Verified bytes of every file: one walk over pieces and files together.
-std::vector<int64_t> FileBytesCompleted(const engine::Metainfo& meta, const engine::Bitfield& have) {
+std::vector<int64_t> FileBytesCompleted(const engine::Metainfo& meta,
+                                        const engine::Bitfield& have) {
   std::vector<int64_t> done(meta.files.size(), 0);
   size_t f = 0;
   for (uint32_t p = 0; p < meta.num_pieces(); ++p) {
@@ -88,7 +89,7 @@ void ApplyLimits(const rpc::SessionSettings& s, Coordinator& c) {
   queue.stalled_minutes = s.queue_stalled_minutes;
   c.SetLimits(seed, queue);
   // Turtle mode replaces both limits while it is on, as in Transmission.
-  const int64_t down = s.alt_speed_enabled        ? s.alt_speed_down
+  const int64_t down = s.alt_speed_enabled          ? s.alt_speed_down
                        : s.speed_limit_down_enabled ? s.speed_limit_down
                                                     : 0;
   const int64_t up = s.alt_speed_enabled        ? s.alt_speed_up
@@ -96,12 +97,12 @@ void ApplyLimits(const rpc::SessionSettings& s, Coordinator& c) {
                                                 : 0;
   // A limit of 0 bytes/s would mean "unlimited" to the allocator; Transmission's 0 stops traffic,
   // which 1 byte/s comes close to.
-  c.SetGlobalRateLimit(engine::Direction::kDown,
-                       s.alt_speed_enabled || s.speed_limit_down_enabled ? std::max<int64_t>(down, 1)
-                                                                         : 0);
-  c.SetGlobalRateLimit(engine::Direction::kUp,
-                       s.alt_speed_enabled || s.speed_limit_up_enabled ? std::max<int64_t>(up, 1)
-                                                                       : 0);
+  c.SetGlobalRateLimit(engine::Direction::kDown, s.alt_speed_enabled || s.speed_limit_down_enabled
+                                                     ? std::max<int64_t>(down, 1)
+                                                     : 0);
+  c.SetGlobalRateLimit(engine::Direction::kUp, s.alt_speed_enabled || s.speed_limit_up_enabled
+                                                   ? std::max<int64_t>(up, 1)
+                                                   : 0);
 }
 
 }  // namespace
@@ -154,6 +155,7 @@ rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& 
   v.download_limited = e.download_limited;
   v.upload_limit = e.upload_limit;
   v.upload_limited = e.upload_limited;
+  v.super_seed = e.super_seed.value_or(false);  // GetTorrents fills in the session's default
   v.seed_ratio_mode = static_cast<int>(e.seed_limits.ratio_mode);
   v.seed_ratio_limit = e.seed_limits.ratio_limit;
   v.seed_idle_mode = static_cast<int>(e.seed_limits.idle_mode);
@@ -241,6 +243,10 @@ std::vector<rpc::TorrentView> SessionRpc::GetTorrents(const std::vector<int>& id
       if (const TorrentEntry* e = c.Find(static_cast<TorrentId>(id))) {
         out.push_back(View(*e, fields, now));
       }
+    }
+    for (rpc::TorrentView& v : out) {
+      const TorrentEntry* e = c.Find(static_cast<TorrentId>(v.id));
+      if (e != nullptr && !e->super_seed.has_value()) v.super_seed = session_->config().super_seed;
     }
   });
   return out;
@@ -361,6 +367,7 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddBytes(std::string bytes,
     params.data_dir = request.download_dir.empty() ? settings_.download_dir : request.download_dir;
     params.paused = request.paused;
     params.peers = peers;
+    params.super_seed = request.super_seed;
     if (!request.files_unwanted.empty()) {
       absl::Status st =
           ApplyFileIndices(*meta, request.files_unwanted, false, &params.files_wanted);
@@ -453,7 +460,7 @@ absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,
                       settings.upload_limit || settings.upload_limited ||
                       settings.seed_ratio_limit || settings.seed_ratio_mode ||
                       settings.seed_idle_limit || settings.seed_idle_mode ||
-                      settings.queue_position;
+                      settings.queue_position || settings.super_seed;
   if (settings.files_wanted.empty() && settings.files_unwanted.empty() && !limits) {
     return absl::OkStatus();
   }
@@ -479,6 +486,7 @@ absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,
       if (settings.upload_limit) e->upload_limit = *settings.upload_limit;
       if (settings.upload_limited) e->upload_limited = *settings.upload_limited;
       c.ApplyTorrentRateLimits(*e);
+      if (settings.super_seed) c.SetSuperSeed(id, *settings.super_seed);
       if (settings.files_wanted.empty() && settings.files_unwanted.empty()) {
         if (options_.on_changed) {
           for (TorrentId t : settings.queue_position ? c.order() : std::vector<TorrentId>{id}) {
@@ -530,7 +538,8 @@ absl::Status SessionRpc::SetSession(const rpc::SessionSettingsUpdate& update) {
     if (update.queue_stalled_minutes) s.queue_stalled_minutes = *update.queue_stalled_minutes;
     if (update.queue_stalled_enabled) s.queue_stalled_enabled = *update.queue_stalled_enabled;
     if (update.speed_limit_down) s.speed_limit_down = *update.speed_limit_down;
-    if (update.speed_limit_down_enabled) s.speed_limit_down_enabled = *update.speed_limit_down_enabled;
+    if (update.speed_limit_down_enabled)
+      s.speed_limit_down_enabled = *update.speed_limit_down_enabled;
     if (update.speed_limit_up) s.speed_limit_up = *update.speed_limit_up;
     if (update.speed_limit_up_enabled) s.speed_limit_up_enabled = *update.speed_limit_up_enabled;
     if (update.alt_speed_down) s.alt_speed_down = *update.alt_speed_down;

@@ -4,9 +4,8 @@
 
 namespace torrenty::io {
 
-absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const engine::Metainfo& meta,
-                                                                       const engine::Bitfield& have,
-                                                                       SessionOptions options) {
+absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
+    const engine::Metainfo& meta, const engine::Bitfield& have, SessionOptions options) {
   SessionConfig config;
   config.port = options.port;
   config.port_explicit = options.port_explicit;

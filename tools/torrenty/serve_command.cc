@@ -193,6 +193,7 @@ class Server {
     r.download_limited = e->download_limited;
     r.upload_limit = e->upload_limit;
     r.upload_limited = e->upload_limited;
+    r.super_seed = e->super_seed;
     const Written now{r.paused, r.done_date, r.downloaded, r.uploaded, r.files_unwanted, Limits(r)};
     auto [it, inserted] = written_.try_emplace(id, now);
     if (!inserted && it->second == now) return;
@@ -322,6 +323,7 @@ class Server {
       e->download_limited = s.record.download_limited;
       e->upload_limit = s.record.upload_limit;
       e->upload_limited = s.record.upload_limited;
+      e->super_seed = s.record.super_seed;
       session_->coordinator().ApplyTorrentRateLimits(*e);
       positions.emplace_back(s.record.queue_position, *id);
       written_[*id] = Written{s.record.paused,   s.record.done_date,      s.record.downloaded,
@@ -431,11 +433,10 @@ class Server {
   };
   static std::array<int64_t, 10> Limits(const engine::TorrentRecord& r) {
     // The queue position is left out: the queue file keeps the order (SaveQueue).
-    return {r.finished,        0,
-            r.seed_ratio_mode, r.seed_ratio_milli,
-            r.seed_idle_mode,  r.seed_idle_minutes,
-            r.download_limit,  r.download_limited,
-            r.upload_limit,    r.upload_limited};
+    const int64_t super_seed = r.super_seed.has_value() ? 1 + *r.super_seed : 0;
+    return {r.finished,       super_seed,          r.seed_ratio_mode, r.seed_ratio_milli,
+            r.seed_idle_mode, r.seed_idle_minutes, r.download_limit,  r.download_limited,
+            r.upload_limit,   r.upload_limited};
   }
 
   const ServeArgs& args_;
