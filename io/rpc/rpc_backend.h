@@ -57,16 +57,16 @@ struct PeerView {
 };
 
 struct TorrentView {
-  int id = 0;               // stable for the life of the session, never reused
+  int id = 0;  // stable for the life of the session, never reused
   std::string hash_string;  // 40 lowercase hex
   std::string name;
   TorrentStatus status = TorrentStatus::kStopped;
   std::string download_dir;
   int64_t total_size = 0;
-  int64_t size_when_done = 0;   // bytes of wanted files
-  int64_t left_until_done = 0;  // wanted bytes not yet verified
-  int64_t have_valid = 0;       // verified bytes
-  int64_t rate_download = 0;    // bytes/s
+  int64_t size_when_done = 0;    // bytes of wanted files
+  int64_t left_until_done = 0;   // wanted bytes not yet verified
+  int64_t have_valid = 0;        // verified bytes
+  int64_t rate_download = 0;     // bytes/s
   int64_t rate_upload = 0;
   int64_t downloaded_ever = 0;
   int64_t uploaded_ever = 0;
@@ -95,7 +95,7 @@ struct TorrentView {
   bool upload_limited = false;
   bool super_seed = false;  // BEP 16 (a Torrenty extension: superSeed)
   double seed_ratio_limit = 0;
-  int seed_ratio_mode = 0;      // 0 global, 1 this torrent's limit, 2 unlimited
+  int seed_ratio_mode = 0;  // 0 global, 1 this torrent's limit, 2 unlimited
   int64_t seed_idle_limit = 0;  // minutes
   int seed_idle_mode = 0;
   std::vector<FileView> files;
@@ -111,8 +111,8 @@ struct ViewFields {
 };
 
 struct AddRequest {
-  std::string metainfo;      // the .torrent bytes (torrent-add "metainfo", base64-decoded)
-  std::string filename;      // or a path to a .torrent file on the server
+  std::string metainfo;  // the .torrent bytes (torrent-add "metainfo", base64-decoded)
+  std::string filename;  // or a path to a .torrent file on the server
   std::string download_dir;  // empty = the session's default
   bool paused = false;
   std::vector<int> files_unwanted;  // file indices

@@ -75,7 +75,7 @@ struct TorrentEntry {
   std::vector<std::function<void()>> after_fsyncs;
   bool stop_announce_pending = false;
   bool announce_in_flight = false;  // granted by the scheduler, answer not back yet
-  std::string error;                // local error (disk), shown by the RPC
+  std::string error;  // local error (disk), shown by the RPC
   std::string tracker_error;
   // The last announce answer, for the RPC's trackerStats.
   bool announced = false;

@@ -33,8 +33,8 @@ struct SessionOptions {
   std::vector<bool> files_wanted;
   int hash_threads = 2;
   int64_t piece_memory_bytes = int64_t{32} << 20;
-  int threads = 0;                                     // shards; 0 = one per online CPU
-  int max_open_files = 512;                            // SessionConfig::max_open_files
+  int threads = 0;           // shards; 0 = one per online CPU
+  int max_open_files = 512;  // SessionConfig::max_open_files
   int64_t max_download_rate = 0, max_upload_rate = 0;  // bytes/s; 0 = unlimited
   // Called on the coordinator thread about once a second and once at the end.
   std::function<void(const SessionProgress&)> on_progress;

@@ -111,8 +111,8 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
     } else if (TakeValue(argc, argv, &i, "--watch", &value, &missing)) {
       if (missing || value.empty()) return UsageError(cmd, "--watch needs a folder");
       out->watch_dir = value;
-    } else if (const FlagParse f =
-                   TakeSessionFlag(cmd, argc, argv, &i, &out->session, {.super_seed = true});
+    } else if (const FlagParse f = TakeSessionFlag(cmd, argc, argv, &i, &out->session,
+                                                   {.super_seed = true});
                f != FlagParse::kNotMine) {
       if (f == FlagParse::kBad) return 2;
     } else if (TakeValue(argc, argv, &i, "--rpc-port", &value, &missing)) {
@@ -336,8 +336,7 @@ class Server {
     if (!queue.ok()) Log(absl::StrCat("state: ", queue.status().message()));
     if (queue.ok() && queue->has_value()) {
       absl::flat_hash_map<std::string, int64_t> at;
-      for (size_t i = 0; i < (*queue)->size(); ++i)
-        at.emplace((**queue)[i], static_cast<int64_t>(i));
+      for (size_t i = 0; i < (*queue)->size(); ++i) at.emplace((**queue)[i], static_cast<int64_t>(i));
       for (auto& [pos, id] : positions) {
         auto it = at.find(engine::ToHex(session_->coordinator().Find(id)->meta->info_hash));
         pos = it != at.end() ? it->second : static_cast<int64_t>((*queue)->size()) + pos;
@@ -434,9 +433,9 @@ class Server {
   static std::array<int64_t, 10> Limits(const engine::TorrentRecord& r) {
     // The queue position is left out: the queue file keeps the order (SaveQueue).
     const int64_t super_seed = r.super_seed.has_value() ? 1 + *r.super_seed : 0;
-    return {r.finished,       super_seed,          r.seed_ratio_mode, r.seed_ratio_milli,
-            r.seed_idle_mode, r.seed_idle_minutes, r.download_limit,  r.download_limited,
-            r.upload_limit,   r.upload_limited};
+    return {r.finished,         super_seed,         r.seed_ratio_mode,  r.seed_ratio_milli,
+            r.seed_idle_mode,   r.seed_idle_minutes, r.download_limit,  r.download_limited,
+            r.upload_limit,     r.upload_limited};
   }
 
   const ServeArgs& args_;

@@ -83,8 +83,8 @@ FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, 
     const absl::string_view flag = down ? "--max-download-rate" : "--max-upload-rate";
     absl::StatusOr<int64_t> rate = value == "0" ? absl::StatusOr<int64_t>(0) : ParseSize(value);
     if (missing || !rate.ok()) {
-      return bad(absl::StrCat(
-          flag, " needs bytes per second (e.g. 500K, 10M; 0 = unlimited), got '", value, "'"));
+      return bad(absl::StrCat(flag, " needs bytes per second (e.g. 500K, 10M; 0 = unlimited), got '",
+                              value, "'"));
     }
     (down ? out->max_download_rate : out->max_upload_rate) = *rate;
     out->rates_given = true;

@@ -413,8 +413,7 @@ absl::StatusOr<engine::Metainfo> MetainfoFromMagnet(TransferArgs* args) {
   if (args->save_torrent) {
     std::error_code ec;
     std::filesystem::create_directories(args->dir, ec);
-    if (ec)
-      return absl::InternalError(absl::StrCat("cannot create ", args->dir, ": ", ec.message()));
+    if (ec) return absl::InternalError(absl::StrCat("cannot create ", args->dir, ": ", ec.message()));
     const std::string path =
         (std::filesystem::path(args->dir) / (meta->name + ".torrent")).string();
     const std::string file = engine::MakeTorrentFile(*info, link->trackers);
