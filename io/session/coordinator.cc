@@ -292,21 +292,6 @@ void Coordinator::SetFilesWanted(TorrentId id, std::vector<bool> files_wanted) {
   });
 }
 
-void Coordinator::SetSuperSeed(TorrentId id, bool on) {
-  TorrentEntry* e = Find(id);
-  if (e == nullptr) return;
-  const bool was = e->super_seed.value_or(env_.config->super_seed);
-  e->super_seed = on;
-  // The shards' engines take the setting when the torrent starts.
-  if (was == on || e->state != TorrentEntry::State::kRunning) return;
-  Stop(id, [this, id] {
-    TorrentEntry* t = Find(id);
-    if (t != nullptr && !t->paused && t->state == TorrentEntry::State::kStopped && !stopping_) {
-      Activate(*t);
-    }
-  });
-}
-
 void Coordinator::Start(TorrentId id) {
   TorrentEntry* e = Find(id);
   if (e == nullptr) return;
