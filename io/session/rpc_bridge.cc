@@ -235,7 +235,6 @@ std::vector<rpc::TorrentView> SessionRpc::GetTorrents(const std::vector<int>& id
     if (ids.empty()) {
       out.reserve(c.order().size());
       for (TorrentId id : c.order()) out.push_back(View(*c.Find(id), fields, now));
-      return;
     }
     for (int id : ids) {
       if (id <= 0) continue;

@@ -144,10 +144,8 @@ class SuperSeed(TorrentyTestCase):
     def test_serve_super_seed_default_and_per_torrent(self):
         data, torrent, ih, _ = self._prepare()
         peer_port, rpc_port = free_port(), free_port()
-        serve = self.start_torrenty(
-            ["serve", "--state-dir", self.path("state"), "--download-dir", data, "--port", peer_port,
-             "--rpc-port", rpc_port, "--no-dht", "--no-lsd", "--super-seed"], name="serve")
-        wait_port_listening(rpc_port, 30, proc=serve)
+        argv = ["serve", "--state-dir", self.path("state"), "--download-dir", data, "--port",
+                peer_port, "--rpc-port", rpc_port, "--no-dht", "--no-lsd"]
         sid = [""]
 
         def rpc(method, **args):
@@ -166,28 +164,39 @@ class SuperSeed(TorrentyTestCase):
                     sid[0] = e.headers["X-Transmission-Session-Id"]
             self.fail("no session id")
 
-        added = rpc("torrent-add", filename=str(torrent))
-        tid = added["torrent-added"]["id"]
+        def listed():
+            got = rpc("torrent-get", fields=["id", "status", "superSeed"])["torrents"]
+            self.assertEqual(len(got), 1, got)
+            return got[0]
 
-        def status():
-            return rpc("torrent-get", ids=[tid], fields=["status", "superSeed"])["torrents"][0]
-
-        wait_until(lambda: status()["status"] == 6, 60, "torrent seeding", procs=[serve])
-        self.assertTrue(status()["superSeed"])
-        wait_port_listening(peer_port, 10, proc=serve)
-        self.assertEqual(first_messages(peer_port, ih, True)[-1][0], MSG_HAVE)
-        # Per torrent, off: the torrent restarts and peers see the whole set again.
-        rpc("torrent-set", ids=[tid], superSeed=False)
-        self.assertFalse(status()["superSeed"])
-        wait_until(lambda: status()["status"] == 6, 60, "torrent seeding again", procs=[serve])
-        def have_all():
+        def first_after_handshake():
             try:
-                return first_messages(peer_port, ih, True)[-1][0] == MSG_HAVE_ALL
+                return first_messages(peer_port, ih, True)[-1][0]
             except (OSError, AssertionError):
-                return False  # still restarting
+                return None  # the torrent is (re)starting
 
-        wait_until(have_all, 30, "have_all after superSeed=false", procs=[serve])
+        def expect(first, superseed, serve):
+            wait_until(lambda: listed()["status"] == 6, 60, "torrent seeding", procs=[serve])
+            self.assertEqual(listed()["superSeed"], superseed)
+            wait_until(lambda: first_after_handshake() == first, 30,
+                       f"message {first} first from serve", procs=[serve])
 
+        # The session's default (--super-seed) applies to a torrent without a setting of its own.
+        serve = self.start_torrenty(argv + ["--super-seed"], name="serve")
+        wait_port_listening(rpc_port, 30, proc=serve)
+        rpc("torrent-add", filename=str(torrent))
+        expect(MSG_HAVE, True, serve)
+        # Per torrent, off: the torrent restarts and peers see the whole set again.
+        rpc("torrent-set", ids=[listed()["id"]], superSeed=False)
+        expect(MSG_HAVE_ALL, False, serve)
+        # The torrent's own setting is kept in its record and wins over the default.
+        self._stop(serve)
+        serve = self.start_torrenty(argv + ["--super-seed"], name="serve-2")
+        wait_port_listening(rpc_port, 30, proc=serve)
+        expect(MSG_HAVE_ALL, False, serve)
+        # And on again, without the session default.
+        rpc("torrent-set", ids=[listed()["id"]], superSeed=True)
+        expect(MSG_HAVE, True, serve)
 
 if __name__ == "__main__":
     unittest.main()
