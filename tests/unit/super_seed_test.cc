@@ -193,8 +193,8 @@ TEST_P(SuperSeedTorrentTest, NoBitfieldAndOnePieceAtATime) {
   EXPECT_TRUE(sim.pipe(b).open);
 }
 
-// A's piece is shown to A again only... never; A gets a new piece when B announces A's piece,
-// and again when A announces its own.
+// Nothing new is shown while a peer's piece exists only at the seed: A is shown its next piece
+// once B announces A's piece, and B its next once B announces its own.
 TEST_P(SuperSeedTorrentTest, NextPieceOnlyOnceTheLastWasSeenElsewhereOrFinished) {
   const Content content = MakeContent(2, 24, 32 * 1024, GetParam());
   Swarm sim(content.meta, content.payload, {.seed = 2});
