@@ -43,6 +43,10 @@ std::string EncodeTorrentRecord(const TorrentRecord& r) {
   e.Int(r.seed_ratio_milli);
   e.String("seed-ratio-mode");
   e.Int(r.seed_ratio_mode);
+  if (r.super_seed.has_value()) {
+    e.String("super-seed");
+    e.Int(*r.super_seed ? 1 : 0);
+  }
   e.String("upload-limit");
   e.Int(r.upload_limit);
   e.String("upload-limited");
@@ -86,6 +90,13 @@ absl::StatusOr<TorrentRecord> DecodeTorrentRecord(std::string_view bytes) {
   r.finished = finished != 0;
   r.download_limited = down_limited != 0;
   r.upload_limited = up_limited != 0;
+  if (v->Find("super-seed") != nullptr) {
+    int64_t super_seed = 0;
+    if (!number("super-seed", &super_seed)) {
+      return absl::InvalidArgumentError("torrent record: super-seed is not a number");
+    }
+    r.super_seed = super_seed != 0;
+  }
   if (const bencode::Value* list = v->Find("files-unwanted"); list != nullptr) {
     if (!list->is_list()) return absl::InvalidArgumentError("torrent record: files-unwanted");
     for (const bencode::Value& n : list->list) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,8 @@ struct TorrentRecord {
   // Speed limits (torrent-set downloadLimit/uploadLimit), bytes/s; each applies while limited.
   int64_t download_limit = 0, upload_limit = 0;
   bool download_limited = false, upload_limited = false;
+  // BEP 16 super-seeding as torrent-set superSeed gave it; unset: serve's --super-seed decides.
+  std::optional<bool> super_seed;
   friend bool operator==(const TorrentRecord&, const TorrentRecord&) = default;
 };
 

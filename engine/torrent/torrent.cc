@@ -31,6 +31,9 @@ Torrent::Torrent(const Metainfo& meta, TorrentConfig config, PieceClaims* claims
               config.seed),
       allowed_fast_mask_(meta.num_pieces()) {
   wanted_.SetAll();
+  if (config_.super_seed) {
+    super_seed_ = std::make_unique<SuperSeed>(num_pieces_, config_.super_seed_counts, config_.seed);
+  }
 }
 
 Torrent::~Torrent() = default;
@@ -223,6 +226,7 @@ void Torrent::ForgetPeer(PeerSession& peer) {
   if (peer.handshaken) picker_.RemovePeer(peer.has);
   if (peer.handshaken) ++pex_generation_;
   pex_.erase(key);
+  if (super_seed_ != nullptr) super_seed_->RemovePeer(key);
   assembly_.ReleaseRequests(peer);
   assembly_.DropSingleSource(peer);
   const bool was_unchoked = !peer.am_choking;
@@ -311,7 +315,9 @@ bool Torrent::HandleHandshake(PeerSession& peer, absl::Span<const uint8_t> bytes
   // Taken now rather than at connect, so pieces verified during the handshake are included
   // (haves go only to handshaken peers). With no pieces, BEP 3 allows leaving it out; BEP 6
   // replaces it with have all / have none, one of which a Fast peer must send first.
-  if (peer.fast && (complete() || have_.none())) {
+  if (SuperSeedStart(peer)) {
+    // BEP 16: the peer learns our pieces one at a time.
+  } else if (peer.fast && (complete() || have_.none())) {
     peer.SendSimple(complete() ? wire::MsgType::kHaveAll : wire::MsgType::kHaveNone);
     LogPeer(peer, complete() ? "sent have_all" : "sent have_none");
   } else if (have_.count() > 0) {
@@ -398,6 +404,7 @@ bool Torrent::HandleBitfield(PeerSession& peer, absl::Span<const uint8_t> bits) 
     return false;
   }
   picker_.AddPeer(peer.has);
+  SuperSeedSeen(peer, std::nullopt);
   if (peer.has.all() && complete()) {
     Close(peer, CloseReason::kBothSeeds);
     return false;
@@ -425,6 +432,7 @@ bool Torrent::HandleHave(PeerSession& peer, uint32_t piece) {
   if (peer.has.Get(piece)) return true;
   peer.has.Set(piece);
   picker_.AddHave(piece);
+  SuperSeedSeen(peer, piece);
   if (peer.has.all() && complete()) {
     Close(peer, CloseReason::kBothSeeds);
     return false;
@@ -442,7 +450,9 @@ bool Torrent::HandleRequest(PeerSession& peer, const BlockRequest& r) {
   // BEP 3: requests from a choked peer are ignored; so are pieces we do not have (a peer may
   // have sent the request before it saw our choke). BEP 6 says so with a reject, and lets the
   // allowed-fast pieces through.
-  if ((peer.am_choking && !AllowedFastOut(peer, r.piece)) || !have_.Get(r.piece)) {
+  // BEP 16: a super-seeded peer is served only the pieces it was shown.
+  if ((peer.am_choking && !AllowedFastOut(peer, r.piece)) || !have_.Get(r.piece) ||
+      (SuperSeeded(peer) && !super_seed_->Shown(peer.key, r.piece))) {
     Reject(peer, r);
     return true;
   }

@@ -27,6 +27,7 @@
 #include "engine/torrent/piece_claims.h"
 #include "engine/torrent/piece_memory.h"
 #include "engine/torrent/piece_picker.h"
+#include "engine/torrent/super_seed.h"
 #include "engine/torrent/torrent_types.h"
 
 namespace torrenty::engine {
@@ -155,6 +156,17 @@ class Torrent {
   void MaybeSendAllowedFast(PeerSession& peer);
   bool AllowedFastOut(const PeerSession& peer, uint32_t piece) const;
   void Reject(PeerSession& peer, const BlockRequest& r);
+  // BEP 16 (engine/torrent/torrent_super_seed.cc).
+  bool SuperSeeded(const PeerSession& peer) const {
+    return super_seed_ != nullptr && super_seed_->Tracks(peer.key);
+  }
+  // At the handshake of a peer of a complete super-seeding torrent: have_none (or nothing)
+  // instead of the bitfield, then its first piece. False when the peer is served normally.
+  bool SuperSeedStart(PeerSession& peer);
+  void SuperSeedAdvance(PeerSession& peer);
+  // `from` announced `piece` (a have), or with nullopt its whole set (a bitfield, have all/none):
+  // peers whose current piece is among them, `from` included, are shown their next one.
+  void SuperSeedSeen(PeerSession& from, std::optional<uint32_t> piece);
   void LogPeer(const PeerSession& peer, std::string_view what);
   void Ban(const std::vector<PeerAddress>& addresses);
   void AddHave(uint32_t piece);
@@ -223,6 +235,7 @@ class Torrent {
   Instant last_tick_{INT64_MIN / 2};
   // The peer's pieces narrowed to its allowed-fast set, to pick from while it chokes us.
   Bitfield allowed_fast_mask_;
+  std::unique_ptr<SuperSeed> super_seed_;  // null unless config_.super_seed
 };
 
 }  // namespace torrenty::engine

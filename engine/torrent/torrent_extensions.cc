@@ -19,6 +19,7 @@ bool Torrent::HandleHaveAllNone(PeerSession& peer, bool all) {
   if (all) peer.has.SetAll();
   picker_.AddPeer(peer.has);
   LogPeer(peer, all ? "received have_all" : "received have_none");
+  SuperSeedSeen(peer, std::nullopt);
   if (peer.has.all() && complete()) {
     Close(peer, CloseReason::kBothSeeds);
     return false;
@@ -68,6 +69,8 @@ bool Torrent::HandleAllowedFast(PeerSession& peer, uint32_t piece, Instant now) 
 // honoured, so a piece verified later is served too.
 void Torrent::MaybeSendAllowedFast(PeerSession& peer) {
   if (!peer.fast || peer.allowed_fast_sent || peer.has.count() >= kAllowedFastSetSize) return;
+  // A super-seeded peer may fetch only the pieces it is shown one by one (BEP 16).
+  if (SuperSeeded(peer)) return;
   peer.allowed_fast_sent = true;
   if (peer.address.v6) return;  // BEP 6 defines the set for IPv4 only
   peer.allowed_fast_out = AllowedFastSet(peer.address.ip, meta_.info_hash, num_pieces_);

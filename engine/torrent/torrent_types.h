@@ -12,6 +12,8 @@
 
 namespace torrenty::engine {
 
+class SuperSeedCounts;  // engine/torrent/super_seed.h
+
 // Chosen by io/ when it opens a connection; never reused while the peer is known to the engine.
 using PeerKey = uint32_t;
 
@@ -54,6 +56,11 @@ struct TorrentConfig {
   int64_t connect_retry_base_ms = 10'000;
   // BEP 11 peer exchange (`--no-pex` turns it off); private torrents never use it.
   bool pex = true;
+  // BEP 16 super-seeding (engine/torrent/super_seed.h) for peers that connect while the torrent
+  // is complete; `super_seed_counts` is the hand-out table shared by the torrent's shards (null:
+  // one of its own).
+  bool super_seed = false;
+  SuperSeedCounts* super_seed_counts = nullptr;
   uint64_t seed = 1;
 };
 

@@ -93,6 +93,7 @@ struct TorrentView {
   bool download_limited = false;
   int64_t upload_limit = 0;
   bool upload_limited = false;
+  bool super_seed = false;  // BEP 16 (a Torrenty extension: superSeed)
   double seed_ratio_limit = 0;
   int seed_ratio_mode = 0;  // 0 global, 1 this torrent's limit, 2 unlimited
   int64_t seed_idle_limit = 0;  // minutes
@@ -115,6 +116,7 @@ struct AddRequest {
   std::string download_dir;  // empty = the session's default
   bool paused = false;
   std::vector<int> files_unwanted;  // file indices
+  std::optional<bool> super_seed;   // superSeed, a Torrenty extension; unset: serve's default
 };
 
 struct AddResult {
@@ -137,6 +139,7 @@ struct TorrentSettings {
   std::vector<int> files_wanted;  // file indices
   std::vector<int> files_unwanted;
   std::optional<int> queue_position;
+  std::optional<bool> super_seed;  // superSeed (Torrenty extension); restarts a running torrent
 };
 
 struct SessionSettings {

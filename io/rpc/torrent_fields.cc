@@ -71,6 +71,7 @@ const absl::flat_hash_map<std::string_view, TorrentField>& FieldNames() {
       {"sizeWhenDone", TorrentField::kSizeWhenDone},
       {"startDate", TorrentField::kStartDate},
       {"status", TorrentField::kStatus},
+      {"superSeed", TorrentField::kSuperSeed},
       {"trackers", TorrentField::kTrackers},
       {"trackerStats", TorrentField::kTrackerStats},
       {"totalSize", TorrentField::kTotalSize},
@@ -339,6 +340,8 @@ nlohmann::json TorrentFieldValue(const TorrentView& t, TorrentField f) {
       return t.upload_limit / kSpeedUnitBytes;
     case TorrentField::kUploadLimited:
       return t.upload_limited;
+    case TorrentField::kSuperSeed:
+      return t.super_seed;
     case TorrentField::kUploadRatio:
       return UploadRatio(t);
     case TorrentField::kWanted: {

@@ -68,6 +68,7 @@ enum class TorrentField {
   kSizeWhenDone,
   kStartDate,
   kStatus,
+  kSuperSeed,
   kTrackers,
   kTrackerStats,
   kTotalSize,

@@ -361,6 +361,7 @@ class Call {
     for (absl::Status s :
          {ReadString(args_, "metainfo", &metainfo), ReadString(args_, "filename", &filename),
           ReadString(args_, "download-dir", &download_dir), ReadBool(args_, "paused", &paused),
+          ReadBool(args_, "superSeed", &req.super_seed),
           ReadIndexList(args_, "files-unwanted", &unwanted)}) {
       if (!s.ok()) return s;
     }
@@ -412,6 +413,7 @@ class Call {
     for (absl::Status s :
          {ReadBool(args_, "downloadLimited", &set.download_limited),
           ReadBool(args_, "uploadLimited", &set.upload_limited),
+          ReadBool(args_, "superSeed", &set.super_seed),
           ReadDouble(args_, "seedRatioLimit", 0, 1e9, &set.seed_ratio_limit),
           ReadInt32(args_, "seedRatioMode", 0, 2, &set.seed_ratio_mode),
           ReadInt(args_, "seedIdleLimit", 0, std::numeric_limits<int32_t>::max(), &idle_limit),

@@ -185,6 +185,7 @@ absl::StatusOr<TorrentId> Coordinator::Add(AddTorrentParams params) {
   t.stop_session_when_complete = params.stop_session_when_complete;
   t.added_date = params.added_date != 0 ? params.added_date : UnixNow();
   t.have = engine::Bitfield(t.meta->num_pieces());
+  t.super_seed = params.super_seed;
   if (!params.files_wanted.empty()) {
     params.files_wanted.resize(t.meta->files.size(), true);
     t.wanted = engine::WantedPieces(*t.meta, params.files_wanted);
@@ -329,6 +330,8 @@ void Coordinator::Activate(TorrentEntry& e) {
   cfg.self_id = env_.self_id;
   cfg.listen_port = env_.port;
   cfg.pex = env_.config->pex;
+  cfg.super_seed = e.super_seed.value_or(env_.config->super_seed);
+  cfg.super_seed_counts = &s.super_seed_counts;
   // Piece-assembly memory budget (default 32 MiB) over all shards, whatever the piece length:
   // a piece larger than the budget is fetched alone (engine/piece_memory.h).
   cfg.pieces_in_flight_max = engine::PiecesInFlightMax(env_.piece_memory->budget(),

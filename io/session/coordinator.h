@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,8 @@ struct TorrentEntry {
   // Speed limits as torrent-set gives them (bytes/s); each applies while its flag is set.
   int64_t download_limit = 0, upload_limit = 0;
   bool download_limited = false, upload_limited = false;
+  // BEP 16 (torrent-set superSeed); unset: the session's default. Applied at the next start.
+  std::optional<bool> super_seed;
   engine::Instant started{};
   engine::Instant need_peers_at{};
 
@@ -163,6 +166,8 @@ class Coordinator {
   // File selection (flags per metainfo file; empty = all). A running torrent restarts on its
   // shards, whose engines take the wanted pieces only when they start.
   void SetFilesWanted(TorrentId id, std::vector<bool> files_wanted);
+  // BEP 16 for one torrent (torrent-set superSeed); a running torrent restarts likewise.
+  void SetSuperSeed(TorrentId id, bool on);
   SessionProgress Progress(const TorrentEntry& e, engine::Instant now) const;
   // Rate limits in bytes/s (0 = unlimited): the session's, and a torrent's from its
   // download/upload limit fields. The shards hold their new shares within a tick.

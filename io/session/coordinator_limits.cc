@@ -1,5 +1,6 @@
-// The coordinator's queues (download and seed) and seed limits (ratio and idle time). The
-// decisions are engine/session's pure functions; this file feeds them the torrents and the clock.
+// The coordinator's queues (download and seed) and seed limits (ratio and idle time), and a
+// torrent's super-seeding switch. The decisions are engine/session's pure functions; this file
+// feeds them the torrents and the clock.
 #include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
@@ -123,6 +124,22 @@ bool Coordinator::CheckSeedLimits(TorrentEntry& e, engine::Instant now) {
   Stop(e.id);
   if (env_.config->on_torrent_changed) env_.config->on_torrent_changed(e.id);
   return true;
+}
+
+// BEP 16, per torrent (torrent-set superSeed).
+void Coordinator::SetSuperSeed(TorrentId id, bool on) {
+  TorrentEntry* e = Find(id);
+  if (e == nullptr) return;
+  const bool was = e->super_seed.value_or(env_.config->super_seed);
+  e->super_seed = on;
+  // The shards' engines take the setting when the torrent starts.
+  if (was == on || e->state != TorrentEntry::State::kRunning) return;
+  Stop(id, [this, id] {
+    TorrentEntry* t = Find(id);
+    if (t != nullptr && !t->paused && t->state == TorrentEntry::State::kStopped && !stopping_) {
+      Activate(*t);
+    }
+  });
 }
 
 }  // namespace torrenty::io

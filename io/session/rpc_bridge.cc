@@ -154,6 +154,7 @@ rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& 
   v.download_limited = e.download_limited;
   v.upload_limit = e.upload_limit;
   v.upload_limited = e.upload_limited;
+  v.super_seed = e.super_seed.value_or(false);  // GetTorrents fills in the session's default
   v.seed_ratio_mode = static_cast<int>(e.seed_limits.ratio_mode);
   v.seed_ratio_limit = e.seed_limits.ratio_limit;
   v.seed_idle_mode = static_cast<int>(e.seed_limits.idle_mode);
@@ -234,13 +235,16 @@ std::vector<rpc::TorrentView> SessionRpc::GetTorrents(const std::vector<int>& id
     if (ids.empty()) {
       out.reserve(c.order().size());
       for (TorrentId id : c.order()) out.push_back(View(*c.Find(id), fields, now));
-      return;
     }
     for (int id : ids) {
       if (id <= 0) continue;
       if (const TorrentEntry* e = c.Find(static_cast<TorrentId>(id))) {
         out.push_back(View(*e, fields, now));
       }
+    }
+    for (rpc::TorrentView& v : out) {
+      const TorrentEntry* e = c.Find(static_cast<TorrentId>(v.id));
+      if (e != nullptr && !e->super_seed.has_value()) v.super_seed = session_->config().super_seed;
     }
   });
   return out;
@@ -361,6 +365,7 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddBytes(std::string bytes,
     params.data_dir = request.download_dir.empty() ? settings_.download_dir : request.download_dir;
     params.paused = request.paused;
     params.peers = peers;
+    params.super_seed = request.super_seed;
     if (!request.files_unwanted.empty()) {
       absl::Status st =
           ApplyFileIndices(*meta, request.files_unwanted, false, &params.files_wanted);
@@ -453,7 +458,7 @@ absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,
                       settings.upload_limit || settings.upload_limited ||
                       settings.seed_ratio_limit || settings.seed_ratio_mode ||
                       settings.seed_idle_limit || settings.seed_idle_mode ||
-                      settings.queue_position;
+                      settings.queue_position || settings.super_seed;
   if (settings.files_wanted.empty() && settings.files_unwanted.empty() && !limits) {
     return absl::OkStatus();
   }
@@ -479,6 +484,7 @@ absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,
       if (settings.upload_limit) e->upload_limit = *settings.upload_limit;
       if (settings.upload_limited) e->upload_limited = *settings.upload_limited;
       c.ApplyTorrentRateLimits(*e);
+      if (settings.super_seed) c.SetSuperSeed(id, *settings.super_seed);
       if (settings.files_wanted.empty() && settings.files_unwanted.empty()) {
         if (options_.on_changed) {
           for (TorrentId t : settings.queue_position ? c.order() : std::vector<TorrentId>{id}) {

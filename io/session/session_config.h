@@ -61,6 +61,8 @@ struct SessionConfig {
   bool local_discovery = false;
   // BEP 11 peer exchange for public torrents (private ones never use it).
   bool pex = true;
+  // BEP 16 super-seeding for every torrent that does not say otherwise (AddTorrentParams).
+  bool super_seed = false;
   // SIGINT/SIGTERM stop the session (through a signalfd; see BlockStopSignals).
   bool handle_signals = true;
   // A torrent's disk error ends the session with that error (single-torrent commands); else the
@@ -107,6 +109,8 @@ struct AddTorrentParams {
   // File selection: one flag per file of the metainfo (pad files included); empty = all wanted.
   // Only pieces that touch a wanted file are fetched, and "complete" means those are had.
   std::vector<bool> files_wanted;
+  // BEP 16 super-seeding once complete; unset: SessionConfig::super_seed.
+  std::optional<bool> super_seed;
 };
 
 }  // namespace torrenty::io

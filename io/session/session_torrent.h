@@ -13,6 +13,7 @@
 #include "io/disk/file_store.h"
 #include "io/session/session_config.h"
 #include "io/session/shared_piece_claims.h"
+#include "io/session/shared_super_seed_counts.h"
 
 namespace torrenty::io {
 
@@ -29,6 +30,7 @@ struct SessionTorrent {
         shards(shards),
         meta(std::move(meta)),
         claims(this->meta->num_pieces()),
+        super_seed_counts(this->meta->num_pieces()),
         counters(new ShardTorrentCounters[static_cast<size_t>(shards)]) {}
 
   const TorrentId id;
@@ -38,6 +40,8 @@ struct SessionTorrent {
   std::unique_ptr<FileStore> store;
   // Which pieces are claimed by a shard or done: the shards' shared view of the torrent.
   SharedPieceClaims claims;
+  // BEP 16: how often each piece was handed out, over the shards (engine/torrent/super_seed.h).
+  SharedSuperSeedCounts super_seed_counts;
   engine::TorrentConfig engine_config;  // self id, port, budgets; the seed is set per shard
   // File selection: the pieces to fetch (engine::Torrent::SetWanted); empty = every piece.
   engine::Bitfield wanted;

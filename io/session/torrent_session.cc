@@ -22,6 +22,7 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
   config.dht = options.dht;
   config.local_discovery = options.local_discovery;
   config.pex = options.pex;
+  config.super_seed = options.super_seed;
   config.on_log = std::move(options.on_log);
   // Filled in below, once the TorrentSession exists to record the last progress.
   absl::StatusOr<std::unique_ptr<Session>> session = Session::Create(std::move(config));

@@ -43,6 +43,7 @@ struct SessionOptions {
   SessionConfig::Dht dht;
   bool local_discovery = false;  // SessionConfig::local_discovery
   bool pex = true;               // SessionConfig::pex
+  bool super_seed = false;       // SessionConfig::super_seed
 };
 
 class TorrentSession {

@@ -34,6 +34,24 @@ TEST(TorrentRecordTest, FilesUnwantedRoundTrip) {
   EXPECT_FALSE(DecodeTorrentRecord("d12:download-dir1:x14:files-unwantedli-1eee").ok());
 }
 
+TEST(TorrentRecordTest, SuperSeedRoundTripsAndStaysUnsetWhenAbsent) {
+  TorrentRecord r;
+  r.download_dir = "/srv/data";
+  EXPECT_EQ(EncodeTorrentRecord(r).find("super-seed"), std::string::npos);
+  for (bool on : {true, false}) {
+    r.super_seed = on;
+    const std::string bytes = EncodeTorrentRecord(r);
+    EXPECT_NE(bytes.find(on ? "10:super-seedi1e" : "10:super-seedi0e"), std::string::npos);
+    absl::StatusOr<TorrentRecord> back = DecodeTorrentRecord(bytes);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(back->super_seed, on);
+  }
+  absl::StatusOr<TorrentRecord> old = DecodeTorrentRecord("d12:download-dir1:xe");
+  ASSERT_TRUE(old.ok());
+  EXPECT_FALSE(old->super_seed.has_value());
+  EXPECT_FALSE(DecodeTorrentRecord("d12:download-dir1:x10:super-seed1:ye").ok());
+}
+
 TEST(TorrentRecordTest, RefusesBrokenRecords) {
   EXPECT_FALSE(DecodeTorrentRecord("").ok());
   EXPECT_FALSE(DecodeTorrentRecord("le").ok());

@@ -193,6 +193,29 @@ TEST_F(TransmissionRpcTest, TorrentSetConvertsKiBToBytes) {
   EXPECT_FALSE(s.seed_idle_limit.has_value());
 }
 
+// superSeed is a Torrenty extension (BEP 16): torrent-add and torrent-set take it, torrent-get
+// reports it, and a client that never sends it leaves it unset.
+TEST_F(TransmissionRpcTest, SuperSeedExtension) {
+  ASSERT_EQ(Raw(R"({"method":"torrent-set","arguments":{"ids":[1],"superSeed":true}})")["result"],
+            "success");
+  ASSERT_EQ(Raw(R"({"method":"torrent-set","arguments":{"ids":[1],"uploadLimit":1}})")["result"],
+            "success");
+  ASSERT_EQ(backend_.sets.size(), 2u);
+  EXPECT_EQ(backend_.sets[0].second.super_seed, true);
+  EXPECT_FALSE(backend_.sets[1].second.super_seed.has_value());
+  EXPECT_NE(Raw(R"({"method":"torrent-set","arguments":{"ids":[1],"superSeed":"yes"}})")["result"],
+            "success");
+  ASSERT_EQ(
+      Raw(R"({"method":"torrent-add","arguments":{"metainfo":"ZA==","superSeed":false}})")["result"],
+      "success");
+  ASSERT_FALSE(backend_.adds.empty());
+  EXPECT_EQ(backend_.adds.back().super_seed, false);
+  const json got = Raw(R"({"method":"torrent-get","arguments":{"fields":["id","superSeed"]}})");
+  ASSERT_EQ(got["result"], "success");
+  ASSERT_FALSE(got["arguments"]["torrents"].empty());
+  EXPECT_TRUE(got["arguments"]["torrents"][0].contains("superSeed"));
+}
+
 TEST_F(TransmissionRpcTest, TorrentSetEmptyFileListMeansEveryFile) {
   ASSERT_EQ(
       Raw(R"({"method":"torrent-set","arguments":{"ids":[1,2],"files-wanted":[]}})")["result"],

@@ -61,6 +61,8 @@ constexpr char kServeUsage[] =
     "  --hash-threads N       SHA-1 workers (default 2)\n"
     "  --no-lsd               no local peer discovery (BEP 14 multicast on the LAN)\n"
     "  --no-pex               no peer exchange (BEP 11) with connected peers\n"
+    "  --super-seed           BEP 16 super-seeding for every complete torrent that has no\n"
+    "                         superSeed of its own (torrent-add/torrent-set superSeed)\n"
     "  --piece-memory SIZE    memory for pieces being assembled, all torrents (default 32M)\n"
     "  --seed-ratio R         stop seeding a torrent once it uploaded R times its size\n"
     "                         (session-set seedRatioLimit; saved in the state dir)\n"
@@ -109,7 +111,8 @@ int ParseServeArgs(int argc, char** argv, ServeArgs* out) {
     } else if (TakeValue(argc, argv, &i, "--watch", &value, &missing)) {
       if (missing || value.empty()) return UsageError(cmd, "--watch needs a folder");
       out->watch_dir = value;
-    } else if (const FlagParse f = TakeSessionFlag(cmd, argc, argv, &i, &out->session);
+    } else if (const FlagParse f = TakeSessionFlag(cmd, argc, argv, &i, &out->session,
+                                                   {.super_seed = true});
                f != FlagParse::kNotMine) {
       if (f == FlagParse::kBad) return 2;
     } else if (TakeValue(argc, argv, &i, "--rpc-port", &value, &missing)) {
@@ -190,6 +193,7 @@ class Server {
     r.download_limited = e->download_limited;
     r.upload_limit = e->upload_limit;
     r.upload_limited = e->upload_limited;
+    r.super_seed = e->super_seed;
     const Written now{r.paused, r.done_date, r.downloaded, r.uploaded, r.files_unwanted, Limits(r)};
     auto [it, inserted] = written_.try_emplace(id, now);
     if (!inserted && it->second == now) return;
@@ -319,6 +323,7 @@ class Server {
       e->download_limited = s.record.download_limited;
       e->upload_limit = s.record.upload_limit;
       e->upload_limited = s.record.upload_limited;
+      e->super_seed = s.record.super_seed;
       session_->coordinator().ApplyTorrentRateLimits(*e);
       positions.emplace_back(s.record.queue_position, *id);
       written_[*id] = Written{s.record.paused,   s.record.done_date,      s.record.downloaded,
@@ -427,7 +432,8 @@ class Server {
   };
   static std::array<int64_t, 10> Limits(const engine::TorrentRecord& r) {
     // The queue position is left out: the queue file keeps the order (SaveQueue).
-    return {r.finished,         0,                  r.seed_ratio_mode,  r.seed_ratio_milli,
+    const int64_t super_seed = r.super_seed.has_value() ? 1 + *r.super_seed : 0;
+    return {r.finished,         super_seed,         r.seed_ratio_mode,  r.seed_ratio_milli,
             r.seed_idle_mode,   r.seed_idle_minutes, r.download_limit,  r.download_limited,
             r.upload_limit,     r.upload_limited};
   }

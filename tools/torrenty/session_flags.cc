@@ -108,6 +108,8 @@ FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, 
     out->dht = false;
   } else if (arg == "--no-lsd") {
     out->local_discovery = false;
+  } else if (set.super_seed && arg == "--super-seed") {
+    out->super_seed = true;
   } else if (arg == "--no-pex") {
     out->pex = false;
   } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {

@@ -29,6 +29,7 @@ struct SessionFlags {
   std::vector<std::string> dht_bootstrap;
   bool local_discovery = true;  // --no-lsd clears it
   bool pex = true;              // --no-pex clears it
+  bool super_seed = false;      // --super-seed (seed, serve): BEP 16
 
   bool quiet() const { return verbosity == io::Verbosity::kQuiet; }
 
@@ -48,6 +49,7 @@ struct SessionFlags {
     config->verbosity = verbosity;
     config->local_discovery = local_discovery;
     config->pex = pex;
+    config->super_seed = super_seed;
   }
   // The DHT settings, with the state file that keeps its nodes between runs.
   io::SessionConfig::Dht Dht(std::string state_file) const;
@@ -59,6 +61,7 @@ std::string DefaultDhtStateFile();
 // Flags a command may leave out of the shared set; it then reports them as unknown options.
 struct SessionFlagSet {
   bool piece_memory = true;
+  bool super_seed = false;
 };
 
 enum class FlagParse {

@@ -82,6 +82,9 @@ constexpr char kSeedUsage[] =
     "  --max-upload-rate R    upload limit, bytes/s (default 0 = none)\n"
     "  --no-lsd             no local peer discovery (BEP 14 multicast on the LAN)\n"
     "  --no-pex             no peer exchange (BEP 11) with connected peers\n"
+    "  --super-seed         BEP 16 super-seeding: show each peer one piece at a time and\n"
+    "                       hand every piece out once before any twice, so the peers spread\n"
+    "                       the pieces among themselves (for the first seed of a swarm)\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
     "                       and per tracker reply\n"
     "  -q, --quiet          print nothing but errors\n";
@@ -122,7 +125,8 @@ int ParseTransferArgs(absl::string_view cmd, int argc, char** argv, bool is_seed
       out->dir = value;
       out->dir_given = true;
     } else if (const FlagParse f =
-                   TakeSessionFlag(cmd, argc, argv, &i, &out->session, {.piece_memory = !is_seed});
+                   TakeSessionFlag(cmd, argc, argv, &i, &out->session,
+                                   {.piece_memory = !is_seed, .super_seed = is_seed});
                f != FlagParse::kNotMine) {
       if (f == FlagParse::kBad) return 2;
     } else if (TakeValue(argc, argv, &i, "--peer", &value, &missing)) {
