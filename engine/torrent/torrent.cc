@@ -561,7 +561,15 @@ void Torrent::FillRequests(PeerSession& peer) {
 
 void Torrent::HandleHashResult(uint32_t piece, bool ok, PieceBuffer buffer, Instant /*now*/) {
   std::vector<PeerAddress> to_ban;
+  const bool web = assembly_.IsWebPiece(piece);
   const bool restarted = assembly_.HandleHashResult(piece, ok, std::move(buffer), &to_ban);
+  if (web) {
+    Action a;
+    a.type = Action::Type::kWebPieceHashed;
+    a.piece = piece;
+    a.length = ok ? 1 : 0;
+    Emit(std::move(a));
+  }
   Ban(to_ban);
   if (restarted) {
     for (auto& [key, peer] : peers_) FillRequests(*peer);

@@ -61,6 +61,9 @@ struct SessionConfig {
   bool local_discovery = false;
   // BEP 11 peer exchange for public torrents (private ones never use it).
   bool pex = true;
+  // BEP 19 web seeds (`url-list`), and a cap on their traffic per torrent in bytes/s (0: none).
+  bool web_seeds = true;
+  int64_t web_seed_max_rate = 0;
   // SIGINT/SIGTERM stop the session (through a signalfd; see BlockStopSignals).
   bool handle_signals = true;
   // A torrent's disk error ends the session with that error (single-torrent commands); else the

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "io/session/shard.h"
+#include "io/webseed/web_seed_driver.h"
 
 namespace torrenty::io {
 
@@ -100,6 +101,8 @@ struct Shard::ShardTorrent {
   engine::Instant next_timeout{0};
   bool dirty = true;
   bool draining = false;  // deactivated: released once its peers, hashes and writes are done
+  std::unique_ptr<WebSeedDriver> web;  // on the one shard that drives its web seeds
+  engine::Instant web_poll_at = kNoDeadline;
 };
 
 struct Shard::Conn {

@@ -61,6 +61,8 @@ constexpr char kServeUsage[] =
     "  --hash-threads N       SHA-1 workers (default 2)\n"
     "  --no-lsd               no local peer discovery (BEP 14 multicast on the LAN)\n"
     "  --no-pex               no peer exchange (BEP 11) with connected peers\n"
+    "  --no-web-seeds         ignore torrents' web seeds (BEP 19 url-list)\n"
+    "  --web-seed-max-rate R  cap on each torrent's web-seed traffic, bytes/s (default 0 = none)\n"
     "  --piece-memory SIZE    memory for pieces being assembled, all torrents (default 32M)\n"
     "  --seed-ratio R         stop seeding a torrent once it uploaded R times its size\n"
     "                         (session-set seedRatioLimit; saved in the state dir)\n"

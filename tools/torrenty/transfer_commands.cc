@@ -59,6 +59,8 @@ constexpr char kDownloadUsage[] =
     "  --max-upload-rate R    upload limit, bytes/s (default 0 = none)\n"
     "  --no-lsd             no local peer discovery (BEP 14 multicast on the LAN)\n"
     "  --no-pex             no peer exchange (BEP 11) with connected peers\n"
+    "  --no-web-seeds       ignore the torrent's web seeds (BEP 19 url-list)\n"
+    "  --web-seed-max-rate R  cap on web-seed (HTTP origin) traffic, bytes/s (default 0 = none)\n"
     "  --piece-memory BYTES memory for pieces in flight (default 32M; K/M/G suffixes); when\n"
     "                       it is used up fewer requests go out instead of memory growing\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
