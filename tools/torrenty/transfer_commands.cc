@@ -467,8 +467,10 @@ int RunDownload(int argc, char** argv) {
       return Fail("download", st.message());
     }
   }
-  // The DHT and local discovery may still find peers, except for a private torrent.
-  if (meta->trackers.empty() && args.peers.empty() && !have->all() &&
+  // The DHT and local discovery may still find peers, except for a private torrent; web seeds
+  // (BEP 19) are a source too.
+  const bool web_seeds = args.session.web_seeds && !meta->web_seeds.empty();
+  if (meta->trackers.empty() && args.peers.empty() && !have->all() && !web_seeds &&
       (meta->is_private || (!args.session.dht && !args.session.local_discovery))) {
     return Fail("download", "the torrent has no trackers; give peers with --peer HOST:PORT");
   }
