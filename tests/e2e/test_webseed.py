@@ -8,6 +8,7 @@ import threading
 import time
 import unittest
 
+import test_serve
 from harness import (MiB, KiB, TorrentyTestCase, free_port, make_tree, write_random_file)
 
 
@@ -246,6 +247,26 @@ class WebSeedTest(TorrentyTestCase):
                                 timeout=15)
         self.assertEqual(res.returncode, 2)
         self.assertIn("--web-seed-max-rate needs bytes per second", res.stderr)
+
+
+class WebSeedServe(test_serve.ServeCase):
+
+    def test_serve_downloads_from_web_seeds(self):
+        www = self.path("www")
+        write_random_file(www / "s1.bin", 2 * MiB + 1)
+        write_random_file(www / "s2.bin", 1 * MiB + 2)
+        o = Origin(www)
+        self.addCleanup(o.stop)
+        serve = self.start_serve(self.path("state"), self.path("dl"))
+        for name in ("s1.bin", "s2.bin"):
+            t = self.path(f"{name}.torrent")
+            res = self.run_torrenty(["create", www / name, "--web-seed", o.url(), "-o", t],
+                                    timeout=60, name="torrenty-create")
+            self.assertTorrentyOk(res, "torrenty create")
+            self.add(serve, t)
+        self.wait_done(serve, ["s1.bin", "s2.bin"], 60)
+        self.assertSameData(www / "s1.bin", self.path("dl", "s1.bin"))
+        self.assertSameData(www / "s2.bin", self.path("dl", "s2.bin"))
 
 
 if __name__ == "__main__":
