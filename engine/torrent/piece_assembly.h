@@ -77,6 +77,13 @@ class PieceAssembly {
   void CancelWebPiece(uint32_t piece);
   bool IsWebPiece(uint32_t piece) const;
   PieceClaims::State ClaimState(uint32_t piece) const { return claims_->Get(piece); }
+  // What peers announced, for the web seeds of whichever shard drives them.
+  void NotePeerHas(uint32_t piece) { claims_->NotePeerHas(piece); }
+  void NotePeerHas(const Bitfield& has) {
+    for (uint32_t p = 0; p < has.size(); ++p)
+      if (has.Get(p)) claims_->NotePeerHas(p);
+  }
+  bool PeerHasAnywhere(uint32_t piece) const { return claims_->PeerHas(piece); }
   // Gives the buffers kept for reuse back to the memory budget.
   void FreeBuffers();
   // The same, when another shard is short of piece memory.

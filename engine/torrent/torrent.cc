@@ -394,6 +394,7 @@ bool Torrent::HandleBitfield(PeerSession& peer, absl::Span<const uint8_t> bits) 
     return false;
   }
   picker_.AddPeer(peer.has);
+  assembly_.NotePeerHas(peer.has);
   if (peer.has.all() && complete()) {
     Close(peer, CloseReason::kBothSeeds);
     return false;
@@ -421,6 +422,7 @@ bool Torrent::HandleHave(PeerSession& peer, uint32_t piece) {
   if (peer.has.Get(piece)) return true;
   peer.has.Set(piece);
   picker_.AddHave(piece);
+  assembly_.NotePeerHas(piece);
   if (peer.has.all() && complete()) {
     Close(peer, CloseReason::kBothSeeds);
     return false;

@@ -105,7 +105,11 @@ class Torrent {
   // --- web seeds (engine/webseed; torrent_webseed.cc) ---
   // Wanted, not had, and no shard is fetching it.
   bool WebSeedFetchable(uint32_t piece) const;
-  uint32_t Availability(uint32_t piece) const { return picker_.Availability(piece); }
+  // Peers here that have the piece, or 1 when only a peer of another shard announced it.
+  uint32_t Availability(uint32_t piece) const {
+    const uint32_t here = picker_.Availability(piece);
+    return here > 0 ? here : (assembly_.PeerHasAnywhere(piece) ? 1 : 0);
+  }
   // Claims the piece and takes its buffer within the memory budget; false: not now.
   bool StartWebSeedPiece(uint32_t piece);
   // Bytes of a started piece; once all are in it is hashed (kHashPiece), and its outcome is

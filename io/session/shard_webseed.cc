@@ -29,7 +29,16 @@ void Shard::MaybeStartWebSeeds(SessionTorrent* t) {
   cfg.max_rate = env_->web_seed_max_rate;
   absl::BitGen gen;
   cfg.seed = absl::Uniform<uint64_t>(gen);
-  st->web = std::make_unique<WebSeedDriver>(t->id, meta, st->engine.get(), web_fetcher_.get(), cfg);
+  auto elsewhere = [t, me = index_] {
+    int64_t sum = 0;
+    for (int i = 0; i < t->shards; ++i) {
+      if (i != me)
+        sum += t->counters[static_cast<size_t>(i)].downloaded.load(std::memory_order_relaxed);
+    }
+    return sum;
+  };
+  st->web = std::make_unique<WebSeedDriver>(t->id, meta, st->engine.get(), web_fetcher_.get(), cfg,
+                                            std::move(elsewhere));
   st->web_poll_at = now_;
 }
 

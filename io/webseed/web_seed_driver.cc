@@ -18,11 +18,13 @@ constexpr int kRequestTimeoutMs = 600'000;
 
 class WebSeedDriver::Host final : public engine::webseed::WebSeedHost {
  public:
-  explicit Host(engine::Torrent* t) : t_(t) {}
+  Host(engine::Torrent* t, std::function<int64_t()> elsewhere)
+      : t_(t), elsewhere_(std::move(elsewhere)) {}
   bool Fetchable(uint32_t piece) const override { return t_->WebSeedFetchable(piece); }
   uint32_t Availability(uint32_t piece) const override { return t_->Availability(piece); }
   int64_t PeerPayload() const override {
-    return t_->stats().downloaded_payload - t_->stats().web_seed_payload;
+    return t_->stats().downloaded_payload - t_->stats().web_seed_payload +
+           (elsewhere_ ? elsewhere_() : 0);
   }
   bool Start(uint32_t piece) override { return t_->StartWebSeedPiece(piece); }
   void Data(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data) override {
@@ -32,16 +34,18 @@ class WebSeedDriver::Host final : public engine::webseed::WebSeedHost {
 
  private:
   engine::Torrent* t_;
+  std::function<int64_t()> elsewhere_;
 };
 
 WebSeedDriver::WebSeedDriver(uint32_t torrent_id, const engine::Metainfo& meta,
                              engine::Torrent* torrent, HttpFetcher* fetcher,
-                             engine::webseed::WebSeedConfig config)
+                             engine::webseed::WebSeedConfig config,
+                             std::function<int64_t()> elsewhere)
     : torrent_id_(torrent_id),
       torrent_(torrent),
       fetcher_(fetcher),
       max_rate_(config.max_rate),
-      host_(std::make_unique<Host>(torrent)),
+      host_(std::make_unique<Host>(torrent, std::move(elsewhere))),
       seeds_(meta, meta.web_seeds, config) {}
 
 WebSeedDriver::~WebSeedDriver() = default;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,8 +26,11 @@ class WebSeedDriver {
     return static_cast<uint32_t>(request_id >> kIdShift);
   }
 
+  // `elsewhere` returns the payload the torrent's other shards received (they publish it once a
+  // second): peers delivering anywhere count for the origin budget.
   WebSeedDriver(uint32_t torrent_id, const engine::Metainfo& meta, engine::Torrent* torrent,
-                HttpFetcher* fetcher, engine::webseed::WebSeedConfig config);
+                HttpFetcher* fetcher, engine::webseed::WebSeedConfig config,
+                std::function<int64_t()> elsewhere);
   ~WebSeedDriver();
   WebSeedDriver(const WebSeedDriver&) = delete;
   WebSeedDriver& operator=(const WebSeedDriver&) = delete;
