@@ -37,6 +37,10 @@ struct PieceAssembly::PieceInFlight {
   // blocks of the failed copies. A peer racing honest ones with a block here and there sent few,
   // and one that sent many must then send the whole piece and be judged by it.
   PeerAddress preferred{};
+  // Fetched whole from a web seed (engine/webseed): its blocks are never offered to peers and
+  // `web_left` bytes are still to come.
+  bool web = false;
+  int64_t web_left = 0;
 
   // Marks block `b` requested from `peer` and describes it in `out`.
   void Take(uint32_t b, const PeerSession& peer, BlockRequest* out) {
@@ -475,6 +479,14 @@ bool PieceAssembly::HandleHashResult(uint32_t piece, bool ok, PieceBuffer buffer
     pf.single_source = true;
   }
   if (pf.single_source) pf.preferred = TopSender(piece);
+  if (pf.web) {
+    // The web seed is judged by its own driver (engine/webseed); the piece is free again for
+    // peers and servers alike.
+    claims_->Release(piece);
+    picker_.SetInProgress(piece, false);
+    DropInFlight(piece);
+    return true;
+  }
   // Start the piece over; its blocks go back to the picker.
   ResetBlocks(pf);
   for (auto& [key, peer] : peers_) peer->ForgetPiece(piece);
@@ -490,6 +502,59 @@ bool PieceAssembly::HandlePieceWritten(uint32_t piece, bool ok, PieceBuffer buff
   it->second->buffer = std::move(buffer);
   if (ok) DropInFlight(piece);
   return true;
+}
+
+bool PieceAssembly::StartWebPiece(uint32_t piece) {
+  if (in_flight_.size() >= pieces_in_flight_max_ || in_flight_.contains(piece)) return false;
+  if (!claims_->TryClaim(piece)) return false;
+  PieceBuffer buffer;
+  if (!TakeBuffer(&buffer)) {
+    claims_->Release(piece);
+    return false;
+  }
+  PieceInFlight& pf = *StartPiece(piece, /*owns_claim=*/true, std::move(buffer));
+  if (pf.hashing) return true;  // nothing but pad
+  // Every block counts as received, so no peer is asked for one; web_left tracks the bytes.
+  pf.web = true;
+  pf.web_left = pf.size;
+  pf.single_source = false;
+  std::fill(pf.state.begin(), pf.state.end(), PieceInFlight::kReceived);
+  pf.free_blocks = 0;
+  pf.received = static_cast<uint32_t>(pf.state.size());
+  return true;
+}
+
+bool PieceAssembly::AcceptWebData(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data) {
+  auto it = in_flight_.find(piece);
+  if (it == in_flight_.end() || !it->second->web || it->second->hashing) return false;
+  PieceInFlight& pf = *it->second;
+  if (begin > pf.size || data.size() > pf.size - begin ||
+      static_cast<int64_t>(data.size()) > pf.web_left) {
+    return false;
+  }
+  std::memcpy(pf.buffer.data() + begin, data.data(), data.size());
+  pf.web_left -= static_cast<int64_t>(data.size());
+  stats_.downloaded_payload += static_cast<int64_t>(data.size());
+  stats_.web_seed_payload += static_cast<int64_t>(data.size());
+  if (pf.web_left == 0) {
+    pf.hashing = true;
+    EmitHash(pf);
+  }
+  return true;
+}
+
+void PieceAssembly::CancelWebPiece(uint32_t piece) {
+  auto it = in_flight_.find(piece);
+  if (it == in_flight_.end() || !it->second->web || it->second->hashing) return;
+  stats_.wasted_bytes += it->second->size - it->second->web_left;
+  claims_->Release(piece);
+  picker_.SetInProgress(piece, false);
+  DropInFlight(piece);
+}
+
+bool PieceAssembly::IsWebPiece(uint32_t piece) const {
+  auto it = in_flight_.find(piece);
+  return it != in_flight_.end() && it->second->web;
 }
 
 void PieceAssembly::HandleRemoteHave(uint32_t piece) {

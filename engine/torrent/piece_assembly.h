@@ -68,6 +68,22 @@ class PieceAssembly {
   // Another shard has the piece: stop fetching it unless our copy is being hashed or written
   // (its buffer is out with that operation until the result brings it back).
   void HandleRemoteHave(uint32_t piece);
+  // Web seeds (engine/webseed): a piece fetched whole over HTTP. StartWebPiece claims it and
+  // takes a buffer within the budget (false: claimed elsewhere, or no memory); its bytes come
+  // through AcceptWebData (false: not a web piece in progress, or out of bounds) and it is
+  // hashed once all are in. CancelWebPiece gives up one whose bytes are not all in.
+  bool StartWebPiece(uint32_t piece);
+  bool AcceptWebData(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data);
+  void CancelWebPiece(uint32_t piece);
+  bool IsWebPiece(uint32_t piece) const;
+  PieceClaims::State ClaimState(uint32_t piece) const { return claims_->Get(piece); }
+  // What peers announced, for the web seeds of whichever shard drives them.
+  void NotePeerHas(uint32_t piece) { claims_->NotePeerHas(piece); }
+  void NotePeerHas(const Bitfield& has) {
+    for (uint32_t p = 0; p < has.size(); ++p)
+      if (has.Get(p)) claims_->NotePeerHas(p);
+  }
+  bool PeerHasAnywhere(uint32_t piece) const { return claims_->PeerHas(piece); }
   // Gives the buffers kept for reuse back to the memory budget.
   void FreeBuffers();
   // The same, when another shard is short of piece memory.

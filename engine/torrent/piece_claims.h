@@ -23,6 +23,13 @@ class PieceClaims {
   virtual void Release(uint32_t piece) = 0;
   // -> Have, whatever the state was.
   virtual void MarkHave(uint32_t piece) = 0;
+  // Some peer on some shard said it has the piece since the torrent started (set only): the
+  // origin budget of web seeds (engine/webseed) leaves such pieces to peers.
+  virtual void NotePeerHas(uint32_t piece) { (void)piece; }
+  virtual bool PeerHas(uint32_t piece) const {
+    (void)piece;
+    return false;
+  }
 };
 
 // The table of a torrent that only one shard (or one test) downloads.

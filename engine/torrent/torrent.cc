@@ -405,6 +405,7 @@ bool Torrent::HandleBitfield(PeerSession& peer, absl::Span<const uint8_t> bits) 
   }
   picker_.AddPeer(peer.has);
   SuperSeedSeen(peer, std::nullopt);
+  assembly_.NotePeerHas(peer.has);
   if (peer.has.all() && complete()) {
     Close(peer, CloseReason::kBothSeeds);
     return false;
@@ -433,6 +434,7 @@ bool Torrent::HandleHave(PeerSession& peer, uint32_t piece) {
   peer.has.Set(piece);
   picker_.AddHave(piece);
   SuperSeedSeen(peer, piece);
+  assembly_.NotePeerHas(piece);
   if (peer.has.all() && complete()) {
     Close(peer, CloseReason::kBothSeeds);
     return false;
@@ -577,7 +579,15 @@ void Torrent::FillRequests(PeerSession& peer) {
 
 void Torrent::HandleHashResult(uint32_t piece, bool ok, PieceBuffer buffer, Instant /*now*/) {
   std::vector<PeerAddress> to_ban;
+  const bool web = assembly_.IsWebPiece(piece);
   const bool restarted = assembly_.HandleHashResult(piece, ok, std::move(buffer), &to_ban);
+  if (web) {
+    Action a;
+    a.type = Action::Type::kWebPieceHashed;
+    a.piece = piece;
+    a.length = ok ? 1 : 0;
+    Emit(std::move(a));
+  }
   Ban(to_ban);
   if (restarted) {
     for (auto& [key, peer] : peers_) FillRequests(*peer);

@@ -109,6 +109,21 @@ class Torrent {
   // Closes every connection (kClose actions), e.g. on SIGTERM.
   void Shutdown();
 
+  // --- web seeds (engine/webseed; torrent_webseed.cc) ---
+  // Wanted, not had, and no shard is fetching it.
+  bool WebSeedFetchable(uint32_t piece) const;
+  // Peers here that have the piece, or 1 when only a peer of another shard announced it.
+  uint32_t Availability(uint32_t piece) const {
+    const uint32_t here = picker_.Availability(piece);
+    return here > 0 ? here : (assembly_.PeerHasAnywhere(piece) ? 1 : 0);
+  }
+  // Claims the piece and takes its buffer within the memory budget; false: not now.
+  bool StartWebSeedPiece(uint32_t piece);
+  // Bytes of a started piece; once all are in it is hashed (kHashPiece), and its outcome is
+  // reported with kWebPieceHashed after the usual handling.
+  void HandleWebSeedData(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data);
+  void CancelWebSeedPiece(uint32_t piece);
+
   // --- outputs ---
   // The earliest time HandleTick has work to do: handshake, idle and snub timeouts, keep-alives,
   // the choke round and optimistic rotation, reconnect backoff, asking the tracker for peers;

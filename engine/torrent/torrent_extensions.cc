@@ -18,6 +18,7 @@ bool Torrent::HandleHaveAllNone(PeerSession& peer, bool all) {
   peer.has = Bitfield(num_pieces_);
   if (all) peer.has.SetAll();
   picker_.AddPeer(peer.has);
+  assembly_.NotePeerHas(peer.has);
   LogPeer(peer, all ? "received have_all" : "received have_none");
   SuperSeedSeen(peer, std::nullopt);
   if (peer.has.all() && complete()) {

@@ -80,17 +80,18 @@ const char* CloseReasonName(CloseReason r);
 
 struct Action {
   enum class Type {
-    kFlush,       // peer has bytes to send: drain NextSend(peer)
-    kClose,       // close the peer's socket; the engine has already forgotten it
-    kConnect,     // dial address; report HandlePeerConnected / HandleConnectFailed
-    kHashPiece,   // verify `buffer` against piece's hash, then HandleHashResult with it
-    kWritePiece,  // write verified `buffer` to disk, then HandlePieceWritten with it
-    kReadBlock,   // read [begin, begin+length) of verified piece, then HandleBlockRead
-    kPieceDone,   // piece verified and on disk (for progress and resume)
-    kComplete,    // every wanted piece is verified and on disk (Torrent::done())
-    kNeedPeers,   // out of connectable peers: ask the tracker for more
-    kFatal,       // unrecoverable (disk error): stop with `message`
-    kLog,         // a notable decision worth one log line (`message`)
+    kFlush,           // peer has bytes to send: drain NextSend(peer)
+    kClose,           // close the peer's socket; the engine has already forgotten it
+    kConnect,         // dial address; report HandlePeerConnected / HandleConnectFailed
+    kHashPiece,       // verify `buffer` against piece's hash, then HandleHashResult with it
+    kWritePiece,      // write verified `buffer` to disk, then HandlePieceWritten with it
+    kReadBlock,       // read [begin, begin+length) of verified piece, then HandleBlockRead
+    kPieceDone,       // piece verified and on disk (for progress and resume)
+    kComplete,        // every wanted piece is verified and on disk (Torrent::done())
+    kNeedPeers,       // out of connectable peers: ask the tracker for more
+    kFatal,           // unrecoverable (disk error): stop with `message`
+    kLog,             // a notable decision worth one log line (`message`)
+    kWebPieceHashed,  // a piece fetched from a web seed passed (`length` 1) or failed its hash
   };
   Type type = Type::kFlush;
   PeerKey peer = 0;
@@ -107,7 +108,8 @@ struct Action {
 };
 
 struct TorrentStats {
-  int64_t downloaded_payload = 0;  // bytes of blocks accepted
+  int64_t downloaded_payload = 0;  // bytes of blocks accepted, web-seed bytes included
+  int64_t web_seed_payload = 0;    // bytes accepted from web seeds
   int64_t uploaded_payload = 0;
   int64_t verified_bytes = 0;  // bytes of pieces verified and on disk
   int64_t wasted_bytes = 0;    // duplicate or unrequested blocks, failed pieces

@@ -48,6 +48,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(SessionConfig config) {
   env.bind_address = s->config_.bind_address;
   env.bind_given = s->config_.bind_given;
   env.max_open_files = s->config_.max_open_files;
+  env.web_seeds = s->config_.web_seeds;
+  env.web_seed_max_rate = s->config_.web_seed_max_rate;
   for (int i = 0; i < threads; ++i) s->shards_.push_back(std::make_unique<Shard>(i, &env));
   for (auto& shard : s->shards_) env.inboxes.push_back(&shard->inbox());
 

@@ -63,6 +63,9 @@ struct SessionConfig {
   bool pex = true;
   // BEP 16 super-seeding for every torrent that does not say otherwise (AddTorrentParams).
   bool super_seed = false;
+  // BEP 19 web seeds (`url-list`), and a cap on their traffic per torrent in bytes/s (0: none).
+  bool web_seeds = true;
+  int64_t web_seed_max_rate = 0;
   // SIGINT/SIGTERM stop the session (through a signalfd; see BlockStopSignals).
   bool handle_signals = true;
   // A torrent's disk error ends the session with that error (single-torrent commands); else the

@@ -70,6 +70,7 @@ absl::Status Shard::Init() {
         it->second->engine->HandleBlockRead(r.peer, r.piece, r.begin, data, st, now_);
       });
   inbox_c_ = MakeCompletion<&Shard::OnInbox>(this);
+  web_c_ = MakeCompletion<&Shard::OnWebEvent>(this);
   hash_c_ = MakeCompletion<&Shard::OnHashEvent>(this);
   accept_c_ = MakeCompletion<&Shard::OnAccept>(this);
   return absl::OkStatus();
@@ -193,6 +194,11 @@ Instant Shard::AfterTurn(Instant now) {
       if (st->next_timeout.ms <= now.ms) due_.push_back(st.get());
     }
   }
+  for (auto& [id, st] : instances_) {
+    if (st->web != nullptr && !stopping_ && !st->draining && st->web_poll_at.ms <= now.ms) {
+      PollWebSeeds(*st);
+    }
+  }
   for (ShardTorrent* st : due_) {
     st->engine->HandleTick(now);
     Drain(*st);
@@ -205,7 +211,10 @@ Instant Shard::AfterTurn(Instant now) {
   auto at = [&next](Instant t) { next.ms = std::min(next.ms, t.ms); };
   if (!instances_.empty()) at(Instant{last_publish_.ms + kPublishMs});
   for (auto& [id, st] : instances_) {
-    if (!stopping_ && !st->draining) at(st->next_timeout);
+    if (!stopping_ && !st->draining) {
+      at(st->next_timeout);
+      if (st->web != nullptr) at(st->web_poll_at);
+    }
   }
   if (!throttled_.empty()) at(throttle_wake_);
   if (stopping_) at(stop_deadline_);
@@ -284,6 +293,7 @@ void Shard::OnInbox(int32_t, uint32_t) {
       case ShardMessage::Type::kActivate:
         known_[m.torrent->id] = m.torrent;
         by_hash_[m.torrent->meta->info_hash] = m.torrent;
+        if (!stopping_) MaybeStartWebSeeds(m.torrent);
         break;
       case ShardMessage::Type::kDeactivate:
         Deactivate(m.id);
@@ -538,6 +548,13 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
     }
     case Action::Type::kLog:
       Log(id, a.message, a.verbose);
+      break;
+    case Action::Type::kWebPieceHashed:
+      if (st.web != nullptr) {
+        st.web->HandlePieceHashed(a.piece, a.length != 0, now_);
+        WebSeedLogs(st);
+        st.web_poll_at = now_;
+      }
       break;
     case Action::Type::kFatal: {
       CoordinatorMessage m;

@@ -28,6 +28,7 @@
 #include "io/session/read_cache.h"
 #include "io/session/session_torrent.h"
 #include "io/session/shared_piece_memory.h"
+#include "io/tracker/http_fetcher.h"
 
 namespace torrenty::io {
 
@@ -46,6 +47,9 @@ struct ShardEnv {
   bool bind_given = false;
   int64_t read_cache_bytes = 32 << 20;  // over all shards
   int max_open_files = 512;             // over all shards
+  // BEP 19 web seeds (--no-web-seeds clears it) and their cap per torrent, bytes/s (0: none).
+  bool web_seeds = true;
+  int64_t web_seed_max_rate = 0;
 };
 
 class Shard {
@@ -111,6 +115,12 @@ class Shard {
   void MaybeFree(Conn& c);
   void OnClose(Conn& c, int32_t res);
 
+  // Web seeds (shard_webseed.cc): a torrent's are driven by shard id % shards.
+  void MaybeStartWebSeeds(SessionTorrent* t);
+  void OnWebEvent(int32_t res, uint32_t flags);
+  void PollWebSeeds(ShardTorrent& st);
+  void WebSeedLogs(ShardTorrent& st);
+
   // Disk and hashing
   void OnHashEvent(int32_t res, uint32_t flags);
   void PumpWrites(ShardTorrent& st);
@@ -150,6 +160,12 @@ class Shard {
   };
   std::deque<Throttled> throttled_;
   engine::Instant throttle_wake_{};
+
+  // Made with the first torrent whose web seeds this shard drives.
+  std::unique_ptr<HttpFetcher> web_fetcher_;
+  uint64_t web_evt_ = 0;
+  Completion web_c_;
+  std::vector<HttpResult> web_results_;
 
   std::unique_ptr<ReadCache> cache_;
   std::deque<BlockRead> read_backlog_;

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "io/session/shard.h"
+#include "io/webseed/web_seed_driver.h"
 
 namespace torrenty::io {
 
@@ -104,6 +105,8 @@ struct Shard::ShardTorrent {
   // pex_generation, so an unchanged set costs one comparison per publish.
   uint64_t pex_generation_reported = 0;
   std::vector<engine::pex::PexPeer> pex_reported;
+  std::unique_ptr<WebSeedDriver> web;  // on the one shard that drives its web seeds
+  engine::Instant web_poll_at = kNoDeadline;
 };
 
 struct Shard::Conn {

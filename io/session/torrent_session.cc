@@ -4,8 +4,9 @@
 
 namespace torrenty::io {
 
-absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
-    const engine::Metainfo& meta, const engine::Bitfield& have, SessionOptions options) {
+absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const engine::Metainfo& meta,
+                                                                       const engine::Bitfield& have,
+                                                                       SessionOptions options) {
   SessionConfig config;
   config.port = options.port;
   config.port_explicit = options.port_explicit;
@@ -23,6 +24,8 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(
   config.local_discovery = options.local_discovery;
   config.pex = options.pex;
   config.super_seed = options.super_seed;
+  config.web_seeds = options.web_seeds;
+  config.web_seed_max_rate = options.web_seed_max_rate;
   config.on_log = std::move(options.on_log);
   // Filled in below, once the TorrentSession exists to record the last progress.
   absl::StatusOr<std::unique_ptr<Session>> session = Session::Create(std::move(config));

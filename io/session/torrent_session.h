@@ -33,17 +33,19 @@ struct SessionOptions {
   std::vector<bool> files_wanted;
   int hash_threads = 2;
   int64_t piece_memory_bytes = int64_t{32} << 20;
-  int threads = 0;           // shards; 0 = one per online CPU
-  int max_open_files = 512;  // SessionConfig::max_open_files
+  int threads = 0;                                     // shards; 0 = one per online CPU
+  int max_open_files = 512;                            // SessionConfig::max_open_files
   int64_t max_download_rate = 0, max_upload_rate = 0;  // bytes/s; 0 = unlimited
   // Called on the coordinator thread about once a second and once at the end.
   std::function<void(const SessionProgress&)> on_progress;
   std::function<void(const std::string&)> on_log;
   Verbosity verbosity = Verbosity::kNormal;
   SessionConfig::Dht dht;
-  bool local_discovery = false;  // SessionConfig::local_discovery
-  bool pex = true;               // SessionConfig::pex
-  bool super_seed = false;       // SessionConfig::super_seed
+  bool local_discovery = false;   // SessionConfig::local_discovery
+  bool pex = true;                // SessionConfig::pex
+  bool web_seeds = true;          // SessionConfig::web_seeds
+  int64_t web_seed_max_rate = 0;  // SessionConfig::web_seed_max_rate
+  bool super_seed = false;        // SessionConfig::super_seed
 };
 
 class TorrentSession {

@@ -11,7 +11,10 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace torrenty::io {
 namespace {
@@ -35,6 +38,10 @@ struct HttpFetcher::Transfer {
   uint64_t id = 0;
   CURL* easy = nullptr;
   std::string body;
+  size_t max_body = kMaxBodyBytes;
+  bool ranged = false;
+  std::string content_range;
+  std::string retry_after;
   bool too_large = false;
   char error[CURL_ERROR_SIZE] = {};
 };
@@ -42,12 +49,35 @@ struct HttpFetcher::Transfer {
 size_t HttpFetcher::OnBodyData(char* data, size_t size, size_t nmemb, void* user) {
   auto* transfer = static_cast<Transfer*>(user);
   const size_t n = size * nmemb;
-  if (n > kMaxBodyBytes - transfer->body.size()) {
+  if (n > transfer->max_body - transfer->body.size()) {
     // Returning a short count makes curl abort the transfer with CURLE_WRITE_ERROR.
     transfer->too_large = true;
     return 0;
   }
   transfer->body.append(data, n);
+  return n;
+}
+
+size_t HttpFetcher::OnHeader(char* data, size_t size, size_t nmemb, void* user) {
+  auto* transfer = static_cast<Transfer*>(user);
+  const size_t n = size * nmemb;
+  absl::string_view line(data, n);
+  // Each response of a redirect chain starts with its status line: keep only the last one's.
+  if (absl::StartsWith(line, "HTTP/")) {
+    transfer->content_range.clear();
+    transfer->retry_after.clear();
+    return n;
+  }
+  const size_t colon = line.find(':');
+  if (colon == absl::string_view::npos) return n;
+  const absl::string_view name = line.substr(0, colon);
+  const absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
+  // Bounded: a header value is untrusted.
+  if (absl::EqualsIgnoreCase(name, "content-range")) {
+    transfer->content_range = std::string(value.substr(0, 256));
+  } else if (absl::EqualsIgnoreCase(name, "retry-after")) {
+    transfer->retry_after = std::string(value.substr(0, 64));
+  }
   return n;
 }
 
@@ -98,6 +128,15 @@ void HttpFetcher::Get(uint64_t id, std::string url, int timeout_ms) {
   curl_multi_wakeup(Multi(multi_));
 }
 
+void HttpFetcher::GetRange(uint64_t id, std::string url, int64_t first, int64_t last,
+                           int timeout_ms, int64_t max_recv_rate) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back(Request{id, std::move(url), timeout_ms, true, first, last, max_recv_rate});
+  }
+  curl_multi_wakeup(Multi(multi_));
+}
+
 void HttpFetcher::TakeResults(std::vector<HttpResult>* out) {
   std::lock_guard<std::mutex> lock(mu_);
   for (HttpResult& r : results_) out->push_back(std::move(r));
@@ -142,7 +181,10 @@ void HttpFetcher::Start(Request request) {
   CURL* easy = curl_easy_init();
   auto fail = [&](absl::Status status) {
     if (easy != nullptr) curl_easy_cleanup(easy);
-    Deliver(request.id, std::move(status));
+    HttpResult result;
+    result.id = request.id;
+    result.body = std::move(status);
+    Deliver(std::move(result));
   };
   if (easy == nullptr) return fail(absl::InternalError("curl_easy_init failed"));
   transfer->easy = easy;
@@ -165,9 +207,24 @@ void HttpFetcher::Start(Request request) {
   // gopher:// and friends.
   set(CURLOPT_PROTOCOLS_STR, "http,https");
   set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  set(CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxBodyBytes));
   set(CURLOPT_USERAGENT, "Torrenty/0.1");
-  set(CURLOPT_ACCEPT_ENCODING, "");  // Whatever this libcurl can decode (gzip is common).
+  if (request.ranged) {
+    transfer->ranged = true;
+    transfer->max_body =
+        std::max<size_t>(static_cast<size_t>(request.last - request.first + 1), 64 << 10);
+    const std::string range = absl::StrCat(request.first, "-", request.last);
+    set(CURLOPT_RANGE, range.c_str());  // copied by libcurl
+    set(CURLOPT_HEADERFUNCTION, &OnHeader);
+    set(CURLOPT_HEADERDATA, static_cast<void*>(transfer.get()));
+    set(CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    set(CURLOPT_LOW_SPEED_TIME, 30L);
+    if (request.max_recv_rate > 0) {
+      set(CURLOPT_MAX_RECV_SPEED_LARGE, static_cast<curl_off_t>(request.max_recv_rate));
+    }
+  } else {
+    set(CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxBodyBytes));
+    set(CURLOPT_ACCEPT_ENCODING, "");  // Whatever this libcurl can decode (gzip is common).
+  }
   set(CURLOPT_DNS_CACHE_TIMEOUT, options_.dns_cache_timeout_s);
   if (rc != CURLE_OK) {
     return fail(absl::InternalError(absl::StrCat("curl_easy_setopt: ", curl_easy_strerror(rc))));
@@ -181,16 +238,23 @@ void HttpFetcher::Start(Request request) {
 
 void HttpFetcher::Finish(Transfer* transfer, int curl_code) {
   const auto code = static_cast<CURLcode>(curl_code);
-  absl::StatusOr<std::string> body;
+  HttpResult result;
+  result.id = transfer->id;
+  absl::StatusOr<std::string>& body = result.body;
   const std::string detail =
       transfer->error[0] != '\0' ? transfer->error : curl_easy_strerror(code);
   if (transfer->too_large || code == CURLE_FILESIZE_EXCEEDED) {
     body = absl::ResourceExhaustedError(
-        absl::StrCat("response body exceeds ", kMaxBodyBytes, " bytes"));
+        absl::StrCat("response body exceeds ", transfer->max_body, " bytes"));
   } else if (code == CURLE_OK) {
     long status = 0;
     curl_easy_getinfo(transfer->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200 && status < 300) {
+    if (transfer->ranged) {
+      result.status = static_cast<int>(status);
+      result.content_range = std::move(transfer->content_range);
+      result.retry_after = std::move(transfer->retry_after);
+      body = std::move(transfer->body);
+    } else if (status >= 200 && status < 300) {
       body = std::move(transfer->body);
     } else {
       body = absl::UnavailableError(absl::StrCat("HTTP status ", status));
@@ -205,16 +269,15 @@ void HttpFetcher::Finish(Transfer* transfer, int curl_code) {
 
   curl_multi_remove_handle(Multi(multi_), transfer->easy);
   curl_easy_cleanup(transfer->easy);
-  const uint64_t id = transfer->id;
   transfers_.erase(std::find_if(transfers_.begin(), transfers_.end(),
                                 [&](const auto& t) { return t.get() == transfer; }));
-  Deliver(id, std::move(body));
+  Deliver(std::move(result));
 }
 
-void HttpFetcher::Deliver(uint64_t id, absl::StatusOr<std::string> body) {
+void HttpFetcher::Deliver(HttpResult result) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    results_.push_back(HttpResult{id, std::move(body)});
+    results_.push_back(std::move(result));
   }
   const uint64_t one = 1;
   if (write(event_fd_, &one, sizeof(one)) < 0) {

@@ -21,6 +21,11 @@ namespace torrenty::io {
 struct HttpResult {
   uint64_t id = 0;
   absl::StatusOr<std::string> body;
+  // GetRange only: the final response's status (0 when none came), and its Content-Range and
+  // Retry-After headers (empty when absent). `body` then holds the body whatever the status.
+  int status = 0;
+  std::string content_range;
+  std::string retry_after;
 };
 
 class HttpFetcher {
@@ -53,6 +58,14 @@ class HttpFetcher {
   // body, Unavailable/InvalidArgument for transport errors). Thread-safe; never blocks.
   void Get(uint64_t id, std::string url, int timeout_ms);
 
+  // Queues a GET of bytes [first, last] of `url` (web seeds, BEP 19). The result carries the
+  // status and headers of the final response; its body is refused (ResourceExhausted) past
+  // last - first + 1 bytes (64 KiB for an error page), so a server that ignores Range cannot
+  // make us buffer a whole file. `max_recv_rate` (bytes/s, 0 = none) caps this transfer.
+  // A transfer that moves less than 1 KiB/s for 30 s is abandoned (DeadlineExceeded).
+  void GetRange(uint64_t id, std::string url, int64_t first, int64_t last, int timeout_ms,
+                int64_t max_recv_rate);
+
   // An eventfd (EFD_NONBLOCK|EFD_CLOEXEC) that becomes readable when results are ready. Read its
   // 8-byte counter, then call TakeResults.
   int notify_fd() const { return event_fd_; }
@@ -65,6 +78,9 @@ class HttpFetcher {
     uint64_t id = 0;
     std::string url;
     int timeout_ms = 0;
+    bool ranged = false;
+    int64_t first = 0, last = 0;
+    int64_t max_recv_rate = 0;
   };
   struct Transfer;
 
@@ -73,9 +89,11 @@ class HttpFetcher {
   void Start(Request request);
   void Finish(Transfer* transfer, int curl_code);
   // Publishes a result and signals notify_fd.
-  void Deliver(uint64_t id, absl::StatusOr<std::string> body);
+  void Deliver(HttpResult result);
   // CURLOPT_WRITEFUNCTION; `user` is the Transfer.
   static size_t OnBodyData(char* data, size_t size, size_t nmemb, void* user);
+  // CURLOPT_HEADERFUNCTION for ranged requests; `user` is the Transfer.
+  static size_t OnHeader(char* data, size_t size, size_t nmemb, void* user);
 
   Options options_;
   int event_fd_ = -1;

@@ -454,6 +454,7 @@ class Driver {
         break;
       case engine::Action::Type::kNeedPeers:
       case engine::Action::Type::kLog:
+      case engine::Action::Type::kWebPieceHashed:
         break;
       case engine::Action::Type::kFatal:
         FUZZ_CHECK(false);  // we never report disk errors

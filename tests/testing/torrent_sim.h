@@ -184,6 +184,7 @@ class Swarm {
     std::vector<std::string> fatals;
     int need_peers = 0;
     std::vector<std::string> logs;    // kLog lines (choker decisions)
+    std::vector<std::pair<uint32_t, bool>> web_pieces_hashed;  // kWebPieceHashed
     std::vector<int64_t> tick_times;  // when HandleTick ran
     bool completed = false;
     int64_t completed_at = -1;
@@ -641,6 +642,9 @@ class Swarm {
         break;
       case T::kLog:
         c.logs.push_back(a.message);
+        break;
+      case T::kWebPieceHashed:
+        c.web_pieces_hashed.emplace_back(a.piece, a.length != 0);
         break;
       case T::kFatal:
         c.fatals.push_back(a.message);

@@ -63,6 +63,8 @@ constexpr char kServeUsage[] =
     "  --no-pex               no peer exchange (BEP 11) with connected peers\n"
     "  --super-seed           BEP 16 super-seeding for every complete torrent that has no\n"
     "                         superSeed of its own (torrent-add/torrent-set superSeed)\n"
+    "  --no-web-seeds         ignore torrents' web seeds (BEP 19 url-list)\n"
+    "  --web-seed-max-rate R  cap on each torrent's web-seed traffic, bytes/s (default 0 = none)\n"
     "  --piece-memory SIZE    memory for pieces being assembled, all torrents (default 32M)\n"
     "  --seed-ratio R         stop seeding a torrent once it uploaded R times its size\n"
     "                         (session-set seedRatioLimit; saved in the state dir)\n"

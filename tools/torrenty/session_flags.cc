@@ -83,11 +83,19 @@ FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, 
     const absl::string_view flag = down ? "--max-download-rate" : "--max-upload-rate";
     absl::StatusOr<int64_t> rate = value == "0" ? absl::StatusOr<int64_t>(0) : ParseSize(value);
     if (missing || !rate.ok()) {
-      return bad(absl::StrCat(flag, " needs bytes per second (e.g. 500K, 10M; 0 = unlimited), got '",
-                              value, "'"));
+      return bad(absl::StrCat(
+          flag, " needs bytes per second (e.g. 500K, 10M; 0 = unlimited), got '", value, "'"));
     }
     (down ? out->max_download_rate : out->max_upload_rate) = *rate;
     out->rates_given = true;
+  } else if (TakeValue(argc, argv, i, "--web-seed-max-rate", &value, &missing)) {
+    absl::StatusOr<int64_t> rate = value == "0" ? absl::StatusOr<int64_t>(0) : ParseSize(value);
+    if (missing || !rate.ok()) {
+      return bad(absl::StrCat(
+          "--web-seed-max-rate needs bytes per second (e.g. 500K, 10M; 0 = unlimited), got '",
+          value, "'"));
+    }
+    out->web_seed_max_rate = *rate;
   } else if (TakeValue(argc, argv, i, "--hash-threads", &value, &missing)) {
     if (missing || !absl::SimpleAtoi(value, &out->hash_threads) || out->hash_threads < 1 ||
         out->hash_threads > 64) {
@@ -112,6 +120,8 @@ FlagParse TakeSessionFlag(absl::string_view cmd, int argc, char** argv, int* i, 
     out->super_seed = true;
   } else if (arg == "--no-pex") {
     out->pex = false;
+  } else if (arg == "--no-web-seeds") {
+    out->web_seeds = false;
   } else if (arg == "-v" || arg == "--verbose" || arg == "-q" || arg == "--quiet") {
     const auto level =
         (arg == "-v" || arg == "--verbose") ? io::Verbosity::kVerbose : io::Verbosity::kQuiet;

@@ -27,9 +27,11 @@ struct SessionFlags {
   // --no-dht, --dht-bootstrap HOST:PORT (repeatable; without it, the public routers).
   bool dht = true;
   std::vector<std::string> dht_bootstrap;
-  bool local_discovery = true;  // --no-lsd clears it
-  bool pex = true;              // --no-pex clears it
-  bool super_seed = false;      // --super-seed (seed, serve): BEP 16
+  bool local_discovery = true;    // --no-lsd clears it
+  bool pex = true;                // --no-pex clears it
+  bool web_seeds = true;          // --no-web-seeds clears it
+  int64_t web_seed_max_rate = 0;  // --web-seed-max-rate, bytes/s per torrent; 0 = unlimited
+  bool super_seed = false;        // --super-seed (seed, serve): BEP 16
 
   bool quiet() const { return verbosity == io::Verbosity::kQuiet; }
 
@@ -50,6 +52,8 @@ struct SessionFlags {
     config->local_discovery = local_discovery;
     config->pex = pex;
     config->super_seed = super_seed;
+    config->web_seeds = web_seeds;
+    config->web_seed_max_rate = web_seed_max_rate;
   }
   // The DHT settings, with the state file that keeps its nodes between runs.
   io::SessionConfig::Dht Dht(std::string state_file) const;

@@ -59,6 +59,8 @@ constexpr char kDownloadUsage[] =
     "  --max-upload-rate R    upload limit, bytes/s (default 0 = none)\n"
     "  --no-lsd             no local peer discovery (BEP 14 multicast on the LAN)\n"
     "  --no-pex             no peer exchange (BEP 11) with connected peers\n"
+    "  --no-web-seeds       ignore the torrent's web seeds (BEP 19 url-list)\n"
+    "  --web-seed-max-rate R  cap on web-seed (HTTP origin) traffic, bytes/s (default 0 = none)\n"
     "  --piece-memory BYTES memory for pieces in flight (default 32M; K/M/G suffixes); when\n"
     "                       it is used up fewer requests go out instead of memory growing\n"
     "  -v, --verbose        also one line per peer connect and close (with the reason)\n"
@@ -469,8 +471,10 @@ int RunDownload(int argc, char** argv) {
       return Fail("download", st.message());
     }
   }
-  // The DHT and local discovery may still find peers, except for a private torrent.
-  if (meta->trackers.empty() && args.peers.empty() && !have->all() &&
+  // The DHT and local discovery may still find peers, except for a private torrent; web seeds
+  // (BEP 19) are a source too.
+  const bool web_seeds = args.session.web_seeds && !meta->web_seeds.empty();
+  if (meta->trackers.empty() && args.peers.empty() && !have->all() && !web_seeds &&
       (meta->is_private || (!args.session.dht && !args.session.local_discovery))) {
     return Fail("download", "the torrent has no trackers; give peers with --peer HOST:PORT");
   }
