@@ -208,7 +208,7 @@ class Fetcher {
       fetch_.AddPeerCandidates(peers, now_);
       Drain();
     };
-    o.on_lookup_done = [this](const engine::InfoHash& ih, int responded, int) {
+    o.on_lookup_done = [this](const engine::InfoHash& ih, int responded, int, bool) {
       if (ih != options_.info_hash) return;
       Log(absl::StrCat("dht: get_peers done: ", responded, " nodes answered"), true);
     };
