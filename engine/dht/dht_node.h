@@ -33,7 +33,8 @@ struct NodeConfig {
   size_t max_outstanding = 512;  // our queries awaiting an answer, over all lookups
   size_t max_candidates = 64;    // per lookup
   size_t max_peers_seen = 1000;  // per lookup, for de-duplication
-  // Incoming queries per second, per source IPv4 address and overall (with bursts).
+  // Incoming queries per second, per source address (an IPv6 one by its /64) and overall (with
+  // bursts).
   int per_ip_rate = 50, per_ip_burst = 100;
   int global_rate = 10000, global_burst = 10000;
   size_t max_tracked_ips = 4096;
