@@ -20,14 +20,20 @@ std::string TidBytes(uint16_t tid) {
   return std::string{static_cast<char>(tid >> 8), static_cast<char>(tid & 255)};
 }
 
-std::string IpString(uint32_t ip) {
-  return absl::StrCat(ip >> 24, ".", (ip >> 16) & 255, ".", (ip >> 8) & 255, ".", ip & 255);
+// IPv6 answers stay within the minimum IPv6 MTU (1280): with 8 nodes of each family, half as
+// many 18-byte values as IPv4 answers carry 6-byte ones.
+constexpr size_t kValues6Divisor = 2;
+
+PeerAddress HostOf(const PeerAddress& a) {
+  PeerAddress h = a;
+  h.port = 0;
+  return h;
 }
 
 }  // namespace
 
 Node::Node(const NodeId& id, NodeConfig config, uint64_t seed, Instant now)
-    : id_(id), config_(config), rng_(seed), table_(id, now) {
+    : id_(id), config_(config), rng_(seed), table_(id, now), table6_(id, now) {
   config_.alpha = std::clamp(config_.alpha, 3, 8);
   config_.k = std::clamp(config_.k, 1, RoutingTable::kBucketSize);
   next_tid_ = static_cast<uint16_t>(rng_());
@@ -42,18 +48,25 @@ Node::Node(const NodeId& id, NodeConfig config, uint64_t seed, Instant now)
 // ---------------------------------------------------------------------------------------------
 // Tokens
 
-std::string Node::TokenWith(uint64_t secret, uint32_t ip) const {
-  uint8_t buf[12];
+std::string Node::TokenWith(uint64_t secret, const PeerAddress& addr) const {
+  uint8_t buf[24];
   for (int i = 0; i < 8; ++i) buf[i] = static_cast<uint8_t>(secret >> (56 - 8 * i));
-  for (int i = 0; i < 4; ++i) buf[8 + i] = static_cast<uint8_t>(ip >> (24 - 8 * i));
-  const Sha1Digest d = Sha1(absl::MakeConstSpan(buf, sizeof(buf)));
+  size_t len = 8;
+  if (addr.v6) {
+    std::memcpy(buf + 8, addr.ip6.data(), 16);
+    len += 16;
+  } else {
+    for (int i = 0; i < 4; ++i) buf[8 + i] = static_cast<uint8_t>(addr.ip >> (24 - 8 * i));
+    len += 4;
+  }
+  const Sha1Digest d = Sha1(absl::MakeConstSpan(buf, len));
   return std::string(reinterpret_cast<const char*>(d.data()), 8);
 }
 
-std::string Node::TokenFor(uint32_t ip) const { return TokenWith(secret_, ip); }
+std::string Node::TokenFor(const PeerAddress& addr) const { return TokenWith(secret_, addr); }
 
-bool Node::TokenValid(uint32_t ip, std::string_view token) const {
-  return token == TokenWith(secret_, ip) || token == TokenWith(previous_secret_, ip);
+bool Node::TokenValid(const PeerAddress& addr, std::string_view token) const {
+  return token == TokenWith(secret_, addr) || token == TokenWith(previous_secret_, addr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,7 +98,9 @@ bool Node::Take(QueryBucket& b, int rate, int burst, Instant now) {
   return true;
 }
 
-bool Node::AdmitQuery(uint32_t ip, Instant now) {
+bool Node::AdmitQuery(const PeerAddress& from, Instant now) {
+  PeerAddress ip = HostOf(from);
+  if (ip.v6) std::fill(ip.ip6.begin() + 8, ip.ip6.end(), 0);
   auto it = per_ip_.find(ip);
   if (it == per_ip_.end()) {
     // Forgetting every address at the cap bounds the map; a flood from many addresses still
@@ -100,7 +115,7 @@ bool Node::AdmitQuery(uint32_t ip, Instant now) {
   ++dropped_since_log_;
   if (now.ms - last_drop_log_.ms >= config_.drop_log_every_ms) {
     Log(absl::StrCat("dht: query rate limit: dropped ", dropped_since_log_, " queries (last from ",
-                     IpString(ip), ")"));
+                     ip.IpString(), ")"));
     dropped_since_log_ = 0;
     last_drop_log_ = now;
   }
@@ -113,7 +128,7 @@ void Node::Reply(const PeerAddress& to, std::string&& bytes) {
 
 void Node::HandleQuery(const PeerAddress& from, const Message& m, Instant now) {
   ++stats_.queries_in;
-  if (!AdmitQuery(from.ip, now)) return;
+  if (!AdmitQuery(from, now)) return;
   std::string out;
   const NodeInfo sender{m.id, from};
   static const std::vector<NodeInfo> kNoNodes;
@@ -123,29 +138,36 @@ void Node::HandleQuery(const PeerAddress& from, const Message& m, Instant now) {
       EncodeResponse(m.transaction, id_, kNoNodes, {}, kNoValues, from, &out);
       break;
     case Method::kFindNode:
-      EncodeResponse(m.transaction, id_, table_.Closest(m.target, config_.k), {}, kNoValues, from,
+      EncodeResponse(m.transaction, id_, ClosestFor(m.target, m.want, from.v6), {}, kNoValues, from,
                      &out);
       break;
     case Method::kGetPeers: {
+      // The two DHTs are independent (BEP 32): a query over IPv6 gets the peers that announced
+      // over IPv6, and one over IPv4 the IPv4 ones.
       std::vector<PeerAddress> values;
       if (auto it = store_.find(m.info_hash); it != store_.end()) {
         const std::vector<StoredPeer>& peers = it->second;
-        const size_t n = std::min(peers.size(), config_.max_values_per_reply);
-        const size_t start = peers.size() > n ? rng_() % peers.size() : 0;
-        values.reserve(n);
-        for (size_t i = 0; i < n; ++i) values.push_back(peers[(start + i) % peers.size()].addr);
+        const size_t limit =
+            from.v6 ? config_.max_values_per_reply / kValues6Divisor : config_.max_values_per_reply;
+        const size_t start = rng_() % peers.size();
+        for (size_t i = 0; i < peers.size() && values.size() < limit; ++i) {
+          const PeerAddress& a = peers[(start + i) % peers.size()].addr;
+          if (a.v6 == from.v6) values.push_back(a);
+        }
       }
-      EncodeResponse(m.transaction, id_, table_.Closest(m.info_hash, config_.k), TokenFor(from.ip),
+      EncodeResponse(m.transaction, id_, ClosestFor(m.info_hash, m.want, from.v6), TokenFor(from),
                      values, from, &out);
       break;
     }
     case Method::kAnnouncePeer: {
-      if (!TokenValid(from.ip, m.token)) {
+      if (!TokenValid(from, m.token)) {
         ++stats_.bad_tokens;
         EncodeError(m.transaction, 203, "bad token", &out);
         break;
       }
-      Store(m.info_hash, PeerAddress{from.ip, m.implied_port ? from.port : m.port}, now);
+      PeerAddress peer = from;
+      if (!m.implied_port) peer.port = m.port;
+      Store(m.info_hash, peer, now);
       EncodeResponse(m.transaction, id_, kNoNodes, {}, kNoValues, from, &out);
       break;
     }
@@ -155,17 +177,35 @@ void Node::HandleQuery(const PeerAddress& from, const Message& m, Instant now) {
   }
   Reply(from, std::move(out));
   if (m.read_only || m.id == id_) return;
-  if (table_.Contains(sender)) {
-    table_.HeardQuery(sender, now);
+  if (from.v6 && !config_.ipv6) return;
+  RoutingTable& table = TableFor(from.v6);
+  if (table.Contains(sender)) {
+    table.HeardQuery(sender, now);
   } else if (verifying_.size() < config_.max_outstanding / 2 && !verifying_.contains(from) &&
-             table_.HasRoomFor(m.id, now) &&
-             (!config_.enforce_bep42 || Bep42Valid(from.ip, m.id))) {
+             table.HasRoomFor(m.id, now) && (!config_.enforce_bep42 || Bep42Valid(from, m.id))) {
     // A node that queries us may belong in the table, but only an answer proves its address.
     if (SendQuery(from, &m.id, Method::kPing, 0, {}, {}, 0, now)) {
       pending_[static_cast<uint16_t>(next_tid_ - 1)].verify = true;
       verifying_.insert(from);
     }
   }
+}
+
+std::vector<NodeInfo> Node::ClosestFor(const NodeId& target, uint8_t want, bool v6) const {
+  if (want == 0) want = v6 ? kWantN6 : kWantN4;
+  std::vector<NodeInfo> nodes;
+  if (want & kWantN4) nodes = table_.Closest(target, config_.k);
+  if (want & kWantN6) {
+    for (const NodeInfo& n : table6_.Closest(target, config_.k)) nodes.push_back(n);
+  }
+  return nodes;
+}
+
+uint8_t Node::WantFor(bool v6) const {
+  if (!config_.ipv6) return 0;
+  const RoutingTable& other = v6 ? table_ : table6_;
+  if (other.size() >= static_cast<size_t>(RoutingTable::kBucketSize)) return 0;
+  return kWantN4 | kWantN6;
 }
 
 void Node::Store(const InfoHash& info_hash, const PeerAddress& peer, Instant now) {
@@ -205,16 +245,20 @@ size_t Node::stored_peers() const {
 }
 
 void Node::Heard(const NodeInfo& node, Instant now) {
-  if (config_.enforce_bep42 && !Bep42Valid(node.addr.ip, node.id)) return;
-  std::optional<NodeInfo> ping = table_.HeardResponse(node, now);
+  if (node.addr.v6 && !config_.ipv6) return;
+  if (config_.enforce_bep42 && !Bep42Valid(node.addr, node.id)) return;
+  RoutingTable& table = TableFor(node.addr.v6);
+  std::optional<NodeInfo> ping = table.HeardResponse(node, now);
   if (ping.has_value()) {
-    table_.MarkPinged(*ping, now);
+    table.MarkPinged(*ping, now);
     SendQuery(ping->addr, &ping->id, Method::kPing, 0, {}, {}, 0, now);
   }
 }
 
-void Node::VoteExternalIp(uint32_t voter, uint32_t ip, Instant now) {
-  if (!IsPublicIpv4(ip) || ip == external_ip_) return;
+void Node::VoteExternalIp(const PeerAddress& voter_addr, const PeerAddress& reported, Instant now) {
+  const PeerAddress ip = HostOf(reported), voter = HostOf(voter_addr);
+  if (ip.v6 != voter.v6 || !IsPublic(ip)) return;
+  if (ip == (ip.v6 ? external_ip6_ : external_ip_)) return;
   // One vote per responding address, among a bounded set of candidates.
   if (voters_.size() >= 256 || ip_votes_.size() >= 16) {
     voters_.clear();
@@ -222,16 +266,26 @@ void Node::VoteExternalIp(uint32_t voter, uint32_t ip, Instant now) {
   }
   if (!voters_.insert(voter).second) return;
   if (++ip_votes_[ip] < config_.external_ip_votes) return;
-  external_ip_ = ip;
+  if (ip.v6) {
+    external_ip6_ = ip;
+  } else {
+    external_ip_ = ip;
+    has_external_ip4_ = true;
+  }
   voters_.clear();
   ip_votes_.clear();
-  if (Bep42Valid(ip, id_)) return;
+  // One id serves both DHTs (BEP 32); it follows the IPv4 address when we know one, since an id
+  // cannot match two addresses.
+  if (Bep42Valid(ip, id_) || (ip.v6 && has_external_ip4_)) return;
   const NodeId fresh = Bep42Id(ip, static_cast<uint8_t>(rng_()), RandomId());
   const std::vector<NodeInfo> good = table_.GoodNodes(now);
+  const std::vector<NodeInfo> good6 = table6_.GoodNodes(now);
   id_ = fresh;
   table_ = RoutingTable(id_, now);
+  table6_ = RoutingTable(id_, now);
   for (const NodeInfo& n : good) table_.HeardResponse(n, now);
-  Log(absl::StrCat("dht: our address is ", IpString(ip), "; new node id from it (BEP 42)"));
+  for (const NodeInfo& n : good6) table6_.HeardResponse(n, now);
+  Log(absl::StrCat("dht: our address is ", ip.IpString(), "; new node id from it (BEP 42)"));
 }
 
 void Node::HandleReply(const PeerAddress& from, const Message& m, Instant now) {
@@ -258,7 +312,13 @@ void Node::HandleReply(const PeerAddress& from, const Message& m, Instant now) {
   const bool ok = m.kind == Message::Kind::kResponse;
   const NodeInfo node{m.id, from};
   if (ok) Heard(node, now);
-  if (ok && m.has_ip) VoteExternalIp(from.ip, m.ip.ip, now);
+  if (ok && m.has_ip) VoteExternalIp(from, m.ip, now);
+  // Dual-stack bootstrap (BEP 32): while one family's table is empty, nodes of that family in
+  // any answer start the lookup of our id there.
+  if (ok && config_.ipv6) {
+    if (from.v6 && table_.size() == 0 && !m.nodes.empty()) SeedSelfLookup(false, m.nodes, now);
+    if (!from.v6 && table6_.size() == 0 && !m.nodes6.empty()) SeedSelfLookup(true, m.nodes6, now);
+  }
 
   Lookup* lookup = nullptr;
   if (p.lookup != 0) {
@@ -267,13 +327,7 @@ void Node::HandleReply(const PeerAddress& from, const Message& m, Instant now) {
   if (lookup == nullptr) {
     // A bootstrap answer seeds the lookup of our own id, which fills the table near us.
     if (ok && p.method == Method::kFindNode && !p.id_known) {
-      if (self_lookup_ == 0 || !lookups_.contains(self_lookup_)) {
-        self_lookup_ = StartLookup(id_, false, 0, now);
-      }
-      if (auto l = lookups_.find(self_lookup_); l != lookups_.end()) {
-        for (const NodeInfo& n : m.nodes) AddCandidate(*l->second, n);
-        Step(*l->second, now);
-      }
+      SeedSelfLookup(from.v6, from.v6 ? m.nodes6 : m.nodes, now);
     }
     return;
   }
@@ -287,10 +341,11 @@ void Node::HandleReply(const PeerAddress& from, const Message& m, Instant now) {
   }
   if (ok) {
     ++lookup->responded;
-    for (const NodeInfo& n : m.nodes) AddCandidate(*lookup, n);
+    for (const NodeInfo& n : lookup->v6 ? m.nodes6 : m.nodes) AddCandidate(*lookup, n);
     if (lookup->get_peers && !m.values.empty()) {
       Event e;
       e.kind = Event::Kind::kPeers;
+      e.v6 = lookup->v6;
       e.lookup = lookup->id;
       e.info_hash = lookup->target;
       for (const PeerAddress& a : m.values) {
@@ -303,12 +358,25 @@ void Node::HandleReply(const PeerAddress& from, const Message& m, Instant now) {
   Step(*lookup, now);
 }
 
+void Node::SeedSelfLookup(bool v6, const std::vector<NodeInfo>& nodes, Instant now) {
+  if (v6 && !config_.ipv6) return;
+  uint64_t& self = self_lookup_[v6 ? 1 : 0];
+  if (self == 0 || !lookups_.contains(self)) {
+    self = StartLookup(id_, false, 0, v6, now, &nodes);
+    return;
+  }
+  if (auto l = lookups_.find(self); l != lookups_.end()) {
+    for (const NodeInfo& n : nodes) AddCandidate(*l->second, n);
+    Step(*l->second, now);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output
 
 bool Node::SendQuery(const PeerAddress& to, const NodeId* id, Method method, uint64_t lookup,
                      const NodeId& target, std::string_view token, uint16_t port, Instant now) {
-  if (pending_.size() >= config_.max_outstanding) return false;
+  if (pending_.size() >= config_.max_outstanding || (to.v6 && !config_.ipv6)) return false;
   uint16_t tid = next_tid_++;
   while (pending_.contains(tid)) tid = next_tid_++;
   const std::string t = TidBytes(tid);
@@ -318,10 +386,10 @@ bool Node::SendQuery(const PeerAddress& to, const NodeId* id, Method method, uin
       EncodePing(t, id_, &out);
       break;
     case Method::kFindNode:
-      EncodeFindNode(t, id_, target, &out);
+      EncodeFindNode(t, id_, target, &out, WantFor(to.v6));
       break;
     case Method::kGetPeers:
-      EncodeGetPeers(t, id_, target, &out);
+      EncodeGetPeers(t, id_, target, &out, WantFor(to.v6));
       break;
     case Method::kAnnouncePeer:
       EncodeAnnouncePeer(t, id_, target, port, token, &out);
@@ -359,21 +427,37 @@ void Node::AddSavedNode(const NodeInfo& node, Instant now) {
 }
 
 uint64_t Node::GetPeers(const InfoHash& info_hash, uint16_t announce_port, Instant now) {
-  return StartLookup(info_hash, true, announce_port, now);
+  const bool v6 = config_.ipv6 && table6_.size() > 0;
+  const bool v4 = table_.size() > 0 || !v6;
+  if (lookups_.size() + v4 + v6 > static_cast<size_t>(config_.max_lookups)) return 0;
+  uint64_t first = 0;
+  if (v4) first = StartLookup(info_hash, true, announce_port, false, now);
+  if (v6) {
+    const uint64_t id = StartLookup(info_hash, true, announce_port, true, now);
+    if (first == 0) first = id;
+  }
+  return first;
 }
 
-uint64_t Node::FindNode(const NodeId& target, Instant now) {
-  return StartLookup(target, false, 0, now);
+uint64_t Node::FindNode(const NodeId& target, Instant now, bool v6) {
+  return StartLookup(target, false, 0, v6, now);
 }
 
-uint64_t Node::StartLookup(const NodeId& target, bool get_peers, uint16_t port, Instant now) {
+uint64_t Node::StartLookup(const NodeId& target, bool get_peers, uint16_t port, bool v6,
+                           Instant now, const std::vector<NodeInfo>* extra) {
   if (lookups_.size() >= static_cast<size_t>(config_.max_lookups)) return 0;
   auto l = std::make_unique<Lookup>();
   l->id = next_lookup_++;
   l->target = target;
   l->get_peers = get_peers;
+  l->v6 = v6;
   l->announce_port = port;
-  for (const NodeInfo& n : table_.Closest(target, config_.max_candidates / 4)) AddCandidate(*l, n);
+  for (const NodeInfo& n : TableFor(v6).Closest(target, config_.max_candidates / 4)) {
+    AddCandidate(*l, n);
+  }
+  if (extra != nullptr) {
+    for (const NodeInfo& n : *extra) AddCandidate(*l, n);
+  }
   Lookup& ref = *l;
   lookups_.emplace(ref.id, std::move(l));
   const uint64_t id = ref.id;
@@ -382,7 +466,7 @@ uint64_t Node::StartLookup(const NodeId& target, bool get_peers, uint16_t port, 
 }
 
 void Node::AddCandidate(Lookup& l, const NodeInfo& node) {
-  if (node.id == id_ || node.addr.port == 0) return;
+  if (node.id == id_ || node.addr.port == 0 || node.addr.v6 != l.v6) return;
   for (const Candidate& c : l.candidates) {
     if (c.node.id == node.id || c.node.addr == node.addr) return;
   }
@@ -421,12 +505,15 @@ void Node::Finish(uint64_t lookup, Instant now) {
   if (it == lookups_.end()) return;
   std::unique_ptr<Lookup> l = std::move(it->second);
   lookups_.erase(it);
-  if (lookup == self_lookup_) self_lookup_ = 0;
+  for (uint64_t& self : self_lookup_) {
+    if (lookup == self) self = 0;
+  }
   Event e;
   e.kind = Event::Kind::kLookupDone;
   e.lookup = l->id;
   e.info_hash = l->target;
   e.responded = l->responded;
+  e.v6 = l->v6;
   if (l->get_peers && l->announce_port != 0) {
     for (const Candidate& c : l->candidates) {
       if (e.announced >= config_.k) break;
@@ -452,7 +539,7 @@ void Node::Timeouts(Instant now) {
     pending_.erase(tid);
     if (p.verify) verifying_.erase(p.to);
     ++stats_.timeouts;
-    if (p.id_known) table_.Failed(NodeInfo{p.id, p.to});
+    if (p.id_known) TableFor(p.to.v6).Failed(NodeInfo{p.id, p.to});
     if (p.lookup == 0) continue;
     auto l = lookups_.find(p.lookup);
     if (l == lookups_.end()) continue;
@@ -506,19 +593,23 @@ void Node::Maintain(Instant now) {
       }
     }
   }
-  if (table_.size() == 0 && !bootstrap_.empty() &&
-      now.ms - last_bootstrap_.ms >= config_.bootstrap_retry_ms) {
+  // A router is asked again while the table of its family is empty.
+  if (!bootstrap_.empty() && now.ms - last_bootstrap_.ms >= config_.bootstrap_retry_ms) {
     last_bootstrap_ = now;
-    for (const PeerAddress& a : bootstrap_)
-      SendQuery(a, nullptr, Method::kFindNode, 0, id_, {}, 0, now);
+    for (const PeerAddress& a : bootstrap_) {
+      if (TableFor(a.v6).size() == 0) SendQuery(a, nullptr, Method::kFindNode, 0, id_, {}, 0, now);
+    }
   }
-  for (const NodeInfo& n : table_.StaleNodes(now, kRepingMs, kPingsPerRound)) {
-    table_.MarkPinged(n, now);
-    SendQuery(n.addr, &n.id, Method::kPing, 0, {}, {}, 0, now);
-  }
-  if (lookups_.size() < static_cast<size_t>(config_.max_lookups)) {
-    if (std::optional<NodeId> target = table_.NextRefresh(now, RandomId()); target.has_value()) {
-      FindNode(*target, now);
+  for (const bool v6 : {false, true}) {
+    RoutingTable& table = TableFor(v6);
+    for (const NodeInfo& n : table.StaleNodes(now, kRepingMs, kPingsPerRound)) {
+      table.MarkPinged(n, now);
+      SendQuery(n.addr, &n.id, Method::kPing, 0, {}, {}, 0, now);
+    }
+    if (lookups_.size() < static_cast<size_t>(config_.max_lookups)) {
+      if (std::optional<NodeId> target = table.NextRefresh(now, RandomId()); target.has_value()) {
+        FindNode(*target, now, v6);
+      }
     }
   }
 }

@@ -5,6 +5,8 @@
 // iterative lookups: find_node for bootstrap and bucket refresh, get_peers (then announce_peer to
 // the closest nodes that gave a token) for torrents. Incoming queries are rate limited per source
 // address and overall, so a flood costs a bounded amount of CPU and no memory beyond the limits.
+// BEP 32: IPv4 and IPv6 nodes live in separate routing tables (two DHTs under one node id);
+// queries and answers follow "want", lookups and announces run once per family that has nodes.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +33,8 @@ struct NodeConfig {
   size_t max_outstanding = 512;  // our queries awaiting an answer, over all lookups
   size_t max_candidates = 64;    // per lookup
   size_t max_peers_seen = 1000;  // per lookup, for de-duplication
-  // Incoming queries per second, per source IPv4 address and overall (with bursts).
+  // Incoming queries per second, per source address (an IPv6 one by its /64) and overall (with
+  // bursts).
   int per_ip_rate = 50, per_ip_burst = 100;
   int global_rate = 10000, global_burst = 10000;
   size_t max_tracked_ips = 4096;
@@ -47,6 +50,8 @@ struct NodeConfig {
   int64_t drop_log_every_ms = 10'000;
   // Distinct responders that must report the same public address before our id follows it.
   int external_ip_votes = 5;
+  // Whether the node can send to IPv6 addresses (its socket is dual-stack).
+  bool ipv6 = true;
 };
 
 struct Outgoing {
@@ -62,6 +67,7 @@ struct Event {
   std::vector<PeerAddress> peers;  // kPeers: new peers found by a get_peers lookup
   int responded = 0;               // kLookupDone: nodes that answered
   int announced = 0;               // kLookupDone: announce_peer queries sent
+  bool v6 = false;                 // kPeers, kLookupDone: the lookup ran over IPv6 nodes
   std::string text;                // kLog
 };
 
@@ -93,17 +99,20 @@ class Node {
   void AddBootstrap(const PeerAddress& addr, Instant now);
   // A node saved from an earlier run: pinged, and added when it answers.
   void AddSavedNode(const NodeInfo& node, Instant now);
-  // Starts a get_peers lookup; peers come as kPeers events, the end as kLookupDone. With
-  // `announce_port` != 0 the closest nodes that gave a token get announce_peer for that port.
-  // Returns 0 (nothing started) when max_lookups are running.
+  // Starts a get_peers lookup in each family whose table has nodes (IPv4 when neither has);
+  // peers come as kPeers events, each lookup's end as kLookupDone. With `announce_port` != 0
+  // the closest nodes that gave a token get announce_peer for that port. Returns 0 (nothing
+  // started) when there is no room for them under max_lookups, else the first lookup's id.
   uint64_t GetPeers(const InfoHash& info_hash, uint16_t announce_port, Instant now);
-  uint64_t FindNode(const NodeId& target, Instant now);
+  uint64_t FindNode(const NodeId& target, Instant now, bool v6 = false);
 
   void TakeOutgoing(std::vector<Outgoing>* out);
   void TakeEvents(std::vector<Event>* out);
 
   const NodeId& id() const { return id_; }
-  const RoutingTable& table() const { return table_; }
+  const RoutingTable& table() const { return table_; }    // IPv4 nodes
+  const RoutingTable& table6() const { return table6_; }  // IPv6 nodes
+  size_t nodes() const { return table_.size() + table6_.size(); }
   const Stats& stats() const { return stats_; }
   size_t lookups() const { return lookups_.size(); }
   size_t lookup_candidates() const;  // over all lookups
@@ -112,9 +121,14 @@ class Node {
   size_t stored_peers() const;
   size_t tracked_ips() const { return per_ip_.size(); }
 
-  // Tokens: what we give `ip` now, and whether a token from `ip` is current or previous.
-  std::string TokenFor(uint32_t ip) const;
-  bool TokenValid(uint32_t ip, std::string_view token) const;
+  // Tokens: what we give an address now (its port ignored), and whether a token from it is
+  // current or previous.
+  std::string TokenFor(const PeerAddress& addr) const;
+  bool TokenValid(const PeerAddress& addr, std::string_view token) const;
+  std::string TokenFor(uint32_t ip) const { return TokenFor(PeerAddress{ip, 0}); }
+  bool TokenValid(uint32_t ip, std::string_view token) const {
+    return TokenValid(PeerAddress{ip, 0}, token);
+  }
 
  private:
   struct Pending {
@@ -136,6 +150,7 @@ class Node {
     uint64_t id = 0;
     NodeId target{};
     bool get_peers = false;
+    bool v6 = false;  // candidates are IPv6 nodes
     uint16_t announce_port = 0;
     std::vector<Candidate> candidates;  // closest first
     int in_flight = 0;
@@ -153,24 +168,34 @@ class Node {
 
   void HandleQuery(const PeerAddress& from, const Message& m, Instant now);
   void HandleReply(const PeerAddress& from, const Message& m, Instant now);
-  bool AdmitQuery(uint32_t ip, Instant now);
+  bool AdmitQuery(const PeerAddress& from, Instant now);
+  RoutingTable& TableFor(bool v6) { return v6 ? table6_ : table_; }
+  // The nodes answering find_node/get_peers: the families `want` names, else the query's own.
+  std::vector<NodeInfo> ClosestFor(const NodeId& target, uint8_t want, bool v6) const;
+  // What our find_node/get_peers ask for: the other family too while its table is thin.
+  uint8_t WantFor(bool v6) const;
+  // Nodes of family `v6` from a bootstrap answer (or from the other family's answers while
+  // that table is empty) feed the lookup of our own id there.
+  void SeedSelfLookup(bool v6, const std::vector<NodeInfo>& nodes, Instant now);
   bool Take(QueryBucket& b, int rate, int burst, Instant now);
   void Heard(const NodeInfo& node, Instant now);
   // BEP 42: responders tell us our address ("ip"); once enough distinct ones agree on a public
   // address our id does not fit, the node takes an id derived from it.
-  void VoteExternalIp(uint32_t voter, uint32_t ip, Instant now);
+  void VoteExternalIp(const PeerAddress& voter, const PeerAddress& ip, Instant now);
   // Sends a query; false when too many are outstanding.
   bool SendQuery(const PeerAddress& to, const NodeId* id, Method method, uint64_t lookup,
                  const NodeId& target, std::string_view token, uint16_t port, Instant now);
   void Reply(const PeerAddress& to, std::string&& bytes);
-  uint64_t StartLookup(const NodeId& target, bool get_peers, uint16_t port, Instant now);
+  // `extra`: candidates besides our table's closest (a bootstrap answer's nodes).
+  uint64_t StartLookup(const NodeId& target, bool get_peers, uint16_t port, bool v6, Instant now,
+                       const std::vector<NodeInfo>* extra = nullptr);
   void AddCandidate(Lookup& l, const NodeInfo& node);
   void Step(Lookup& l, Instant now);
   void Finish(uint64_t lookup, Instant now);
   void Timeouts(Instant now);
   void Maintain(Instant now);
   void Store(const InfoHash& info_hash, const PeerAddress& peer, Instant now);
-  std::string TokenWith(uint64_t secret, uint32_t ip) const;
+  std::string TokenWith(uint64_t secret, const PeerAddress& addr) const;
   NodeId RandomId();
   void Log(std::string text);
 
@@ -178,6 +203,7 @@ class Node {
   NodeConfig config_;
   std::mt19937_64 rng_;
   RoutingTable table_;
+  RoutingTable table6_;
   Stats stats_;
 
   absl::flat_hash_map<uint16_t, Pending> pending_;
@@ -186,22 +212,25 @@ class Node {
   uint16_t next_tid_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Lookup>> lookups_;
   uint64_t next_lookup_ = 1;
-  uint64_t self_lookup_ = 0;
+  uint64_t self_lookup_[2] = {0, 0};  // IPv4, IPv6
 
   uint64_t secret_, previous_secret_;
   Instant secret_since_{};
 
   QueryBucket global_;
-  absl::flat_hash_map<uint32_t, QueryBucket> per_ip_;
+  // By address (port 0; an IPv6 address by its /64, what one host usually has).
+  absl::flat_hash_map<PeerAddress, QueryBucket> per_ip_;
   uint64_t dropped_since_log_ = 0;
   Instant last_drop_log_{INT64_MIN / 2};
 
   absl::flat_hash_map<InfoHash, std::vector<StoredPeer>> store_;
   Instant last_expire_{};
 
-  absl::flat_hash_map<uint32_t, int> ip_votes_;  // our address -> distinct voters
-  absl::flat_hash_set<uint32_t> voters_;
-  uint32_t external_ip_ = 0;
+  absl::flat_hash_map<PeerAddress, int> ip_votes_;  // our address (port 0) -> distinct voters
+  absl::flat_hash_set<PeerAddress> voters_;
+  PeerAddress external_ip_;  // IPv4 (port 0 while unknown)
+  bool has_external_ip4_ = false;
+  PeerAddress external_ip6_;
 
   std::vector<PeerAddress> bootstrap_;
   Instant last_bootstrap_{};

@@ -1,6 +1,7 @@
 #include "engine/dht/krpc.h"
 
 #include <algorithm>
+#include <array>
 
 #include "absl/status/status.h"
 #include "engine/codec/bencode.h"
@@ -29,7 +30,45 @@ bool ReadId(const Value& d, std::string_view key, NodeId* out) {
 // Port 0, 0.0.0.0/8 and multicast or broadcast addresses are never a node or a peer; a
 // hostile answer would use them to make us send where no node listens.
 bool Dialable(const PeerAddress& a) {
-  return a.port != 0 && (a.ip >> 24) != 0 && a.ip < 0xE0000000u;
+  if (a.port == 0) return false;
+  if (!a.v6) return (a.ip >> 24) != 0 && a.ip < 0xE0000000u;
+  // Unspecified (::) and multicast (ff00::/8); IPv4-mapped entries became IPv4 and are refused
+  // by the caller, so a nodes6 list cannot smuggle IPv4 targets.
+  if (a.ip6[0] == 0xFF) return false;
+  return std::any_of(a.ip6.begin(), a.ip6.end(), [](uint8_t b) { return b != 0; });
+}
+
+uint8_t ReadWant(const Value& a) {
+  const Value* want = a.Find("want");
+  if (want == nullptr || !want->is_list()) return 0;
+  uint8_t bits = 0;
+  for (size_t i = 0; i < want->list.size() && i < 8; ++i) {
+    const Value& v = want->list[i];
+    if (!v.is_string()) continue;
+    if (v.string == "n4") bits |= kWantN4;
+    if (v.string == "n6") bits |= kWantN6;
+  }
+  return bits;
+}
+
+// Reads compact nodes of one family; entries of the other family or undialable are dropped.
+absl::Status ReadNodes(const Value& r, std::string_view key, size_t entry, bool v6,
+                       std::vector<NodeInfo>* out) {
+  const Value* nodes = FindString(r, key);
+  if (nodes == nullptr) return absl::OkStatus();
+  const std::string_view s = nodes->string;
+  if (s.size() % entry != 0) return Bad(std::string(key) + " not a whole number of entries");
+  const size_t n = std::min(s.size() / entry, kMaxNodesPerMessage);
+  out->reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto* p = reinterpret_cast<const uint8_t*>(s.data()) + i * entry;
+    NodeInfo node;
+    std::copy(p, p + 20, node.id.begin());
+    node.addr = v6 ? ReadCompactPeer6(p + 20) : ReadCompactPeer(p + 20);
+    if (node.addr.v6 != v6 || !Dialable(node.addr)) continue;
+    out->push_back(node);
+  }
+  return absl::OkStatus();
 }
 
 Method MethodFromName(std::string_view q) {
@@ -52,9 +91,11 @@ absl::Status DecodeQuery(const Value& top, Message* m) {
       break;
     case Method::kFindNode:
       if (!ReadId(*a, "target", &m->target)) return Bad("find_node without a 20-byte target");
+      m->want = ReadWant(*a);
       break;
     case Method::kGetPeers:
       if (!ReadId(*a, "info_hash", &m->info_hash)) return Bad("get_peers without info_hash");
+      m->want = ReadWant(*a);
       break;
     case Method::kAnnouncePeer: {
       if (!ReadId(*a, "info_hash", &m->info_hash)) return Bad("announce_peer without info_hash");
@@ -81,19 +122,11 @@ absl::Status DecodeResponse(const Value& top, Message* m) {
   const Value* r = top.Find("r");
   if (r == nullptr || !r->is_dict()) return Bad("response without r");
   if (!ReadId(*r, "id", &m->id)) return Bad("response without a 20-byte id");
-  if (const Value* nodes = FindString(*r, "nodes"); nodes != nullptr) {
-    const std::string_view s = nodes->string;
-    if (s.size() % kCompactNodeBytes != 0) return Bad("nodes not a multiple of 26 bytes");
-    const size_t n = std::min(s.size() / kCompactNodeBytes, kMaxNodesPerMessage);
-    m->nodes.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      const auto* p = reinterpret_cast<const uint8_t*>(s.data()) + i * kCompactNodeBytes;
-      NodeInfo node;
-      std::copy(p, p + 20, node.id.begin());
-      node.addr = ReadCompactPeer(p + 20);
-      if (!Dialable(node.addr)) continue;
-      m->nodes.push_back(node);
-    }
+  if (absl::Status st = ReadNodes(*r, "nodes", kCompactNodeBytes, false, &m->nodes); !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = ReadNodes(*r, "nodes6", kCompactNode6Bytes, true, &m->nodes6); !st.ok()) {
+    return st;
   }
   if (const Value* token = FindString(*r, "token"); token != nullptr) {
     if (token->string.size() > kMaxTokenBytes) return Bad("token too long");
@@ -103,10 +136,11 @@ absl::Status DecodeResponse(const Value& top, Message* m) {
     if (!values->is_list()) return Bad("values not a list");
     for (const Value& v : values->list) {
       if (m->values.size() >= kMaxValuesPerMessage) break;
-      // BEP 32 puts 18-byte IPv6 peers in the same list; they are skipped here.
-      if (!v.is_string() || v.string.size() != 6) continue;
-      const PeerAddress a = ReadCompactPeer(reinterpret_cast<const uint8_t*>(v.string.data()));
-      if (!Dialable(a)) continue;
+      if (!v.is_string() || (v.string.size() != 6 && v.string.size() != 18)) continue;
+      const auto* p = reinterpret_cast<const uint8_t*>(v.string.data());
+      const bool v6 = v.string.size() == 18;
+      const PeerAddress a = v6 ? ReadCompactPeer6(p) : ReadCompactPeer(p);
+      if (a.v6 != v6 || !Dialable(a)) continue;
       m->values.push_back(a);
     }
   }
@@ -147,6 +181,15 @@ void QueryHead(bencode::Encoder& e, const NodeId& self) {
   e.String(Bytes(self));
 }
 
+void Want(bencode::Encoder& e, uint8_t want) {
+  if (want == 0) return;
+  Key(e, "want");
+  e.BeginList();
+  if (want & kWantN4) e.String("n4");
+  if (want & kWantN6) e.String("n6");
+  e.End();
+}
+
 void QueryTail(bencode::Encoder& e, std::string_view tid, std::string_view method,
                std::string* out) {
   e.End();  // "a"
@@ -165,7 +208,19 @@ PeerAddress ReadCompactPeer(const uint8_t* p) {
   return a;
 }
 
+PeerAddress ReadCompactPeer6(const uint8_t* p) {
+  std::array<uint8_t, 16> ip;
+  std::copy(p, p + 16, ip.begin());
+  return PeerAddress::V6(ip, static_cast<uint16_t>((p[16] << 8) | p[17]));
+}
+
 void AppendCompactPeer(const PeerAddress& a, std::string* out) {
+  if (a.v6) {
+    out->append(reinterpret_cast<const char*>(a.ip6.data()), a.ip6.size());
+    const char port[2] = {static_cast<char>(a.port >> 8), static_cast<char>(a.port)};
+    out->append(port, 2);
+    return;
+  }
   const char b[6] = {static_cast<char>(a.ip >> 24),  static_cast<char>(a.ip >> 16),
                      static_cast<char>(a.ip >> 8),   static_cast<char>(a.ip),
                      static_cast<char>(a.port >> 8), static_cast<char>(a.port)};
@@ -195,9 +250,15 @@ absl::StatusOr<Message> DecodeMessage(std::string_view datagram) {
   if (const Value* ro = top->Find("ro"); ro != nullptr && ro->is_int()) {
     m.read_only = ro->integer != 0;
   }
-  if (const Value* ip = FindString(*top, "ip"); ip != nullptr && ip->string.size() == 6) {
-    m.has_ip = true;
-    m.ip = ReadCompactPeer(reinterpret_cast<const uint8_t*>(ip->string.data()));
+  if (const Value* ip = FindString(*top, "ip"); ip != nullptr) {
+    const auto* p = reinterpret_cast<const uint8_t*>(ip->string.data());
+    if (ip->string.size() == 6) {
+      m.has_ip = true;
+      m.ip = ReadCompactPeer(p);
+    } else if (ip->string.size() == 18) {
+      m.has_ip = true;
+      m.ip = ReadCompactPeer6(p);
+    }
   }
   absl::Status st;
   switch (y->string[0]) {
@@ -227,20 +288,22 @@ void EncodePing(std::string_view tid, const NodeId& self, std::string* out) {
 }
 
 void EncodeFindNode(std::string_view tid, const NodeId& self, const NodeId& target,
-                    std::string* out) {
+                    std::string* out, uint8_t want) {
   bencode::Encoder e;
   QueryHead(e, self);
   Key(e, "target");
   e.String(Bytes(target));
+  Want(e, want);
   QueryTail(e, tid, "find_node", out);
 }
 
 void EncodeGetPeers(std::string_view tid, const NodeId& self, const InfoHash& info_hash,
-                    std::string* out) {
+                    std::string* out, uint8_t want) {
   bencode::Encoder e;
   QueryHead(e, self);
   Key(e, "info_hash");
   e.String(Bytes(info_hash));
+  Want(e, want);
   QueryTail(e, tid, "get_peers", out);
 }
 
@@ -272,12 +335,15 @@ void EncodeResponse(std::string_view tid, const NodeId& self, const std::vector<
   e.BeginDict();
   Key(e, "id");
   e.String(Bytes(self));
-  if (!nodes.empty()) {
-    std::string compact;
-    compact.reserve(nodes.size() * kCompactNodeBytes);
-    for (const NodeInfo& n : nodes) AppendCompactNode(n, &compact);
+  std::string compact, compact6;
+  for (const NodeInfo& n : nodes) AppendCompactNode(n, n.addr.v6 ? &compact6 : &compact);
+  if (!compact.empty()) {
     Key(e, "nodes");
     e.String(compact);
+  }
+  if (!compact6.empty()) {
+    Key(e, "nodes6");
+    e.String(compact6);
   }
   if (!token.empty()) {
     Key(e, "token");

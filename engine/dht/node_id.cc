@@ -37,6 +37,13 @@ bool IsPublicIpv4(uint32_t ip) {
   return true;
 }
 
+bool IsPublicIpv6(const std::array<uint8_t, 16>& ip) {
+  if ((ip[0] & 0xE0) != 0x20) return false;
+  return !(ip[0] == 0x20 && ip[1] == 0x01 && ip[2] == 0x0D && ip[3] == 0xB8);
+}
+
+bool IsPublic(const PeerAddress& a) { return a.v6 ? IsPublicIpv6(a.ip6) : IsPublicIpv4(a.ip); }
+
 uint32_t Crc32c(const uint8_t* data, size_t len) {
   uint32_t crc = 0xFFFFFFFF;
   for (size_t i = 0; i < len; ++i) {
@@ -55,11 +62,16 @@ uint32_t Bep42Prefix(uint32_t ip, uint8_t r) {
   return Crc32c(bytes, 4);
 }
 
-}  // namespace
+uint32_t Bep42Prefix6(const std::array<uint8_t, 16>& ip, uint8_t r) {
+  static constexpr uint8_t kMask[8] = {0x01, 0x03, 0x07, 0x0f, 0x1f, 0x3f, 0x7f, 0xff};
+  uint8_t bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = ip[i] & kMask[i];
+  bytes[0] |= static_cast<uint8_t>((r & 7u) << 5);
+  return Crc32c(bytes, 8);
+}
 
-NodeId Bep42Id(uint32_t ip, uint8_t r, const NodeId& random) {
+NodeId IdWithPrefix(uint32_t crc, uint8_t r, const NodeId& random) {
   NodeId id = random;
-  const uint32_t crc = Bep42Prefix(ip, r);
   id[0] = static_cast<uint8_t>(crc >> 24);
   id[1] = static_cast<uint8_t>(crc >> 16);
   id[2] = static_cast<uint8_t>(((crc >> 8) & 0xF8) | (random[2] & 7));
@@ -67,11 +79,31 @@ NodeId Bep42Id(uint32_t ip, uint8_t r, const NodeId& random) {
   return id;
 }
 
-bool Bep42Valid(uint32_t ip, const NodeId& id) {
-  if (!IsPublicIpv4(ip)) return true;
-  const uint32_t crc = Bep42Prefix(ip, id[19]);
+bool MatchesPrefix(uint32_t crc, const NodeId& id) {
   return id[0] == static_cast<uint8_t>(crc >> 24) && id[1] == static_cast<uint8_t>(crc >> 16) &&
          (id[2] & 0xF8) == static_cast<uint8_t>((crc >> 8) & 0xF8);
+}
+
+}  // namespace
+
+NodeId Bep42Id(uint32_t ip, uint8_t r, const NodeId& random) {
+  return IdWithPrefix(Bep42Prefix(ip, r), r, random);
+}
+
+bool Bep42Valid(uint32_t ip, const NodeId& id) {
+  if (!IsPublicIpv4(ip)) return true;
+  return MatchesPrefix(Bep42Prefix(ip, id[19]), id);
+}
+
+NodeId Bep42Id(const PeerAddress& ip, uint8_t r, const NodeId& random) {
+  if (!ip.v6) return Bep42Id(ip.ip, r, random);
+  return IdWithPrefix(Bep42Prefix6(ip.ip6, r), r, random);
+}
+
+bool Bep42Valid(const PeerAddress& ip, const NodeId& id) {
+  if (!ip.v6) return Bep42Valid(ip.ip, id);
+  if (!IsPublicIpv6(ip.ip6)) return true;
+  return MatchesPrefix(Bep42Prefix6(ip.ip6, id[19]), id);
 }
 
 }  // namespace torrenty::engine::dht

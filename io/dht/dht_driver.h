@@ -1,8 +1,10 @@
 // Runs the session's one engine::dht::Node on a ring: a UDP socket (by custom on the peer listen
 // port), recvmsg/sendmsg as ring operations with buffers owned here, the node's clock fed from
-// the owner's tick. Bootstrap names ("router.bittorrent.com:6881") are resolved on a detached
-// helper thread; numeric addresses need none. Good nodes and our node id are kept in a small
-// state file between runs.
+// the owner's tick. The socket is one dual-stack AF_INET6 socket (IPV6_V6ONLY off) serving both
+// DHTs of BEP 32 on one port number, IPv4 nodes seen as IPv4-mapped addresses; AF_INET, and an
+// IPv4-only node, where the kernel has no IPv6. Bootstrap names ("router.bittorrent.com:6881") are
+// resolved on a detached helper thread; numeric addresses need none. Good nodes and our node id are
+// kept in a small state file between runs.
 #pragma once
 
 #include <netinet/in.h>
@@ -32,7 +34,9 @@ class DhtDriver {
     engine::dht::NodeConfig node;
     std::function<void(const std::string&)> on_log;
     std::function<void(const engine::InfoHash&, const std::vector<engine::PeerAddress>&)> on_peers;
-    std::function<void(const engine::InfoHash&, int responded, int announced)> on_lookup_done;
+    // `v6`: the lookup ran in the IPv6 DHT (each family has its own).
+    std::function<void(const engine::InfoHash&, int responded, int announced, bool v6)>
+        on_lookup_done;
   };
   // Datagrams wait here while every send slot is busy; beyond this they are dropped.
   static constexpr size_t kMaxQueuedSends = 4096;
@@ -52,7 +56,8 @@ class DhtDriver {
   // Writes the state file (our id and the good nodes).
   absl::Status Save(engine::Instant now);
 
-  size_t nodes() const { return node_.table().size(); }
+  size_t nodes() const { return node_.nodes(); }
+  bool ipv6() const { return ipv6_; }
   uint16_t port() const { return port_; }
   const engine::dht::Node& node() const { return node_; }
   uint64_t sends_dropped() const { return sends_dropped_; }
@@ -61,7 +66,7 @@ class DhtDriver {
   struct SendSlot {
     DhtDriver* owner = nullptr;
     std::string bytes;
-    sockaddr_in to{};
+    sockaddr_storage to{};
     iovec iov{};
     msghdr msg{};
     Completion c;
@@ -85,11 +90,12 @@ class DhtDriver {
   Options options_;
   engine::dht::Node node_;
   int fd_ = -1;
+  bool ipv6_ = false;  // fd_ is a dual-stack AF_INET6 socket
   uint16_t port_ = 0;
   engine::Instant now_{};
 
   std::unique_ptr<uint8_t[]> recv_buf_;
-  sockaddr_in recv_from_{};
+  sockaddr_storage recv_from_{};
   iovec recv_iov_{};
   msghdr recv_msg_{};
   Completion recv_c_;

@@ -35,12 +35,12 @@ void Coordinator::DhtTick(Instant now) {
       Log(e, absl::StrCat("dht: ", peers.size(), " peers"), /*verbose=*/true);
       DistributePeers(*e, peers);
     };
-    o.on_lookup_done = [this](const engine::InfoHash& ih, int responded, int announced) {
+    o.on_lookup_done = [this](const engine::InfoHash& ih, int responded, int announced, bool v6) {
       TorrentEntry* e = FindByHash(ih);
       if (e == nullptr) return;
       Log(e,
-          absl::StrCat("dht: get_peers done: ", responded, " nodes answered, announced to ",
-                       announced),
+          absl::StrCat("dht: get_peers done", v6 ? " (IPv6)" : "", ": ", responded,
+                       " nodes answered, announced to ", announced),
           /*verbose=*/true);
     };
     absl::StatusOr<std::unique_ptr<DhtDriver>> d =

@@ -119,7 +119,8 @@ class Fetcher {
     PeerKey key = 0;
     int fd = -1;
     PeerAddress address;
-    sockaddr_in sa{};
+    sockaddr_storage sa{};
+    socklen_t sa_len = 0;
     __kernel_timespec connect_ts{};
     std::vector<uint8_t> rbuf;
     size_t rlen = 0;
@@ -208,7 +209,7 @@ class Fetcher {
       fetch_.AddPeerCandidates(peers, now_);
       Drain();
     };
-    o.on_lookup_done = [this](const engine::InfoHash& ih, int responded, int) {
+    o.on_lookup_done = [this](const engine::InfoHash& ih, int responded, int, bool) {
       if (ih != options_.info_hash) return;
       Log(absl::StrCat("dht: get_peers done: ", responded, " nodes answered"), true);
     };
@@ -233,7 +234,8 @@ class Fetcher {
 
   // --- sockets ---
   void Dial(PeerAddress address) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    // IPv6 candidates come from x.pe ([::1]:PORT), --peer, trackers' peers6 and the IPv6 DHT.
+    const int fd = socket(address.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       fetch_.HandleConnectFailed(address, now_);
       return;
@@ -246,14 +248,24 @@ class Fetcher {
     c->connect_c = MakeCompletion<&Conn::OnConnect>(c.get());
     c->recv_c = MakeCompletion<&Conn::OnRecv>(c.get());
     c->send_c = MakeCompletion<&Conn::OnSend>(c.get());
-    c->sa.sin_family = AF_INET;
-    c->sa.sin_port = htons(address.port);
-    c->sa.sin_addr.s_addr = htonl(address.ip);
+    if (address.v6) {
+      auto* sa = reinterpret_cast<sockaddr_in6*>(&c->sa);
+      sa->sin6_family = AF_INET6;
+      sa->sin6_port = htons(address.port);
+      std::memcpy(&sa->sin6_addr, address.ip6.data(), address.ip6.size());
+      c->sa_len = sizeof(sockaddr_in6);
+    } else {
+      auto* sa = reinterpret_cast<sockaddr_in*>(&c->sa);
+      sa->sin_family = AF_INET;
+      sa->sin_port = htons(address.port);
+      sa->sin_addr.s_addr = htonl(address.ip);
+      c->sa_len = sizeof(sockaddr_in);
+    }
     c->connect_ts.tv_sec = kConnectTimeoutSec;
     ++c->ops;
     Conn* raw = c.get();
     conns_[raw->key] = std::move(c);
-    ring_->ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&raw->sa), sizeof(raw->sa),
+    ring_->ConnectWithTimeout(fd, reinterpret_cast<sockaddr*>(&raw->sa), raw->sa_len,
                               &raw->connect_ts, &raw->connect_c);
   }
 

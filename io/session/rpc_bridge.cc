@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -37,7 +38,8 @@ engine::Instant Now() {
 }
 
 // Verified bytes of every file: one walk over pieces and files together.
-std::vector<int64_t> FileBytesCompleted(const engine::Metainfo& meta, const engine::Bitfield& have) {
+std::vector<int64_t> FileBytesCompleted(const engine::Metainfo& meta,
+                                        const engine::Bitfield& have) {
   std::vector<int64_t> done(meta.files.size(), 0);
   size_t f = 0;
   for (uint32_t p = 0; p < meta.num_pieces(); ++p) {
@@ -88,7 +90,7 @@ void ApplyLimits(const rpc::SessionSettings& s, Coordinator& c) {
   queue.stalled_minutes = s.queue_stalled_minutes;
   c.SetLimits(seed, queue);
   // Turtle mode replaces both limits while it is on, as in Transmission.
-  const int64_t down = s.alt_speed_enabled        ? s.alt_speed_down
+  const int64_t down = s.alt_speed_enabled          ? s.alt_speed_down
                        : s.speed_limit_down_enabled ? s.speed_limit_down
                                                     : 0;
   const int64_t up = s.alt_speed_enabled        ? s.alt_speed_up
@@ -96,12 +98,12 @@ void ApplyLimits(const rpc::SessionSettings& s, Coordinator& c) {
                                                 : 0;
   // A limit of 0 bytes/s would mean "unlimited" to the allocator; Transmission's 0 stops traffic,
   // which 1 byte/s comes close to.
-  c.SetGlobalRateLimit(engine::Direction::kDown,
-                       s.alt_speed_enabled || s.speed_limit_down_enabled ? std::max<int64_t>(down, 1)
-                                                                         : 0);
-  c.SetGlobalRateLimit(engine::Direction::kUp,
-                       s.alt_speed_enabled || s.speed_limit_up_enabled ? std::max<int64_t>(up, 1)
-                                                                       : 0);
+  c.SetGlobalRateLimit(engine::Direction::kDown, s.alt_speed_enabled || s.speed_limit_down_enabled
+                                                     ? std::max<int64_t>(down, 1)
+                                                     : 0);
+  c.SetGlobalRateLimit(engine::Direction::kUp, s.alt_speed_enabled || s.speed_limit_up_enabled
+                                                   ? std::max<int64_t>(up, 1)
+                                                   : 0);
 }
 
 }  // namespace
@@ -292,8 +294,11 @@ absl::StatusOr<rpc::AddResult> SessionRpc::AddMagnet(const rpc::AddRequest& requ
   std::vector<engine::PeerAddress> peers;
   for (const engine::MagnetPeer& p : link->peers) {
     in_addr a{};
+    std::array<uint8_t, 16> a6;
     if (inet_pton(AF_INET, p.host.c_str(), &a) == 1) {
       peers.push_back(engine::PeerAddress{ntohl(a.s_addr), p.port});
+    } else if (inet_pton(AF_INET6, p.host.c_str(), a6.data()) == 1) {
+      peers.push_back(engine::PeerAddress::V6(a6, p.port));
     }
   }
   const std::string label = link->name.empty() ? hex : link->name;
@@ -536,7 +541,8 @@ absl::Status SessionRpc::SetSession(const rpc::SessionSettingsUpdate& update) {
     if (update.queue_stalled_minutes) s.queue_stalled_minutes = *update.queue_stalled_minutes;
     if (update.queue_stalled_enabled) s.queue_stalled_enabled = *update.queue_stalled_enabled;
     if (update.speed_limit_down) s.speed_limit_down = *update.speed_limit_down;
-    if (update.speed_limit_down_enabled) s.speed_limit_down_enabled = *update.speed_limit_down_enabled;
+    if (update.speed_limit_down_enabled)
+      s.speed_limit_down_enabled = *update.speed_limit_down_enabled;
     if (update.speed_limit_up) s.speed_limit_up = *update.speed_limit_up;
     if (update.speed_limit_up_enabled) s.speed_limit_up_enabled = *update.speed_limit_up_enabled;
     if (update.alt_speed_down) s.alt_speed_down = *update.alt_speed_down;

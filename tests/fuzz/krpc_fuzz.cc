@@ -3,9 +3,11 @@
 // with well-formed KRPC, keeps every structure within its configured bounds, and never answers
 // a datagram with more than a few.
 //
-// Script: records of <op><len:1><len bytes>: op % 3 == 0: a datagram from 10.0.0.(op / 3) as is;
+// Script: records of <op><len:1><len bytes>: op % 3 == 0: a datagram as is, from 10.0.0.1-4 or
+// (BEP 32) fd00::1-4 by op / 3;
 // 1: the same with its transaction id replaced by the last one we sent (to get past the id
 // check); 2: advance the clock by len * 50 ms and tick.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -29,6 +31,9 @@ void CheckDecode(std::string_view d) {
   FUZZ_CHECK(m->transaction.size() <= dht::kMaxTransactionBytes);
   FUZZ_CHECK(m->token.size() <= dht::kMaxTokenBytes);
   FUZZ_CHECK(m->nodes.size() <= dht::kMaxNodesPerMessage);
+  FUZZ_CHECK(m->nodes6.size() <= dht::kMaxNodesPerMessage);
+  for (const dht::NodeInfo& n : m->nodes) FUZZ_CHECK(!n.addr.v6 && n.addr.port != 0);
+  for (const dht::NodeInfo& n : m->nodes6) FUZZ_CHECK(n.addr.v6 && n.addr.port != 0);
   FUZZ_CHECK(m->values.size() <= dht::kMaxValuesPerMessage);
   for (const PeerAddress& p : m->values) FUZZ_CHECK(p.port != 0);
 }
@@ -48,7 +53,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   self[0] = 0x42;
   dht::Node node(self, config, 1, Instant{1'000'000});
   Instant now{1'000'000};
-  node.AddBootstrap(PeerAddress{0x0A000001, 6881}, now);
+  const auto from = [](size_t n) {
+    if (n < 4) return PeerAddress{static_cast<uint32_t>(0x0A000001 + n), 6881};
+    std::array<uint8_t, 16> ip{};
+    ip[0] = 0xFD;
+    ip[15] = static_cast<uint8_t>(n - 3);
+    return PeerAddress::V6(ip, 6881);
+  };
+  node.AddBootstrap(from(0), now);
+  node.AddBootstrap(from(4), now);
   std::vector<dht::Outgoing> out;
   std::vector<dht::Event> events;
   std::string last_tid;
@@ -65,6 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(node.stored_peers() <= config.max_hashes * config.max_peers_per_hash);
     FUZZ_CHECK(node.tracked_ips() <= config.max_tracked_ips);
     FUZZ_CHECK(node.table().size() <= 160 * 8);
+    FUZZ_CHECK(node.table6().size() <= 160 * 8);
   };
   drain();
   size_t pos = 0;
@@ -87,7 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (t != std::string::npos && t + 7 <= d.size()) d.replace(t + 5, 2, last_tid);
     }
     CheckDecode(d);
-    node.HandleDatagram(PeerAddress{0x0A000000u + (op / 3) % 4 + 1, 6881}, d, now);
+    node.HandleDatagram(from((op / 3) % 8), d, now);
     drain();
   }
   if (size > 0 && data[0] == 'G') node.GetPeers(dht::NodeId{}, 1, now);

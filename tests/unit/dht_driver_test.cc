@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -88,6 +89,51 @@ TEST_F(DhtDriverTest, TwoNodesMeetAnnounceAndKeepState) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ((*again)->node().id(), (*a)->node().id());
   EXPECT_GE((*again)->node().stats().queries_out, 2u);  // a ping to b, a find_node to b
+  ring2->reset();
+}
+
+// BEP 32 over the dual-stack socket: a node bootstrapped from [::1]:PORT keeps it in its IPv6
+// table, finds what the other stored over IPv6, and saves it in nodes6.
+TEST_F(DhtDriverTest, NodesMeetOverIpv6AndKeepThemInNodes6) {
+  std::vector<engine::PeerAddress> found;
+  DhtDriver::Options ob;
+  ob.on_peers = [&](const engine::InfoHash&, const std::vector<engine::PeerAddress>& p) {
+    found.insert(found.end(), p.begin(), p.end());
+  };
+  absl::StatusOr<std::unique_ptr<DhtDriver>> b = DhtDriver::Create(ring_.get(), ob, Now());
+  ASSERT_TRUE(b.ok()) << b.status();
+  if (!(*b)->ipv6()) GTEST_SKIP() << "no IPv6 in this kernel";
+  DhtDriver::Options oa;
+  oa.bootstrap = {"[::1]:" + std::to_string((*b)->port())};
+  oa.state_file = (dir_ / "dht6.dat").string();
+  absl::StatusOr<std::unique_ptr<DhtDriver>> a = DhtDriver::Create(ring_.get(), oa, Now());
+  ASSERT_TRUE(a.ok()) << a.status();
+  std::vector<DhtDriver*> both = {a->get(), b->get()};
+  ASSERT_TRUE(RunUntil(
+      [&] { return (*a)->node().table6().size() >= 1 && (*b)->node().table6().size() >= 1; },
+      both));
+  EXPECT_EQ((*a)->node().table().size(), 0u);
+
+  engine::InfoHash ih{};
+  ih[0] = 0x66;
+  ASSERT_TRUE((*b)->GetPeers(ih, 51413, Now()));
+  ASSERT_TRUE(RunUntil([&] { return (*a)->node().stored_peers() == 1; }, both));
+  ASSERT_TRUE((*b)->GetPeers(ih, 0, Now()));
+  ASSERT_TRUE(RunUntil([&] { return !found.empty(); }, both));
+  std::array<uint8_t, 16> loopback{};
+  loopback[15] = 1;
+  EXPECT_EQ(found[0], engine::PeerAddress::V6(loopback, 51413));
+
+  ASSERT_TRUE((*a)->Save(Now()).ok());
+  absl::StatusOr<std::unique_ptr<Ring>> ring2 = Ring::Create(16);
+  ASSERT_TRUE(ring2.ok());
+  DhtDriver::Options again_opts;
+  again_opts.state_file = oa.state_file;  // no bootstrap: only the saved IPv6 node
+  absl::StatusOr<std::unique_ptr<DhtDriver>> again =
+      DhtDriver::Create(ring2->get(), again_opts, Now());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->node().id(), (*a)->node().id());
+  EXPECT_EQ((*again)->node().stats().queries_out, 1u);  // a ping to b's [::1] address
   ring2->reset();
 }
 

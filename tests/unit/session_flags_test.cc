@@ -100,15 +100,25 @@ TEST(SessionFlags, Dht) {
   EXPECT_TRUE(d.enabled);
   EXPECT_EQ(d.bootstrap.size(), 3u);
   EXPECT_EQ(d.state_file, "/s/dht.dat");
-  ASSERT_EQ(ParseAll({"--dht-bootstrap", "127.0.0.1:6881", "--dht-bootstrap=node.example:1"}, &f),
+  ASSERT_EQ(ParseAll({"--dht-bootstrap", "127.0.0.1:6881", "--dht-bootstrap=node.example:1",
+                      "--dht-bootstrap", "[::1]:6882"},
+                     &f),
             FlagParse::kTaken);
   d = f.Dht("");
-  EXPECT_EQ(d.bootstrap, (std::vector<std::string>{"127.0.0.1:6881", "node.example:1"}));
+  EXPECT_EQ(d.bootstrap,
+            (std::vector<std::string>{"127.0.0.1:6881", "node.example:1", "[::1]:6882"}));
   ASSERT_EQ(ParseAll({"--no-dht"}, &f), FlagParse::kTaken);
   EXPECT_FALSE(f.Dht("/s/dht.dat").enabled);
-  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
-           {"--dht-bootstrap"}, {"--dht-bootstrap", "host"}, {"--dht-bootstrap", "host:0"},
-           {"--dht-bootstrap", ":6881"}, {"--dht-bootstrap", "h:70000"}}) {
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{{"--dht-bootstrap"},
+                                             {"--dht-bootstrap", "host"},
+                                             {"--dht-bootstrap", "host:0"},
+                                             {"--dht-bootstrap", ":6881"},
+                                             {"--dht-bootstrap", "h:70000"},
+                                             {"--dht-bootstrap", "::1:6881"},
+                                             {"--dht-bootstrap", "[::1:6881"},
+                                             {"--dht-bootstrap", "[]:6881"},
+                                             {"--dht-bootstrap", "[nothex]:6881"}}) {
     SessionFlags g;
     EXPECT_EQ(ParseAll(bad, &g), FlagParse::kBad) << bad.back();
   }

@@ -1,5 +1,7 @@
 #include "tools/torrenty/session_flags.h"
 
+#include <arpa/inet.h>
+
 #include <cstdlib>
 #include <string>
 
@@ -16,9 +18,18 @@ namespace {
 const char* const kDefaultDhtRouters[] = {
     "router.bittorrent.com:6881", "dht.transmissionbt.com:6881", "router.utorrent.com:6881"};
 
+// HOST:PORT, an IPv6 address in brackets ([::1]:6881): a bare "::1:6881" is ambiguous.
 bool ValidHostPort(absl::string_view text) {
   const size_t colon = text.rfind(':');
   if (colon == absl::string_view::npos || colon == 0) return false;
+  const absl::string_view host = text.substr(0, colon);
+  if (host.front() == '[' || host.find(':') != absl::string_view::npos) {
+    if (host.size() < 4 || host.front() != '[' || host.back() != ']') return false;
+    in6_addr ip{};
+    if (inet_pton(AF_INET6, std::string(host.substr(1, host.size() - 2)).c_str(), &ip) != 1) {
+      return false;
+    }
+  }
   uint32_t port = 0;
   return absl::SimpleAtoi(text.substr(colon + 1), &port) && port >= 1 && port <= 65535;
 }

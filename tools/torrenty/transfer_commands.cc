@@ -352,7 +352,10 @@ absl::StatusOr<engine::Metainfo> MetainfoFromMagnet(TransferArgs* args) {
   const std::string label = link->name.empty() ? engine::ToHex(link->info_hash) : link->name;
   const bool quiet = args->quiet();
   for (const engine::MagnetPeer& p : link->peers) {
-    absl::StatusOr<engine::PeerAddress> a = ParsePeerAddress(absl::StrCat(p.host, ":", p.port));
+    // The link's IPv6 hosts come without their brackets.
+    const bool v6 = p.host.find(':') != std::string::npos;
+    absl::StatusOr<engine::PeerAddress> a =
+        ParsePeerAddress(absl::StrCat(v6 ? "[" : "", p.host, v6 ? "]:" : ":", p.port));
     if (!a.ok()) {
       if (!quiet)
         std::fprintf(stderr, "%s: skipping x.pe %s (%s)\n", label.c_str(), p.host.c_str(),
@@ -415,7 +418,8 @@ absl::StatusOr<engine::Metainfo> MetainfoFromMagnet(TransferArgs* args) {
   if (args->save_torrent) {
     std::error_code ec;
     std::filesystem::create_directories(args->dir, ec);
-    if (ec) return absl::InternalError(absl::StrCat("cannot create ", args->dir, ": ", ec.message()));
+    if (ec)
+      return absl::InternalError(absl::StrCat("cannot create ", args->dir, ": ", ec.message()));
     const std::string path =
         (std::filesystem::path(args->dir) / (meta->name + ".torrent")).string();
     const std::string file = engine::MakeTorrentFile(*info, link->trackers);
