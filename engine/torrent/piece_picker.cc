@@ -2,6 +2,7 @@
 #include "engine/torrent/piece_picker.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <utility>
 
@@ -54,7 +55,7 @@ uint32_t PiecesPerExtent(int64_t piece_length, uint32_t num_pieces) {
   if (piece_length <= 0) return 1;
   const int64_t pieces = std::min<int64_t>(
       {kExtentBytes / piece_length, kExtentPiecesMax, int64_t{num_pieces} / kExtentsMin});
-  return static_cast<uint32_t>(std::max<int64_t>(pieces, 1));
+  return std::bit_floor(static_cast<uint32_t>(std::max<int64_t>(pieces, 1)));
 }
 
 PiecePicker::PiecePicker(uint32_t num_pieces, uint64_t seed, uint32_t pieces_per_extent)
@@ -64,8 +65,10 @@ PiecePicker::PiecePicker(uint32_t num_pieces, uint64_t seed, uint32_t pieces_per
       pos_(num_pieces),
       order_(num_pieces),
       bucket_start_{0, num_pieces},
-      pieces_per_extent_(std::max<uint32_t>(pieces_per_extent, 1)),
-      extent_busy_((num_pieces + pieces_per_extent_ - 1) / pieces_per_extent_, 0),
+      extent_shift_(static_cast<uint32_t>(
+          std::countr_zero(std::bit_floor(std::max<uint32_t>(pieces_per_extent, 1))))),
+      pieces_per_extent_(uint32_t{1} << extent_shift_),
+      extent_busy_((num_pieces >> extent_shift_) + 1, 0),
       rng_(seed) {
   for (uint32_t i = 0; i < num_pieces; ++i) order_[i] = i;
   // Fisher-Yates with our own RNG so the initial tie-break order is fixed by the seed.
@@ -183,7 +186,7 @@ void PiecePicker::SetState(uint32_t piece, uint8_t state) {
   state_[piece] = state;
   if (state == 0) Insert(piece);
   if (Busy(old) != Busy(state)) {
-    uint32_t& busy = extent_busy_[piece / pieces_per_extent_];
+    uint32_t& busy = extent_busy_[piece >> extent_shift_];
     busy = Busy(state) ? busy + 1 : busy - 1;
   }
   if ((old & kHad) != (state & kHad)) {
@@ -213,7 +216,7 @@ void PiecePicker::SetWanted(uint32_t piece, bool wanted) {
 
 std::optional<uint32_t> PiecePicker::FirstInExtent(uint32_t e, uint32_t avail,
                                                    const Bitfield& peer_has) const {
-  const uint32_t begin = e * pieces_per_extent_;
+  const uint32_t begin = e << extent_shift_;
   const uint32_t end = std::min(num_pieces_, begin + pieces_per_extent_);
   for (uint32_t p = begin; p < end; ++p) {
     if (state_[p] == 0 && avail_[p] == avail && peer_has.Get(p)) return p;
@@ -249,11 +252,11 @@ std::optional<uint32_t> PiecePicker::Pick(const Bitfield& peer_has, uint32_t pee
   const uint32_t probe_end = std::min(bucket_start_[avail + 1], best + kFreeExtentProbes);
   for (uint32_t i = best; i < probe_end; ++i) {
     const uint32_t piece = order_[i];
-    if (extent_busy_[piece / pieces_per_extent_] == 0 && peer_has.Get(piece)) {
-      return FirstInExtent(piece / pieces_per_extent_, avail, peer_has);
+    if (extent_busy_[piece >> extent_shift_] == 0 && peer_has.Get(piece)) {
+      return FirstInExtent(piece >> extent_shift_, avail, peer_has);
     }
   }
-  return FirstInExtent(rarest / pieces_per_extent_, avail, peer_has);
+  return FirstInExtent(rarest >> extent_shift_, avail, peer_has);
 }
 
 uint32_t PiecePicker::Availability(uint32_t piece) const {
@@ -283,7 +286,7 @@ bool PiecePicker::InvariantsHold() const {
   }
   std::vector<uint32_t> busy(extent_busy_.size(), 0);
   for (uint32_t piece = 0; piece < num_pieces_; ++piece) {
-    if (Busy(state_[piece])) ++busy[piece / pieces_per_extent_];
+    if (Busy(state_[piece])) ++busy[piece >> extent_shift_];
   }
   return had == num_have_ && pickable == order_.size() && busy == extent_busy_;
 }

@@ -14,7 +14,7 @@ namespace torrenty::engine {
 // Pieces per extent: 4 MiB extents as libtorrent's, at most 64 pieces so that a scan of one
 // extent stays short, 1 (no grouping) for pieces of 4 MiB and more, and at least 32 extents in a
 // torrent: with few extents, leechers of one seed would all fetch the same pieces in the same
-// order and have nothing to trade with each other.
+// order and have nothing to trade with each other. Always a power of two.
 uint32_t PiecesPerExtent(int64_t piece_length, uint32_t num_pieces);
 
 // Layout (after libtorrent's piece_picker): every pickable piece (not had, not in progress)
@@ -37,6 +37,7 @@ class PiecePicker {
  public:
   static constexpr uint32_t kNoExtent = UINT32_MAX;
 
+  // `pieces_per_extent` is rounded down to a power of two.
   PiecePicker(uint32_t num_pieces, uint64_t seed, uint32_t pieces_per_extent = 1);
 
   void AddPeer(const Bitfield& has);     // +1 availability for each set bit (bitfield arrived)
@@ -56,7 +57,7 @@ class PiecePicker {
   // this peer), else to the lowest one of an extent with no piece in progress, else at random
   // (seeded, deterministic for a seed).
   std::optional<uint32_t> Pick(const Bitfield& peer_has, uint32_t peer_extent = kNoExtent);
-  uint32_t ExtentOf(uint32_t piece) const { return piece / pieces_per_extent_; }
+  uint32_t ExtentOf(uint32_t piece) const { return piece >> extent_shift_; }
   uint32_t pieces_per_extent() const { return pieces_per_extent_; }
 
   uint32_t Availability(uint32_t piece) const;
@@ -102,6 +103,7 @@ class PiecePicker {
   // Bucket a occupies order_[bucket_start_[a], bucket_start_[a + 1]); the last entry is
   // order_.size(), so there is one more entry than tracked availability levels.
   std::vector<uint32_t> bucket_start_;
+  uint32_t extent_shift_;  // pieces per extent is a power of two: extent = piece >> shift
   uint32_t pieces_per_extent_;
   std::vector<uint32_t> extent_busy_;  // per extent: pieces in progress and not yet had
   std::mt19937_64 rng_;
