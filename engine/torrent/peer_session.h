@@ -54,7 +54,10 @@ class PeerSession {
   bool allowed_fast_sent = false;
   std::vector<BlockRequest> requests_out;  // blocks we asked this peer for
   RequestDepth request_depth;              // how many of them to keep outstanding
-  std::deque<BlockRequest> requests_in;    // blocks this peer asked us for, not yet read
+  // The extent (PiecePicker::ExtentOf) of the last piece we started fetching from this peer: its
+  // next new piece comes from there while that extent has one of the rarest it can give.
+  uint32_t pick_extent = UINT32_MAX;
+  std::deque<BlockRequest> requests_in;  // blocks this peer asked us for, not yet read
   uint32_t reads_in_flight = 0;
   Instant connected_at{};
   Instant last_received{};

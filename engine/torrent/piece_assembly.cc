@@ -228,7 +228,7 @@ PeerAddress PieceAssembly::TopSender(uint32_t piece) const {
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-bool PieceAssembly::PickBlock(const PeerSession& peer, BlockRequest* out) {
+bool PieceAssembly::PickBlock(PeerSession& peer, BlockRequest* out) {
   auto take_free = [&](PieceInFlight& pf) {
     if (pf.hashing || pf.free_blocks == 0 || !MayFetchFrom(pf, peer)) return false;
     for (uint32_t b = pf.first_free; b < pf.state.size(); ++b) {
@@ -244,11 +244,12 @@ bool PieceAssembly::PickBlock(const PeerSession& peer, BlockRequest* out) {
     PieceInFlight& pf = *in_flight_[piece];
     if (peer.has.Get(piece) && take_free(pf)) return true;
   }
-  // 2. Start the rarest piece this peer has, if the memory budget allows and no other shard of
-  // this torrent has claimed it.
+  // 2. Start the rarest piece this peer has (among equals, the next one of the extent it is in),
+  // if the memory budget allows and no other shard of this torrent has claimed it.
   while (in_flight_.size() < pieces_in_flight_max_) {
-    std::optional<uint32_t> piece = picker_.Pick(peer.has);
+    std::optional<uint32_t> piece = picker_.Pick(peer.has, peer.pick_extent);
     if (!piece.has_value()) break;
+    peer.pick_extent = picker_.ExtentOf(*piece);
     if (!claims_->TryClaim(*piece)) {
       picker_.SetInProgress(*piece, true);  // another shard has it (or just finished it)
       claimed_elsewhere_.push_back(*piece);

@@ -42,7 +42,7 @@ class PieceAssembly {
   void MarkHave(uint32_t piece) { claims_->MarkHave(piece); }
 
   // The next block to ask `peer` for; false when there is none it can help with.
-  bool PickBlock(const PeerSession& peer, BlockRequest* out);
+  bool PickBlock(PeerSession& peer, BlockRequest* out);
   // The peer no longer serves what we asked for (choke, snub, close): its blocks are free again.
   void ReleaseRequests(PeerSession& peer);
   // One block the peer refused (BEP 6 reject), already taken from its requests_out.

@@ -2,6 +2,7 @@
 #include "engine/torrent/piece_picker.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <utility>
 
@@ -39,15 +40,35 @@ void ForEachSetBit(const Bitfield& bits, uint32_t limit, Fn fn) {
   }
 }
 
+// How far past the rarest candidate Pick looks, within its bucket, for a piece in an extent
+// nobody is fetching from: a few probes find one while most extents are free, and the bound keeps
+// Pick O(1) once they are all taken.
+constexpr uint32_t kFreeExtentProbes = 32;
+
+constexpr int64_t kExtentBytes = int64_t{4} << 20;
+constexpr uint32_t kExtentPiecesMax = 64;
+constexpr uint32_t kExtentsMin = 32;
+
 }  // namespace
 
-PiecePicker::PiecePicker(uint32_t num_pieces, uint64_t seed)
+uint32_t PiecesPerExtent(int64_t piece_length, uint32_t num_pieces) {
+  if (piece_length <= 0) return 1;
+  const int64_t pieces = std::min<int64_t>(
+      {kExtentBytes / piece_length, kExtentPiecesMax, int64_t{num_pieces} / kExtentsMin});
+  return std::bit_floor(static_cast<uint32_t>(std::max<int64_t>(pieces, 1)));
+}
+
+PiecePicker::PiecePicker(uint32_t num_pieces, uint64_t seed, uint32_t pieces_per_extent)
     : num_pieces_(num_pieces),
       avail_(num_pieces, 0),
       state_(num_pieces, 0),
       pos_(num_pieces),
       order_(num_pieces),
       bucket_start_{0, num_pieces},
+      extent_shift_(static_cast<uint32_t>(
+          std::countr_zero(std::bit_floor(std::max<uint32_t>(pieces_per_extent, 1))))),
+      pieces_per_extent_(uint32_t{1} << extent_shift_),
+      extent_busy_((num_pieces >> extent_shift_) + 1, 0),
       rng_(seed) {
   for (uint32_t i = 0; i < num_pieces; ++i) order_[i] = i;
   // Fisher-Yates with our own RNG so the initial tie-break order is fixed by the seed.
@@ -158,59 +179,84 @@ void PiecePicker::RemoveHave(uint32_t piece) {
   if (piece < num_pieces_) Decrement(piece);
 }
 
+void PiecePicker::SetState(uint32_t piece, uint8_t state) {
+  const uint8_t old = state_[piece];
+  if (old == state) return;
+  if (old == 0) Erase(piece);
+  state_[piece] = state;
+  if (state == 0) Insert(piece);
+  if (Busy(old) != Busy(state)) {
+    uint32_t& busy = extent_busy_[piece >> extent_shift_];
+    busy = Busy(state) ? busy + 1 : busy - 1;
+  }
+  if ((old & kHad) != (state & kHad)) {
+    num_have_ = (state & kHad) ? num_have_ + 1 : num_have_ - 1;
+  }
+}
+
 void PiecePicker::SetWeHave(uint32_t piece) {
-  if (piece >= num_pieces_ || state_[piece] & kHad) return;
-  if (state_[piece] == 0) Erase(piece);
-  state_[piece] |= kHad;
-  ++num_have_;
+  if (piece < num_pieces_) SetState(piece, state_[piece] | kHad);
 }
 
 void PiecePicker::SetWeLack(uint32_t piece) {
-  if (piece >= num_pieces_ || !(state_[piece] & kHad)) return;
-  state_[piece] &= static_cast<uint8_t>(~kHad);
-  --num_have_;
-  if (state_[piece] == 0) Insert(piece);
+  if (piece < num_pieces_) SetState(piece, state_[piece] & static_cast<uint8_t>(~kHad));
 }
 
 void PiecePicker::SetInProgress(uint32_t piece, bool in_progress) {
-  if (piece >= num_pieces_ || static_cast<bool>(state_[piece] & kInProgress) == in_progress) {
-    return;
-  }
-  if (in_progress) {
-    if (state_[piece] == 0) Erase(piece);
-    state_[piece] |= kInProgress;
-  } else {
-    state_[piece] &= static_cast<uint8_t>(~kInProgress);
-    if (state_[piece] == 0) Insert(piece);
-  }
+  if (piece >= num_pieces_) return;
+  SetState(piece, in_progress ? state_[piece] | kInProgress
+                              : state_[piece] & static_cast<uint8_t>(~kInProgress));
 }
 
 void PiecePicker::SetWanted(uint32_t piece, bool wanted) {
-  if (piece >= num_pieces_ || static_cast<bool>(state_[piece] & kUnwanted) == !wanted) return;
-  if (!wanted) {
-    if (state_[piece] == 0) Erase(piece);
-    state_[piece] |= kUnwanted;
-  } else {
-    state_[piece] &= static_cast<uint8_t>(~kUnwanted);
-    if (state_[piece] == 0) Insert(piece);
-  }
+  if (piece >= num_pieces_) return;
+  SetState(piece,
+           wanted ? state_[piece] & static_cast<uint8_t>(~kUnwanted) : state_[piece] | kUnwanted);
 }
 
-std::optional<uint32_t> PiecePicker::Pick(const Bitfield& peer_has) {
+std::optional<uint32_t> PiecePicker::FirstInExtent(uint32_t e, uint32_t avail,
+                                                   const Bitfield& peer_has) const {
+  const uint32_t begin = e << extent_shift_;
+  const uint32_t end = std::min(num_pieces_, begin + pieces_per_extent_);
+  for (uint32_t p = begin; p < end; ++p) {
+    if (state_[p] == 0 && avail_[p] == avail && peer_has.Get(p)) return p;
+  }
+  return std::nullopt;
+}
+
+std::optional<uint32_t> PiecePicker::Pick(const Bitfield& peer_has, uint32_t peer_extent) {
   if (peer_has.none() || order_.empty()) return std::nullopt;
+  uint32_t best = kNotInOrder;  // slot in order_ of the rarest piece the peer has
+
   // The walk is short when the peer has much of what we need, but a peer holding only common
   // pieces would make it O(pieces). So walk a bounded prefix, then fall back to the lowest
   // order_ slot among the peer's set bits, which is the same answer found in O(pieces / 64 +
   // peer's pieces).
   const size_t walk_limit = std::min(order_.size(), size_t{64} + order_.size() / 32);
   for (size_t i = 0; i < walk_limit; ++i) {
-    if (peer_has.Get(order_[i])) return order_[i];
+    if (peer_has.Get(order_[i])) {
+      best = static_cast<uint32_t>(i);
+      break;
+    }
   }
-  if (walk_limit == order_.size()) return std::nullopt;
-  uint32_t best = kNotInOrder;
-  ForEachSetBit(peer_has, num_pieces_, [&](uint32_t i) { best = std::min(best, pos_[i]); });
+  if (best == kNotInOrder && walk_limit < order_.size()) {
+    ForEachSetBit(peer_has, num_pieces_, [&](uint32_t i) { best = std::min(best, pos_[i]); });
+  }
   if (best == kNotInOrder) return std::nullopt;
-  return order_[best];
+  const uint32_t rarest = order_[best];
+  if (pieces_per_extent_ == 1) return rarest;
+  const uint32_t avail = avail_[rarest];
+  if (peer_extent < extent_busy_.size()) {
+    if (std::optional<uint32_t> next = FirstInExtent(peer_extent, avail, peer_has)) return next;
+  }
+  const uint32_t probe_end = std::min(bucket_start_[avail + 1], best + kFreeExtentProbes);
+  for (uint32_t i = best; i < probe_end; ++i) {
+    const uint32_t piece = order_[i];
+    if (extent_busy_[piece >> extent_shift_] == 0 && peer_has.Get(piece)) {
+      return FirstInExtent(piece >> extent_shift_, avail, peer_has);
+    }
+  }
+  return FirstInExtent(rarest >> extent_shift_, avail, peer_has);
 }
 
 uint32_t PiecePicker::Availability(uint32_t piece) const {
@@ -238,7 +284,11 @@ bool PiecePicker::InvariantsHold() const {
     if (state_[piece] == 0) ++pickable;
     if ((state_[piece] == 0) != (pos_[piece] != kNotInOrder)) return false;
   }
-  return had == num_have_ && pickable == order_.size();
+  std::vector<uint32_t> busy(extent_busy_.size(), 0);
+  for (uint32_t piece = 0; piece < num_pieces_; ++piece) {
+    if (Busy(state_[piece])) ++busy[piece >> extent_shift_];
+  }
+  return had == num_have_ && pickable == order_.size() && busy == extent_busy_;
 }
 
 }  // namespace torrenty::engine

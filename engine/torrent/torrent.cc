@@ -24,7 +24,7 @@ Torrent::Torrent(const Metainfo& meta, TorrentConfig config, PieceClaims* claims
       have_(meta.num_pieces()),
       wanted_(meta.num_pieces()),
       wanted_left_(meta.num_pieces()),
-      picker_(meta.num_pieces(), config.seed),
+      picker_(meta.num_pieces(), config.seed, PiecesPerExtent(meta.piece_length, meta.num_pieces())),
       assembly_(meta, config_, claims, picker_, have_, peers_, stats_, actions_),
       choker_(ChokerConfig{config.unchoke_slots > 0 ? config.unchoke_slots - 1 : 0,
                            config.choke_round_ms, config.optimistic_unchoke_interval_ms},

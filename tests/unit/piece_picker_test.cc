@@ -204,10 +204,10 @@ Bitfield RandomBits(uint32_t n, std::mt19937_64& rng) {
   return b;
 }
 
-void CrossCheck(uint32_t n, uint64_t seed, int ops) {
-  SCOPED_TRACE(testing::Message() << "n=" << n << " seed=" << seed);
+void CrossCheck(uint32_t n, uint64_t seed, int ops, uint32_t extent = 1) {
+  SCOPED_TRACE(testing::Message() << "n=" << n << " seed=" << seed << " extent=" << extent);
   std::mt19937_64 rng(seed);
-  PiecePicker picker(n, seed);
+  PiecePicker picker(n, seed, extent);
   Model model(n);
   std::vector<Bitfield> peers;
   for (int op = 0; op < ops; ++op) {
@@ -243,7 +243,9 @@ void CrossCheck(uint32_t n, uint64_t seed, int ops) {
     } else {
       const Bitfield peer =
           (peers.empty() || rng() % 3 == 0) ? RandomBits(n, rng) : peers[rng() % peers.size()];
-      const std::optional<uint32_t> pick = picker.Pick(peer);
+      const uint32_t hint =
+          rng() % 2 ? PiecePicker::kNoExtent : static_cast<uint32_t>(rng() % (n / extent + 2));
+      const std::optional<uint32_t> pick = picker.Pick(peer, hint);
       std::optional<uint32_t> min_avail;
       for (uint32_t i = 0; i < n; ++i) {
         if (model.Eligible(i, peer) && (!min_avail || model.avail[i] < *min_avail)) {
@@ -254,13 +256,29 @@ void CrossCheck(uint32_t n, uint64_t seed, int ops) {
       if (pick) {
         ASSERT_TRUE(model.Eligible(*pick, peer)) << "op " << op;
         ASSERT_EQ(model.avail[*pick], *min_avail) << "op " << op;
+        if (extent > 1) {
+          // Within its extent, the pick is the first of the rarest the peer can give.
+          for (uint32_t i = *pick / extent * extent; i < *pick; ++i) {
+            ASSERT_FALSE(model.Eligible(i, peer) && model.avail[i] == *min_avail) << "op " << op;
+          }
+        }
+        if (extent > 1 && hint < (n + extent - 1) / extent) {
+          // The peer's own extent wins the tie when it holds one of the rarest.
+          bool in_hint = false;
+          for (uint32_t i = hint * extent; i < std::min(n, (hint + 1) * extent); ++i) {
+            in_hint |= model.Eligible(i, peer) && model.avail[i] == *min_avail;
+          }
+          ASSERT_EQ(in_hint, *pick / extent == hint) << "op " << op;
+        }
         // Any subset of the peer's pieces that still holds the pick must pick it too: the walk
         // and the sparse scan agree on one order.
         Bitfield subset = Bits(n, {*pick});
         for (uint32_t i = 0; i < n; ++i) {
           if (peer.Get(i) && rng() % 50 == 0) subset.Set(i);
         }
-        ASSERT_EQ(picker.Pick(subset), pick) << "op " << op;
+        if (extent == 1) {
+          ASSERT_EQ(picker.Pick(subset), pick) << "op " << op;
+        }
         if (rng() % 2) {
           picker.SetInProgress(*pick, true);
           model.in_progress[*pick] = true;
@@ -282,10 +300,132 @@ void CrossCheck(uint32_t n, uint64_t seed, int ops) {
 TEST(PiecePickerTest, RandomOpsMatchBruteForce) {
   for (uint32_t n : {1u, 7u, 8u, 64u, 65u, 300u, 2000u}) {
     for (uint64_t seed = 1; seed <= 4; ++seed) {
-      CrossCheck(n, seed * 1000 + n, 5000);
-      if (HasFatalFailure()) return;
+      for (uint32_t extent : {1u, 4u, 64u}) {
+        CrossCheck(n, seed * 1000 + n, 5000, extent);
+        if (HasFatalFailure()) return;
+      }
     }
   }
+}
+
+// Picks for one peer as PieceAssembly makes them: each piece picked is started (in progress), and
+// the peer's extent follows its last pick.
+std::vector<uint32_t> PickRun(PiecePicker& p, const Bitfield& has, uint32_t* extent, int count) {
+  std::vector<uint32_t> picks;
+  for (int i = 0; i < count; ++i) {
+    const std::optional<uint32_t> piece = p.Pick(has, *extent);
+    if (!piece) break;
+    picks.push_back(*piece);
+    p.SetInProgress(*piece, true);
+    *extent = p.ExtentOf(*piece);
+  }
+  return picks;
+}
+
+TEST(PiecePickerTest, ExtentSize) {
+  EXPECT_EQ(PiecesPerExtent(1 << 20, 1024), 4u);
+  EXPECT_EQ(PiecesPerExtent(256 << 10, 4096), 16u);
+  EXPECT_EQ(PiecesPerExtent(16 << 10, 65536), 64u);  // capped: a scan of one extent stays short
+  EXPECT_EQ(PiecesPerExtent(4 << 20, 256), 1u);
+  EXPECT_EQ(PiecesPerExtent(16 << 20, 64), 1u);
+  EXPECT_EQ(PiecesPerExtent(0, 100), 1u);
+  // A small torrent keeps at least 32 extents, so leechers of one seed still differ.
+  EXPECT_EQ(PiecesPerExtent(1 << 20, 64), 2u);
+  EXPECT_EQ(PiecesPerExtent(32 << 10, 32), 1u);
+  EXPECT_EQ(PiecesPerExtent(1 << 20, 0), 1u);
+}
+
+TEST(PiecePickerTest, OnePeerWithEverythingGetsWholeExtentsInOrder) {
+  constexpr uint32_t kN = 64;
+  PiecePicker p(kN, 7, 4);
+  p.AddPeer(All(kN));
+  uint32_t extent = PiecePicker::kNoExtent;
+  const std::vector<uint32_t> picks = PickRun(p, All(kN), &extent, kN);
+  ASSERT_EQ(picks.size(), kN);
+  std::set<uint32_t> extents;
+  for (size_t i = 0; i < picks.size(); i += 4) {
+    EXPECT_EQ(picks[i] % 4, 0u) << "an extent is entered at its first piece";
+    for (size_t j = 1; j < 4; ++j) EXPECT_EQ(picks[i + j], picks[i] + j) << "pick " << i + j;
+    extents.insert(picks[i] / 4);
+  }
+  EXPECT_EQ(extents.size(), kN / 4);
+  // The extents themselves still come in a random order, so peers do not all start at piece 0.
+  std::vector<uint32_t> firsts;
+  for (size_t i = 0; i < picks.size(); i += 4) firsts.push_back(picks[i]);
+  EXPECT_FALSE(std::is_sorted(firsts.begin(), firsts.end()));
+  EXPECT_TRUE(p.InvariantsHold());
+}
+
+TEST(PiecePickerTest, TwoPeersWorkInDifferentExtents) {
+  constexpr uint32_t kN = 256;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SCOPED_TRACE(seed);
+    PiecePicker p(kN, seed, 4);
+    p.AddPeer(All(kN));
+    p.AddPeer(All(kN));
+    uint32_t ea = PiecePicker::kNoExtent;
+    uint32_t eb = PiecePicker::kNoExtent;
+    std::vector<uint32_t> a;
+    std::vector<uint32_t> b;
+    for (int round = 0; round < 8; ++round) {  // turns: a, b, a, b, ...
+      const std::vector<uint32_t> pa = PickRun(p, All(kN), &ea, 1);
+      const std::vector<uint32_t> pb = PickRun(p, All(kN), &eb, 1);
+      ASSERT_EQ(pa.size(), 1u);
+      ASSERT_EQ(pb.size(), 1u);
+      a.push_back(pa[0]);
+      b.push_back(pb[0]);
+      EXPECT_NE(pa[0] / 4, pb[0] / 4) << "round " << round;
+    }
+    for (size_t i = 1; i < a.size(); ++i) {
+      if (i % 4 != 0) {
+        EXPECT_EQ(a[i], a[i - 1] + 1);
+        EXPECT_EQ(b[i], b[i - 1] + 1);
+      }
+    }
+    EXPECT_TRUE(p.InvariantsHold());
+  }
+}
+
+TEST(PiecePickerTest, RarerPiecesStillComeFirst) {
+  constexpr uint32_t kN = 32;
+  PiecePicker p(kN, 3, 4);
+  p.AddPeer(All(kN));
+  p.AddPeer(All(kN));
+  uint32_t extent = PiecePicker::kNoExtent;
+  const std::vector<uint32_t> first = PickRun(p, All(kN), &extent, 1);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(first[0] % 4, 0u);
+  // A piece elsewhere becomes rarer (one of the two peers never had it after all): it comes
+  // before the rest of the peer's extent.
+  const uint32_t rare = (first[0] + 9) % kN;
+  p.RemoveHave(rare);
+  EXPECT_EQ(p.Pick(All(kN), extent), rare);
+  p.SetInProgress(rare, true);
+  // The peer now works in the rare piece's extent, from its first piece.
+  extent = p.ExtentOf(rare);
+  EXPECT_EQ(p.Pick(All(kN), extent), rare - rare % 4);
+  // Back in the first extent: its next piece.
+  extent = p.ExtentOf(first[0]);
+  EXPECT_EQ(p.Pick(All(kN), extent), first[0] + 1);
+  // A rarer piece inside the peer's extent comes first even out of order.
+  p.RemoveHave(first[0] + 3);
+  EXPECT_EQ(p.Pick(All(kN), extent), first[0] + 3);
+  EXPECT_TRUE(p.InvariantsHold());
+}
+
+TEST(PiecePickerTest, ExtentsSkipUnwantedHadAndMissingPieces) {
+  constexpr uint32_t kN = 16;
+  PiecePicker p(kN, 11, 8);
+  p.AddPeer(All(kN));
+  p.SetWanted(1, false);
+  p.SetWeHave(2);
+  Bitfield peer = All(kN);
+  peer.Clear(3);
+  // Extent 0 through its first piece: then past the unwanted, had and missing pieces.
+  EXPECT_EQ(p.Pick(peer, 0), 0u);
+  p.SetInProgress(0, true);
+  EXPECT_EQ(p.Pick(peer, 0), 4u);
+  EXPECT_TRUE(p.InvariantsHold());
 }
 
 }  // namespace

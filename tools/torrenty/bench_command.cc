@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -31,22 +33,40 @@ namespace torrenty::tools {
 namespace {
 
 constexpr char kBenchUsage[] =
-    "usage: torrenty bench [--size BYTES] [--seeders N] [--piece-length BYTES]\n"
+    "usage: torrenty bench [--size BYTES] [--piece-length BYTES] [--files N] [--seeders N] "
+    "[--json]\n"
     "  Loopback benchmark: N `torrenty seed` processes serve a random payload of BYTES (default\n"
-    "  1G; K/M/G suffixes) to one downloader in this process. Prints wall time, MB/s, pieces/s\n"
-    "  and CPU seconds per GiB for the downloader and the seeders. Needs no tracker or network\n"
-    "  beyond 127.0.0.1; temp files go under $TMPDIR (default /tmp) and are removed.\n";
+    "  1G; K/M/G suffixes) to one downloader in this process. Prints pieces/s first, then wall\n"
+    "  time, MB/s, CPU seconds per GiB for the downloader and the seeders and the peak RSS. Needs\n"
+    "  no tracker or network beyond 127.0.0.1; temp files go under $TMPDIR (default /tmp) and\n"
+    "  are removed.\n"
+    "  --size BYTES          payload size (default 1G)\n"
+    "  --piece-length BYTES  a power of two from 16K (default 1M)\n"
+    "  --files N             split the payload into N files of equal size, 1 to 100000\n"
+    "                        (default 1: a single-file torrent)\n"
+    "  --seeders N           seeding processes, 1 to 16 (default 1)\n"
+    "  --json                print the results as one JSON object instead of the table\n";
+
+constexpr int kFilesMax = 100'000;
+
+struct BenchOptions {
+  int64_t size = int64_t{1} << 30;
+  int64_t piece_length = 1 << 20;
+  int files = 1;
+  int seeders = 1;
+  bool json = false;
+};
 
 double CpuSeconds(const rusage& ru) {
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-absl::Status WritePayload(const std::string& path, int64_t size) {
+// `state` carries on from file to file, so no two files of the payload are alike.
+absl::Status WritePayload(const std::string& path, int64_t size, uint64_t& state) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path));
   // splitmix64: fast and incompressible enough for a transfer benchmark.
-  uint64_t state = 0x9E3779B97F4A7C15ull;
   std::vector<uint64_t> chunk((4 << 20) / sizeof(uint64_t));
   int64_t left = size;
   while (left > 0) {
@@ -125,17 +145,49 @@ struct Seeders {
   }
 };
 
-int RunBenchIn(const std::string& dir, int64_t size, int seeders, int64_t piece_length) {
+// The payload's files relative to the seed and leech folders: "payload.bin" alone, or
+// "payload/NNNNNN.bin" with the first `size % files` files one byte longer.
+std::vector<std::pair<std::string, int64_t>> PayloadFiles(int64_t size, int files) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  if (files == 1) {
+    out.emplace_back("payload.bin", size);
+    return out;
+  }
+  for (int i = 0; i < files; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "payload/%06d.bin", i);
+    out.emplace_back(name, size / files + (i < size % files ? 1 : 0));
+  }
+  return out;
+}
+
+std::string JsonNumber(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
+
+int RunBenchIn(const std::string& dir, const BenchOptions& o) {
+  const int64_t size = o.size;
+  const int seeders = o.seeders;
   const std::string seed_dir = dir + "/seed";
   const std::string leech_dir = dir + "/leech";
   std::filesystem::create_directories(seed_dir);
   std::filesystem::create_directories(leech_dir);
-  const std::string payload = seed_dir + "/payload.bin";
-  std::fprintf(stderr, "bench: writing %s payload...\n",
-               HumanBytes(static_cast<double>(size)).c_str());
-  if (absl::Status st = WritePayload(payload, size); !st.ok()) return Fail("bench", st.message());
+  const std::vector<std::pair<std::string, int64_t>> files = PayloadFiles(size, o.files);
+  if (o.files > 1) std::filesystem::create_directories(seed_dir + "/payload");
+  std::fprintf(stderr, "bench: writing %s payload in %d file(s)...\n",
+               HumanBytes(static_cast<double>(size)).c_str(), o.files);
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  for (const auto& [name, length] : files) {
+    if (absl::Status st = WritePayload(seed_dir + "/" + name, length, state); !st.ok()) {
+      return Fail("bench", st.message());
+    }
+  }
+  const std::string payload = seed_dir + "/" + (o.files > 1 ? "payload" : "payload.bin");
   io::CreateOptions copts;
-  copts.piece_length = piece_length;
+  copts.piece_length = o.piece_length;
   absl::StatusOr<std::string> torrent_bytes = io::CreateTorrent(payload, copts);
   if (!torrent_bytes.ok()) return Fail("bench", torrent_bytes.status().message());
   const std::string torrent_path = dir + "/bench.torrent";
@@ -159,8 +211,9 @@ int RunBenchIn(const std::string& dir, int64_t size, int seeders, int64_t piece_
     if (pid == 0) {
       const int devnull = open("/dev/null", O_WRONLY);
       dup2(devnull, 2);
-      execl(self, self, "seed", torrent_path.c_str(), "--data", seed_dir.c_str(), "--port",
-            port_s.c_str(), static_cast<char*>(nullptr));
+      // The seeders know their one peer: no DHT bootstrap or multicast leaves the machine.
+      execl(self, self, "seed", "--no-dht", "--no-lsd", torrent_path.c_str(), "--data",
+            seed_dir.c_str(), "--port", port_s.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     if (pid < 0) return Fail("bench", "fork failed");
@@ -192,34 +245,50 @@ int RunBenchIn(const std::string& dir, int64_t size, int seeders, int64_t piece_
   session->reset();
   children.Stop();
   if (!st.ok()) return Fail("bench", st.message());
-  if (!FilesEqual(payload, leech_dir + "/payload.bin")) {
-    return Fail("bench", "downloaded data differs from the payload");
+  for (const auto& [name, length] : files) {
+    if (!FilesEqual(seed_dir + "/" + name, leech_dir + "/" + name)) {
+      return Fail("bench", absl::StrCat("downloaded data differs from the payload (", name, ")"));
+    }
   }
 
   const double wall = std::chrono::duration<double>(t1 - t0).count();
   const double gib = static_cast<double>(size) / static_cast<double>(1 << 30);
   const double cpu = CpuSeconds(after) - CpuSeconds(before);
-  std::printf("torrenty bench: %s payload, %u pieces of %s, %d seeder(s) on 127.0.0.1\n",
-              HumanBytes(static_cast<double>(size)).c_str(), meta->num_pieces(),
-              HumanBytes(static_cast<double>(meta->piece_length)).c_str(), seeders);
-  std::printf("  %-22s %10s\n", "metric", "value");
+  const double pieces_per_s = meta->num_pieces() / wall;
+  const double rss_mib = static_cast<double>(after.ru_maxrss) / 1024.0;
+  if (o.json) {
+    std::printf(
+        "{\"size_bytes\": %lld, \"piece_length\": %lld, \"pieces\": %u, \"files\": %d, "
+        "\"seeders\": %d, \"wall_s\": %s, \"mb_per_s\": %s, \"pieces_per_s\": %s, "
+        "\"leecher_cpu_s\": %s, \"leecher_cpu_s_per_gib\": %s, \"seeder_cpu_s\": %s, "
+        "\"seeder_cpu_s_per_gib\": %s, \"peak_rss_mib\": %s, \"verified\": true}\n",
+        static_cast<long long>(size), static_cast<long long>(meta->piece_length),
+        meta->num_pieces(), o.files, seeders, JsonNumber(wall).c_str(),
+        JsonNumber(static_cast<double>(size) / wall / 1e6).c_str(),
+        JsonNumber(pieces_per_s).c_str(), JsonNumber(cpu).c_str(), JsonNumber(cpu / gib).c_str(),
+        JsonNumber(children.cpu_s).c_str(), JsonNumber(children.cpu_s / gib).c_str(),
+        JsonNumber(rss_mib).c_str());
+    return 0;
+  }
+  std::printf(
+      "torrenty bench: %s payload, %u pieces of %s, %d file(s), %d seeder(s) on 127.0.0.1\n",
+      HumanBytes(static_cast<double>(size)).c_str(), meta->num_pieces(),
+      HumanBytes(static_cast<double>(meta->piece_length)).c_str(), o.files, seeders);
+  std::printf("  %-22s %10.0f\n", "pieces/s", pieces_per_s);
   std::printf("  %-22s %10.2f\n", "wall seconds", wall);
   std::printf("  %-22s %10.0f\n", "MB/s", static_cast<double>(size) / wall / 1e6);
-  std::printf("  %-22s %10.0f\n", "pieces/s", meta->num_pieces() / wall);
   std::printf("  %-22s %10.2f\n", "leecher CPU s", cpu);
   std::printf("  %-22s %10.2f\n", "leecher CPU s/GiB", cpu / gib);
   std::printf("  %-22s %10.2f\n", "seeders CPU s/GiB", children.cpu_s / gib);
-  std::printf("  %-22s %10.1f\n", "peak RSS MiB", static_cast<double>(after.ru_maxrss) / 1024.0);
-  std::printf("  verified: every piece SHA-1 checked and the file equal byte for byte\n");
+  std::printf("  %-22s %10.1f\n", "peak RSS MiB", rss_mib);
+  std::printf("  verified: every piece SHA-1 checked and every file equal byte for byte\n");
   return 0;
 }
 
 }  // namespace
 
 int RunBench(int argc, char** argv) {
-  int64_t size = int64_t{1} << 30;
-  int64_t piece_length = 1 << 20;
-  int seeders = 1;
+  BenchOptions o;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     std::string value;
@@ -232,24 +301,33 @@ int RunBench(int argc, char** argv) {
       if (missing) return UsageError("bench", "--size needs a size, like 256M");
       absl::StatusOr<int64_t> s = ParseSize(value);
       if (!s.ok()) return UsageError("bench", absl::StrCat("--size: ", s.status().message()));
-      size = *s;
+      o.size = *s;
     } else if (TakeValue(argc, argv, &i, "--piece-length", &value, &missing)) {
       if (missing) return UsageError("bench", "--piece-length needs a size, like 1M");
       absl::StatusOr<int64_t> s = ParsePieceLength(value);
       if (!s.ok()) return UsageError("bench", s.status().message());
-      piece_length = *s;
+      o.piece_length = *s;
     } else if (TakeValue(argc, argv, &i, "--seeders", &value, &missing)) {
-      if (missing || !absl::SimpleAtoi(value, &seeders) || seeders < 1 || seeders > 16) {
+      if (missing || !absl::SimpleAtoi(value, &o.seeders) || o.seeders < 1 || o.seeders > 16) {
         return UsageError("bench", "--seeders needs a number from 1 to 16");
       }
+    } else if (TakeValue(argc, argv, &i, "--files", &value, &missing)) {
+      if (missing || !absl::SimpleAtoi(value, &o.files) || o.files < 1 || o.files > kFilesMax) {
+        return UsageError("bench", "--files needs a number from 1 to 100000");
+      }
+    } else if (arg == "--json") {
+      o.json = true;
     } else {
       return UsageError("bench", absl::StrCat("unexpected argument '", arg, "'"));
     }
   }
+  if (o.files > o.size) {
+    return UsageError("bench", "--files must not exceed --size: every file holds at least a byte");
+  }
   const char* tmp = std::getenv("TMPDIR");
   std::string templ = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") + "/torrenty-bench-XXXXXX";
   if (mkdtemp(templ.data()) == nullptr) return Fail("bench", "cannot create a temp folder");
-  const int rc = RunBenchIn(templ, size, seeders, piece_length);
+  const int rc = RunBenchIn(templ, o);
   std::error_code ec;
   std::filesystem::remove_all(templ, ec);
   return rc;

@@ -19,7 +19,7 @@ constexpr char kUsage[] =
     "  create PATH [--tracker URL[,URL]]... [-o OUT.torrent] [--piece-length SIZE] [--private]\n"
     "  info TORRENT\n"
     "  serve [--state-dir DIR] [--download-dir DIR] [--rpc-port N] [--watch DIR]\n"
-    "  bench [--size SIZE] [--seeders N]\n"
+    "  bench [--size SIZE] [--piece-length SIZE] [--files N] [--seeders N] [--json]\n"
     "  version\n"
     "\n"
     "Run 'torrenty <command> --help' for a command's options.\n";

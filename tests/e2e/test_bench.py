@@ -1,0 +1,65 @@
+"""`torrenty bench`: the machine-readable result (--json), the options that shape the payload
+(--piece-length, --files, --seeders) and pieces/s as the headline of the text output."""
+import json
+import unittest
+
+from harness import TorrentyTestCase
+
+KEYS = {"size_bytes", "piece_length", "pieces", "files", "seeders", "wall_s", "mb_per_s",
+        "pieces_per_s", "leecher_cpu_s", "leecher_cpu_s_per_gib", "seeder_cpu_s",
+        "seeder_cpu_s_per_gib", "peak_rss_mib", "verified"}
+
+
+class Bench(TorrentyTestCase):
+
+    def bench(self, args):
+        res = self.run_torrenty(["bench"] + args, timeout=120, name="torrenty-bench")
+        self.assertTorrentyOk(res, "torrenty bench")
+        return res
+
+    def test_json_is_one_object_with_every_figure(self):
+        size = 8 << 20
+        res = self.bench(["--size", "8M", "--piece-length", "256K", "--files", "3", "--seeders", "2",
+                          "--json"])
+        lines = [l for l in res.stdout.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, f"--json prints one line on stdout:\n{res.stdout}")
+        r = json.loads(lines[0])
+        self.assertEqual(set(r), KEYS)
+        self.assertEqual(r["size_bytes"], size)
+        self.assertEqual(r["piece_length"], 256 << 10)
+        self.assertEqual(r["pieces"], 32)
+        self.assertEqual(r["files"], 3)
+        self.assertEqual(r["seeders"], 2)
+        self.assertIs(r["verified"], True)
+        self.assertGreater(r["wall_s"], 0)
+        self.assertAlmostEqual(r["pieces_per_s"], 32 / r["wall_s"], delta=32 / r["wall_s"] * 1e-3)
+        self.assertAlmostEqual(r["mb_per_s"], size / r["wall_s"] / 1e6, delta=size / r["wall_s"] / 1e9)
+        self.assertAlmostEqual(r["leecher_cpu_s_per_gib"], r["leecher_cpu_s"] / (size / (1 << 30)),
+                               delta=0.01 * max(1.0, r["leecher_cpu_s_per_gib"]))
+        self.assertGreater(r["seeder_cpu_s"], 0)
+        self.assertGreater(r["peak_rss_mib"], 1)
+
+    def test_text_output_leads_with_pieces_per_second(self):
+        res = self.bench(["--size", "4M", "--piece-length", "64K"])
+        lines = [l for l in res.stdout.splitlines() if l.strip()]
+        self.assertIn("64 pieces of 64.0 KiB, 1 file(s), 1 seeder(s)", lines[0])
+        self.assertRegex(lines[1], r"^\s*pieces/s\s+\d+$")
+        self.assertTrue(any(l.split()[:2] == ["wall", "seconds"] for l in lines[2:]), res.stdout)
+
+    def test_help_names_every_option(self):
+        res = self.run_torrenty(["bench", "--help"], timeout=15)
+        self.assertTorrentyOk(res, "torrenty bench --help")
+        for opt in ("--size", "--piece-length", "--files", "--seeders", "--json"):
+            self.assertIn(opt, res.stdout)
+
+    def test_bad_file_counts_are_usage_errors(self):
+        for args, msg in [(["--files", "0"], "--files needs a number from 1 to 100000"),
+                          (["--files", "x"], "--files needs a number from 1 to 100000"),
+                          (["--size", "10", "--files", "11"], "--files must not exceed --size")]:
+            res = self.run_torrenty(["bench"] + args, timeout=15)
+            self.assertEqual(res.returncode, 2, args)
+            self.assertIn(msg, res.stderr, args)
+
+
+if __name__ == "__main__":
+    unittest.main()
