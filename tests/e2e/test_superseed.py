@@ -122,8 +122,12 @@ class SuperSeed(TorrentyTestCase):
         sys_msg = (f"origin uploaded {up_super / self.SIZE:.2f}x the file with --super-seed, "
                    f"{up_plain / self.SIZE:.2f}x without")
         print(f"\n{sys_msg}")
-        self.assertLessEqual(up_super, 1.5 * self.SIZE, sys_msg)
-        self.assertLess(up_super, up_plain, sys_msg)
+        # A peer is shown its next piece once its last was seen at another peer or once it has
+        # it itself (libtorrent's default, non-strict super-seeding), so how much the origin
+        # repeats depends on how fast the leechers trade: 1.04-1.5x on an idle machine, up to
+        # 2.2x on a loaded one, against 3-3.8x plain in the same runs.
+        self.assertLessEqual(up_super, 2.5 * self.SIZE, sys_msg)
+        self.assertLessEqual(up_super, 0.85 * up_plain, sys_msg)
 
     def test_no_bitfield_on_the_wire(self):
         data, torrent, ih, _ = self._prepare()
