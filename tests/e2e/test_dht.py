@@ -56,17 +56,23 @@ def make_trackerless_torrent(data_path, out, private=False):
     return info_hash_stdlib(out)
 
 
-@unittest.skipIf(lt is None, "python3-libtorrent is not importable")
-class DhtTest(TorrentyTestCase):
+class LtDhtMixin:
+    """libtorrent DHT nodes that know each other, Torrenty with its own state directory, and
+    libtorrent's get_peers; LT_HOST and lt_node() pick the family (IPv6 in test_dht6)."""
+    LT_HOST = LOOPBACK
+
+    def lt_node(self, port):
+        return lt_dht_node(port)
+
     def lt_nodes(self, n):
         """n libtorrent DHT nodes that know each other."""
         ports = [free_port() for _ in range(n)]
-        nodes = [lt_dht_node(p) for p in ports]
+        nodes = [self.lt_node(p) for p in ports]
         self.addCleanup(nodes.clear)  # the sessions shut down as their last reference goes
         for i, s in enumerate(nodes):
             for j, p in enumerate(ports):
                 if i != j:
-                    s.add_dht_node((LOOPBACK, p))
+                    s.add_dht_node((self.LT_HOST, p))
         wait_until(lambda: all(dht_nodes(s) >= n - 1 for s in nodes), 30, "libtorrent DHT nodes to meet")
         return nodes, ports
 
@@ -94,6 +100,9 @@ class DhtTest(TorrentyTestCase):
             yield found
             time.sleep(0.1)
 
+
+@unittest.skipIf(lt is None, "python3-libtorrent is not importable")
+class DhtTest(LtDhtMixin, TorrentyTestCase):
     def test_announce_makes_torrenty_findable_by_libtorrent(self):
         (a, b), (pa, pb) = self.lt_nodes(2)
         data = self.path("data")

@@ -2,14 +2,12 @@
 from [::1]:PORT finds a libtorrent seeder through the IPv6 DHT and downloads from it over IPv6,
 and Torrenty's announce_peer over IPv6 makes it findable by a libtorrent node. No IPv4 DHT node
 exists in these tests, so everything found went through nodes6, IPv6 values and the IPv6 table."""
-import os
 import signal
 import socket
-import time
 import unittest
 
-from harness import TorrentyTestCase, free_port, torrenty_bin, wait_until, write_random_file, bdecode
-from test_dht import make_trackerless_torrent
+from harness import TorrentyTestCase, free_port, wait_until, write_random_file, bdecode
+from test_dht import LtDhtMixin, make_trackerless_torrent
 
 try:
     import libtorrent as lt
@@ -54,38 +52,11 @@ def lt_dht6_node(port):
 
 @unittest.skipIf(lt is None, "python3-libtorrent is not importable")
 @unittest.skipUnless(have_ipv6_loopback(), "no IPv6 loopback")
-class Dht6Test(TorrentyTestCase):
-    def lt_nodes(self, n):
-        ports = [free_port() for _ in range(n)]
-        nodes = [lt_dht6_node(p) for p in ports]
-        self.addCleanup(nodes.clear)
-        for i, s in enumerate(nodes):
-            for j, p in enumerate(ports):
-                if i != j:
-                    s.add_dht_node((V6, p))
-        wait_until(lambda: all(s.status().dht_nodes >= n - 1 for s in nodes), 30,
-                   "libtorrent IPv6 DHT nodes to meet")
-        return nodes, ports
+class Dht6Test(LtDhtMixin, TorrentyTestCase):
+    LT_HOST = V6
 
-    def torrenty(self, args, name="torrenty"):
-        return self.start(name, [torrenty_bin()] + [str(a) for a in args], separate_stdout=True,
-                          env=dict(os.environ, XDG_STATE_HOME=str(self.path("state"))))
-
-    def get_peers(self, ses, ih_hex, timeout):
-        sha = lt.sha1_hash(bytes.fromhex(ih_hex))
-        found = set()
-        deadline = time.monotonic() + timeout
-        next_query = 0
-        while time.monotonic() < deadline:
-            if time.monotonic() >= next_query:
-                ses.dht_get_peers(sha)
-                next_query = time.monotonic() + 3
-            for a in ses.pop_alerts():
-                if isinstance(a, lt.dht_get_peers_reply_alert):
-                    for ep in a.peers():
-                        found.add((ep[0], ep[1]))
-            yield found
-            time.sleep(0.1)
+    def lt_node(self, port):
+        return lt_dht6_node(port)
 
     def test_announce_over_ipv6_makes_torrenty_findable_by_libtorrent(self):
         (a, b), (pa, pb) = self.lt_nodes(2)
