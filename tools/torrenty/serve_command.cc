@@ -46,7 +46,7 @@ constexpr char kServeUsage[] =
     "  --port N               peer port (default: first free of 6881-6889)\n"
     "  --bind ADDR            listen on and connect from this IPv4 or IPv6 address only\n"
     "  --dht-bootstrap HOST:PORT  DHT node to start from (repeatable; default: the public\n"
-    "                         routers); nodes are kept in STATE-DIR/dht.dat\n"
+    "                         routers; IPv6 as [ADDR]:PORT); nodes are kept in STATE-DIR/dht.dat\n"
     "  --no-dht               do not use the DHT (private torrents never do)\n"
     "  --rpc-bind ADDR        RPC address (default 127.0.0.1; elsewhere needs --rpc-auth)\n"
     "  --rpc-port N           RPC port (default 9091; 0 = any free port, printed at start)\n"
