@@ -17,10 +17,10 @@ except ImportError:  # the e2e suite runs under /usr/bin/python3, which has it
     lt = None
 
 
-def lt_dht_node(port):
-    """A libtorrent session with only the DHT on, made to work on loopback."""
+def lt_dht_node(port, host=LOOPBACK):
+    """A libtorrent session with only the DHT on, made to work on loopback (IPv6 when host is)."""
     settings = {
-        "listen_interfaces": f"{LOOPBACK}:{port}",
+        "listen_interfaces": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "enable_dht": True,
         "enable_lsd": False,
         "enable_upnp": False,

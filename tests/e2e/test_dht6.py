@@ -7,7 +7,7 @@ import socket
 import unittest
 
 from harness import TorrentyTestCase, free_port, wait_until, write_random_file, bdecode
-from test_dht import LtDhtMixin, make_trackerless_torrent
+from test_dht import LtDhtMixin, lt_dht_node, make_trackerless_torrent
 
 try:
     import libtorrent as lt
@@ -26,37 +26,13 @@ def have_ipv6_loopback():
         return False
 
 
-def lt_dht6_node(port):
-    """A libtorrent session on [::1] only, with the DHT on and made to work on loopback."""
-    settings = {
-        "listen_interfaces": f"[{V6}]:{port}",
-        "enable_dht": True,
-        "enable_lsd": False,
-        "enable_upnp": False,
-        "enable_natpmp": False,
-        "enable_incoming_utp": False,
-        "enable_outgoing_utp": False,
-        "dht_restrict_routing_ips": False,
-        "dht_restrict_search_ips": False,
-        "dht_enforce_node_id": False,
-        "dht_prefer_verified_node_ids": False,
-        "dht_bootstrap_nodes": "",
-        "allow_multiple_connections_per_ip": True,
-        # Torrenty's nodes (the metadata fetch's and the session's) all come from ::1.
-        "dht_block_ratelimit": 100000,
-        "alert_mask": lt.alert.category_t.dht_notification | lt.alert.category_t.dht_operation_notification
-        | lt.alert.category_t.status_notification | lt.alert.category_t.error_notification,
-    }
-    return lt.session(settings)
-
-
 @unittest.skipIf(lt is None, "python3-libtorrent is not importable")
 @unittest.skipUnless(have_ipv6_loopback(), "no IPv6 loopback")
 class Dht6Test(LtDhtMixin, TorrentyTestCase):
     LT_HOST = V6
 
     def lt_node(self, port):
-        return lt_dht6_node(port)
+        return lt_dht_node(port, V6)
 
     def test_announce_over_ipv6_makes_torrenty_findable_by_libtorrent(self):
         (a, b), (pa, pb) = self.lt_nodes(2)
@@ -136,7 +112,7 @@ class Dht6Test(LtDhtMixin, TorrentyTestCase):
                               "--dht-bootstrap", f"[{V6}]:{pa}"])
         wait_until(lambda: "get_peers done (IPv6)" in seed.log_text(), 30, "torrenty's IPv6 lookup",
                    procs=[seed])
-        b = lt_dht6_node(free_port())
+        b = lt_dht_node(free_port(), V6)
         self.addCleanup(lambda: b)
         b.add_dht_node((V6, port))
         found = set()
