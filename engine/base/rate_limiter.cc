@@ -132,9 +132,12 @@ int64_t ShardRateLimiter::RequestLimited(uint64_t torrent, Direction direction, 
   if (n <= 0) return 0;
   const int d = static_cast<int>(direction);
   int64_t granted = n;
-  const int64_t global_available = global_[d].Available(now);
-  if (global_available < n) global_usage_[d].throttled = true;
-  granted = std::min(granted, global_available);
+  TokenBucket* global = GlobalFor(torrent, d);
+  if (global != nullptr) {
+    const int64_t global_available = global->Available(now);
+    if (global_available < n) global_usage_[d].throttled = true;
+    granted = std::min(granted, global_available);
+  }
   Buckets* own = nullptr;
   if (auto it = torrents_.find(torrent);
       it != torrents_.end() && !it->second.bucket[d].unlimited()) {
@@ -144,8 +147,10 @@ int64_t ShardRateLimiter::RequestLimited(uint64_t torrent, Direction direction, 
     granted = std::min(granted, own_available);
   }
   if (granted <= 0) return 0;
-  global_[d].Consume(granted, now);
-  global_usage_[d].used += granted;
+  if (global != nullptr) {
+    global->Consume(granted, now);
+    global_usage_[d].used += granted;
+  }
   if (own != nullptr) {
     own->bucket[d].Consume(granted, now);
     own->usage[d].used += granted;
@@ -156,8 +161,10 @@ int64_t ShardRateLimiter::RequestLimited(uint64_t torrent, Direction direction, 
 void ShardRateLimiter::Charge(uint64_t torrent, Direction direction, int64_t n, Instant now) {
   const int d = static_cast<int>(direction);
   if (limited_[d] == 0 || n <= 0) return;
-  global_[d].Charge(n, now);
-  global_usage_[d].used += n;
+  if (TokenBucket* global = GlobalFor(torrent, d); global != nullptr) {
+    global->Charge(n, now);
+    global_usage_[d].used += n;
+  }
   if (auto it = torrents_.find(torrent); it != torrents_.end()) {
     it->second.bucket[d].Charge(n, now);
     it->second.usage[d].used += n;
@@ -167,8 +174,10 @@ void ShardRateLimiter::Charge(uint64_t torrent, Direction direction, int64_t n, 
 void ShardRateLimiter::Refund(uint64_t torrent, Direction direction, int64_t n, Instant now) {
   const int d = static_cast<int>(direction);
   if (limited_[d] == 0 || n <= 0) return;
-  global_[d].Refund(n, now);
-  global_usage_[d].used = std::max<int64_t>(global_usage_[d].used - n, 0);
+  if (TokenBucket* global = GlobalFor(torrent, d); global != nullptr) {
+    global->Refund(n, now);
+    global_usage_[d].used = std::max<int64_t>(global_usage_[d].used - n, 0);
+  }
   if (auto it = torrents_.find(torrent); it != torrents_.end()) {
     it->second.bucket[d].Refund(n, now);
     it->second.usage[d].used = std::max<int64_t>(it->second.usage[d].used - n, 0);
@@ -179,7 +188,8 @@ Instant ShardRateLimiter::NextRefill(uint64_t torrent, Direction direction, int6
                                      Instant now) const {
   const int d = static_cast<int>(direction);
   if (limited_[d] == 0) return now;
-  Instant at = global_[d].NextRefill(n, now);
+  const TokenBucket* global = GlobalFor(torrent, d);
+  Instant at = global != nullptr ? global->NextRefill(n, now) : now;
   if (auto it = torrents_.find(torrent); it != torrents_.end()) {
     at = std::max(at, it->second.bucket[d].NextRefill(n, now));
   }
@@ -204,6 +214,8 @@ void ShardRateLimiter::Apply(const ShardShares& shares, Instant now) {
     }
     torrents_[t.torrent].bucket[d].SetRate(t.rate, BurstFor(t.rate), now);
   }
+  exempt_.clear();
+  exempt_.insert(shares.session_exempt.begin(), shares.session_exempt.end());
   Recount();
 }
 
@@ -245,7 +257,18 @@ void RateAllocator::SetTorrentLimit(uint64_t torrent, Direction direction, int64
   torrents_[torrent][static_cast<int>(direction)].rate = rate;
 }
 
-void RateAllocator::RemoveTorrent(uint64_t torrent) { torrents_.erase(torrent); }
+void RateAllocator::SetHonorsSessionLimits(uint64_t torrent, bool honors) {
+  if (honors) {
+    exempt_.erase(torrent);
+  } else {
+    exempt_.insert(torrent);
+  }
+}
+
+void RateAllocator::RemoveTorrent(uint64_t torrent) {
+  torrents_.erase(torrent);
+  exempt_.erase(torrent);
+}
 
 std::vector<ShardShares> RateAllocator::Rebalance(absl::Span<const ShardUsage> usage,
                                                   int64_t period_ms) {
@@ -297,6 +320,11 @@ std::vector<ShardShares> RateAllocator::Rebalance(absl::Span<const ShardUsage> u
     } else {
       ++it;
     }
+  }
+  if (!exempt_.empty()) {
+    std::vector<uint64_t> exempt(exempt_.begin(), exempt_.end());
+    std::sort(exempt.begin(), exempt.end());
+    for (ShardShares& shares : out) shares.session_exempt = exempt;
   }
   return out;
 }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/types/span.h"
 #include "engine/base/types.h"
 
@@ -101,6 +102,9 @@ struct ShardShares {
   };
   // Only the torrent buckets whose share changed since the previous Rebalance.
   std::vector<Torrent> torrents;
+  // Every torrent that ignores the session's limits (rpc-spec honorsSessionLimits false), in
+  // full each time: the list is short, and a shard that missed nothing needs no history.
+  std::vector<uint64_t> session_exempt;
 };
 
 // Splits `rate` (limited, > 0) over shards by their usage in the last `period_ms`: each shard
@@ -119,7 +123,8 @@ class ShardRateLimiter {
   static int64_t BurstFor(int64_t rate);
 
   // Bytes that `torrent` may move in `direction` now, at most `n`: what fits both the torrent's
-  // share and the global share. Granted bytes are taken from both.
+  // share and the global share (only its own share for a torrent exempt from the session's
+  // limits). Granted bytes are taken from both.
   int64_t Request(uint64_t torrent, Direction direction, int64_t n, Instant now) {
     if (limited_[static_cast<int>(direction)] == 0) return n;
     return RequestLimited(torrent, direction, n, now);
@@ -147,10 +152,18 @@ class ShardRateLimiter {
   };
   int64_t RequestLimited(uint64_t torrent, Direction direction, int64_t n, Instant now);
   void Recount();
+  // The session's bucket for `torrent`, or null when the torrent is exempt from it.
+  TokenBucket* GlobalFor(uint64_t torrent, int d) {
+    return exempt_.contains(torrent) ? nullptr : &global_[d];
+  }
+  const TokenBucket* GlobalFor(uint64_t torrent, int d) const {
+    return exempt_.contains(torrent) ? nullptr : &global_[d];
+  }
 
   std::array<TokenBucket, 2> global_;
   std::array<BucketUsage, 2> global_usage_{};
   absl::flat_hash_map<uint64_t, Buckets> torrents_;
+  absl::flat_hash_set<uint64_t> exempt_;  // torrents that ignore the global buckets
   // Per direction: 0 when neither the global share nor any torrent is limited.
   std::array<int, 2> limited_{};
 };
@@ -167,6 +180,9 @@ class RateAllocator {
   // Bytes/s, 0 = unlimited. Takes effect at the next Rebalance.
   void SetGlobalLimit(Direction direction, int64_t rate);
   void SetTorrentLimit(uint64_t torrent, Direction direction, int64_t rate);
+  // Whether `torrent` counts against the session's limits (Transmission's honorsSessionLimits,
+  // true unless set); a torrent that does not is held only by its own limits.
+  void SetHonorsSessionLimits(uint64_t torrent, bool honors);
   // Forgets a torrent; the session also calls ShardRateLimiter::RemoveTorrent on each shard.
   void RemoveTorrent(uint64_t torrent);
 
@@ -185,6 +201,7 @@ class RateAllocator {
   std::array<int64_t, 2> global_{};
   // Limited torrents, and lifted limits until the next Rebalance has told the shards.
   absl::flat_hash_map<uint64_t, std::array<Limit, 2>> torrents_;
+  absl::flat_hash_set<uint64_t> exempt_;
 };
 
 }  // namespace torrenty::engine

@@ -31,6 +31,10 @@ std::string EncodeTorrentRecord(const TorrentRecord& r) {
     e.String("finished");
     e.Int(1);
   }
+  if (!r.honors_session_limits) {  // written only when off, so older records read as "on"
+    e.String("honors-session-limits");
+    e.Int(0);
+  }
   e.String("paused");
   e.Int(r.paused ? 1 : 0);
   e.String("queue-position");
@@ -90,6 +94,13 @@ absl::StatusOr<TorrentRecord> DecodeTorrentRecord(std::string_view bytes) {
   r.finished = finished != 0;
   r.download_limited = down_limited != 0;
   r.upload_limited = up_limited != 0;
+  if (v->Find("honors-session-limits") != nullptr) {
+    int64_t honors = 1;
+    if (!number("honors-session-limits", &honors)) {
+      return absl::InvalidArgumentError("torrent record: honors-session-limits is not a number");
+    }
+    r.honors_session_limits = honors != 0;
+  }
   if (v->Find("super-seed") != nullptr) {
     int64_t super_seed = 0;
     if (!number("super-seed", &super_seed)) {

@@ -31,6 +31,8 @@ struct TorrentRecord {
   // Speed limits (torrent-set downloadLimit/uploadLimit), bytes/s; each applies while limited.
   int64_t download_limit = 0, upload_limit = 0;
   bool download_limited = false, upload_limited = false;
+  // rpc-spec honorsSessionLimits: whether the session's speed limits hold this torrent too.
+  bool honors_session_limits = true;
   // BEP 16 super-seeding as torrent-set superSeed gave it; unset: serve's --super-seed decides.
   std::optional<bool> super_seed;
   friend bool operator==(const TorrentRecord&, const TorrentRecord&) = default;

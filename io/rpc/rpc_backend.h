@@ -93,6 +93,7 @@ struct TorrentView {
   bool download_limited = false;
   int64_t upload_limit = 0;
   bool upload_limited = false;
+  bool honors_session_limits = true;
   bool super_seed = false;  // BEP 16 (a Torrenty extension: superSeed)
   double seed_ratio_limit = 0;
   int seed_ratio_mode = 0;  // 0 global, 1 this torrent's limit, 2 unlimited
@@ -132,6 +133,7 @@ struct TorrentSettings {
   std::optional<bool> download_limited;
   std::optional<int64_t> upload_limit;
   std::optional<bool> upload_limited;
+  std::optional<bool> honors_session_limits;
   std::optional<double> seed_ratio_limit;
   std::optional<int> seed_ratio_mode;
   std::optional<int64_t> seed_idle_limit;

@@ -200,7 +200,7 @@ nlohmann::json TorrentFieldValue(const TorrentView& t, TorrentField f) {
     case TorrentField::kHaveValid:
       return t.have_valid;
     case TorrentField::kHonorsSessionLimits:
-      return true;
+      return t.honors_session_limits;
     case TorrentField::kId:
       return t.id;
     case TorrentField::kIsFinished:

@@ -413,6 +413,7 @@ class Call {
     for (absl::Status s :
          {ReadBool(args_, "downloadLimited", &set.download_limited),
           ReadBool(args_, "uploadLimited", &set.upload_limited),
+          ReadBool(args_, "honorsSessionLimits", &set.honors_session_limits),
           ReadBool(args_, "superSeed", &set.super_seed),
           ReadDouble(args_, "seedRatioLimit", 0, 1e9, &set.seed_ratio_limit),
           ReadInt32(args_, "seedRatioMode", 0, 2, &set.seed_ratio_mode),

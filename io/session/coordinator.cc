@@ -440,6 +440,7 @@ void Coordinator::Remove(TorrentId id, bool delete_data, std::function<void()> t
   }
   e->paused = true;
   e->download_limited = e->upload_limited = false;
+  e->honors_session_limits = true;
   ApplyTorrentRateLimits(*e);
   Stop(id, [this, id, delete_data, then = std::move(then)] {
     TorrentEntry* t = Find(id);

@@ -94,6 +94,7 @@ struct TorrentEntry {
   // Speed limits as torrent-set gives them (bytes/s); each applies while its flag is set.
   int64_t download_limit = 0, upload_limit = 0;
   bool download_limited = false, upload_limited = false;
+  bool honors_session_limits = true;  // rpc-spec honorsSessionLimits
   // BEP 16 (torrent-set superSeed); unset: the session's default. Applied at the next start.
   std::optional<bool> super_seed;
   engine::Instant started{};

@@ -18,6 +18,7 @@ void Coordinator::SetGlobalRateLimit(Direction direction, int64_t rate) {
 void Coordinator::ApplyTorrentRateLimits(const TorrentEntry& e) {
   rates_.SetTorrentLimit(e.id, Direction::kDown, e.download_limited ? e.download_limit : 0);
   rates_.SetTorrentLimit(e.id, Direction::kUp, e.upload_limited ? e.upload_limit : 0);
+  rates_.SetHonorsSessionLimits(e.id, e.honors_session_limits);
 }
 
 void Coordinator::RebalanceRates(Instant now) {

@@ -156,6 +156,7 @@ rpc::TorrentView SessionRpc::View(const TorrentEntry& e, const rpc::ViewFields& 
   v.download_limited = e.download_limited;
   v.upload_limit = e.upload_limit;
   v.upload_limited = e.upload_limited;
+  v.honors_session_limits = e.honors_session_limits;
   v.super_seed = e.super_seed.value_or(false);  // GetTorrents fills in the session's default
   v.seed_ratio_mode = static_cast<int>(e.seed_limits.ratio_mode);
   v.seed_ratio_limit = e.seed_limits.ratio_limit;
@@ -461,6 +462,7 @@ absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,
                                      const rpc::TorrentSettings& settings) {
   const bool limits = settings.download_limit || settings.download_limited ||
                       settings.upload_limit || settings.upload_limited ||
+                      settings.honors_session_limits ||
                       settings.seed_ratio_limit || settings.seed_ratio_mode ||
                       settings.seed_idle_limit || settings.seed_idle_mode ||
                       settings.queue_position || settings.super_seed;
@@ -488,6 +490,9 @@ absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,
       if (settings.download_limited) e->download_limited = *settings.download_limited;
       if (settings.upload_limit) e->upload_limit = *settings.upload_limit;
       if (settings.upload_limited) e->upload_limited = *settings.upload_limited;
+      if (settings.honors_session_limits) {
+        e->honors_session_limits = *settings.honors_session_limits;
+      }
       c.ApplyTorrentRateLimits(*e);
       if (settings.super_seed) c.SetSuperSeed(id, *settings.super_seed);
       if (settings.files_wanted.empty() && settings.files_unwanted.empty()) {

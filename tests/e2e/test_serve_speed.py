@@ -1,6 +1,7 @@
 """`torrenty serve`'s speed limits, set with the real transmission-remote: -u (session upload
 limit) holds a real libtorrent leecher to it and -U lifts it; -t N -d (a torrent's download limit)
 holds serve's download from a libtorrent seeder and -t N -D lifts it; -as/-AS switch turtle mode;
+-t N -HL frees a torrent from the session's limits (honorsSessionLimits) and -hl puts it back;
 session and torrent limits survive a restart.
 
 The rates are checked as bounds over a window of several seconds, generous on both sides (a slow
@@ -74,6 +75,48 @@ class SpeedLimits(ServeCase):
         rc, _ = self.stop_serve(serve, signal.SIGTERM)
         self.assertEqual(rc, 143, serve.tail())
 
+    def test_a_torrent_that_does_not_honor_the_session_limit_goes_past_it(self):
+        src = self.path("src")
+        size = 24 * MiB
+        for name in ("held.bin", "free.bin"):
+            write_random_file(src / name, size)
+        held = make_torrent(src / "held.bin", tracker_url(free_port()), self.path("held.torrent"))
+        free = make_torrent(src / "free.bin", tracker_url(free_port()), self.path("free.torrent"))
+        serve = self.start_serve(self.path("state"), src)
+        self.add(serve, held)
+        self.add(serve, free)
+        self.checked_list(serve)
+        rows = self.by_name(serve)
+        held_id, free_id = int(rows["held.bin"]["id"]), int(rows["free.bin"]["id"])
+        self.remote(serve, "-u", "256")
+        self.remote(serve, "-t", str(free_id), "-HL")
+        got = {t["id"]: t["honorsSessionLimits"] for t in serve.rpc.call(
+            "torrent-get", fields=["id", "honorsSessionLimits"])["arguments"]["torrents"]}
+        self.assertEqual(got, {held_id: True, free_id: False})
+
+        held_leecher = self.start_lt_peer(held, self.path("leech-held"), "leech", name="leech-held",
+                                          connect=[(LOOPBACK, serve.peer_port)])
+        free_leecher = self.start_lt_peer(free, self.path("leech-free"), "leech", name="leech-free",
+                                          connect=[(LOOPBACK, serve.peer_port)])
+        procs = [serve, held_leecher, free_leecher]
+        # The free torrent's 24 MiB would take 96 s at the session's 256 KiB/s.
+        started = time.monotonic()
+        free_leecher.wait_for_output("DONE", 60)
+        took = time.monotonic() - started
+        self.assertLess(took, 30, "the torrent that ignores the session limit was held by it")
+        self.assertSameData(src / "free.bin", self.path("leech-free") / "free.bin")
+        rate = self.measured_rate(serve, held_id, "uploadedEver", procs[:2])
+        self.assertNear(rate, 256 * KiB, "upload of the torrent that honours the session limit")
+        print(f"\n  the torrent that ignores the session limit went in {took:.1f} s")
+
+        # Honouring it again (-hl) puts it back under the session's limit.
+        self.remote(serve, "-t", str(free_id), "-hl")
+        [t] = serve.rpc.call("torrent-get", ids=[free_id], fields=[
+            "honorsSessionLimits"])["arguments"]["torrents"]
+        self.assertTrue(t["honorsSessionLimits"], t)
+        rc, _ = self.stop_serve(serve, signal.SIGTERM)
+        self.assertEqual(rc, 143, serve.tail())
+
     def test_torrent_download_limit_holds_a_download_from_libtorrent_and_lifts(self):
         tport = free_port()
         src = self.path("src")
@@ -119,7 +162,7 @@ class SpeedLimits(ServeCase):
         self.add(serve, t)
         [row] = self.checked_list(serve).values()
         self.remote(serve, "-d", "300", "-u", "200")
-        self.remote(serve, "-t", row["id"], "-u", "100")
+        self.remote(serve, "-t", row["id"], "-u", "100", "-HL")
         rc, _ = self.stop_serve(serve, signal.SIGTERM)
         self.assertEqual(rc, 143, serve.tail())
 
@@ -128,9 +171,10 @@ class SpeedLimits(ServeCase):
         self.assertEqual((s["speed-limit-down"], s["speed-limit-down-enabled"],
                           s["speed-limit-up"], s["speed-limit-up-enabled"]), (300, True, 200, True), s)
         [got] = serve.rpc.call("torrent-get", fields=[
-            "uploadLimit", "uploadLimited", "downloadLimited"])["arguments"]["torrents"]
-        self.assertEqual((got["uploadLimit"], got["uploadLimited"], got["downloadLimited"]),
-                         (100, True, False), got)
+            "uploadLimit", "uploadLimited", "downloadLimited",
+            "honorsSessionLimits"])["arguments"]["torrents"]
+        self.assertEqual((got["uploadLimit"], got["uploadLimited"], got["downloadLimited"],
+                          got["honorsSessionLimits"]), (100, True, False, False), got)
         rc, _ = self.stop_serve(serve, signal.SIGTERM)
         self.assertEqual(rc, 143, serve.tail())
 

@@ -119,10 +119,11 @@ struct Session {
   };
   std::vector<Consumer> consumers;
 
-  void Run(Direction d, int64_t duration_ms, int64_t period_ms) {
+  // `start_ms`: where a second run continues the clock of the first.
+  void Run(Direction d, int64_t duration_ms, int64_t period_ms, int64_t start_ms = 0) {
     std::vector<ShardShares> first = allocator.Rebalance({}, period_ms);
-    for (int s = 0; s < kShards; ++s) shards[s].Apply(first[s], Instant{0});
-    for (int64_t ms = 1; ms <= duration_ms; ++ms) {
+    for (int s = 0; s < kShards; ++s) shards[s].Apply(first[s], Instant{start_ms});
+    for (int64_t ms = start_ms + 1; ms <= start_ms + duration_ms; ++ms) {
       for (Consumer& c : consumers) {
         c.got += shards[c.shard].Request(c.torrent, d, c.want_per_ms, Instant{ms});
       }
@@ -203,6 +204,25 @@ TEST_P(RateLimitTest, LiftedLimitsPassEverything) {
   s.consumers = {{0, 7}, {1, 8}};
   s.Run(GetParam(), 1000, 250);
   EXPECT_EQ(s.Total(), 2 * 1000 * (1 << 20));
+}
+
+TEST_P(RateLimitTest, TorrentThatIgnoresSessionLimitsIsHeldOnlyByItsOwn) {
+  Session s;
+  s.allocator.SetGlobalLimit(GetParam(), 1'000'000);
+  s.allocator.SetHonorsSessionLimits(8, false);
+  s.allocator.SetTorrentLimit(9, GetParam(), 500'000);
+  s.allocator.SetHonorsSessionLimits(9, false);
+  s.consumers = {{0, 7}, {1, 8}, {2, 9}, {3, 7}};
+  s.Run(GetParam(), 10'000, 250);
+  // 7 gets the whole session limit; 8 is unlimited; 9 gets its own limit, not the session's.
+  EXPECT_NEAR(s.Got(7), 10'000'000, 10'000'000 * kTolerance);
+  EXPECT_EQ(s.Got(8), int64_t{10'000} * (1 << 20));
+  EXPECT_NEAR(s.Got(9), 5'000'000, 5'000'000 * kTolerance);
+  // Honouring the limits again puts it back under the session's bucket.
+  s.allocator.SetHonorsSessionLimits(8, true);
+  for (Session::Consumer& c : s.consumers) c.got = 0;
+  s.Run(GetParam(), 10'000, 250, 10'000);
+  EXPECT_NEAR(s.Got(7) + s.Got(8), 10'000'000, 10'000'000 * kTolerance);
 }
 
 TEST(ShardRateLimiterTest, UnlimitedPassesEverythingWithoutBuckets) {
@@ -286,6 +306,19 @@ TEST(RateAllocatorTest, SendsOnlyChangedTorrentShares) {
   EXPECT_EQ(shares[0].torrents[0].rate, 0);  // Lifted: the shards drop their buckets.
   shares = allocator.Rebalance({}, 1000);
   EXPECT_TRUE(shares[0].torrents.empty());
+}
+
+TEST(RateAllocatorTest, SendsTheExemptTorrentsToEveryShard) {
+  RateAllocator allocator(2);
+  allocator.SetGlobalLimit(Direction::kDown, 1000);
+  allocator.SetHonorsSessionLimits(5, false);
+  allocator.SetHonorsSessionLimits(3, false);
+  std::vector<ShardShares> shares = allocator.Rebalance({}, 1000);
+  for (const ShardShares& s : shares) EXPECT_EQ(s.session_exempt, (std::vector<uint64_t>{3, 5}));
+  allocator.RemoveTorrent(5);
+  allocator.SetHonorsSessionLimits(3, true);
+  shares = allocator.Rebalance({}, 1000);
+  EXPECT_TRUE(shares[1].session_exempt.empty());
 }
 
 }  // namespace

@@ -52,6 +52,22 @@ TEST(TorrentRecordTest, SuperSeedRoundTripsAndStaysUnsetWhenAbsent) {
   EXPECT_FALSE(DecodeTorrentRecord("d12:download-dir1:x10:super-seed1:ye").ok());
 }
 
+TEST(TorrentRecordTest, HonorsSessionLimitsIsOnUnlessARecordSaysOff) {
+  TorrentRecord r;
+  r.download_dir = "/srv/data";
+  EXPECT_EQ(EncodeTorrentRecord(r).find("honors-session-limits"), std::string::npos);
+  r.honors_session_limits = false;
+  const std::string bytes = EncodeTorrentRecord(r);
+  EXPECT_NE(bytes.find("21:honors-session-limitsi0e"), std::string::npos);
+  absl::StatusOr<TorrentRecord> back = DecodeTorrentRecord(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_FALSE(back->honors_session_limits);
+  absl::StatusOr<TorrentRecord> old = DecodeTorrentRecord("d12:download-dir1:xe");
+  ASSERT_TRUE(old.ok());
+  EXPECT_TRUE(old->honors_session_limits);
+  EXPECT_FALSE(DecodeTorrentRecord("d12:download-dir1:x21:honors-session-limits1:ne").ok());
+}
+
 TEST(TorrentRecordTest, RefusesBrokenRecords) {
   EXPECT_FALSE(DecodeTorrentRecord("").ok());
   EXPECT_FALSE(DecodeTorrentRecord("le").ok());

@@ -195,6 +195,7 @@ class Server {
     r.download_limited = e->download_limited;
     r.upload_limit = e->upload_limit;
     r.upload_limited = e->upload_limited;
+    r.honors_session_limits = e->honors_session_limits;
     r.super_seed = e->super_seed;
     const Written now{r.paused, r.done_date, r.downloaded, r.uploaded, r.files_unwanted, Limits(r)};
     auto [it, inserted] = written_.try_emplace(id, now);
@@ -325,6 +326,7 @@ class Server {
       e->download_limited = s.record.download_limited;
       e->upload_limit = s.record.upload_limit;
       e->upload_limited = s.record.upload_limited;
+      e->honors_session_limits = s.record.honors_session_limits;
       e->super_seed = s.record.super_seed;
       session_->coordinator().ApplyTorrentRateLimits(*e);
       positions.emplace_back(s.record.queue_position, *id);
@@ -429,15 +431,15 @@ class Server {
     bool paused = false;
     int64_t done_date = 0, downloaded = 0, uploaded = 0;
     std::vector<uint32_t> files_unwanted;
-    std::array<int64_t, 10> limits{};  // Limits()
+    std::array<int64_t, 11> limits{};  // Limits()
     friend bool operator==(const Written&, const Written&) = default;
   };
-  static std::array<int64_t, 10> Limits(const engine::TorrentRecord& r) {
+  static std::array<int64_t, 11> Limits(const engine::TorrentRecord& r) {
     // The queue position is left out: the queue file keeps the order (SaveQueue).
     const int64_t super_seed = r.super_seed.has_value() ? 1 + *r.super_seed : 0;
     return {r.finished,         super_seed,         r.seed_ratio_mode,  r.seed_ratio_milli,
             r.seed_idle_mode,   r.seed_idle_minutes, r.download_limit,  r.download_limited,
-            r.upload_limit,     r.upload_limited};
+            r.upload_limit,     r.upload_limited,    r.honors_session_limits};
   }
 
   const ServeArgs& args_;
