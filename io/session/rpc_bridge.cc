@@ -462,10 +462,9 @@ absl::Status SessionRpc::SetTorrents(const std::vector<int>& ids,
                                      const rpc::TorrentSettings& settings) {
   const bool limits = settings.download_limit || settings.download_limited ||
                       settings.upload_limit || settings.upload_limited ||
-                      settings.honors_session_limits ||
-                      settings.seed_ratio_limit || settings.seed_ratio_mode ||
-                      settings.seed_idle_limit || settings.seed_idle_mode ||
-                      settings.queue_position || settings.super_seed;
+                      settings.honors_session_limits || settings.seed_ratio_limit ||
+                      settings.seed_ratio_mode || settings.seed_idle_limit ||
+                      settings.seed_idle_mode || settings.queue_position || settings.super_seed;
   if (settings.files_wanted.empty() && settings.files_unwanted.empty() && !limits) {
     return absl::OkStatus();
   }
