@@ -20,9 +20,11 @@
 #include "engine/base/peer_id.h"
 #include "engine/torrent/metadata_fetch.h"
 #include "engine/tracker/http_announce.h"
+#include "engine/tracker/udp_tracker.h"
 #include "io/dht/dht_driver.h"
 #include "io/ring/ring.h"
 #include "io/tracker/http_fetcher.h"
+#include "io/tracker/udp_tracker_transport.h"
 
 namespace torrenty::io {
 namespace {
@@ -60,8 +62,9 @@ class Fetcher {
       if (c->fd >= 0) ::close(c->fd);
     }
     if (signal_fd_ >= 0) ::close(signal_fd_);
-    ring_.reset();  // before the DHT driver: its armed receive points into it
+    ring_.reset();  // before the DHT driver and UDP trackers: their armed receives point into them
     dht_.reset();
+    udp_.reset();
   }
 
   absl::StatusOr<std::string> Run() {
@@ -100,6 +103,8 @@ class Fetcher {
         Drain();
       }
       if (http_ != nullptr) TakeTrackerReplies();
+      if (udp_ != nullptr) udp_->Tick(now_);
+      TakeUdpReplies();
       if (now_.ms >= next_announce_.ms && fetch_.num_metadata_peers() == 0) Announce();
       if (dht_ != nullptr) {
         dht_->Tick(now_);
@@ -150,27 +155,77 @@ class Fetcher {
   // --- trackers ---
   void Announce() {
     next_announce_ = Instant{now_.ms + kReannounceMs};
+    engine::AnnounceParams params;
+    params.info_hash = options_.info_hash;
+    params.peer_id = self_id_;
+    params.port = options_.listen_port;
+    params.left = 1;  // unknown until the metadata is in; a leecher's 0 would get no seeds
     for (const std::string& url : options_.trackers) {
-      if (!engine::IsHttpTrackerUrl(url)) continue;
-      if (http_ == nullptr) {
-        absl::StatusOr<std::unique_ptr<HttpFetcher>> h = HttpFetcher::Create();
-        if (!h.ok()) {
-          Log(absl::StrCat("trackers unavailable: ", h.status().message()));
-          return;
-        }
-        http_ = std::move(*h);
+      if (engine::IsHttpTrackerUrl(url)) {
+        AnnounceHttp(url, params);
+      } else if (absl::StatusOr<engine::UdpTrackerEndpoint> udp = engine::ParseUdpTrackerUrl(url);
+                 udp.ok()) {
+        AnnounceUdp(url, *udp, params);
       }
-      engine::AnnounceParams params;
-      params.info_hash = options_.info_hash;
-      params.peer_id = self_id_;
-      params.port = options_.listen_port;
-      params.left = 1;  // unknown until the metadata is in; a leecher's 0 would get no seeds
-      absl::StatusOr<std::string> full = engine::BuildAnnounceUrl(url, params);
-      if (!full.ok()) {
-        Log(absl::StrCat("tracker ", url, ": ", full.status().message()));
+    }
+  }
+
+  void AnnounceHttp(const std::string& url, const engine::AnnounceParams& params) {
+    if (http_ == nullptr) {
+      absl::StatusOr<std::unique_ptr<HttpFetcher>> h = HttpFetcher::Create();
+      if (!h.ok()) {
+        Log(absl::StrCat("HTTP trackers unavailable: ", h.status().message()));
+        return;
+      }
+      http_ = std::move(*h);
+    }
+    absl::StatusOr<std::string> full = engine::BuildAnnounceUrl(url, params);
+    if (!full.ok()) {
+      Log(absl::StrCat("tracker ", url, ": ", full.status().message()));
+      return;
+    }
+    http_->Get(next_request_id_++, *full, 15'000);
+  }
+
+  // BEP 15: a magnet's trackers are mostly udp:// ones. Two retransmissions (15 s + 30 s) before
+  // giving up, then the next re-announce tries again.
+  void AnnounceUdp(const std::string& url, const engine::UdpTrackerEndpoint& endpoint,
+                   const engine::AnnounceParams& params) {
+    if (udp_ == nullptr) {
+      absl::StatusOr<std::unique_ptr<UdpTrackerTransport>> u = UdpTrackerTransport::Create(
+          ring_.get(),
+          // May run inside Announce or Tick: the replies wait for TakeUdpReplies.
+          [this](uint64_t id, absl::StatusOr<engine::AnnounceResponse> r) {
+            udp_replies_.emplace_back(id, std::move(r));
+          },
+          absl::Uniform<uint64_t>(absl::BitGen()));
+      if (!u.ok()) {
+        Log(absl::StrCat("UDP trackers unavailable: ", u.status().message()));
+        return;
+      }
+      udp_ = std::move(*u);
+    }
+    const uint64_t id = next_request_id_++;
+    udp_urls_[id] = url;
+    udp_->Announce(id, endpoint.host, endpoint.port, params, /*max_retransmits=*/2, now_);
+  }
+
+  void TakeUdpReplies() {
+    std::vector<std::pair<uint64_t, absl::StatusOr<engine::AnnounceResponse>>> replies;
+    replies.swap(udp_replies_);
+    for (auto& [id, resp] : replies) {
+      auto url = udp_urls_.find(id);
+      const std::string name = url != udp_urls_.end() ? url->second : "udp tracker";
+      if (url != udp_urls_.end()) udp_urls_.erase(url);
+      if (!resp.ok() || !resp->failure_reason.empty()) {
+        Log(absl::StrCat("tracker ", name, ": ",
+                         resp.ok() ? resp->failure_reason : std::string(resp.status().message())),
+            true);
         continue;
       }
-      http_->Get(next_request_id_++, *full, 15'000);
+      Log(absl::StrCat("tracker ", name, ": ", resp->peers.size(), " peers"), true);
+      fetch_.AddPeerCandidates(resp->peers, now_);
+      Drain();
     }
   }
 
@@ -408,6 +463,9 @@ class Fetcher {
   Completion signal_c_{};
   bool stopped_ = false;
   std::unique_ptr<HttpFetcher> http_;
+  std::unique_ptr<UdpTrackerTransport> udp_;
+  std::vector<std::pair<uint64_t, absl::StatusOr<engine::AnnounceResponse>>> udp_replies_;
+  absl::flat_hash_map<uint64_t, std::string> udp_urls_;  // request id → the tracker's URL
   uint64_t next_request_id_ = 1;
   Instant next_announce_{};
   std::unique_ptr<DhtDriver> dht_;

@@ -1,5 +1,5 @@
 // The metadata phase of a magnet download: dials the link's peers (x.pe, --peer) and the peers its
-// HTTP trackers return, and drives engine::MetadataFetch on a ring of its own until the info
+// HTTP and UDP trackers return, and drives engine::MetadataFetch on a ring of its own until the info
 // dict is in and verified. The caller then starts the torrent as for a .torrent file, so the
 // session's shards and coordinator never see a torrent without metainfo.
 #pragma once
@@ -19,7 +19,7 @@ namespace torrenty::io {
 struct MetadataFetchOptions {
   engine::InfoHash info_hash{};
   std::vector<engine::PeerAddress> peers;
-  std::vector<std::string> trackers;  // http(s) ones are asked for peers; others are skipped
+  std::vector<std::string> trackers;  // http(s):// and udp:// ones are asked for peers
   uint16_t listen_port = 0;           // advertised to trackers and in our extension handshake
   // BEP 5: peers of the info-hash from the DHT too (never for a link the caller knows to be
   // private). The node listens on `dht_port` (0: any) and keeps its nodes in the state file, so

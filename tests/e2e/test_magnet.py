@@ -115,6 +115,22 @@ class MagnetTest(harness.TorrentyTestCase):
         r = self.run_torrenty(["info", out / "payload.bin.torrent"], timeout=15)
         self.assertIn(f"tier 0: {tracker.announce_url}", r.stdout)
 
+    def test_metadata_from_peers_of_the_links_udp_tracker(self):
+        # Most magnets in the wild list only udp:// trackers (BEP 15).
+        tracker_port = harness.free_port()
+        src, data, torrent, ih = self.make_content(
+            size=1 * MiB + 5, announce=harness.tracker_url(tracker_port))
+        tracker = self.tracker([ih], port=tracker_port)
+        seeder = self.start_lt_seeder(torrent, src)
+        tracker.wait_for_swarm(ih, 30, seeders=1, procs=[seeder])
+        out = self.path("out")
+        udp = f"udp://{LOOPBACK}:{tracker_port}/announce"
+        r = self.run_torrenty(["download", f"magnet:?xt=urn:btih:{ih}&tr={udp}", "-o", out,
+                               "--no-dht", "--no-lsd", "-v"], timeout=90)
+        self.assertTorrentyOk(r, "torrenty download MAGNET with a udp:// tr only")
+        self.assertSameData(data, out / "payload.bin")
+        self.assertIn(f"tracker {udp}: 1 peers", r.stderr)
+
     def test_base32_magnet_with_peer_flag_and_no_save(self):
         import base64
         src, data, torrent, ih = self.make_content(size=700 * 1024)
