@@ -98,16 +98,19 @@ def num_pieces(size, piece):
     return -(-size // piece)
 
 
-def scale_factor(row, first):
+def scale_factor(row, first, memory=False):
     """How much bigger this row's job is than the group's first row, in whichever dimension grew the
-    most: bytes, files, pieces, piece length or seeders (never below 1)."""
+    most (never below 1). Time and CPU may grow with bytes, files, pieces and seeders; memory may
+    also grow with the piece length (one piece buffer is a piece long). Piece length does not count
+    for time: a 16 MiB piece carries the same bytes as 1024 pieces of 16 KiB."""
     dims = [
         row["size"] / first["size"],
         row["files"] / first["files"],
         num_pieces(row["size"], row["piece"]) / num_pieces(first["size"], first["piece"]),
-        row["piece"] / first["piece"],
         row["seeders"] / first["seeders"],
     ]
+    if memory:
+        dims.append(row["piece"] / first["piece"])
     return max(1.0, max(dims))
 
 
@@ -134,6 +137,7 @@ def growth(row, med, first_row, first_med):
     cpu_gib0 = first_med["cpu"] / (first_row["size"] / GiB)
     return {
         "scale": scale_factor(row, first_row),
+        "rss_scale": scale_factor(row, first_row, memory=True),
         "wall": med["wall"] / first_med["wall"],
         "wall_per_size": (med["wall"] / first_med["wall"]) / size_ratio,
         "cpu": med["cpu"] / first_med["cpu"],
@@ -143,12 +147,12 @@ def growth(row, med, first_row, first_med):
 
 
 def verdict(g, tolerance=TOLERANCE):
-    """'≤ linear' when wall time, CPU and RSS each grew at most linearly in the row's scale factor;
+    """'≤ linear' when wall time, CPU and RSS each grew at most linearly in the row's scale factors;
     otherwise 'super-linear (...)' naming what grew too fast."""
     if g is None:
         return "–"
-    limit = g["scale"] * (1 + tolerance)
-    over = [name for name in ("wall", "cpu", "rss") if g[name] > limit]
+    over = [name for name in ("wall", "cpu", "rss")
+            if g[name] > g["rss_scale" if name == "rss" else "scale"] * (1 + tolerance)]
     return "≤ linear" if not over else f"super-linear ({', '.join(over)})"
 
 

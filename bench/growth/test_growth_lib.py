@@ -73,8 +73,11 @@ class Matrix(unittest.TestCase):
         first = row()
         self.assertEqual(gl.scale_factor(row(size=10 * GiB), first), 10)
         self.assertEqual(gl.scale_factor(row(files=10000), row(files=10)), 1000)
-        # Piece group: 16 KiB first; a 16 MiB piece is 1024× longer, and fewer pieces do not count.
-        self.assertEqual(gl.scale_factor(row(piece=16 * MiB), row(piece=16 * KiB)), 1024)
+        # Piece group: 16 KiB first. The same bytes in 1024× fewer pieces may take no longer, but one
+        # buffer of a 16 MiB piece may take 1024× the memory of a 16 KiB one.
+        self.assertEqual(gl.scale_factor(row(piece=16 * MiB), row(piece=16 * KiB)), 1)
+        self.assertEqual(gl.scale_factor(row(piece=16 * MiB), row(piece=16 * KiB), memory=True), 1024)
+        self.assertEqual(gl.scale_factor(row(piece=16 * KiB), row(piece=MiB)), 64)
         self.assertEqual(gl.scale_factor(row(seeders=32), first), 32)
         self.assertEqual(gl.scale_factor(first, first), 1)
         self.assertEqual(gl.num_pieces(GiB + 1, MiB), 1025)
@@ -103,6 +106,10 @@ class Growth(unittest.TestCase):
         # Same bytes, more seeders: time may grow up to linearly in seeders, not more.
         g = gl.growth(row(seeders=8), run(3.0, 1.0), row(seeders=1), run(1.0, 1.0))
         self.assertEqual(gl.verdict(g), "≤ linear")
+        # Bigger pieces, same bytes: 1.3× the time is super-linear, 10× the RSS is not.
+        g = gl.growth(row(piece=16 * MiB), run(1.3, 1.0, rss=400 * MiB), row(piece=16 * KiB),
+                      run(1.0, 1.0, rss=40 * MiB))
+        self.assertEqual(gl.verdict(g), "super-linear (wall)")
         self.assertEqual(gl.verdict(None), "–")
 
     def test_rss_check(self):
