@@ -63,12 +63,6 @@ void Ring::SendMsg(int fd, const struct msghdr* msg, Completion* c, unsigned fla
   io_uring_sqe_set_data(sqe, c);
 }
 
-void Ring::SendMsgZc(int fd, const struct msghdr* msg, Completion* c, unsigned flags) {
-  io_uring_sqe* sqe = Sqe();
-  io_uring_prep_sendmsg_zc(sqe, fd, msg, flags);
-  io_uring_sqe_set_data(sqe, c);
-}
-
 void Ring::Send(int fd, const void* buf, size_t len, Completion* c) {
   io_uring_sqe* sqe = Sqe();
   io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);

@@ -45,9 +45,6 @@ class Ring {
   void RecvMsg(int fd, struct msghdr* msg, unsigned flags, Completion* c);
   // `flags` as for sendmsg(2); a TCP peer's socket wants MSG_NOSIGNAL.
   void SendMsg(int fd, const struct msghdr* msg, Completion* c, unsigned flags = 0);
-  // IORING_OP_SENDMSG_ZC: completes twice, the result (IORING_CQE_F_MORE set) and then a
-  // notification (IORING_CQE_F_NOTIF) once the kernel no longer reads the buffers.
-  void SendMsgZc(int fd, const struct msghdr* msg, Completion* c, unsigned flags);
   void Read(int fd, void* buf, size_t len, uint64_t offset, Completion* c);
   void Write(int fd, const void* buf, size_t len, uint64_t offset, Completion* c);
   void Accept(int fd, Completion* c);

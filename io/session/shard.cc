@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -74,8 +73,6 @@ absl::Status Shard::Init() {
         }
         it->second->engine->HandleBlockRead(r.peer, r.piece, r.begin, data, st, now_, pin);
       });
-  const char* zc = getenv("TORRENTY_SEND_ZC");
-  send_zc_ = zc != nullptr && zc[0] == '1';
   inbox_c_ = MakeCompletion<&Shard::OnInbox>(this);
   web_c_ = MakeCompletion<&Shard::OnWebEvent>(this);
   hash_c_ = MakeCompletion<&Shard::OnHashEvent>(this);

@@ -106,7 +106,6 @@ class Shard {
   void GrowRecvBuffer(Conn& c);
   void StartSend(ShardTorrent& st, engine::PeerKey key);
   void OnSend(Conn& c, int32_t res);
-  void OnSendCqe(Conn& c, int32_t res, uint32_t flags);
   // Gives a block the engine sent (or dropped) back to the read cache, once no send of its
   // connection is in flight; then retries reads that waited for a free cache entry.
   void ReleaseBlock(engine::PeerKey key, uint64_t pin);
@@ -174,8 +173,7 @@ class Shard {
 
   std::unique_ptr<ReadCache> cache_;
   std::deque<BlockRead> read_backlog_;
-  bool reads_waiting_ = false;
-  bool send_zc_ = false;  // experiment: TORRENTY_SEND_ZC=1  // a pin came back while reads waited: AfterTurn pumps them
+  bool reads_waiting_ = false;  // a pin came back while reads waited: AfterTurn pumps them
 
   // Read once per loop turn (Ring::RunOnce's on_wake): every event of a turn sees the same time.
   engine::Instant now_{};

@@ -6,8 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <liburing.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -351,24 +349,7 @@ void Shard::StartSend(ShardTorrent& st, PeerKey key) {
   c.send_msg = msghdr{};
   c.send_msg.msg_iov = c.send_iov.data();
   c.send_msg.msg_iovlen = iovs;
-  if (send_zc_) {
-    ring_->SendMsgZc(c.fd, &c.send_msg, &c.send_c, MSG_NOSIGNAL);
-  } else {
-    ring_->SendMsg(c.fd, &c.send_msg, &c.send_c, MSG_NOSIGNAL);
-  }
-}
-
-void Shard::OnSendCqe(Conn& c, int32_t res, uint32_t flags) {
-  if (flags & IORING_CQE_F_MORE) {  // the result of a zero-copy send: its notification follows
-    c.zc_res = res;
-    return;
-  }
-  if (flags & IORING_CQE_F_NOTIF) res = c.zc_res;
-  if (res == -EINVAL && send_zc_ && !(flags & IORING_CQE_F_NOTIF)) {
-    send_zc_ = false;  // the kernel has no zero-copy send: the plain one from now on
-    res = -EAGAIN;
-  }
-  OnSend(c, res);
+  ring_->SendMsg(c.fd, &c.send_msg, &c.send_c, MSG_NOSIGNAL);
 }
 
 void Shard::ReleaseBlock(PeerKey key, uint64_t pin) {

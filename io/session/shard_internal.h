@@ -147,10 +147,9 @@ struct Shard::Conn {
   // Read-cache pins the engine let go of while a send was in flight: the kernel may still be
   // reading them, so they go back to the cache when it completes.
   std::vector<uint64_t> deferred_pins;
-  int32_t zc_res = 0;  // a zero-copy send's result, kept until its notification comes
 
   void OnRecvThunk(int32_t res, uint32_t) { shard->OnRecv(*this, res); }
-  void OnSendThunk(int32_t res, uint32_t flags) { shard->OnSendCqe(*this, res, flags); }
+  void OnSendThunk(int32_t res, uint32_t) { shard->OnSend(*this, res); }
   void OnConnectThunk(int32_t res, uint32_t) { shard->OnConnect(*this, res); }
   void OnCloseThunk(int32_t res, uint32_t) { shard->OnClose(*this, res); }
 };
