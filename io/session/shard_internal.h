@@ -5,7 +5,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-
 #include <sys/socket.h>
 #include <sys/uio.h>
 

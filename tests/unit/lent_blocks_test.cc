@@ -127,7 +127,10 @@ engine::Metainfo MakeMeta(const std::vector<uint8_t>& payload, uint32_t pieces) 
 }
 
 struct Seed {
-  Seed() : payload(Pattern(4 * engine::kBlockSize * 4, 9)), meta(MakeMeta(payload, 4)), t(meta, Cfg()) {
+  Seed()
+      : payload(Pattern(4 * engine::kBlockSize * 4, 9)),
+        meta(MakeMeta(payload, 4)),
+        t(meta, Cfg()) {
     engine::Bitfield all(4);
     all.SetAll();
     t.SetHave(all);
@@ -162,7 +165,8 @@ struct Seed {
       t.TakeActions(&batch);
       if (batch.empty()) return;
       for (Action& a : batch) {
-        if (a.type == Action::Type::kReadBlock) reads.push_back({a.peer, a.piece, a.begin, a.length});
+        if (a.type == Action::Type::kReadBlock)
+          reads.push_back({a.peer, a.piece, a.begin, a.length});
         if (a.type == Action::Type::kReleaseBlock) released.push_back(a.pin);
         if (a.type == Action::Type::kFlush) {
           absl::Span<const uint8_t> parts[32];
@@ -244,9 +248,8 @@ struct Cache {
               answers.push_back({r.piece, pin, data.empty() ? -1 : data[0]});
             }) {}
   bool Serve(uint32_t piece) {
-    const bool ok =
-        cache.Serve(io::BlockRead{1, 1, piece, 0, engine::kBlockSize}, 4 * engine::kBlockSize,
-                    4 * engine::kBlockSize);
+    const bool ok = cache.Serve(io::BlockRead{1, 1, piece, 0, engine::kBlockSize},
+                                4 * engine::kBlockSize, 4 * engine::kBlockSize);
     while (!loads.empty()) {
       const size_t slot = loads.back();
       loads.pop_back();

@@ -141,9 +141,8 @@ double ProcCpuSeconds(pid_t pid) {
   // The command name (field 2) may hold spaces: the fields that follow start after its ')'.
   const char* p = std::strrchr(buf, ')');
   unsigned long long utime = 0, stime = 0;
-  if (p == nullptr ||
-      std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                  &stime) != 2) {
+  if (p == nullptr || std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                                  &utime, &stime) != 2) {
     return 0;
   }
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
