@@ -115,6 +115,36 @@ void PeerSession::SendBlock(uint32_t piece, uint32_t begin, absl::Span<const uin
   std::memcpy(out + wire::kPieceHeaderSize, data.data(), data.size());
 }
 
+void PeerSession::SendBlockRef(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data,
+                               uint64_t pin) {
+  // Append first: it sees the queue as it was (a kFlush when it was empty).
+  uint8_t* out = Append(wire::kPieceHeaderSize);
+  wire::EncodePieceHeader(piece, begin, static_cast<uint32_t>(data.size()), out);
+  pending_refs_.push_back(
+      BlockRef{pending_.size(), data.data(), static_cast<uint32_t>(data.size()), pin});
+  pending_ref_bytes_ += data.size();
+}
+
+void PeerSession::Release(uint64_t pin) {
+  Action a;
+  a.type = Action::Type::kReleaseBlock;
+  a.peer = key;
+  a.pin = pin;
+  actions_->push_back(std::move(a));
+}
+
+void PeerSession::ReleaseBlocks() {
+  for (size_t i = sent_refs_; i < sending_refs_.size(); ++i) Release(sending_refs_[i].pin);
+  for (const BlockRef& r : pending_refs_) Release(r.pin);
+  // The peer is being dropped: nothing queued will be sent.
+  sending_.clear();
+  pending_.clear();
+  sending_refs_.clear();
+  pending_refs_.clear();
+  sending_offset_ = sent_bytes_ = sent_refs_ = ref_sent_ = 0;
+  sending_ref_bytes_ = pending_ref_bytes_ = 0;
+}
+
 void PeerSession::SendExtended(uint8_t ext_id, absl::Span<const uint8_t> payload,
                                absl::Span<const uint8_t> tail) {
   uint8_t* out = Append(ext::kHeaderSize + payload.size() + tail.size());
@@ -124,18 +154,61 @@ void PeerSession::SendExtended(uint8_t ext_id, absl::Span<const uint8_t> payload
 }
 
 absl::Span<const uint8_t> PeerSession::NextSend() {
-  if (sending_offset_ < sending_.size()) {
-    return absl::MakeConstSpan(sending_).subspan(sending_offset_);
+  absl::Span<const uint8_t> part;
+  return NextSendParts(absl::MakeSpan(&part, 1)) == 1 ? part : absl::Span<const uint8_t>();
+}
+
+size_t PeerSession::NextSendParts(absl::Span<absl::Span<const uint8_t>> out) {
+  if (sending_offset_ == sending_.size() + sending_ref_bytes_) {
+    if (pending_.empty()) return 0;
+    sending_.clear();
+    sending_refs_.clear();
+    sending_.swap(pending_);
+    sending_refs_.swap(pending_refs_);
+    sending_ref_bytes_ = pending_ref_bytes_;
+    pending_ref_bytes_ = 0;
+    sending_offset_ = sent_bytes_ = sent_refs_ = ref_sent_ = 0;
   }
-  if (pending_.empty()) return {};
-  sending_.clear();
-  sending_offset_ = 0;
-  sending_.swap(pending_);
-  return absl::MakeConstSpan(sending_);
+  size_t n = 0, b = sent_bytes_, r = sent_refs_, rp = ref_sent_;
+  while (n < out.size()) {
+    if (r < sending_refs_.size() && b == sending_refs_[r].at) {
+      const BlockRef& ref = sending_refs_[r];
+      if (rp < ref.length) out[n++] = absl::MakeConstSpan(ref.data + rp, ref.length - rp);
+      ++r;
+      rp = 0;
+      continue;
+    }
+    const size_t end = r < sending_refs_.size() ? sending_refs_[r].at : sending_.size();
+    if (b == end) break;
+    out[n++] = absl::MakeConstSpan(sending_.data() + b, end - b);
+    b = end;
+  }
+  return n;
 }
 
 void PeerSession::HandleSent(size_t bytes, Instant now) {
-  sending_offset_ = std::min(sending_.size(), sending_offset_ + bytes);
+  bytes = std::min(bytes, sending_.size() + sending_ref_bytes_ - sending_offset_);
+  sending_offset_ += bytes;
+  for (;;) {
+    if (sent_refs_ < sending_refs_.size() && sent_bytes_ == sending_refs_[sent_refs_].at) {
+      const BlockRef& ref = sending_refs_[sent_refs_];
+      const size_t take = std::min(bytes, size_t{ref.length} - ref_sent_);
+      ref_sent_ += take;
+      bytes -= take;
+      if (ref_sent_ < ref.length) break;
+      Release(ref.pin);
+      ++sent_refs_;
+      ref_sent_ = 0;
+      continue;
+    }
+    if (bytes == 0) break;
+    const size_t end =
+        sent_refs_ < sending_refs_.size() ? sending_refs_[sent_refs_].at : sending_.size();
+    const size_t take = std::min(bytes, end - sent_bytes_);
+    sent_bytes_ += take;
+    bytes -= take;
+    if (take == 0) break;
+  }
   last_sent = now;
 }
 

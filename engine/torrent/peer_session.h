@@ -88,7 +88,10 @@ class PeerSession {
   void ForgetPiece(uint32_t piece);
 
   // --- sending ---
-  size_t send_queue_bytes() const { return sending_.size() - sending_offset_ + pending_.size(); }
+  size_t send_queue_bytes() const {
+    return sending_.size() + sending_ref_bytes_ - sending_offset_ + pending_.size() +
+           pending_ref_bytes_;
+  }
   // Room for `n` more bytes at the end of the send buffer.
   uint8_t* Append(size_t n);
   void SendHandshake(const InfoHash& info_hash, const PeerId& self_id);
@@ -101,20 +104,42 @@ class PeerSession {
   void SendReject(const BlockRequest& r);
   void SendAllowedFast(uint32_t piece);
   void SendBlock(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data);
+  // The same message without copying `data`: it is sent from where it is, and a kReleaseBlock
+  // with `pin` is emitted once its last byte has been sent or the peer is dropped.
+  void SendBlockRef(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data, uint64_t pin);
+  // Emits kReleaseBlock for every lent block still queued (the peer is being dropped).
+  void ReleaseBlocks();
   // <len><20><id><payload>, then `tail` (the bytes of a ut_metadata piece after its dict).
   void SendExtended(uint8_t id, absl::Span<const uint8_t> payload,
                     absl::Span<const uint8_t> tail = {});
-  // See Torrent::NextSend.
+  // See Torrent::NextSend and Torrent::NextSendParts.
   absl::Span<const uint8_t> NextSend();
+  size_t NextSendParts(absl::Span<absl::Span<const uint8_t>> out);
   void HandleSent(size_t bytes, Instant now);
 
  private:
+  // A lent block's bytes go into the stream right after byte `at` of their batch's buffer.
+  struct BlockRef {
+    size_t at;
+    const uint8_t* data;
+    uint32_t length;
+    uint64_t pin;
+  };
+  void Release(uint64_t pin);
+
   std::vector<Action>* actions_;
   // Double buffer: the kernel reads `sending_` while new messages go to `pending_`, so an append
-  // can never move memory a send is using.
+  // can never move memory a send is using. Each batch is its bytes with its lent blocks spliced
+  // in; sending_offset_ counts both.
   std::vector<uint8_t> sending_;
+  std::vector<BlockRef> sending_refs_;
+  size_t sending_ref_bytes_ = 0;
   size_t sending_offset_ = 0;
+  // Where sending_offset_ is: bytes of sending_ passed, lent blocks passed, bytes into the next.
+  size_t sent_bytes_ = 0, sent_refs_ = 0, ref_sent_ = 0;
   std::vector<uint8_t> pending_;
+  std::vector<BlockRef> pending_refs_;
+  size_t pending_ref_bytes_ = 0;
 };
 
 // A peer may announce any number of allowed-fast pieces; more than this are ignored.

@@ -230,6 +230,7 @@ void Torrent::ForgetPeer(PeerSession& peer) {
   assembly_.ReleaseRequests(peer);
   assembly_.DropSingleSource(peer);
   const bool was_unchoked = !peer.am_choking;
+  peer.ReleaseBlocks();
   peers_.erase(key);
   stats_.peers_connected = static_cast<uint32_t>(peers_.size());
   if (outgoing) {
@@ -772,6 +773,11 @@ Instant Torrent::NextTimeout() const {
 absl::Span<const uint8_t> Torrent::NextSend(PeerKey key) {
   PeerSession* peer = FindPeer(key);
   return peer == nullptr ? absl::Span<const uint8_t>() : peer->NextSend();
+}
+
+size_t Torrent::NextSendParts(PeerKey key, absl::Span<absl::Span<const uint8_t>> out) {
+  PeerSession* peer = FindPeer(key);
+  return peer == nullptr ? 0 : peer->NextSendParts(out);
 }
 
 void Torrent::HandleSent(PeerKey key, size_t bytes, Instant now) {

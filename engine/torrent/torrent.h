@@ -101,8 +101,10 @@ class Torrent {
   void HandlePieceWritten(uint32_t piece, const absl::Status& status, PieceBuffer buffer,
                           Instant now);
   // Data for a kReadBlock action. An error status drops the request (and is reported as kFatal).
+  // With a `pin` (not 0) the data is lent, not copied: it must stay valid and unchanged until a
+  // kReleaseBlock action with that pin hands it back (exactly one comes for each pin).
   void HandleBlockRead(PeerKey key, uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data,
-                       const absl::Status& status, Instant now);
+                       const absl::Status& status, Instant now, uint64_t pin = 0);
   // Timers: keep-alives, timeouts, snubbing, choking rotation, reconnects. Call when
   // NextTimeout() has come (or, simply, about once a second).
   void HandleTick(Instant now);
@@ -137,6 +139,9 @@ class Torrent {
   // The next bytes to hand to send() for `key`; empty when nothing is pending. The span stays
   // valid and unchanged until HandleSent reports it fully sent (or the peer is closed).
   absl::Span<const uint8_t> NextSend(PeerKey key);
+  // The same bytes as up to out.size() spans for one gathered send (the header of a lent block,
+  // then the block where it lies, ...); returns how many it filled. HandleSent takes the total.
+  size_t NextSendParts(PeerKey key, absl::Span<absl::Span<const uint8_t>> out);
 
  private:
   PeerSession* FindPeer(PeerKey key);

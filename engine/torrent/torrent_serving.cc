@@ -27,19 +27,36 @@ void Torrent::ServeRequests(PeerSession& peer) {
 
 void Torrent::HandleBlockRead(PeerKey key, uint32_t piece, uint32_t begin,
                               absl::Span<const uint8_t> data, const absl::Status& status,
-                              Instant /*now*/) {
+                              Instant /*now*/, uint64_t pin) {
   PeerSession* peer = FindPeer(key);
+  const auto give_back = [&] {
+    if (pin == 0) return;
+    Action a;
+    a.type = Action::Type::kReleaseBlock;
+    a.peer = key;
+    a.pin = pin;
+    Emit(std::move(a));
+  };
   if (!status.ok()) {
+    give_back();
     EmitFatal(piece, status);
     return;
   }
-  if (peer == nullptr) return;
+  if (peer == nullptr) {
+    give_back();
+    return;
+  }
   if (peer->reads_in_flight > 0) --peer->reads_in_flight;
   // Choked since the request was queued: BEP 3 says the request is dropped (BEP 6: rejected).
   if (peer->am_choking && !AllowedFastOut(*peer, piece)) {
+    give_back();
     Reject(*peer, BlockRequest{piece, begin, static_cast<uint32_t>(data.size())});
   } else {
-    peer->SendBlock(piece, begin, data);
+    if (pin != 0) {
+      peer->SendBlockRef(piece, begin, data, pin);
+    } else {
+      peer->SendBlock(piece, begin, data);
+    }
     peer->bytes_uploaded += static_cast<int64_t>(data.size());
     stats_.uploaded_payload += static_cast<int64_t>(data.size());
   }

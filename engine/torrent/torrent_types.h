@@ -92,6 +92,7 @@ struct Action {
     kFatal,           // unrecoverable (disk error): stop with `message`
     kLog,             // a notable decision worth one log line (`message`)
     kWebPieceHashed,  // a piece fetched from a web seed passed (`length` 1) or failed its hash
+    kReleaseBlock,    // the engine is done with the memory HandleBlockRead lent it as `pin`
   };
   Type type = Type::kFlush;
   PeerKey peer = 0;
@@ -103,6 +104,7 @@ struct Action {
   // the buffer back to the engine.
   PieceBuffer buffer;
   CloseReason reason = CloseReason::kNone;
+  uint64_t pin = 0;  // kReleaseBlock: io's handle of the block's memory
   std::string message;
   bool verbose = false;  // kLog: only shown with -v
 };

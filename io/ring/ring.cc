@@ -57,9 +57,9 @@ void Ring::RecvMsg(int fd, struct msghdr* msg, unsigned flags, Completion* c) {
   io_uring_sqe_set_data(sqe, c);
 }
 
-void Ring::SendMsg(int fd, const struct msghdr* msg, Completion* c) {
+void Ring::SendMsg(int fd, const struct msghdr* msg, Completion* c, unsigned flags) {
   io_uring_sqe* sqe = Sqe();
-  io_uring_prep_sendmsg(sqe, fd, msg, 0);
+  io_uring_prep_sendmsg(sqe, fd, msg, flags);
   io_uring_sqe_set_data(sqe, c);
 }
 

@@ -43,7 +43,8 @@ class Ring {
   void Send(int fd, const void* buf, size_t len, Completion* c);
   // Datagram sockets: the peer's address travels in `msg`, which must outlive the operation.
   void RecvMsg(int fd, struct msghdr* msg, unsigned flags, Completion* c);
-  void SendMsg(int fd, const struct msghdr* msg, Completion* c);
+  // `flags` as for sendmsg(2); a TCP peer's socket wants MSG_NOSIGNAL.
+  void SendMsg(int fd, const struct msghdr* msg, Completion* c, unsigned flags = 0);
   void Read(int fd, void* buf, size_t len, uint64_t offset, Completion* c);
   void Write(int fd, const void* buf, size_t len, uint64_t offset, Completion* c);
   void Accept(int fd, Completion* c);

@@ -32,7 +32,7 @@ bool ReadCache::Serve(const BlockRead& r, int64_t piece_length, int64_t piece_si
   size_t slot = entries_.size();
   if (entries_.size() >= min_entries_ && bytes_ + static_cast<int64_t>(need) > budget_) {
     for (size_t i = 0; i < entries_.size(); ++i) {
-      if (entries_[i].loading) continue;
+      if (entries_[i].loading || entries_[i].pins > 0) continue;
       if (slot == entries_.size() || entries_[i].last_used < entries_[slot].last_used) slot = i;
     }
     if (slot == entries_.size()) return false;
@@ -74,6 +74,17 @@ void ReadCache::Loaded(size_t slot, const absl::Status& status) {
   if (!status.ok()) e.piece = UINT32_MAX;
 }
 
+void ReadCache::Release(uint64_t pin) {
+  if (pin == 0 || pin > entries_.size() || entries_[pin - 1].pins == 0) return;
+  if (--entries_[pin - 1].pins == 0) --pinned_entries_;
+}
+
+size_t ReadCache::pinned() const {
+  size_t n = 0;
+  for (const Entry& e : entries_) n += e.pins;
+  return n;
+}
+
 void ReadCache::Forget(TorrentId id) {
   for (Entry& e : entries_) {
     if (e.id == id && !e.loading) e.piece = UINT32_MAX;
@@ -82,8 +93,9 @@ void ReadCache::Forget(TorrentId id) {
 
 // The engine only asks for blocks of at most kBlockSize inside the piece, which always lie in
 // the entry of the extent they start in; the check keeps a broken caller from reading past it.
-void ReadCache::Answer(const Entry& e, const Waiter& w, absl::Status st) {
+void ReadCache::Answer(Entry& e, const Waiter& w, absl::Status st) {
   absl::Span<const uint8_t> data;
+  uint64_t pin = 0;
   if (st.ok()) {
     const int64_t at = int64_t{w.begin} - int64_t{e.extent} * e.extent_bytes;
     if (at < 0 || at + int64_t{w.length} > static_cast<int64_t>(e.size)) {
@@ -91,9 +103,13 @@ void ReadCache::Answer(const Entry& e, const Waiter& w, absl::Status st) {
                                             e.piece, " is outside its cached extent"));
     } else {
       data = absl::MakeConstSpan(e.data.get() + at, w.length);
+      if (e.pins > 0 || pinned_entries_ * 2 < std::max(entries_.size(), min_entries_)) {
+        if (e.pins++ == 0) ++pinned_entries_;
+        pin = static_cast<uint64_t>(&e - entries_.data()) + 1;
+      }
     }
   }
-  answer_(BlockRead{e.id, w.peer, e.piece, w.begin, w.length}, data, st);
+  answer_(BlockRead{e.id, w.peer, e.piece, w.begin, w.length}, data, st, pin);
 }
 
 }  // namespace torrenty::io

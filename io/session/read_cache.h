@@ -3,6 +3,10 @@
 // entry; a larger one is cached in extents of kReadExtentMax (plus one block, so a request that
 // crosses into the next extent is still one buffer), so what an entry costs does not depend on
 // the piece length a torrent chooses. Entries are bounded by bytes, with a floor in entries.
+// Answers lend the entry's memory (a pin) so that sockets send blocks from it without a copy;
+// a pinned entry is never reused until every pin is released. At most half the entries are
+// pinned at a time (past that an answer is not lent and the caller copies it), so a peer that
+// stops reading cannot stall every other peer's reads.
 #pragma once
 
 #include <cstdint>
@@ -31,8 +35,9 @@ class ReadCache {
   // ResourceExhausted means "try later" (the disk queue is full).
   using LoadFn = std::function<absl::Status(TorrentId id, uint32_t piece, int64_t offset,
                                             absl::Span<uint8_t> buf, size_t slot)>;
+  // A `pin` other than 0 lends `data` until Release(pin); with 0 it is valid only during the call.
   using AnswerFn = std::function<void(const BlockRead& r, absl::Span<const uint8_t> data,
-                                      const absl::Status& status)>;
+                                      const absl::Status& status, uint64_t pin)>;
 
   ReadCache(int64_t budget_bytes, size_t min_entries, LoadFn load, AnswerFn answer);
 
@@ -40,9 +45,11 @@ class ReadCache {
   // entry is loading or the disk queue is full): the caller keeps it and retries later.
   bool Serve(const BlockRead& r, int64_t piece_length, int64_t piece_size);
   void Loaded(size_t slot, const absl::Status& status);
+  void Release(uint64_t pin);
   // Drops the torrent's entries that are not loading (its pieces may change or go away).
   void Forget(TorrentId id);
   int64_t bytes() const { return bytes_; }
+  size_t pinned() const;
 
  private:
   struct Waiter {
@@ -58,10 +65,11 @@ class ReadCache {
     size_t capacity = 0;
     std::unique_ptr<uint8_t[]> data;
     bool loading = false;
+    uint32_t pins = 0;  // answers whose bytes a send may still read
     uint64_t last_used = 0;
     std::vector<Waiter> waiters;
   };
-  void Answer(const Entry& e, const Waiter& w, absl::Status st);
+  void Answer(Entry& e, const Waiter& w, absl::Status st);
 
   const int64_t budget_;
   const size_t min_entries_;
@@ -69,6 +77,7 @@ class ReadCache {
   AnswerFn answer_;
   std::vector<Entry> entries_;
   int64_t bytes_ = 0;
+  size_t pinned_entries_ = 0;
   uint64_t clock_ = 0;
 };
 

@@ -64,10 +64,14 @@ absl::Status Shard::Init() {
         if (it == instances_.end()) return absl::NotFoundError("torrent stopped");
         return it->second->disk->ReadRange(piece, offset, buf, kReadTagBit | slot);
       },
-      [this](const BlockRead& r, absl::Span<const uint8_t> data, const absl::Status& st) {
+      [this](const BlockRead& r, absl::Span<const uint8_t> data, const absl::Status& st,
+             uint64_t pin) {
         auto it = instances_.find(r.id);
-        if (it == instances_.end()) return;
-        it->second->engine->HandleBlockRead(r.peer, r.piece, r.begin, data, st, now_);
+        if (it == instances_.end()) {
+          cache_->Release(pin);
+          return;
+        }
+        it->second->engine->HandleBlockRead(r.peer, r.piece, r.begin, data, st, now_, pin);
       });
   inbox_c_ = MakeCompletion<&Shard::OnInbox>(this);
   web_c_ = MakeCompletion<&Shard::OnWebEvent>(this);
@@ -183,6 +187,11 @@ Instant Shard::AfterTurn(Instant now) {
     }
   }
   if (!throttled_.empty() && now.ms >= throttle_wake_.ms) RetryThrottled(now);
+  if (reads_waiting_) {  // cache entries came free: reads that found none may start now
+    reads_waiting_ = false;
+    PumpReads();
+    DrainAll();
+  }
   due_.clear();
   for (auto& [id, st] : instances_) {
     if (stopping_ || st->draining) continue;
@@ -548,6 +557,9 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
     }
     case Action::Type::kLog:
       Log(id, a.message, a.verbose);
+      break;
+    case Action::Type::kReleaseBlock:
+      ReleaseBlock(a.peer, a.pin);
       break;
     case Action::Type::kWebPieceHashed:
       if (st.web != nullptr) {

@@ -106,6 +106,10 @@ class Shard {
   void GrowRecvBuffer(Conn& c);
   void StartSend(ShardTorrent& st, engine::PeerKey key);
   void OnSend(Conn& c, int32_t res);
+  // Gives a block the engine sent (or dropped) back to the read cache, once no send of its
+  // connection is in flight; then retries reads that waited for a free cache entry.
+  void ReleaseBlock(engine::PeerKey key, uint64_t pin);
+  void ReleaseDeferred(Conn& c);
   // Rate limits: bytes `c` may receive or send now, at most `want`; 0 parks it until its
   // tokens come (RetryThrottled re-arms it).
   size_t Admit(Conn& c, engine::Direction direction, size_t want);
@@ -169,6 +173,7 @@ class Shard {
 
   std::unique_ptr<ReadCache> cache_;
   std::deque<BlockRead> read_backlog_;
+  bool reads_waiting_ = false;  // a pin came back while reads waited: AfterTurn pumps them
 
   // Read once per loop turn (Ring::RunOnce's on_wake): every event of a turn sees the same time.
   engine::Instant now_{};

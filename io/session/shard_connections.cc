@@ -322,9 +322,11 @@ void Shard::StartSend(ShardTorrent& st, PeerKey key) {
   if (it == conns_.end()) return;
   Conn& c = *it->second;
   if (c.closing || c.send_armed || !c.connected || c.throttled[1]) return;
-  absl::Span<const uint8_t> out = st.engine->NextSend(key);
-  if (out.empty()) return;
-  size_t len = out.size();
+  std::array<absl::Span<const uint8_t>, kSendPartsMax> parts;
+  const size_t n = st.engine->NextSendParts(key, absl::MakeSpan(parts));
+  if (n == 0) return;
+  size_t len = 0;
+  for (size_t i = 0; i < n; ++i) len += parts[i].size();
   c.send_granted = 0;
   if (limiter_.limited(engine::Direction::kUp)) {
     len = Admit(c, engine::Direction::kUp, len);
@@ -333,12 +335,44 @@ void Shard::StartSend(ShardTorrent& st, PeerKey key) {
   }
   c.send_armed = true;
   ++c.ops;
-  ring_->Send(c.fd, out.data(), len, &c.send_c);
+  if (n == 1 || parts[0].size() >= len) {
+    ring_->Send(c.fd, parts[0].data(), len, &c.send_c);
+    return;
+  }
+  // A lent block goes out with its header in one submission, straight from the read cache.
+  size_t iovs = 0;
+  for (size_t left = len; left > 0; ++iovs) {
+    const size_t take = std::min(left, parts[iovs].size());
+    c.send_iov[iovs] = iovec{const_cast<uint8_t*>(parts[iovs].data()), take};
+    left -= take;
+  }
+  c.send_msg = msghdr{};
+  c.send_msg.msg_iov = c.send_iov.data();
+  c.send_msg.msg_iovlen = iovs;
+  ring_->SendMsg(c.fd, &c.send_msg, &c.send_c, MSG_NOSIGNAL);
+}
+
+void Shard::ReleaseBlock(PeerKey key, uint64_t pin) {
+  auto it = conns_.find(key);
+  if (it != conns_.end() && it->second->send_armed) {
+    it->second->deferred_pins.push_back(pin);
+    return;
+  }
+  cache_->Release(pin);
+  reads_waiting_ = !read_backlog_.empty();
+}
+
+void Shard::ReleaseDeferred(Conn& c) {
+  if (c.deferred_pins.empty()) return;
+  for (uint64_t pin : c.deferred_pins) cache_->Release(pin);
+  c.deferred_pins.clear();
+  reads_waiting_ = !read_backlog_.empty();
 }
 
 void Shard::OnSend(Conn& c, int32_t res) {
   --c.ops;
   c.send_armed = false;
+  ReleaseDeferred(c);
   if (c.closing) {
     MaybeFree(c);
     return;

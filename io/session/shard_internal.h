@@ -5,6 +5,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <array>
 #include <chrono>
@@ -14,6 +16,7 @@
 #include <limits>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "io/session/shard.h"
 #include "io/webseed/web_seed_driver.h"
@@ -45,6 +48,9 @@ inline constexpr size_t kDiskReadsMax = 100;
 // A rate-limited peer waits until this much (or all it wants, if less) may move, so a low limit
 // means fewer, larger reads and sends rather than many tiny ones.
 inline constexpr int64_t kRateChunk = 16 << 10;
+// The most pieces of one gathered send: a lent block is two (its header, its bytes), so this
+// is up to 16 blocks a submission.
+inline constexpr size_t kSendPartsMax = 32;
 // Tags for DiskIo operations: the high bit separates cache reads from piece writes.
 inline constexpr uint64_t kReadTagBit = uint64_t{1} << 63;
 
@@ -134,6 +140,12 @@ struct Shard::Conn {
   // Tokens taken for the recv/send in flight: what it does not move is refunded.
   size_t recv_granted = 0, send_granted = 0;
   Completion recv_c, send_c, connect_c, close_c;
+  // The gathered send in flight (the kernel reads these until it completes).
+  msghdr send_msg{};
+  std::array<iovec, kSendPartsMax> send_iov{};
+  // Read-cache pins the engine let go of while a send was in flight: the kernel may still be
+  // reading them, so they go back to the cache when it completes.
+  std::vector<uint64_t> deferred_pins;
 
   void OnRecvThunk(int32_t res, uint32_t) { shard->OnRecv(*this, res); }
   void OnSendThunk(int32_t res, uint32_t) { shard->OnSend(*this, res); }

@@ -7,7 +7,8 @@ from harness import TorrentyTestCase
 
 KEYS = {"size_bytes", "piece_length", "pieces", "files", "seeders", "wall_s", "mb_per_s",
         "pieces_per_s", "leecher_cpu_s", "leecher_cpu_s_per_gib", "seeder_cpu_s",
-        "seeder_cpu_s_per_gib", "peak_rss_mib", "verified"}
+        "seeder_cpu_s_per_gib", "seeder_serving_cpu_s", "seeder_serving_cpu_s_per_gib", "peak_rss_mib",
+        "verified"}
 
 
 class Bench(TorrentyTestCase):
@@ -37,6 +38,9 @@ class Bench(TorrentyTestCase):
         self.assertAlmostEqual(r["leecher_cpu_s_per_gib"], r["leecher_cpu_s"] / (size / (1 << 30)),
                                delta=0.01 * max(1.0, r["leecher_cpu_s_per_gib"]))
         self.assertGreater(r["seeder_cpu_s"], 0)
+        # Serving is part of the seeders' lifetime, which also holds their start-up check.
+        self.assertGreaterEqual(r["seeder_serving_cpu_s"], 0)
+        self.assertLessEqual(r["seeder_serving_cpu_s"], r["seeder_cpu_s"] + 0.02)
         self.assertGreater(r["peak_rss_mib"], 1)
 
     def test_text_output_leads_with_pieces_per_second(self):

@@ -1,5 +1,6 @@
-"""torrenty seed serving real leechers (aria2c, transmission-cli) found through opentracker."""
+"""torrenty seed serving real leechers (aria2c, transmission-cli) found through opentracker, and\nTorrenty itself (exact bytes, upload limit)."""
 import signal
+import time
 import unittest
 
 from harness import (MiB, TorrentyTestCase, free_port, info_hash, make_torrent, make_tree,
@@ -63,6 +64,34 @@ class SeedToRealLeechers(TorrentyTestCase):
         self.wait_for_file(tr.done_marker, 120, proc=tr, others=[seed])
         self.assertSameData(data / "tr-payload.bin", out / "tr-payload.bin")
         self._stop_seed(seed)
+
+    def _torrenty_pair(self, seed_args):
+        """Torrenty downloads 6 MiB from a Torrenty seed: blocks go out straight from the seed's
+        read cache (lent, not copied). Returns the download's wall seconds."""
+        data, torrent, _, _ = self._prepare("tt-payload.bin",
+                                            lambda p: write_random_file(p, 6 * MiB, seed=12))
+        port = free_port()
+        seed = self.start_torrenty(["seed", torrent, "--data", data, "--port", port, "--no-dht",
+                                    "--no-lsd"] + seed_args, name="torrenty-seed")
+        wait_port_listening(port, 60, proc=seed)
+        out = self.path("tt-out")
+        t0 = time.monotonic()
+        res = self.run_torrenty(["download", torrent, "-o", out, "--peer", f"127.0.0.1:{port}",
+                                 "--no-dht", "--no-lsd"], timeout=90, name="torrenty-download")
+        wall = time.monotonic() - t0
+        self.assertTorrentyOk(res, "torrenty download from torrenty seed")
+        self.assertSameData(data / "tt-payload.bin", out / "tt-payload.bin")
+        self._stop_seed(seed)
+        return wall
+
+    def test_torrenty_downloads_exact_bytes_from_torrenty_seed(self):
+        self._torrenty_pair([])
+
+    def test_torrenty_seed_upload_limit_holds_on_the_lent_send_path(self):
+        # 6 MiB at 2 MiB/s: about 3 s even with a bucket's worth of burst; unlimited it is ~0.1 s.
+        wall = self._torrenty_pair(["--max-upload-rate", "2M"])
+        self.assertGreater(wall, 1.8, "the seed's upload limit was not applied")
+        self.assertLess(wall, 30)
 
     def _assert_seed_rejects(self, torrent, data):
         res = self.run_torrenty(["seed", torrent, "--data", data, "--port", free_port()], timeout=30,

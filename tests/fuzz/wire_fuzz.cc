@@ -459,6 +459,9 @@ class Driver {
       case engine::Action::Type::kFatal:
         FUZZ_CHECK(false);  // we never report disk errors
         break;
+      case engine::Action::Type::kReleaseBlock:
+        FUZZ_CHECK(false);  // blocks are answered by copy here: nothing is lent
+        break;
     }
   }
 

@@ -650,6 +650,9 @@ class Swarm {
         c.fatals.push_back(a.message);
         ADD_FAILURE() << "client " << ci << ": kFatal: " << a.message;
         break;
+      case T::kReleaseBlock:
+        ADD_FAILURE() << "client " << ci << ": kReleaseBlock, but the simulation lends nothing";
+        break;
     }
   }
 

@@ -130,9 +130,34 @@ bool FilesEqual(const std::string& a, const std::string& b) {
   return equal;
 }
 
+// CPU seconds a live process (all its threads) has used so far, from /proc; 0 if unreadable.
+double ProcCpuSeconds(pid_t pid) {
+  FILE* f = std::fopen(absl::StrCat("/proc/", pid, "/stat").c_str(), "r");
+  if (f == nullptr) return 0;
+  char buf[1024];
+  const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // The command name (field 2) may hold spaces: the fields that follow start after its ')'.
+  const char* p = std::strrchr(buf, ')');
+  unsigned long long utime = 0, stime = 0;
+  if (p == nullptr || std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                                  &utime, &stime) != 2) {
+    return 0;
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 struct Seeders {
   std::vector<pid_t> pids;
   double cpu_s = 0;
+  // Over all seeders so far; the difference across the download is what serving it cost,
+  // without the start-up check of the payload that the lifetime total includes.
+  double LiveCpuSeconds() const {
+    double s = 0;
+    for (pid_t pid : pids) s += ProcCpuSeconds(pid);
+    return s;
+  }
   ~Seeders() { Stop(); }
   void Stop() {
     for (pid_t pid : pids) kill(pid, SIGTERM);
@@ -238,10 +263,12 @@ int RunBenchIn(const std::string& dir, const BenchOptions& o) {
   if (!session.ok()) return Fail("bench", session.status().message());
   rusage before{}, after{};
   getrusage(RUSAGE_SELF, &before);
+  const double seeders_before = children.LiveCpuSeconds();
   const auto t0 = std::chrono::steady_clock::now();
   absl::Status st = (*session)->Run();
   const auto t1 = std::chrono::steady_clock::now();
   getrusage(RUSAGE_SELF, &after);
+  const double serving_cpu = children.LiveCpuSeconds() - seeders_before;
   session->reset();
   children.Stop();
   if (!st.ok()) return Fail("bench", st.message());
@@ -261,12 +288,14 @@ int RunBenchIn(const std::string& dir, const BenchOptions& o) {
         "{\"size_bytes\": %lld, \"piece_length\": %lld, \"pieces\": %u, \"files\": %d, "
         "\"seeders\": %d, \"wall_s\": %s, \"mb_per_s\": %s, \"pieces_per_s\": %s, "
         "\"leecher_cpu_s\": %s, \"leecher_cpu_s_per_gib\": %s, \"seeder_cpu_s\": %s, "
-        "\"seeder_cpu_s_per_gib\": %s, \"peak_rss_mib\": %s, \"verified\": true}\n",
+        "\"seeder_cpu_s_per_gib\": %s, \"seeder_serving_cpu_s\": %s, "
+        "\"seeder_serving_cpu_s_per_gib\": %s, \"peak_rss_mib\": %s, \"verified\": true}\n",
         static_cast<long long>(size), static_cast<long long>(meta->piece_length),
         meta->num_pieces(), o.files, seeders, JsonNumber(wall).c_str(),
         JsonNumber(static_cast<double>(size) / wall / 1e6).c_str(),
         JsonNumber(pieces_per_s).c_str(), JsonNumber(cpu).c_str(), JsonNumber(cpu / gib).c_str(),
         JsonNumber(children.cpu_s).c_str(), JsonNumber(children.cpu_s / gib).c_str(),
+        JsonNumber(serving_cpu).c_str(), JsonNumber(serving_cpu / gib).c_str(),
         JsonNumber(rss_mib).c_str());
     return 0;
   }
@@ -280,6 +309,7 @@ int RunBenchIn(const std::string& dir, const BenchOptions& o) {
   std::printf("  %-22s %10.2f\n", "leecher CPU s", cpu);
   std::printf("  %-22s %10.2f\n", "leecher CPU s/GiB", cpu / gib);
   std::printf("  %-22s %10.2f\n", "seeders CPU s/GiB", children.cpu_s / gib);
+  std::printf("  %-22s %10.2f\n", "  of it serving", serving_cpu / gib);
   std::printf("  %-22s %10.1f\n", "peak RSS MiB", rss_mib);
   std::printf("  verified: every piece SHA-1 checked and every file equal byte for byte\n");
   return 0;
