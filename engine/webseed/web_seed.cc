@@ -133,7 +133,8 @@ void WebSeeds::Poll(Instant now, WebSeedHost& host, std::vector<RangeRequest>* o
     peer_payload_at_ = now;
   }
   const bool peers_delivering = now.ms - peer_payload_at_.ms < config_.peer_stall_ms;
-  const bool in_swarm = host.Peers() > 0;
+  if (first_poll_.ms == INT64_MIN / 2) first_poll_ = now;
+  const bool in_swarm = host.Peers() > 0 || now.ms - first_poll_.ms < config_.swarm_grace_ms;
   Refill(now);
   bool more = true;
   while (more) {

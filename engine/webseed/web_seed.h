@@ -43,6 +43,10 @@ struct WebSeedConfig {
   // too. Runs of 4 MiB on 4 connections had each of 4-8 hosts commit half of a 32 MiB file at
   // once, and the origin sent 2.7-5 copies (bench/fleet). Alone, a host uses the limits above.
   uint32_t swarm_requests = 2;
+  // For this long after its first poll the host counts as in a swarm even with no peer yet: a
+  // fleet host starts its web seeds before the tracker has named any peer, and whole runs started
+  // then were what the origin sent over and over (io sets 3 s; 0 = trust Peers() at once).
+  int64_t swarm_grace_ms = 0;
   // Where the scan for pieces starts: hosts started together begin at different pieces, so the
   // origin serves each piece about once and the hosts trade the rest among themselves.
   uint64_t seed = 1;
@@ -175,6 +179,7 @@ class WebSeeds {
   // Peer payload last seen, and when it last grew.
   int64_t peer_payload_seen_ = 0;
   Instant peer_payload_at_{INT64_MIN / 2};
+  Instant first_poll_{INT64_MIN / 2};
   // Rate cap: tokens may go negative by one run (the run's bytes are taken when it starts).
   double tokens_ = 0;
   Instant refilled_at_{INT64_MIN / 2};

@@ -27,6 +27,7 @@ void Shard::MaybeStartWebSeeds(SessionTorrent* t) {
   }
   engine::webseed::WebSeedConfig cfg;
   cfg.max_rate = env_->web_seed_max_rate;
+  cfg.swarm_grace_ms = 3'000;
   absl::BitGen gen;
   cfg.seed = absl::Uniform<uint64_t>(gen);
   auto elsewhere = [t, me = index_] {

@@ -363,6 +363,24 @@ TEST(WebSeedTest, InASwarmFewOnePieceRequests) {
   EXPECT_GT(out.back().last - out.back().first + 1, 1000);
 }
 
+// Just started, before any peer is known, a host with a grace period asks as in a swarm.
+TEST(WebSeedTest, JustStartedCountsAsInASwarm) {
+  const std::vector<uint8_t> data = TestData(64'000);
+  const Metainfo meta = MakeMeta("f", {{{}, 64'000}}, 1000, false, data);
+  FakeHost host(meta, 100);
+  WebSeedConfig cfg;
+  cfg.swarm_grace_ms = 3000;
+  WebSeeds ws(meta, {"http://h/f"}, cfg);
+  std::vector<RangeRequest> out;
+  ws.Poll(Instant{100}, host, &out);
+  ASSERT_EQ(out.size(), cfg.swarm_requests);
+  for (const RangeRequest& r : out) EXPECT_EQ(r.last - r.first + 1, 1000);
+  out.clear();
+  ws.Poll(Instant{3200}, host, &out);  // still alone after the grace: whole runs
+  ASSERT_FALSE(out.empty());
+  EXPECT_GT(out.back().last - out.back().first + 1, 1000);
+}
+
 TEST(WebSeedTest, HostsStartAtDifferentPieces) {
   const std::vector<uint8_t> data = TestData(64'000);
   const Metainfo meta = MakeMeta("f", {{{}, 64'000}}, 1000, false, data);
