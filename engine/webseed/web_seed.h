@@ -45,7 +45,8 @@ struct WebSeedConfig {
   uint32_t swarm_requests = 2;
   // For this long after its first poll the host counts as in a swarm even with no peer yet: a
   // fleet host starts its web seeds before the tracker has named any peer, and whole runs started
-  // then were what the origin sent over and over (io sets 3 s; 0 = trust Peers() at once).
+  // then were what the origin sent over and over (io sets 3 s for a torrent with trackers; 0 =
+  // trust Peers() at once).
   int64_t swarm_grace_ms = 0;
   // Where the scan for pieces starts: hosts started together begin at different pieces, so the
   // origin serves each piece about once and the hosts trade the rest among themselves.
