@@ -10,13 +10,23 @@ SuperSeed::SuperSeed(uint32_t num_pieces, SuperSeedCounts* counts, uint64_t seed
   }
 }
 
-void SuperSeed::AddPeer(PeerKey key) { peers_.try_emplace(key, Peer{Bitfield(num_pieces_), {}}); }
+void SuperSeed::AddPeer(PeerKey key, Instant now) {
+  peers_.try_emplace(key, Peer{Bitfield(num_pieces_), {}, now});
+}
+
+void SuperSeed::RemovePeer(PeerKey key) {
+  auto it = peers_.find(key);
+  if (it == peers_.end()) return;
+  if (it->second.current.has_value()) counts_->AddCurrent(*it->second.current, -1);
+  peers_.erase(it);
+}
 
 std::optional<uint32_t> SuperSeed::Advance(PeerKey key, const Bitfield& peer_has,
-                                           const PiecePicker& picker) {
+                                           const PiecePicker& picker, bool repeat) {
   auto it = peers_.find(key);
   if (it == peers_.end()) return std::nullopt;
   Peer& peer = it->second;
+  if (peer.current.has_value()) counts_->AddCurrent(*peer.current, -1);
   peer.current.reset();
   // One pass over the pieces: the lowest (handed, availability), ties chosen uniformly at random
   // (reservoir sampling), so peers arriving together get different pieces on every shard.
@@ -25,6 +35,8 @@ std::optional<uint32_t> SuperSeed::Advance(PeerKey key, const Bitfield& peer_has
   for (uint32_t piece = 0; piece < num_pieces_; ++piece) {
     if (peer_has.Get(piece) || peer.shown.Get(piece)) continue;
     const uint32_t handed = counts_->Handed(piece);
+    // The swarm has it or is fetching it: another copy from the origin would be a repeat.
+    if (handed > 0 && !repeat && (counts_->Seen(piece) || counts_->Current(piece) > 0)) continue;
     const uint32_t avail = picker.Availability(piece);
     if (!best.has_value() || handed < best_handed ||
         (handed == best_handed && avail < best_avail)) {
@@ -39,6 +51,7 @@ std::optional<uint32_t> SuperSeed::Advance(PeerKey key, const Bitfield& peer_has
   }
   if (!best.has_value()) return std::nullopt;
   counts_->AddHanded(*best);
+  counts_->AddCurrent(*best, 1);
   peer.shown.Set(*best);
   peer.current = *best;
   return best;

@@ -350,11 +350,13 @@ bool Torrent::HandleMessage(PeerSession& peer, const wire::Message& msg, Instant
       FillUnchokeSlots(now);
       return true;
     case MsgType::kNotInterested:
+      // Requests it still queued are dropped with a choke. Without any, it stays unchoked: once
+      // interested again (in a fleet, at the next piece it lacks, often within a second) it
+      // requests at once instead of waiting a round trip for an unchoke. Its slot is free for an
+      // interested peer meanwhile (FillUnchokeSlots), and the next choker round chokes it.
       peer.peer_interested = false;
-      if (!peer.am_choking) {
-        Choke(peer);
-        FillUnchokeSlots(now);
-      }
+      if (!peer.am_choking && !peer.requests_in.empty()) Choke(peer);
+      FillUnchokeSlots(now);
       return true;
     case MsgType::kHave:
       return HandleHave(peer, msg.index);
@@ -700,6 +702,7 @@ void Torrent::HandleTick(Instant now) {
   }
   // Another shard is short of piece memory: give back the buffers kept for reuse.
   assembly_.FreeBuffersIfWanted();
+  SuperSeedTick(now);
   if (choker_.Due(now)) RunChoker(now);
   FillUnchokeSlots(now);
   for (auto& [key, peer] : peers_) {
@@ -754,7 +757,7 @@ Instant Torrent::NextTimeout() const {
   }
   // The choker only has work with peers; the first one to arrive finds the round due at once.
   if (any_handshaken) at(choker_.NextDue().ms);
-  if (assembly_.HoldsSharedIdleBuffers()) at(poll);
+  if (assembly_.HoldsSharedIdleBuffers() || SuperSeedWaiting()) at(poll);
   at(NextPexDue().ms);
   if (peers_.size() + connecting_ < config_.connections_max) {
     if (dial_pending_) at(last_tick_.ms + 1);

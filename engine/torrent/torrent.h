@@ -183,7 +183,11 @@ class Torrent {
   // At the handshake of a peer of a complete super-seeding torrent: have_none (or nothing)
   // instead of the bitfield, then its first piece. False when the peer is served normally.
   bool SuperSeedStart(PeerSession& peer);
-  void SuperSeedAdvance(PeerSession& peer);
+  // `repeat`: the peer may be shown a piece the swarm already has (it has been idle too long).
+  void SuperSeedAdvance(PeerSession& peer, bool repeat = false);
+  // Some super-seeded peer has nothing shown to it; SuperSeedTick looks at them again.
+  bool SuperSeedWaiting() const;
+  void SuperSeedTick(Instant now);
   // `from` announced `piece` (a have), or with nullopt its whole set (a bitfield, have all/none):
   // peers whose current piece is among them, `from` included, are shown their next one.
   void SuperSeedSeen(PeerSession& from, std::optional<uint32_t> piece);

@@ -91,9 +91,17 @@ void Torrent::Choke(PeerSession& peer) {
 }
 
 void Torrent::FillUnchokeSlots(Instant now) {
+  // A super-seeded peer may fetch only the piece or two it was shown, so unchoking it costs no
+  // more than that, while choking it would hold its piece hostage: nobody else is shown that
+  // piece while it is the peer's current one. So it takes no slot and is never kept waiting.
+  for (auto& [key, peer] : peers_) {
+    if (peer->handshaken && peer->peer_interested && peer->am_choking && SuperSeeded(*peer)) {
+      Unchoke(*peer, now);
+    }
+  }
   uint32_t unchoked = 0;
   for (auto& [key, peer] : peers_)
-    if (!peer->am_choking) ++unchoked;
+    if (!peer->am_choking && peer->peer_interested && !SuperSeeded(*peer)) ++unchoked;
   if (unchoked >= config_.unchoke_slots) return;
   for (auto& [key, peer] : peers_) {
     if (unchoked >= config_.unchoke_slots) break;
@@ -131,7 +139,8 @@ void Torrent::RunChoker(Instant now) {
   std::sort(unchoke.begin(), unchoke.end());
   for (auto& [key, peer] : peers_) {
     if (!peer->handshaken) continue;
-    const bool want = std::binary_search(unchoke.begin(), unchoke.end(), key);
+    const bool want = std::binary_search(unchoke.begin(), unchoke.end(), key) ||
+                      (peer->peer_interested && SuperSeeded(*peer));
     if (want && peer->am_choking) Unchoke(*peer, now);
     if (!want && !peer->am_choking) Choke(*peer);
   }

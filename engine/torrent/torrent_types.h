@@ -61,6 +61,9 @@ struct TorrentConfig {
   // one of its own).
   bool super_seed = false;
   SuperSeedCounts* super_seed_counts = nullptr;
+  // A super-seeded peer with nothing left to be shown that announces nothing for this long is
+  // shown a piece the swarm already has (engine/torrent/super_seed.h).
+  int64_t super_seed_stall_ms = 10'000;
   uint64_t seed = 1;
 };
 

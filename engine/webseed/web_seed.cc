@@ -133,6 +133,8 @@ void WebSeeds::Poll(Instant now, WebSeedHost& host, std::vector<RangeRequest>* o
     peer_payload_at_ = now;
   }
   const bool peers_delivering = now.ms - peer_payload_at_.ms < config_.peer_stall_ms;
+  if (first_poll_.ms == INT64_MIN / 2) first_poll_ = now;
+  const bool in_swarm = host.Peers() > 0 || now.ms - first_poll_.ms < config_.swarm_grace_ms;
   Refill(now);
   bool more = true;
   while (more) {
@@ -144,14 +146,15 @@ void WebSeeds::Poll(Instant now, WebSeedHost& host, std::vector<RangeRequest>* o
       // After a failure a single request probes the server before the others follow.
       if (s.failures > 0 && s.runs > 0) continue;
       if (config_.max_rate > 0 && tokens_ < 0) return;
-      if (!StartRun(i, now, host, peers_delivering, out)) return;
+      if (in_swarm && runs_.size() >= config_.swarm_requests) return;
+      if (!StartRun(i, now, host, peers_delivering, in_swarm, out)) return;
       more = true;
     }
   }
 }
 
 bool WebSeeds::StartRun(size_t seed_index, Instant /*now*/, WebSeedHost& host,
-                        bool peers_delivering, std::vector<RangeRequest>* out) {
+                        bool peers_delivering, bool in_swarm, std::vector<RangeRequest>* out) {
   const uint32_t n = meta_.num_pieces();
   uint32_t first = n;
   for (uint32_t k = 0; k < n; ++k) {
@@ -162,7 +165,8 @@ bool WebSeeds::StartRun(size_t seed_index, Instant /*now*/, WebSeedHost& host,
     }
   }
   if (first == n || !host.Start(first)) return false;
-  int64_t limit = std::max<int64_t>(config_.request_bytes_max, meta_.piece_length);
+  int64_t limit = in_swarm ? meta_.piece_length
+                           : std::max<int64_t>(config_.request_bytes_max, meta_.piece_length);
   // Under a rate cap a run is at most about a second of it, so the cap holds on average.
   if (config_.max_rate > 0) limit = std::min(limit, std::max(config_.max_rate, meta_.piece_length));
   uint32_t last = first;

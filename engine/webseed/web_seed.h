@@ -37,6 +37,17 @@ struct WebSeedConfig {
   // Origin budget: a piece some connected peer has is left to the peers unless no peer has
   // delivered payload for this long (a choking or slow swarm must not stall the download).
   int64_t peer_stall_ms = 3'000;
+  // In a swarm (some peer connected) at most this many requests of one piece each are in
+  // flight, over all servers: N hosts of a fleet share one origin, and each piece a host has
+  // committed to the origin is one its peers cannot fetch from it and may fetch from the origin
+  // too. Runs of 4 MiB on 4 connections had each of 4-8 hosts commit half of a 32 MiB file at
+  // once, and the origin sent 2.7-5 copies (bench/fleet). Alone, a host uses the limits above.
+  uint32_t swarm_requests = 2;
+  // For this long after its first poll the host counts as in a swarm even with no peer yet: a
+  // fleet host starts its web seeds before the tracker has named any peer, and whole runs started
+  // then were what the origin sent over and over (io sets 3 s for a torrent with trackers; 0 =
+  // trust Peers() at once).
+  int64_t swarm_grace_ms = 0;
   // Where the scan for pieces starts: hosts started together begin at different pieces, so the
   // origin serves each piece about once and the hosts trade the rest among themselves.
   uint64_t seed = 1;
@@ -53,6 +64,8 @@ class WebSeedHost {
   virtual uint32_t Availability(uint32_t piece) const = 0;
   // Payload bytes received from peers so far (web-seed bytes not included).
   virtual int64_t PeerPayload() const = 0;
+  // Peers connected now.
+  virtual uint32_t Peers() const = 0;
   // Claims the piece and reserves its buffer within the piece-memory budget; false: not now.
   virtual bool Start(uint32_t piece) = 0;
   // Bytes [begin, begin + data.size()) of a started piece; each byte is delivered once. When
@@ -144,7 +157,7 @@ class WebSeeds {
   };
 
   bool Eligible(uint32_t piece, bool peers_delivering, const WebSeedHost& host) const;
-  bool StartRun(size_t seed, Instant now, WebSeedHost& host, bool peers_delivering,
+  bool StartRun(size_t seed, Instant now, WebSeedHost& host, bool peers_delivering, bool in_swarm,
                 std::vector<RangeRequest>* out);
   void Deliver(Run& run, int64_t torrent_offset, absl::Span<const uint8_t> data, WebSeedHost& host);
   void FailRun(uint64_t run_id, WebSeedHost& host);
@@ -167,6 +180,7 @@ class WebSeeds {
   // Peer payload last seen, and when it last grew.
   int64_t peer_payload_seen_ = 0;
   Instant peer_payload_at_{INT64_MIN / 2};
+  Instant first_poll_{INT64_MIN / 2};
   // Rate cap: tokens may go negative by one run (the run's bytes are taken when it starts).
   double tokens_ = 0;
   Instant refilled_at_{INT64_MIN / 2};

@@ -27,6 +27,9 @@ void Shard::MaybeStartWebSeeds(SessionTorrent* t) {
   }
   engine::webseed::WebSeedConfig cfg;
   cfg.max_rate = env_->web_seed_max_rate;
+  // Peers are on their way only when a tracker will name them (a fleet); a torrent with web
+  // seeds alone fetches whole runs from the start.
+  cfg.swarm_grace_ms = meta.trackers.empty() ? 0 : 3'000;
   absl::BitGen gen;
   cfg.seed = absl::Uniform<uint64_t>(gen);
   auto elsewhere = [t, me = index_] {

@@ -26,6 +26,7 @@ class WebSeedDriver::Host final : public engine::webseed::WebSeedHost {
     return t_->stats().downloaded_payload - t_->stats().web_seed_payload +
            (elsewhere_ ? elsewhere_() : 0);
   }
+  uint32_t Peers() const override { return t_->stats().peers_connected; }
   bool Start(uint32_t piece) override { return t_->StartWebSeedPiece(piece); }
   void Data(uint32_t piece, uint32_t begin, absl::Span<const uint8_t> data) override {
     t_->HandleWebSeedData(piece, begin, data);

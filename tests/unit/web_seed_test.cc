@@ -34,6 +34,7 @@ class FakeHost : public WebSeedHost {
   bool Fetchable(uint32_t p) const override { return state_[p] == 0; }
   uint32_t Availability(uint32_t p) const override { return avail_[p]; }
   int64_t PeerPayload() const override { return peer_payload; }
+  uint32_t Peers() const override { return peers; }
   bool Start(uint32_t p) override {
     if (started_ >= slots_ || state_[p] != 0) return false;
     state_[p] = 1;
@@ -68,6 +69,7 @@ class FakeHost : public WebSeedHost {
   std::vector<uint8_t> got_;
   std::vector<uint32_t> completed, cancelled;
   int64_t peer_payload = 0;
+  uint32_t peers = 0;
 };
 
 // Serves `req` from `data` (the torrent's payload) the way a correct server would.
@@ -331,6 +333,52 @@ TEST(WebSeedTest, OriginBudgetLeavesPiecesPeersHaveToPeers) {
   // Peers went quiet for peer_stall_ms: the origin fills in.
   ws.Poll(Instant{5000}, host, &out);
   EXPECT_FALSE(out.empty());
+}
+
+// With peers connected (a fleet host), the origin is asked for swarm_requests pieces at a time,
+// one piece per request, whatever the run size and connection limits; alone, for whole runs.
+TEST(WebSeedTest, InASwarmFewOnePieceRequests) {
+  const std::vector<uint8_t> data = TestData(64'000);
+  const Metainfo meta = MakeMeta("f", {{{}, 64'000}}, 1000, false, data);
+  FakeHost host(meta, 100);
+  host.peers = 3;
+  WebSeedConfig cfg;  // 4 connections, 4 MiB runs
+  WebSeeds ws(meta, {"http://h/f", "http://mirror/f"}, cfg);
+  std::vector<RangeRequest> out;
+  ws.Poll(Instant{0}, host, &out);
+  ASSERT_EQ(out.size(), cfg.swarm_requests);
+  for (const RangeRequest& r : out) EXPECT_EQ(r.last - r.first + 1, 1000);
+  ws.Poll(Instant{1}, host, &out);  // nothing more while those are in flight
+  EXPECT_EQ(out.size(), cfg.swarm_requests);
+  std::string cr;
+  ws.HandleResponse(out[0].id, Serve(meta, data, out[0], &cr), Instant{2}, host);
+  out.clear();
+  ws.Poll(Instant{3}, host, &out);
+  EXPECT_EQ(out.size(), 1u);  // one came back, one more goes out
+  // Alone again: whole runs on every connection.
+  host.peers = 0;
+  out.clear();
+  ws.Poll(Instant{4}, host, &out);
+  ASSERT_FALSE(out.empty());
+  EXPECT_GT(out.back().last - out.back().first + 1, 1000);
+}
+
+// Just started, before any peer is known, a host with a grace period asks as in a swarm.
+TEST(WebSeedTest, JustStartedCountsAsInASwarm) {
+  const std::vector<uint8_t> data = TestData(64'000);
+  const Metainfo meta = MakeMeta("f", {{{}, 64'000}}, 1000, false, data);
+  FakeHost host(meta, 100);
+  WebSeedConfig cfg;
+  cfg.swarm_grace_ms = 3000;
+  WebSeeds ws(meta, {"http://h/f"}, cfg);
+  std::vector<RangeRequest> out;
+  ws.Poll(Instant{100}, host, &out);
+  ASSERT_EQ(out.size(), cfg.swarm_requests);
+  for (const RangeRequest& r : out) EXPECT_EQ(r.last - r.first + 1, 1000);
+  out.clear();
+  ws.Poll(Instant{3200}, host, &out);  // still alone after the grace: whole runs
+  ASSERT_FALSE(out.empty());
+  EXPECT_GT(out.back().last - out.back().first + 1, 1000);
 }
 
 TEST(WebSeedTest, HostsStartAtDifferentPieces) {
