@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <ctime>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <utility>
 
@@ -330,12 +330,13 @@ void Coordinator::Activate(TorrentEntry& e) {
   cfg.self_id = env_.self_id;
   cfg.listen_port = env_.port;
   cfg.pex = env_.config->pex;
+  cfg.hash_on_arrival = env_.config->hash_on_arrival;
   cfg.super_seed = e.super_seed.value_or(env_.config->super_seed);
   cfg.super_seed_counts = &s.super_seed_counts;
   // Piece-assembly memory budget (default 32 MiB) over all shards, whatever the piece length:
   // a piece larger than the budget is fetched alone (engine/piece_memory.h).
-  cfg.pieces_in_flight_max = engine::PiecesInFlightMax(env_.piece_memory->budget(),
-                                                       meta.piece_length, env_.shards);
+  cfg.pieces_in_flight_max =
+      engine::PiecesInFlightMax(env_.piece_memory->budget(), meta.piece_length, env_.shards);
   cfg.piece_memory = env_.piece_memory;
   e.state = TorrentEntry::State::kRunning;
   e.started = Now();
