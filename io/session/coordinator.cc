@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cstring>
 #include <ctime>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
@@ -335,8 +335,8 @@ void Coordinator::Activate(TorrentEntry& e) {
   cfg.super_seed_counts = &s.super_seed_counts;
   // Piece-assembly memory budget (default 32 MiB) over all shards, whatever the piece length:
   // a piece larger than the budget is fetched alone (engine/piece_memory.h).
-  cfg.pieces_in_flight_max =
-      engine::PiecesInFlightMax(env_.piece_memory->budget(), meta.piece_length, env_.shards);
+  cfg.pieces_in_flight_max = engine::PiecesInFlightMax(env_.piece_memory->budget(),
+                                                       meta.piece_length, env_.shards);
   cfg.piece_memory = env_.piece_memory;
   e.state = TorrentEntry::State::kRunning;
   e.started = Now();
