@@ -34,4 +34,6 @@ Sha1Digest Sha1Hasher::Finish() {
   return out;
 }
 
+void Sha1Hasher::Reset() { EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha1(), nullptr); }
+
 }  // namespace torrenty::engine

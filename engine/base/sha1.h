@@ -11,7 +11,8 @@ namespace torrenty::engine {
 
 Sha1Digest Sha1(absl::Span<const uint8_t> data);
 
-// Incremental hashing for data that arrives in pieces (torrent creation, rechecks).
+// Incremental hashing for data that arrives in pieces (torrent creation, rechecks, and a piece's
+// blocks hashed as they arrive).
 class Sha1Hasher {
  public:
   Sha1Hasher();
@@ -22,6 +23,8 @@ class Sha1Hasher {
   void Update(absl::Span<const uint8_t> data);
   // Returns the digest and resets the hasher for reuse.
   Sha1Digest Finish();
+  // Drops whatever was hashed so far.
+  void Reset();
 
  private:
   void* ctx_;  // EVP_MD_CTX*, kept opaque so callers need no OpenSSL headers.

@@ -10,6 +10,10 @@ namespace {
 
 // Endgame: at most this many peers are asked for the same block at once.
 constexpr uint8_t kEndgameRequestersMax = 2;
+// Blocks hashed at most per arrival when a late block closes a gap in the hashed prefix. Blocks
+// that waited longer than this have likely left the L2 cache, and hashing them would stall the
+// ring thread: a piece whose prefix stays behind is hashed whole on the pool instead.
+constexpr uint32_t kCatchUpBlocksMax = 32;
 
 }  // namespace
 
@@ -29,6 +33,11 @@ struct PieceAssembly::PieceInFlight {
   bool owns_claim = true;
   absl::InlinedVector<PeerAddress, 4> contributors;
   std::vector<PeerAddress> block_from;  // who sent each received block
+  // Blocks [0, hashed) are in `hasher`. Each block is hashed right after its copy, while it is
+  // still in cache, when it extends this prefix; a complete piece then only compares digests
+  // instead of rereading its buffer from memory (4-16 MiB pieces do not fit the caches).
+  Sha1Hasher hasher;
+  uint32_t hashed = 0;
   // The piece failed its hash with several senders (smart ban): until it verifies, all of its
   // blocks come from one peer, `source`, so a further failure names the guilty one.
   bool single_source = false;
@@ -68,6 +77,7 @@ PieceAssembly::PieceAssembly(const Metainfo& meta, const TorrentConfig& config, 
                              TorrentStats& stats, std::vector<Action>& actions)
     : meta_(meta),
       pieces_in_flight_max_(config.pieces_in_flight_max),
+      hash_on_arrival_(config.hash_on_arrival),
       memory_(config.piece_memory),
       own_claims_(claims == nullptr ? std::make_unique<LocalPieceClaims>(meta.num_pieces())
                                     : nullptr),
@@ -87,10 +97,26 @@ PieceAssembly::~PieceAssembly() {
   if (memory_ != nullptr) memory_->Release(buffer_bytes_);
 }
 
+void PieceAssembly::AdvanceHash(PieceInFlight& pf) {
+  if (pf.web || !hash_on_arrival_) return;  // web bytes are not blocks; the pool hashes those
+  const uint32_t blocks = static_cast<uint32_t>(pf.state.size());
+  const uint32_t stop = std::min(blocks, pf.hashed + kCatchUpBlocksMax);
+  while (pf.hashed < stop && pf.state[pf.hashed] == PieceInFlight::kReceived) {
+    const uint32_t begin = pf.hashed * kBlockSize;
+    pf.hasher.Update(absl::MakeConstSpan(pf.buffer.data() + begin,
+                                         std::min<uint32_t>(kBlockSize, pf.size - begin)));
+    ++pf.hashed;
+  }
+}
+
 void PieceAssembly::EmitHash(PieceInFlight& pf) {
   Action a;
   a.type = Action::Type::kHashPiece;
   a.piece = pf.piece;
+  if (hash_on_arrival_ && !pf.web && pf.hashed == pf.state.size()) {
+    a.verdict = pf.hasher.Finish() == meta_.piece_hashes[pf.piece] ? Action::Verdict::kMatched
+                                                                   : Action::Verdict::kMismatched;
+  }
   pf.buffer.set_size(pf.size);
   a.buffer = std::move(pf.buffer);
   actions_.push_back(std::move(a));
@@ -139,6 +165,8 @@ void PieceAssembly::ResetBlocks(PieceInFlight& pf) {
   pf.hashing = false;
   pf.contributors.clear();
   pf.source = PeerAddress{};
+  pf.hasher.Reset();
+  pf.hashed = 0;
   if (!has_pad_) return;
   // Pad bytes are zeros by definition: write them into the buffer, and count blocks that lie
   // wholly in pad files (adjacent pad files merged) as received, so they are never requested.
@@ -159,6 +187,7 @@ void PieceAssembly::ResetBlocks(PieceInFlight& pf) {
       ++pf.received;
     }
   }
+  AdvanceHash(pf);  // a piece may start with pad
 }
 
 PieceAssembly::PieceInFlight* PieceAssembly::StartPiece(uint32_t piece, bool owns_claim,
@@ -405,6 +434,7 @@ PieceAssembly::BlockResult PieceAssembly::AcceptBlock(PeerSession& peer, const B
   pf.state[b] = PieceInFlight::kReceived;
   pf.block_from[b] = peer.address;
   ++pf.received;
+  AdvanceHash(pf);
   peer.bytes_downloaded += static_cast<int64_t>(block.size());
   stats_.downloaded_payload += static_cast<int64_t>(block.size());
   if (std::find(pf.contributors.begin(), pf.contributors.end(), peer.address) ==

@@ -106,10 +106,14 @@ class PieceAssembly {
   void DropInFlight(uint32_t piece);
   void ReleaseBlock(const BlockRequest& r);
   void MaybeAbandonPiece(uint32_t piece);
+  // Hashes received blocks that extend the piece's hashed prefix.
+  void AdvanceHash(PieceInFlight& pf);
+  // kHashPiece with the piece's buffer, and the verdict when every block was hashed on arrival.
   void EmitHash(PieceInFlight& pf);
 
   const Metainfo& meta_;
   const uint32_t pieces_in_flight_max_;
+  const bool hash_on_arrival_;
   PieceMemory* const memory_;                // null: bounded by pieces_in_flight_max_ alone
   std::unique_ptr<PieceClaims> own_claims_;  // when no shared table was given
   PieceClaims* claims_;

@@ -27,6 +27,10 @@ struct TorrentConfig {
   uint32_t requests_per_peer_max = 128;
   uint32_t requests_per_peer_initial = 32;
   int64_t request_queue_ms = 1000;
+  // Hash each block right after its copy, while it is in cache, when it extends the piece's
+  // hashed prefix (engine/torrent/piece_assembly.cc); false: every piece is hashed whole by the
+  // kHashPiece consumer (the hash pool).
+  bool hash_on_arrival = true;
   // Bounded piece-assembly memory: at most this many pieces are being downloaded at once.
   uint32_t pieces_in_flight_max = 48;
   // The torrent's memory budget for piece buffers, shared by its shards
@@ -106,6 +110,11 @@ struct Action {
   // kHashPiece, kWritePiece: the piece's bytes. The operation owns them until its result hands
   // the buffer back to the engine.
   PieceBuffer buffer;
+  // kHashPiece: the engine hashed the piece's blocks as they arrived, and this is the outcome
+  // (HandleHashResult takes it as is; hashing `buffer` again gives the same answer). kUnknown:
+  // hash `buffer` (out-of-order arrival that the prefix never caught up with, web-seed pieces).
+  enum class Verdict : uint8_t { kUnknown, kMatched, kMismatched };
+  Verdict verdict = Verdict::kUnknown;
   CloseReason reason = CloseReason::kNone;
   uint64_t pin = 0;  // kReleaseBlock: io's handle of the block's memory
   std::string message;

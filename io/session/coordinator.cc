@@ -330,6 +330,7 @@ void Coordinator::Activate(TorrentEntry& e) {
   cfg.self_id = env_.self_id;
   cfg.listen_port = env_.port;
   cfg.pex = env_.config->pex;
+  cfg.hash_on_arrival = env_.config->hash_on_arrival;
   cfg.super_seed = e.super_seed.value_or(env_.config->super_seed);
   cfg.super_seed_counts = &s.super_seed_counts;
   // Piece-assembly memory budget (default 32 MiB) over all shards, whatever the piece length:

@@ -63,6 +63,10 @@ struct SessionConfig {
   bool pex = true;
   // BEP 16 super-seeding for every torrent that does not say otherwise (AddTorrentParams).
   bool super_seed = false;
+  // TorrentConfig::hash_on_arrival. Off: every piece is hashed whole on the hash pool, which
+  // measured faster for a download from one fast peer (docs/architecture.md, "Hashing");
+  // `torrenty bench --hash-on-arrival` compares.
+  bool hash_on_arrival = false;
   // BEP 19 web seeds (`url-list`), and a cap on their traffic per torrent in bytes/s (0: none).
   bool web_seeds = true;
   int64_t web_seed_max_rate = 0;

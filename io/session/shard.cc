@@ -511,6 +511,16 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
       Dial(st, a.address);
       break;
     case Action::Type::kHashPiece:
+      if (a.verdict != Action::Verdict::kUnknown) {
+        // Hashed block by block as it arrived (engine/torrent/piece_assembly.cc): only the
+        // outcome is left to deliver. The engine is not inside a call here, so it may take it
+        // at once; its follow-up actions come out of this Drain.
+        const bool ok = a.verdict == Action::Verdict::kMatched;
+        (ok ? metrics_.pieces_verified : metrics_.pieces_failed).Add();
+        st.engine->HandleHashResult(a.piece, ok, std::move(a.buffer), now_);
+        if (!ok) Log(id, absl::StrCat("piece ", a.piece, " failed its hash check; re-requesting"));
+        break;
+      }
       ++st.hashes_pending;
       metrics_.hash_queue_depth.Add(1);
       env_->hash_pool->Submit(hash_client_, HashTag(id, a.piece), std::move(a.buffer),

@@ -24,6 +24,7 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const eng
   config.local_discovery = options.local_discovery;
   config.pex = options.pex;
   config.super_seed = options.super_seed;
+  config.hash_on_arrival = options.hash_on_arrival;
   config.web_seeds = options.web_seeds;
   config.web_seed_max_rate = options.web_seed_max_rate;
   config.on_log = std::move(options.on_log);

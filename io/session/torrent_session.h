@@ -46,6 +46,7 @@ struct SessionOptions {
   bool web_seeds = true;          // SessionConfig::web_seeds
   int64_t web_seed_max_rate = 0;  // SessionConfig::web_seed_max_rate
   bool super_seed = false;        // SessionConfig::super_seed
+  bool hash_on_arrival = false;   // SessionConfig::hash_on_arrival
 };
 
 class TorrentSession {

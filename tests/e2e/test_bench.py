@@ -43,6 +43,14 @@ class Bench(TorrentyTestCase):
         self.assertLessEqual(r["seeder_serving_cpu_s"], r["seeder_cpu_s"] + 0.02)
         self.assertGreater(r["peak_rss_mib"], 1)
 
+    def test_hash_on_arrival_downloads_verified_data(self):
+        # The shard takes the verdict the engine reached block by block (io/session/shard.cc)
+        # instead of a hash pool result; the downloaded files must still equal the seed's.
+        res = self.bench(["--size", "24M", "--piece-length", "4M", "--hash-on-arrival", "--json"])
+        r = json.loads([l for l in res.stdout.splitlines() if l.strip()][0])
+        self.assertEqual(r["pieces"], 6)
+        self.assertIs(r["verified"], True)
+
     def test_text_output_leads_with_pieces_per_second(self):
         res = self.bench(["--size", "4M", "--piece-length", "64K"])
         lines = [l for l in res.stdout.splitlines() if l.strip()]
@@ -53,7 +61,8 @@ class Bench(TorrentyTestCase):
     def test_help_names_every_option(self):
         res = self.run_torrenty(["bench", "--help"], timeout=15)
         self.assertTorrentyOk(res, "torrenty bench --help")
-        for opt in ("--size", "--piece-length", "--files", "--seeders", "--json"):
+        for opt in ("--size", "--piece-length", "--files", "--seeders", "--json",
+                    "--hash-on-arrival"):
             self.assertIn(opt, res.stdout)
 
     def test_bad_file_counts_are_usage_errors(self):

@@ -374,12 +374,15 @@ class Driver {
       engine::Action a = std::move(disk_.front());
       disk_.pop_front();
       switch (a.type) {
-        case engine::Action::Type::kHashPiece:
+        case engine::Action::Type::kHashPiece: {
           FUZZ_CHECK(a.buffer.size() == meta_.PieceSize(a.piece));
-          torrent_.HandleHashResult(a.piece,
-                                    engine::Sha1(a.buffer.bytes()) == meta_.piece_hashes[a.piece],
-                                    std::move(a.buffer), now_);
+          const bool ok = engine::Sha1(a.buffer.bytes()) == meta_.piece_hashes[a.piece];
+          // A verdict from hashing blocks as they arrived must agree with the whole buffer.
+          FUZZ_CHECK(a.verdict == engine::Action::Verdict::kUnknown ||
+                     (a.verdict == engine::Action::Verdict::kMatched) == ok);
+          torrent_.HandleHashResult(a.piece, ok, std::move(a.buffer), now_);
           break;
+        }
         case engine::Action::Type::kWritePiece:
           FUZZ_CHECK(a.buffer.size() == meta_.PieceSize(a.piece));
           FUZZ_CHECK(engine::Sha1(a.buffer.bytes()) == meta_.piece_hashes[a.piece]);

@@ -178,14 +178,15 @@ class Swarm {
     std::unique_ptr<engine::Torrent> torrent;
     engine::TorrentConfig config;  // as given to AddClient
     std::vector<uint8_t> disk;
-    std::vector<int> writes;  // kWritePiece actions per piece
+    std::vector<int> writes;    // kWritePiece actions per piece
+    int hashed_on_arrival = 0;  // kHashPiece actions that carried a verdict
     std::vector<CloseRecord> closes;
     std::vector<std::pair<int64_t, engine::PeerAddress>> dials;
     std::vector<std::string> fatals;
     int need_peers = 0;
-    std::vector<std::string> logs;    // kLog lines (choker decisions)
+    std::vector<std::string> logs;                             // kLog lines (choker decisions)
     std::vector<std::pair<uint32_t, bool>> web_pieces_hashed;  // kWebPieceHashed
-    std::vector<int64_t> tick_times;  // when HandleTick ran
+    std::vector<int64_t> tick_times;                           // when HandleTick ran
     bool completed = false;
     int64_t completed_at = -1;
     bool online = true;    // accepts connections
@@ -474,6 +475,7 @@ class Swarm {
     engine::PeerKey peer;
     uint32_t piece, begin, length;
     engine::PieceBuffer buffer;  // hash and write: the engine's buffer, handed back on completion
+    engine::Action::Verdict verdict = engine::Action::Verdict::kUnknown;  // kHashPiece
   };
 
   // A client numbered after the existing ones, with its address; not yet in clients_.
@@ -625,7 +627,7 @@ class Swarm {
       case T::kWritePiece:
       case T::kReadBlock:
         disk_ops_[ci].push_back(
-            DiskOp{a.type, a.peer, a.piece, a.begin, a.length, std::move(a.buffer)});
+            DiskOp{a.type, a.peer, a.piece, a.begin, a.length, std::move(a.buffer), a.verdict});
         break;
       case T::kPieceDone:
         for (int other : c.shard_group) {
@@ -669,7 +671,16 @@ class Swarm {
           if (data.size() != meta_.PieceSize(op.piece)) {
             ADD_FAILURE() << "hash of piece " << op.piece << " with " << data.size() << " bytes";
           }
-          const bool ok = engine::Sha1(data) == meta_.piece_hashes[op.piece];
+          bool ok = engine::Sha1(data) == meta_.piece_hashes[op.piece];
+          // A verdict from hashing the blocks as they arrived must be the whole buffer's.
+          if (op.verdict != engine::Action::Verdict::kUnknown) {
+            ++c.hashed_on_arrival;
+            if ((op.verdict == engine::Action::Verdict::kMatched) != ok) {
+              ADD_FAILURE() << "client " << ci << " piece " << op.piece
+                            << ": hash on arrival disagrees with the buffer";
+            }
+            ok = op.verdict == engine::Action::Verdict::kMatched;  // as io/session/shard.cc does
+          }
           c.torrent->HandleHashResult(op.piece, ok, std::move(op.buffer), now());
           break;
         }

@@ -34,7 +34,7 @@ namespace {
 
 constexpr char kBenchUsage[] =
     "usage: torrenty bench [--size BYTES] [--piece-length BYTES] [--files N] [--seeders N] "
-    "[--json]\n"
+    "[--json] [--hash-on-arrival]\n"
     "  Loopback benchmark: N `torrenty seed` processes serve a random payload of BYTES (default\n"
     "  1G; K/M/G suffixes) to one downloader in this process. Prints pieces/s first, then wall\n"
     "  time, MB/s, CPU seconds per GiB for the downloader and the seeders and the peak RSS. Needs\n"
@@ -45,7 +45,9 @@ constexpr char kBenchUsage[] =
     "  --files N             split the payload into N files of equal size, 1 to 100000\n"
     "                        (default 1: a single-file torrent)\n"
     "  --seeders N           seeding processes, 1 to 16 (default 1)\n"
-    "  --json                print the results as one JSON object instead of the table\n";
+    "  --json                print the results as one JSON object instead of the table\n"
+    "  --hash-on-arrival     hash each block as it arrives on the downloading shard instead of\n"
+    "                        each whole piece on the hash pool (for comparison)\n";
 
 constexpr int kFilesMax = 100'000;
 
@@ -55,6 +57,7 @@ struct BenchOptions {
   int files = 1;
   int seeders = 1;
   bool json = false;
+  bool hash_on_arrival = false;
 };
 
 double CpuSeconds(const rusage& ru) {
@@ -257,6 +260,7 @@ int RunBenchIn(const std::string& dir, const BenchOptions& o) {
   io::SessionOptions opts;
   opts.data_dir = leech_dir;
   opts.peers = peers;
+  opts.hash_on_arrival = o.hash_on_arrival;
   engine::Bitfield none(meta->num_pieces());
   absl::StatusOr<std::unique_ptr<io::TorrentSession>> session =
       io::TorrentSession::Create(*meta, none, opts);
@@ -347,6 +351,8 @@ int RunBench(int argc, char** argv) {
       }
     } else if (arg == "--json") {
       o.json = true;
+    } else if (arg == "--hash-on-arrival") {
+      o.hash_on_arrival = true;
     } else {
       return UsageError("bench", absl::StrCat("unexpected argument '", arg, "'"));
     }
