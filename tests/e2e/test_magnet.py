@@ -99,13 +99,18 @@ class MagnetTest(harness.TorrentyTestCase):
         self.assertSameData(data, out / "payload.bin")
         self.assertEqual(harness.info_hash(out / "payload.bin.torrent"), ih)
 
-    def test_metadata_from_peers_of_the_links_tracker(self):
+    def seeded_swarm_on_tracker(self, size):
+        """A libtorrent seeder in an opentracker swarm: (tracker, tracker port, data, info-hash)."""
         tracker_port = harness.free_port()
         src, data, torrent, ih = self.make_content(
-            size=1 * MiB + 3, announce=harness.tracker_url(tracker_port))
+            size=size, announce=harness.tracker_url(tracker_port))
         tracker = self.tracker([ih], port=tracker_port)
         seeder = self.start_lt_seeder(torrent, src)
         tracker.wait_for_swarm(ih, 30, seeders=1, procs=[seeder])
+        return tracker, tracker_port, data, ih
+
+    def test_metadata_from_peers_of_the_links_tracker(self):
+        tracker, _, data, ih = self.seeded_swarm_on_tracker(1 * MiB + 3)
         out = self.path("out")
         r = self.run_torrenty(["download", f"magnet:?xt=urn:btih:{ih}&tr={tracker.announce_url}",
                                "-o", out], timeout=90)
@@ -117,12 +122,7 @@ class MagnetTest(harness.TorrentyTestCase):
 
     def test_metadata_from_peers_of_the_links_udp_tracker(self):
         # Most magnets in the wild list only udp:// trackers (BEP 15).
-        tracker_port = harness.free_port()
-        src, data, torrent, ih = self.make_content(
-            size=1 * MiB + 5, announce=harness.tracker_url(tracker_port))
-        tracker = self.tracker([ih], port=tracker_port)
-        seeder = self.start_lt_seeder(torrent, src)
-        tracker.wait_for_swarm(ih, 30, seeders=1, procs=[seeder])
+        _, tracker_port, data, ih = self.seeded_swarm_on_tracker(1 * MiB + 5)
         out = self.path("out")
         udp = f"udp://{LOOPBACK}:{tracker_port}/announce"
         r = self.run_torrenty(["download", f"magnet:?xt=urn:btih:{ih}&tr={udp}", "-o", out,
