@@ -8,12 +8,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "io/disk/durable_sync.h"
 
 namespace torrenty::io {
 namespace {
@@ -138,6 +141,9 @@ absl::StatusOr<int> FileStore::OpenDirectFd(int fd) const {
 }
 
 absl::Status FileStore::SyncData() const {
+  const size_t files = static_cast<size_t>(
+      std::count_if(present_.begin(), present_.end(), [](uint8_t p) { return p != 0; }));
+  std::optional<dev_t> synced_fs;  // set once a syncfs covered the first file's filesystem
   for (uint32_t i = 0; i < present_.size(); ++i) {
     if (!present_[i]) continue;
     FdGuard owned(-1);
@@ -148,9 +154,13 @@ absl::Status FileStore::SyncData() const {
       owned.reset(*opened);
       fd = *opened;
     }
-    if (fd >= 0 && fdatasync(fd) != 0) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("fdatasync ", path(i)));
+    if (fd < 0) continue;
+    if (files >= kSyncfsFilesMin && !synced_fs.has_value()) {
+      absl::StatusOr<dev_t> dev = SyncFilesystemOf(fd, path(i));
+      if (!dev.ok()) return dev.status();
+      synced_fs = *dev;
     }
+    if (absl::Status st = SyncFileUnlessOn(fd, synced_fs, path(i)); !st.ok()) return st;
   }
   return absl::OkStatus();
 }

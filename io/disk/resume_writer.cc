@@ -8,9 +8,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/metainfo/metainfo.h"
+#include "io/disk/durable_sync.h"
 
 namespace torrenty::io {
 namespace {
@@ -94,6 +97,19 @@ engine::FileStamp Stamp(int fd) {
 
 }  // namespace
 
+bool FileHoldsNewPiece(const engine::Metainfo& meta, size_t i, const engine::Bitfield& have,
+                       const engine::Bitfield& durable) {
+  const engine::FileEntry& f = meta.files[i];
+  if (f.length <= 0 || meta.piece_length <= 0) return false;
+  const int64_t first = f.offset / meta.piece_length;
+  const int64_t last = (f.offset + f.length - 1) / meta.piece_length;
+  for (int64_t p = first; p <= last; ++p) {
+    const uint32_t piece = static_cast<uint32_t>(p);
+    if (have.Get(piece) && !durable.Get(piece)) return true;
+  }
+  return false;
+}
+
 ResumeLocation ResumeLocation::InDataDir(std::string data_dir) {
   return ResumeLocation{std::move(data_dir), kResumeDir};
 }
@@ -155,7 +171,8 @@ absl::StatusOr<engine::ResumeData> LoadResume(const ResumeLocation& where,
 }
 
 absl::Status WriteResume(const ResumeLocation& where, const std::string& data_dir,
-                         const engine::Metainfo& meta, const engine::Bitfield& have, bool live) {
+                         const engine::Metainfo& meta, const engine::Bitfield& have, bool live,
+                         const engine::Bitfield* durable) {
   engine::ResumeData data;
   data.info_hash = meta.info_hash;
   data.have = have;
@@ -165,15 +182,30 @@ absl::Status WriteResume(const ResumeLocation& where, const std::string& data_di
   // descriptor of our own reaches the same file as the store's (fdatasync acts on the file, not
   // the descriptor), so the writer never depends on the lifetime of a running torrent.
   Fd base(open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // Never a pad file, which holds none of our writes.
+  std::vector<bool> wants_sync(meta.files.size());
+  size_t syncs = 0;
+  for (size_t i = 0; i < meta.files.size(); ++i) {
+    wants_sync[i] =
+        !meta.files[i].pad && (durable == nullptr || FileHoldsNewPiece(meta, i, have, *durable));
+    syncs += wants_sync[i];
+  }
+  std::optional<dev_t> synced_fs;
+  if (syncs >= kSyncfsFilesMin && base.fd >= 0) {
+    absl::StatusOr<dev_t> dev = SyncFilesystemOf(base.fd, data_dir);
+    if (!dev.ok()) return dev.status();
+    synced_fs = *dev;
+  }
   for (size_t i = 0; i < meta.files.size(); ++i) {
     const std::string relative = meta.RelativePath(i);
     Fd f(base.fd >= 0 ? OpenBeneath(base.fd, relative, O_RDONLY | O_NOCTTY | O_NONBLOCK) : -1);
     // Stamped like StampFiles stamps (a file we may not read still has a stamp), but synced only
-    // when it can be, and never when it is a pad file, which holds none of our writes.
-    const bool sync = f.fd >= 0 && !meta.files[i].pad;
+    // when it can be.
+    const bool sync = f.fd >= 0 && wants_sync[i];
     if (f.fd < 0 && base.fd >= 0) f.fd = OpenBeneath(base.fd, relative, O_PATH);
-    if (sync && Stamp(f.fd).size >= 0 && fdatasync(f.fd) != 0) {
-      return Errno(errno, absl::StrCat("fdatasync ", data_dir, "/", relative));
+    if (sync && Stamp(f.fd).size >= 0) {
+      absl::Status st = SyncFileUnlessOn(f.fd, synced_fs, absl::StrCat(data_dir, "/", relative));
+      if (!st.ok()) return st;
     }
     data.files.push_back(Stamp(f.fd));  // after the sync, which may have moved nothing
   }
@@ -286,8 +318,20 @@ void ResumeWriter::Loop() {
       busy_ = true;
     }
     const ResumeJob& j = p.job;
+    const std::string key = absl::StrCat(j.where.Path(*j.meta), "\n", j.data_dir);
+    const bool keeps_baseline = !j.remove && !j.optional;
+    auto base = durable_.find(key);
+    const engine::Bitfield* durable =
+        keeps_baseline && base != durable_.end() && base->second.size() == j.have.size()
+            ? &base->second
+            : nullptr;
     absl::Status st = j.remove ? RemoveResume(j.where, *j.meta)
-                               : WriteResume(j.where, j.data_dir, *j.meta, j.have, j.live);
+                               : WriteResume(j.where, j.data_dir, *j.meta, j.have, j.live, durable);
+    if (keeps_baseline && st.ok()) {
+      durable_[key] = j.have;
+    } else {
+      durable_.erase(key);
+    }
     if (done_) {
       for (uint64_t tag : p.tags) done_(tag, st);
     }

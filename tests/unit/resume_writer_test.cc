@@ -58,6 +58,22 @@ class ResumeWriterTest : public ::testing::Test {
   std::string dir_ = tmp_.path();
 };
 
+TEST(FileHoldsNewPieceTest, OnlyFilesThatHoldANewlyHadPieceNeedASync) {
+  // a.bin is bytes [0, 20000): pieces 0-1; sub/b.bin is [20000, 50000): pieces 1-3.
+  const engine::Metainfo meta = TwoFiles();
+  const engine::Bitfield none(4);
+  EXPECT_TRUE(FileHoldsNewPiece(meta, 0, FirstPieces(1), none));
+  EXPECT_FALSE(FileHoldsNewPiece(meta, 1, FirstPieces(1), none));
+  // Piece 1 straddles both files.
+  EXPECT_TRUE(FileHoldsNewPiece(meta, 0, FirstPieces(2), FirstPieces(1)));
+  EXPECT_TRUE(FileHoldsNewPiece(meta, 1, FirstPieces(2), FirstPieces(1)));
+  EXPECT_FALSE(FileHoldsNewPiece(meta, 0, FirstPieces(3), FirstPieces(2)));
+  EXPECT_TRUE(FileHoldsNewPiece(meta, 1, FirstPieces(3), FirstPieces(2)));
+  // Nothing new: nothing to sync.
+  EXPECT_FALSE(FileHoldsNewPiece(meta, 0, FirstPieces(4), FirstPieces(4)));
+  EXPECT_FALSE(FileHoldsNewPiece(meta, 1, FirstPieces(4), FirstPieces(4)));
+}
+
 TEST_F(ResumeWriterTest, SavesAtomicallyAndLoadsBack) {
   const engine::Metainfo meta = TwoFiles();
   absl::StatusOr<std::unique_ptr<FileStore>> store = FileStore::Open(dir_, meta, OpenMode::kCreate);
