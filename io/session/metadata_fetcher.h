@@ -1,6 +1,6 @@
 // The metadata phase of a magnet download: dials the link's peers (x.pe, --peer) and the peers its
-// HTTP and UDP trackers return, and drives engine::MetadataFetch on a ring of its own until the info
-// dict is in and verified. The caller then starts the torrent as for a .torrent file, so the
+// HTTP and UDP trackers return, and drives engine::MetadataFetch on a ring of its own until the
+// info dict is in and verified. The caller then starts the torrent as for a .torrent file, so the
 // session's shards and coordinator never see a torrent without metainfo.
 #pragma once
 

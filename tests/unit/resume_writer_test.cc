@@ -268,7 +268,7 @@ TEST_F(ResumeWriterTest, DropOptionalKeepsProgress) {
   checked_b.optional = true;
   writer.Submit(std::move(checked_b));
   writer.Submit(SaveJob(mb, dir_, FirstPieces(3), 2, state));  // progress replaces it
-  EXPECT_EQ(writer.DropOptional(), 1u);                           // A only
+  EXPECT_EQ(writer.DropOptional(), 1u);                        // A only
   {
     std::lock_guard<std::mutex> lock(mu);
     release = true;
