@@ -52,6 +52,10 @@ constexpr GaugeDef kGauges[] = {
      &ShardSnapshot::disk_queue_depth},
     {"open_files", "Torrent data files open (buffered and O_DIRECT descriptors).",
      &ShardSnapshot::open_files},
+    {"receive_buffer_bytes",
+     "Bytes of peer connections' receive buffers; with piece buffers they stay within "
+     "--piece-memory unless many connections each hold their first buffer.",
+     &ShardSnapshot::receive_buffer_bytes},
 };
 
 constexpr std::string_view kPeersHelp = "Peer connections by state.";
@@ -134,6 +138,7 @@ void ShardInstruments::Snapshot(ShardSnapshot* out) const {
   out->disk_queue_depth = disk_queue_depth.Read();
   out->file_evictions = file_evictions.Read();
   out->open_files = open_files.Read();
+  out->receive_buffer_bytes = receive_buffer_bytes.Read();
   for (int i = 0; i < kPeerStateCount; ++i) out->peers[i] = peers[i].Read();
   disk_latency.Snapshot(&out->disk_latency);
 }

@@ -77,6 +77,7 @@ struct ShardSnapshot {
   int64_t hash_queue_depth = 0;  // pieces handed to the hash pool, result not yet back
   int64_t disk_queue_depth = 0;  // disk operations submitted, not yet completed
   int64_t open_files = 0;        // descriptors of torrent files in the shards' file pools
+  int64_t receive_buffer_bytes = 0;  // peer connections' receive buffers
   std::array<int64_t, kPeerStateCount> peers{};  // indexed by PeerState
   // In seconds, with DiskLatencyBuckets()' bounds.
   HistogramSnapshot disk_latency = EmptySnapshot(DiskLatencyBuckets());
@@ -104,6 +105,7 @@ struct alignas(64) ShardInstruments {
   ShardGauge hash_queue_depth;
   ShardGauge disk_queue_depth;
   ShardGauge open_files;
+  ShardGauge receive_buffer_bytes;
   std::array<ShardGauge, kPeerStateCount> peers;
   ShardHistogram disk_latency{DiskLatencyBuckets()};  // Observe(nanoseconds)
 

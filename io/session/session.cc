@@ -36,12 +36,19 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(SessionConfig config) {
   absl::StatusOr<std::unique_ptr<HashPool>> pool = HashPool::Create(s->config_.hash_threads);
   if (!pool.ok()) return pool.status();
   s->hash_pool_ = std::move(*pool);
-  s->piece_memory_ = std::make_unique<SharedPieceMemory>(s->config_.piece_memory_bytes);
+  // Receive buffers get their share of --piece-memory up front, so that the piece buffers,
+  // which would otherwise fill the whole budget, and the buffers of busy peers together stay
+  // within it.
+  const int64_t receive_share = ReceiveBufferBudget::ShareOf(s->config_.piece_memory_bytes);
+  s->receive_budget_ = std::make_unique<ReceiveBufferBudget>(receive_share);
+  s->piece_memory_ =
+      std::make_unique<SharedPieceMemory>(s->config_.piece_memory_bytes - receive_share);
 
   ShardEnv& env = s->shard_env_;
   env.shards = threads;
   env.hash_pool = s->hash_pool_.get();
   env.piece_memory = s->piece_memory_.get();
+  env.receive_budget = s->receive_budget_.get();
   env.log_verbose = s->config_.verbosity == Verbosity::kVerbose;
   env.port = s->config_.port;
   env.port_explicit = s->config_.port_explicit;

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "io/session/receive_buffer_budget.h"
 #include "io/session/shared_piece_memory.h"
 #include "io/disk/hash_pool.h"
 #include "io/session/coordinator.h"
@@ -46,6 +47,16 @@ class Session {
   uint16_t port() const { return shard_env_.port; }
   const SessionConfig& config() const { return config_; }
   int threads() const { return static_cast<int>(shards_.size()); }
+  // Thread-safe: the most bytes piece buffers and receive buffers have held at once, each on its
+  // own (their sum bounds what they held together).
+  struct MemoryPeaks {
+    int64_t budget = 0;  // --piece-memory
+    int64_t pieces = 0;
+    int64_t receive_buffers = 0;
+  };
+  MemoryPeaks memory_peaks() const {
+    return {config_.piece_memory_bytes, piece_memory_->peak(), receive_budget_->peak()};
+  }
   // The signal (SIGINT or SIGTERM) that stopped Run, or 0; read it after Run returns.
   int stop_signal() const { return coordinator_->stop_signal(); }
   bool stop_requested() const { return coordinator_->stop_requested(); }
@@ -63,6 +74,7 @@ class Session {
   SessionConfig config_;
   std::unique_ptr<HashPool> hash_pool_;
   std::unique_ptr<SharedPieceMemory> piece_memory_;
+  std::unique_ptr<ReceiveBufferBudget> receive_budget_;
   ShardEnv shard_env_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<Coordinator> coordinator_;

@@ -27,6 +27,7 @@
 #include "io/session/messages.h"
 #include "io/session/read_cache.h"
 #include "io/session/session_torrent.h"
+#include "io/session/receive_buffer_budget.h"
 #include "io/session/shared_piece_memory.h"
 #include "io/tracker/http_fetcher.h"
 
@@ -37,6 +38,7 @@ struct ShardEnv {
   int shards = 1;
   HashPool* hash_pool = nullptr;
   SharedPieceMemory* piece_memory = nullptr;
+  ReceiveBufferBudget* receive_budget = nullptr;
   Mailbox<CoordinatorMessage>* coordinator = nullptr;
   std::vector<Mailbox<ShardMessage>*> inboxes;  // every shard's, by index
   bool log_verbose = false;  // connect/close lines are worth sending to the coordinator
@@ -103,7 +105,9 @@ class Shard {
   bool AttachIncoming(Conn& c, engine::Instant now);
   void ArmRecv(Conn& c);
   void OnRecv(Conn& c, int32_t res);
-  void GrowRecvBuffer(Conn& c);
+  // False when the receive-buffer share of the piece memory has no room for the doubling.
+  bool GrowRecvBuffer(Conn& c);
+  void ResizeRecvBuffer(Conn& c, size_t cap);
   void StartSend(ShardTorrent& st, engine::PeerKey key);
   void OnSend(Conn& c, int32_t res);
   // Gives a block the engine sent (or dropped) back to the read cache, once no send of its

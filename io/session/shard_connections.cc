@@ -144,6 +144,8 @@ void Shard::StartPeer(Conn& c, Instant now) {
   }
   c.rcap = cap;
   c.rbuf.reset(new uint8_t[c.rcap]);
+  env_->receive_budget->Charge(static_cast<int64_t>(c.rcap));
+  metrics_.receive_buffer_bytes.Add(static_cast<int64_t>(c.rcap));
   c.connected = true;
   if (c.st != nullptr) {
     c.engine_knows = true;
@@ -183,12 +185,9 @@ bool Shard::AttachIncoming(Conn& c, Instant now) {
       std::max(kRecvBufferInitial,
                size_t{engine::wire::MaxMessageLen(st->t->meta->num_pieces())} + 256));
   if (want > c.rcap) {
-    std::unique_ptr<uint8_t[]> bigger(new uint8_t[want]);
-    std::memcpy(bigger.get(), c.rbuf.get() + c.head, c.tail - c.head);
-    c.tail -= c.head;
-    c.head = 0;
-    c.rbuf = std::move(bigger);
-    c.rcap = want;
+    // Room for the torrent's bitfield is not optional.
+    env_->receive_budget->Charge(static_cast<int64_t>(want - c.rcap));
+    ResizeRecvBuffer(c, want);
   }
   c.engine_knows = true;
   st->engine->HandlePeerConnected(c.key, c.address, /*outgoing=*/false, now);
@@ -295,9 +294,9 @@ void Shard::OnRecv(Conn& c, int32_t res) {
           /*verbose=*/true);
     }
   }
-  if (filled && c.rcap < st.recv_buffer_max) {
-    GrowRecvBuffer(c);  // a busy peer: fewer, larger reads
-  } else if (c.head > 0 && c.rcap - c.tail < c.rcap / 2) {
+  // A busy peer: fewer, larger reads, while the receive-buffer share of the piece memory lasts.
+  const bool grown = filled && c.rcap < st.recv_buffer_max && GrowRecvBuffer(c);
+  if (!grown && c.head > 0 && c.rcap - c.tail < c.rcap / 2) {
     // Keep room for at least one whole message; partial messages are rare and small.
     std::memmove(c.rbuf.get(), c.rbuf.get() + c.head, c.tail - c.head);
     c.tail -= c.head;
@@ -307,8 +306,15 @@ void Shard::OnRecv(Conn& c, int32_t res) {
   if (!c.closing) ArmRecv(c);
 }
 
-void Shard::GrowRecvBuffer(Conn& c) {
+bool Shard::GrowRecvBuffer(Conn& c) {
   const size_t cap = std::min(c.st->recv_buffer_max, c.rcap * 2);
+  if (!env_->receive_budget->TryGrow(static_cast<int64_t>(cap - c.rcap))) return false;
+  ResizeRecvBuffer(c, cap);
+  return true;
+}
+
+void Shard::ResizeRecvBuffer(Conn& c, size_t cap) {
+  metrics_.receive_buffer_bytes.Add(static_cast<int64_t>(cap) - static_cast<int64_t>(c.rcap));
   std::unique_ptr<uint8_t[]> bigger(new uint8_t[cap]);
   std::memcpy(bigger.get(), c.rbuf.get() + c.head, c.tail - c.head);
   c.tail -= c.head;
@@ -441,6 +447,10 @@ void Shard::MaybeFree(Conn& c) {
     return;
   }
   ShardTorrent* st = c.st;
+  if (c.rbuf != nullptr) {
+    env_->receive_budget->Release(static_cast<int64_t>(c.rcap));
+    metrics_.receive_buffer_bytes.Add(-static_cast<int64_t>(c.rcap));
+  }
   conns_.erase(c.key);
   if (st != nullptr) {
     if (--st->conns == 0) st->disk->set_active(false);  // its files close once disk work ends

@@ -15,6 +15,8 @@ class SharedPieceMemory final : public engine::PieceMemory {
 
   int64_t budget() const { return budget_; }
   int64_t used() const { return used_.load(std::memory_order_relaxed); }
+  // The most ever reserved at once, for benchmarks and tests.
+  int64_t peak() const { return peak_.load(std::memory_order_relaxed); }
 
   [[nodiscard]] bool TryReserve(int64_t bytes) override {
     int64_t used = used_.load(std::memory_order_relaxed);
@@ -25,6 +27,10 @@ class SharedPieceMemory final : public engine::PieceMemory {
       }
       if (used_.compare_exchange_weak(used, used + bytes, std::memory_order_acq_rel)) {
         wanted_.store(false, std::memory_order_relaxed);
+        int64_t peak = peak_.load(std::memory_order_relaxed);
+        while (used + bytes > peak &&
+               !peak_.compare_exchange_weak(peak, used + bytes, std::memory_order_relaxed)) {
+        }
         return true;
       }
     }
@@ -35,6 +41,7 @@ class SharedPieceMemory final : public engine::PieceMemory {
  private:
   const int64_t budget_;
   std::atomic<int64_t> used_{0};
+  std::atomic<int64_t> peak_{0};
   std::atomic<bool> wanted_{false};
 };
 

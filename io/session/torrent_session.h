@@ -65,6 +65,7 @@ class TorrentSession {
   void RequestStop() { session_->RequestStop(); }
   uint16_t port() const { return session_->port(); }
   int threads() const { return session_->threads(); }
+  Session::MemoryPeaks memory_peaks() const { return session_->memory_peaks(); }
   // The signal (SIGINT or SIGTERM) that stopped Run, or 0; read it after Run returns.
   int stop_signal() const { return session_->stop_signal(); }
 

@@ -185,6 +185,57 @@ TEST_F(SessionTest, DownloadOfOneFileStopsWhenItIsDone) {
   EXPECT_LT(last.pieces_have, meta_.num_pieces());
 }
 
+// Piece buffers and the receive buffers of busy peers share --piece-memory: with three seeders
+// all sending at once the downloader's buffers together stay within the budget. (Unbounded, the
+// three receive buffers alone grow to 3 x 256 KiB, three times the budget's share for them.)
+TEST_F(SessionTest, ManySeedersStayWithinThePieceMemory) {
+  engine::Bitfield all(meta_.num_pieces());
+  all.SetAll();
+  std::vector<std::unique_ptr<TorrentSession>> seeders;
+  std::vector<std::future<absl::Status>> seed_results;
+  SessionOptions leech_opts = Options(leech_dir_);
+  for (int i = 0; i < 3; ++i) {
+    SessionOptions seed_opts = Options(seed_dir_);
+    seed_opts.threads = 1;
+    seed_opts.hash_threads = 1;
+    seed_opts.seed_after_complete = true;
+    absl::StatusOr<std::unique_ptr<TorrentSession>> seeder =
+        TorrentSession::Create(meta_, all, seed_opts);
+    ASSERT_TRUE(seeder.ok()) << seeder.status();
+    leech_opts.peers.push_back(engine::PeerAddress{0x7F000001, (*seeder)->port()});
+    seeders.push_back(*std::move(seeder));
+    seed_results.push_back(
+        std::async(std::launch::async, [s = seeders.back().get()] { return s->Run(); }));
+  }
+  constexpr int64_t kBudget = 1 << 20;
+  leech_opts.piece_memory_bytes = kBudget;
+  absl::StatusOr<std::unique_ptr<TorrentSession>> leech =
+      TorrentSession::Create(meta_, engine::Bitfield(meta_.num_pieces()), leech_opts);
+  ASSERT_TRUE(leech.ok()) << leech.status();
+  std::future<absl::Status> leech_result =
+      std::async(std::launch::async, [s = leech->get()] { return s->Run(); });
+  if (leech_result.wait_for(kTimeout) != std::future_status::ready) {
+    ADD_FAILURE() << "download did not finish in time";
+    (*leech)->RequestStop();
+  }
+  const absl::Status leech_status = leech_result.get();
+  for (size_t i = 0; i < seeders.size(); ++i) {
+    seeders[i]->RequestStop();
+    ASSERT_EQ(seed_results[i].wait_for(kTimeout), std::future_status::ready);
+    EXPECT_TRUE(seed_results[i].get().ok());
+  }
+  ASSERT_TRUE(leech_status.ok()) << leech_status;
+  const Session::MemoryPeaks peaks = (*leech)->memory_peaks();
+  EXPECT_EQ(peaks.budget, kBudget);
+  EXPECT_GT(peaks.pieces, 0);
+  EXPECT_GT(peaks.receive_buffers, 0);
+  EXPECT_LE(peaks.pieces + peaks.receive_buffers, kBudget)
+      << "pieces " << peaks.pieces << " + receive buffers " << peaks.receive_buffers;
+  leech->reset();
+  EXPECT_TRUE(ReadFile(leech_dir_ / "payload" / "a.bin") ==
+              ReadFile(seed_dir_ / "payload" / "a.bin"));
+}
+
 TEST_F(SessionTest, RequestStopCancelsAnUnfinishedDownload) {
   // No peers and no trackers: the download cannot progress until it is asked to stop.
   SessionOptions opts = Options(leech_dir_);
