@@ -43,8 +43,7 @@ absl::StatusOr<int> HashPool::AddClient() {
 }
 
 void HashPool::Submit(int client, uint64_t tag, engine::PieceBuffer buffer,
-                      const engine::Sha1Digest& expected, engine::Sha1Hasher resume,
-                      size_t from) {
+                      const engine::Sha1Digest& expected, engine::Sha1Hasher resume, size_t from) {
   Job job;
   job.client = client;
   job.tag = tag;

@@ -58,8 +58,7 @@ class HashPool {
   // `resume`, when `from` > 0, holds SHA-1 of the buffer's first `from` bytes: only the rest is
   // hashed (Action::kHashPiece after chunks).
   void Submit(int client, uint64_t tag, engine::PieceBuffer buffer,
-              const engine::Sha1Digest& expected, engine::Sha1Hasher resume = {},
-              size_t from = 0);
+              const engine::Sha1Digest& expected, engine::Sha1Hasher resume = {}, size_t from = 0);
   // Thread-safe. Continues `state` over `bytes` and hands it back in a result with `chunk` set.
   // The bytes belong to the submitter (a prefix of a piece buffer still being filled further
   // on, Action::kHashChunk): they must stay valid and unchanged until that result is taken or

@@ -166,8 +166,11 @@ class Harness {
           hashed_to[a.piece] = a.begin + a.length;
           max_out_per_piece = std::max(max_out_per_piece, ++out_[a.piece]);
           on_chunk(*torrent_, a);
-          jobs_.push_back(Job{a.piece, a.chunk, {a.chunk.begin(), a.chunk.end()},
-                              std::move(a.hasher), round_ + chunk_rounds});
+          jobs_.push_back(Job{a.piece,
+                              a.chunk,
+                              {a.chunk.begin(), a.chunk.end()},
+                              std::move(a.hasher),
+                              round_ + chunk_rounds});
         } else if (a.type == Action::Type::kHashPiece) {
           ++hashes;
           hashed_pieces.push_back(a.piece);
