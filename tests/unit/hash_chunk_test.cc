@@ -323,5 +323,37 @@ TEST(HashChunkSimTest, TwoShardsWithEndgameStealsAndRemoteHaves) {
   }
 }
 
+TEST(HashChunkSimTest, PadBlocksJoinTheChunks) {
+  // 64 KiB pieces, every block a chunk: a piece that starts with pad, one that ends with it, and
+  // one that is all pad (never requested, hashed whole at once).
+  constexpr int64_t kPiece = 64 * 1024;
+  const std::vector<std::pair<int64_t, bool>> files = {{40'000, false},
+                                                       {2 * kPiece - 40'000, true},
+                                                       {100'000, false},
+                                                       {4 * kPiece - 2 * kPiece - 100'000, true},
+                                                       {5'000, false}};
+  int64_t total = 0;
+  std::vector<std::pair<int64_t, int64_t>> pads;
+  for (auto [len, pad] : files) {
+    if (pad) pads.emplace_back(total, total + len);
+    total += len;
+  }
+  for (uint64_t seed = 1400; seed < 1403; ++seed) {
+    SCOPED_TRACE(seed);
+    std::mt19937_64 rng(seed);
+    std::vector<uint8_t> payload = torrenty::testing::RandomBytes(rng, static_cast<size_t>(total));
+    for (auto [from, to] : pads) std::fill(payload.begin() + from, payload.begin() + to, 0);
+    const Metainfo meta = torrenty::testing::MakeMetainfoWithFiles(payload, kPiece, files);
+    Swarm sim(meta, payload, {.seed = seed, .random_splits = true});
+    const int s = sim.AddClient(true);
+    const int l = sim.AddClient(false, ChunkedConfig());
+    sim.Introduce(l, s);
+    ASSERT_TRUE(sim.RunUntil([&] { return sim.client(l).completed; }, 60'000));
+    ExpectDiskIsPayload(sim, l, payload);
+    EXPECT_GT(sim.client(l).hash_chunks, 0);
+    EXPECT_EQ(sim.torrent(l).stats().pieces_failed, 0u);
+  }
+}
+
 }  // namespace
 }  // namespace torrenty::engine
