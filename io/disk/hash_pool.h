@@ -1,5 +1,6 @@
-// SHA-1 verification of finished pieces on worker threads, off the ring thread. Results come back
-// through an eventfd the ring thread watches, so the event loop never waits on a lock or a hash.
+// SHA-1 verification of finished pieces (and of big pieces chunk by chunk while they arrive) on
+// worker threads, off the ring thread. Results come back through an eventfd the ring thread
+// watches, so the event loop never waits on a lock or a hash.
 #pragma once
 
 #include <condition_variable>
