@@ -84,7 +84,8 @@ void BM_PiecePath(benchmark::State& state) {
     auto store = io::FileStore::Open(f.dir, f.meta, io::OpenMode::kCreate);
     engine::TorrentConfig cfg;
     cfg.self_id[0] = 1;
-    cfg.hash_on_arrival = state.range(1) != 0;
+    cfg.hash_on_arrival = state.range(1) == 1;
+    cfg.hash_chunk_bytes = state.range(1) == 2 ? uint32_t{1} << 20 : 0;
     engine::Torrent torrent(f.meta, cfg);
     bool complete = false;
     std::vector<Action> actions;
@@ -122,7 +123,10 @@ void BM_PiecePath(benchmark::State& state) {
           torrent.HandleHashResult(a.piece, a.verdict == Action::Verdict::kMatched,
                                    std::move(a.buffer), now);
         } else if (a.type == Action::Type::kHashPiece) {
-          (*pool)->Submit(a.piece, std::move(a.buffer), f.meta.piece_hashes[a.piece]);
+          (*pool)->Submit(0, a.piece, std::move(a.buffer), f.meta.piece_hashes[a.piece],
+                          std::move(a.hasher), a.begin);
+        } else if (a.type == Action::Type::kHashChunk) {
+          (*pool)->SubmitChunk(0, a.piece, std::move(a.hasher), a.chunk);
         } else if (a.type == Action::Type::kWritePiece) {
           if (!disk.WritePiece(a.piece, &a.buffer, a.piece).ok()) state.SkipWithError("write");
         } else if (a.type == Action::Type::kComplete) {
@@ -142,7 +146,11 @@ void BM_PiecePath(benchmark::State& state) {
       results.clear();
       (*pool)->TakeResults(&results);
       for (io::HashResult& r : results) {
-        torrent.HandleHashResult(static_cast<uint32_t>(r.tag), r.ok, std::move(r.buffer), now);
+        if (r.chunk) {
+          torrent.HandleHashChunk(static_cast<uint32_t>(r.tag), std::move(r.state), now);
+        } else {
+          torrent.HandleHashResult(static_cast<uint32_t>(r.tag), r.ok, std::move(r.buffer), now);
+        }
       }
       (void)(*ring)->RunOnce(stream.empty() && results.empty() ? 1 : 0);
     }
@@ -156,12 +164,14 @@ constexpr int64_t kPieceSizes[] = {16 << 10, 256 << 10, 1 << 20, 4 << 20, 8 << 2
 void PieceSizes(benchmark::internal::Benchmark* b) {
   for (int64_t size : kPieceSizes) b->Arg(size);
 }
-// Second argument: 1 hashes blocks as they arrive (the default), 0 hashes whole pieces on the
-// pool (TorrentConfig::hash_on_arrival).
+// Second argument: 1 hashes blocks as they arrive on the engine's thread
+// (TorrentConfig::hash_on_arrival), 0 hashes whole pieces on the pool, 2 hashes pieces above
+// 1 MiB on the pool in 1 MiB chunks while they arrive (TorrentConfig::hash_chunk_bytes).
 void PathArgs(benchmark::internal::Benchmark* b) {
   for (int64_t size : kPieceSizes) {
     b->Args({size, 1});
     b->Args({size, 0});
+    if (size > (1 << 20)) b->Args({size, 2});
   }
 }
 // Process CPU time: the hash pool thread counts too, so the CPU column compares with raw SHA-1

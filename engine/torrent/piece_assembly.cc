@@ -38,6 +38,16 @@ struct PieceAssembly::PieceInFlight {
   // instead of rereading its buffer from memory (4-16 MiB pieces do not fit the caches).
   Sha1Hasher hasher;
   uint32_t hashed = 0;
+  // Chunked pool hashing: blocks [0, prefix) are received; blocks [hashed, chunk_end) are being
+  // hashed on the pool (chunk_out), which reads them from `buffer` meanwhile, so the piece must
+  // neither drop nor restart, and those blocks are never written, until the chunk comes back.
+  uint32_t prefix = 0;
+  uint32_t chunk_end = 0;
+  bool chunk_out = false;
+  // What waits for the chunk: dropping the piece (another shard has it) or starting it over
+  // (its single source went away). Either also sets `hashing` so no block is taken meanwhile.
+  bool drop_after_chunk = false;
+  bool reset_after_chunk = false;
   // The piece failed its hash with several senders (smart ban): until it verifies, all of its
   // blocks come from one peer, `source`, so a further failure names the guilty one.
   bool single_source = false;
@@ -78,6 +88,12 @@ PieceAssembly::PieceAssembly(const Metainfo& meta, const TorrentConfig& config, 
     : meta_(meta),
       pieces_in_flight_max_(config.pieces_in_flight_max),
       hash_on_arrival_(config.hash_on_arrival),
+      // A piece no longer than a chunk is hashed whole, as before; so is every piece when blocks
+      // are hashed on arrival.
+      chunk_blocks_(!config.hash_on_arrival && config.hash_chunk_bytes >= kBlockSize &&
+                            meta.piece_length > config.hash_chunk_bytes
+                        ? config.hash_chunk_bytes / kBlockSize
+                        : 0),
       memory_(config.piece_memory),
       own_claims_(claims == nullptr ? std::make_unique<LocalPieceClaims>(meta.num_pieces())
                                     : nullptr),
@@ -109,13 +125,60 @@ void PieceAssembly::AdvanceHash(PieceInFlight& pf) {
   }
 }
 
+void PieceAssembly::AdvanceChunk(PieceInFlight& pf) {
+  if (chunk_blocks_ == 0 || pf.web || pf.chunk_out || pf.hashing) return;
+  const uint32_t blocks = static_cast<uint32_t>(pf.state.size());
+  while (pf.prefix < blocks && pf.state[pf.prefix] == PieceInFlight::kReceived) ++pf.prefix;
+  // The piece's last bytes go with kHashPiece once it is complete, so a chunk never ends it.
+  if (pf.prefix == blocks || pf.prefix - pf.hashed < chunk_blocks_) return;
+  const uint32_t begin = pf.hashed * kBlockSize;
+  Action a;
+  a.type = Action::Type::kHashChunk;
+  a.piece = pf.piece;
+  a.begin = begin;
+  a.length = pf.prefix * kBlockSize - begin;  // all that is ready: fewer round trips
+  a.chunk = absl::MakeConstSpan(pf.buffer.data() + begin, a.length);
+  a.hasher = std::move(pf.hasher);
+  pf.chunk_end = pf.prefix;
+  pf.chunk_out = true;
+  actions_.push_back(std::move(a));
+}
+
+void PieceAssembly::HandleHashChunk(uint32_t piece, Sha1Hasher state) {
+  auto it = in_flight_.find(piece);
+  if (it == in_flight_.end() || !it->second->chunk_out) return;  // not ours (cannot happen)
+  PieceInFlight& pf = *it->second;
+  pf.chunk_out = false;
+  if (pf.drop_after_chunk || have_.Get(piece)) {
+    DropInFlight(piece);
+    return;
+  }
+  if (pf.reset_after_chunk) {
+    pf.reset_after_chunk = false;
+    ResetBlocks(pf);
+    return;
+  }
+  pf.hasher = std::move(state);
+  pf.hashed = pf.chunk_end;
+  if (pf.hashing) {
+    EmitHash(pf);  // complete while the chunk was out
+  } else {
+    AdvanceChunk(pf);
+  }
+}
+
 void PieceAssembly::EmitHash(PieceInFlight& pf) {
+  if (pf.chunk_out) return;  // HandleHashChunk emits it once the piece's state is back
   Action a;
   a.type = Action::Type::kHashPiece;
   a.piece = pf.piece;
   if (hash_on_arrival_ && !pf.web && pf.hashed == pf.state.size()) {
     a.verdict = pf.hasher.Finish() == meta_.piece_hashes[pf.piece] ? Action::Verdict::kMatched
                                                                    : Action::Verdict::kMismatched;
+  } else if (!pf.web && pf.hashed > 0) {
+    // The prefix hashed in chunks (or on arrival before it fell behind) is not hashed again.
+    a.begin = pf.hashed * kBlockSize;
+    a.hasher = std::move(pf.hasher);
   }
   pf.buffer.set_size(pf.size);
   a.buffer = std::move(pf.buffer);
@@ -167,6 +230,8 @@ void PieceAssembly::ResetBlocks(PieceInFlight& pf) {
   pf.source = PeerAddress{};
   pf.hasher.Reset();
   pf.hashed = 0;
+  pf.prefix = 0;
+  pf.chunk_end = 0;
   if (!has_pad_) return;
   // Pad bytes are zeros by definition: write them into the buffer, and count blocks that lie
   // wholly in pad files (adjacent pad files merged) as received, so they are never requested.
@@ -375,7 +440,7 @@ void PieceAssembly::MaybeAbandonPiece(uint32_t piece) {
   auto it = in_flight_.find(piece);
   if (it == in_flight_.end()) return;
   PieceInFlight& pf = *it->second;
-  if (pf.received != 0 || pf.hashing) return;
+  if (pf.received != 0 || pf.hashing || pf.chunk_out) return;
   for (uint8_t n : pf.requesters)
     if (n != 0) return;
   if (pf.owns_claim) {
@@ -396,6 +461,11 @@ void PieceAssembly::DropSingleSource(const PeerSession& peer) {
     if (pf.preferred == peer.address) pf.preferred = PeerAddress{};
     if (pf.hashing || pf.source != peer.address) continue;
     stats_.wasted_bytes += static_cast<int64_t>(pf.received) * kBlockSize;
+    if (pf.chunk_out) {  // the pool still reads the buffer: restart once the chunk is back
+      pf.reset_after_chunk = true;
+      pf.hashing = true;
+      continue;
+    }
     ResetBlocks(pf);
   }
 }
@@ -435,6 +505,7 @@ PieceAssembly::BlockResult PieceAssembly::AcceptBlock(PeerSession& peer, const B
   pf.block_from[b] = peer.address;
   ++pf.received;
   AdvanceHash(pf);
+  AdvanceChunk(pf);
   peer.bytes_downloaded += static_cast<int64_t>(block.size());
   stats_.downloaded_payload += static_cast<int64_t>(block.size());
   if (std::find(pf.contributors.begin(), pf.contributors.end(), peer.address) ==
@@ -590,7 +661,15 @@ bool PieceAssembly::IsWebPiece(uint32_t piece) const {
 
 void PieceAssembly::HandleRemoteHave(uint32_t piece) {
   auto it = in_flight_.find(piece);
-  if (it != in_flight_.end() && !it->second->hashing) DropInFlight(piece);
+  if (it == in_flight_.end()) return;
+  PieceInFlight& pf = *it->second;
+  if (pf.chunk_out) {  // the pool still reads the buffer: drop once the chunk is back
+    for (auto& [key, peer] : peers_) peer->CancelPiece(piece);
+    pf.drop_after_chunk = true;
+    pf.hashing = true;
+    return;
+  }
+  if (!pf.hashing) DropInFlight(piece);
 }
 
 }  // namespace torrenty::engine

@@ -62,6 +62,10 @@ class PieceAssembly {
   // copy verifies.
   bool HandleHashResult(uint32_t piece, bool ok, PieceBuffer buffer,
                         std::vector<PeerAddress>* to_ban);
+  // A kHashChunk came back with the piece's updated state: the next ready chunk goes out, or the
+  // rest of a complete piece with kHashPiece. While a chunk is out its piece keeps its buffer:
+  // whatever would drop or restart the piece (remote have, single-source restart) waits for this.
+  void HandleHashChunk(uint32_t piece, Sha1Hasher state);
   // The piece is on disk (or failed to get there, reported by the torrent) and `buffer`, the one
   // kWritePiece took, is back; false when we were not fetching it.
   bool HandlePieceWritten(uint32_t piece, bool ok, PieceBuffer buffer);
@@ -110,10 +114,15 @@ class PieceAssembly {
   void AdvanceHash(PieceInFlight& pf);
   // kHashPiece with the piece's buffer, and the verdict when every block was hashed on arrival.
   void EmitHash(PieceInFlight& pf);
+  // Chunked pool hashing: kHashChunk for the received prefix beyond the hashed one, once it is a
+  // chunk long and no chunk of the piece is out.
+  void AdvanceChunk(PieceInFlight& pf);
 
   const Metainfo& meta_;
   const uint32_t pieces_in_flight_max_;
   const bool hash_on_arrival_;
+  // Blocks per kHashChunk; 0: pieces are not hashed in chunks (TorrentConfig::hash_chunk_bytes).
+  const uint32_t chunk_blocks_;
   PieceMemory* const memory_;                // null: bounded by pieces_in_flight_max_ alone
   std::unique_ptr<PieceClaims> own_claims_;  // when no shared table was given
   PieceClaims* claims_;

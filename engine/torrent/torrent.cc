@@ -597,6 +597,10 @@ void Torrent::HandleHashResult(uint32_t piece, bool ok, PieceBuffer buffer, Inst
   }
 }
 
+void Torrent::HandleHashChunk(uint32_t piece, Sha1Hasher state, Instant /*now*/) {
+  assembly_.HandleHashChunk(piece, std::move(state));
+}
+
 void Torrent::Ban(const std::vector<PeerAddress>& addresses) {
   for (const PeerAddress& a : addresses) {
     if (std::find(banned_.begin(), banned_.end(), a) == banned_.end()) banned_.push_back(a);

@@ -98,6 +98,8 @@ class Torrent {
   void HandleSent(PeerKey key, size_t bytes, Instant now);
   // `buffer` is the one the kHashPiece / kWritePiece action carried, handed back.
   void HandleHashResult(uint32_t piece, bool ok, PieceBuffer buffer, Instant now);
+  // `state` is the hasher a kHashChunk action carried, continued over its chunk.
+  void HandleHashChunk(uint32_t piece, Sha1Hasher state, Instant now);
   void HandlePieceWritten(uint32_t piece, const absl::Status& status, PieceBuffer buffer,
                           Instant now);
   // Data for a kReadBlock action. An error status drops the request (and is reported as kFatal).

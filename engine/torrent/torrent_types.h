@@ -7,6 +7,7 @@
 
 #include "absl/types/span.h"
 #include "engine/base/piece_buffer.h"
+#include "engine/base/sha1.h"
 #include "engine/base/types.h"
 #include "engine/torrent/piece_memory.h"
 
@@ -31,6 +32,12 @@ struct TorrentConfig {
   // hashed prefix (engine/torrent/piece_assembly.cc); false: every piece is hashed whole by the
   // kHashPiece consumer (the hash pool).
   bool hash_on_arrival = true;
+  // With hash_on_arrival off: a piece longer than this many bytes (> 0) is hashed on the pool a
+  // chunk at a time while it arrives (kHashChunk, one chunk of a piece out at a time), each chunk
+  // as soon as the piece's contiguous received prefix covers it, so the bytes are hashed while
+  // they are still in cache and off the shard thread; the rest goes with kHashPiece. 0: off.
+  // Rounded down to whole blocks.
+  uint32_t hash_chunk_bytes = 0;
   // Bounded piece-assembly memory: at most this many pieces are being downloaded at once.
   uint32_t pieces_in_flight_max = 48;
   // The torrent's memory budget for piece buffers, shared by its shards
@@ -100,6 +107,7 @@ struct Action {
     kLog,             // a notable decision worth one log line (`message`)
     kWebPieceHashed,  // a piece fetched from a web seed passed (`length` 1) or failed its hash
     kReleaseBlock,    // the engine is done with the memory HandleBlockRead lent it as `pin`
+    kHashChunk,       // continue `hasher` over `chunk`, then HandleHashChunk with it
   };
   Type type = Type::kFlush;
   PeerKey peer = 0;
@@ -115,6 +123,15 @@ struct Action {
   // hash `buffer` (out-of-order arrival that the prefix never caught up with, web-seed pieces).
   enum class Verdict : uint8_t { kUnknown, kMatched, kMismatched };
   Verdict verdict = Verdict::kUnknown;
+  // kHashPiece with kUnknown: `hasher` already holds SHA-1 of the buffer's first `begin` bytes
+  // (hashed in chunks or on arrival); continuing it over the rest gives the piece's digest. A
+  // consumer may also ignore both and hash the whole buffer. kHashChunk: the running state to
+  // continue over `chunk`, handed back with HandleHashChunk.
+  Sha1Hasher hasher;
+  // kHashChunk: bytes of a piece buffer the engine keeps (the piece's received prefix). They stay
+  // valid and unchanged until HandleHashChunk for that piece, or until the engine is destroyed,
+  // so the consumer must be done with them (or dropped) before that.
+  absl::Span<const uint8_t> chunk;
   CloseReason reason = CloseReason::kNone;
   uint64_t pin = 0;  // kReleaseBlock: io's handle of the block's memory
   std::string message;

@@ -43,10 +43,34 @@ absl::StatusOr<int> HashPool::AddClient() {
 }
 
 void HashPool::Submit(int client, uint64_t tag, engine::PieceBuffer buffer,
-                      const engine::Sha1Digest& expected) {
+                      const engine::Sha1Digest& expected, engine::Sha1Hasher resume, size_t from) {
+  Job job;
+  job.client = client;
+  job.tag = tag;
+  job.buffer = std::move(buffer);
+  job.expected = expected;
+  if (from > 0 && from <= job.buffer.size()) {
+    job.state = std::move(resume);
+    job.from = from;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(Job{client, tag, std::move(buffer), expected});
+    jobs_.push_back(std::move(job));
+  }
+  work_cv_.notify_one();
+}
+
+void HashPool::SubmitChunk(int client, uint64_t tag, engine::Sha1Hasher state,
+                           absl::Span<const uint8_t> bytes) {
+  Job job;
+  job.client = client;
+  job.tag = tag;
+  job.state = std::move(state);
+  job.chunk = bytes;
+  job.is_chunk = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
   }
   work_cv_.notify_one();
 }
@@ -77,8 +101,20 @@ void HashPool::Worker() {
     }
     done.clear();
     for (Job& job : batch) {
-      const bool ok = engine::Sha1(job.buffer.bytes()) == job.expected;
-      done.push_back(HashResult{job.tag, ok, std::move(job.buffer)});
+      HashResult r;
+      r.tag = job.tag;
+      if (job.is_chunk) {
+        job.state.Update(job.chunk);
+        r.chunk = true;
+        r.state = std::move(job.state);
+      } else if (job.from > 0) {
+        job.state.Update(job.buffer.bytes().subspan(job.from));
+        r.ok = job.state.Finish() == job.expected;
+      } else {
+        r.ok = engine::Sha1(job.buffer.bytes()) == job.expected;
+      }
+      r.buffer = std::move(job.buffer);
+      done.push_back(std::move(r));
     }
     uint64_t woken = 0;  // clients to wake; a bitmask is enough for up to 64 shards
     {

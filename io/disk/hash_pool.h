@@ -1,5 +1,6 @@
-// SHA-1 verification of finished pieces on worker threads, off the ring thread. Results come back
-// through an eventfd the ring thread watches, so the event loop never waits on a lock or a hash.
+// SHA-1 verification of finished pieces (and of big pieces chunk by chunk while they arrive) on
+// worker threads, off the ring thread. Results come back through an eventfd the ring thread
+// watches, so the event loop never waits on a lock or a hash.
 #pragma once
 
 #include <condition_variable>
@@ -11,7 +12,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "engine/base/piece_buffer.h"
+#include "engine/base/sha1.h"
 #include "engine/base/types.h"
 
 namespace torrenty::io {
@@ -20,6 +23,9 @@ struct HashResult {
   uint64_t tag = 0;
   bool ok = false;             // SHA-1(buffer.bytes()) == expected
   engine::PieceBuffer buffer;  // the submitted buffer, handed back
+  // SubmitChunk: the submitted state continued over the chunk (`ok` and `buffer` unused).
+  bool chunk = false;
+  engine::Sha1Hasher state;
 };
 
 class HashPool {
@@ -50,17 +56,29 @@ class HashPool {
   // shard's ring only ever wakes for its own pieces. Client 0 exists from the start; AddClient
   // must be called before any Submit.
   [[nodiscard]] absl::StatusOr<int> AddClient();
+  // `resume`, when `from` > 0, holds SHA-1 of the buffer's first `from` bytes: only the rest is
+  // hashed (Action::kHashPiece after chunks).
   void Submit(int client, uint64_t tag, engine::PieceBuffer buffer,
-              const engine::Sha1Digest& expected);
+              const engine::Sha1Digest& expected, engine::Sha1Hasher resume = {}, size_t from = 0);
+  // Thread-safe. Continues `state` over `bytes` and hands it back in a result with `chunk` set.
+  // The bytes belong to the submitter (a prefix of a piece buffer still being filled further
+  // on, Action::kHashChunk): they must stay valid and unchanged until that result is taken or
+  // the pool is destroyed.
+  void SubmitChunk(int client, uint64_t tag, engine::Sha1Hasher state,
+                   absl::Span<const uint8_t> bytes);
   int notify_fd(int client) const { return clients_[client]->event_fd; }
   void TakeResults(int client, std::vector<HashResult>* out);
 
  private:
   struct Job {
-    int client;
-    uint64_t tag;
+    int client = 0;
+    uint64_t tag = 0;
     engine::PieceBuffer buffer;
-    engine::Sha1Digest expected;
+    engine::Sha1Digest expected{};
+    engine::Sha1Hasher state;         // resumed for a piece, continued for a chunk
+    size_t from = 0;                  // piece: bytes already in `state`
+    absl::Span<const uint8_t> chunk;  // chunk jobs: the bytes to add (buffer empty)
+    bool is_chunk = false;
   };
   // A worker takes at most this many jobs per lock round trip; fewer when the queue is short so
   // the other workers get a share.

@@ -331,6 +331,7 @@ void Coordinator::Activate(TorrentEntry& e) {
   cfg.listen_port = env_.port;
   cfg.pex = env_.config->pex;
   cfg.hash_on_arrival = env_.config->hash_on_arrival;
+  cfg.hash_chunk_bytes = env_.config->hash_chunk_bytes;
   cfg.super_seed = e.super_seed.value_or(env_.config->super_seed);
   cfg.super_seed_counts = &s.super_seed_counts;
   // Piece-assembly memory budget (default 32 MiB) over all shards, whatever the piece length:

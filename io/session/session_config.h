@@ -67,6 +67,9 @@ struct SessionConfig {
   // measured faster for a download from one fast peer (docs/architecture.md, "Hashing");
   // `torrenty bench --hash-on-arrival` compares.
   bool hash_on_arrival = false;
+  // TorrentConfig::hash_chunk_bytes: pieces longer than this are hashed on the pool a chunk at a
+  // time while they arrive (0: whole, once complete). `torrenty bench --hash-chunk` compares.
+  uint32_t hash_chunk_bytes = 0;
   // BEP 19 web seeds (`url-list`), and a cap on their traffic per torrent in bytes/s (0: none).
   bool web_seeds = true;
   int64_t web_seed_max_rate = 0;

@@ -524,7 +524,15 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
       ++st.hashes_pending;
       metrics_.hash_queue_depth.Add(1);
       env_->hash_pool->Submit(hash_client_, HashTag(id, a.piece), std::move(a.buffer),
-                              st.t->meta->piece_hashes[a.piece]);
+                              st.t->meta->piece_hashes[a.piece], std::move(a.hasher), a.begin);
+      break;
+    case Action::Type::kHashChunk:
+      // Counted as pending like a piece: the torrent (and so the buffer the chunk lies in) is not
+      // released before the chunk's result is back.
+      ++st.hashes_pending;
+      metrics_.hash_queue_depth.Add(1);
+      env_->hash_pool->SubmitChunk(hash_client_, HashTag(id, a.piece), std::move(a.hasher),
+                                   a.chunk);
       break;
     case Action::Type::kWritePiece:
       st.write_backlog.emplace_back(a.piece, std::move(a.buffer));
@@ -597,12 +605,18 @@ void Shard::OnHashEvent(int32_t, uint32_t) {
   const Instant now = now_;
   for (HashResult& r : hash_results_) {
     metrics_.hash_queue_depth.Add(-1);
-    (r.ok ? metrics_.pieces_verified : metrics_.pieces_failed).Add();
+    if (!r.chunk) (r.ok ? metrics_.pieces_verified : metrics_.pieces_failed).Add();
     auto it = instances_.find(static_cast<TorrentId>(r.tag >> 32));
     if (it == instances_.end()) continue;
     ShardTorrent& st = *it->second;
     const uint32_t piece = static_cast<uint32_t>(r.tag);
     --st.hashes_pending;
+    if (r.chunk) {
+      st.engine->HandleHashChunk(piece, std::move(r.state), now);
+      Drain(st);
+      MaybeRelease(st);
+      continue;
+    }
     st.engine->HandleHashResult(piece, r.ok, std::move(r.buffer), now);
     if (!r.ok)
       Log(st.t->id, absl::StrCat("piece ", piece, " failed its hash check; re-requesting"));

@@ -25,6 +25,7 @@ absl::StatusOr<std::unique_ptr<TorrentSession>> TorrentSession::Create(const eng
   config.pex = options.pex;
   config.super_seed = options.super_seed;
   config.hash_on_arrival = options.hash_on_arrival;
+  config.hash_chunk_bytes = options.hash_chunk_bytes;
   config.web_seeds = options.web_seeds;
   config.web_seed_max_rate = options.web_seed_max_rate;
   config.on_log = std::move(options.on_log);

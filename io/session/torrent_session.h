@@ -47,6 +47,7 @@ struct SessionOptions {
   int64_t web_seed_max_rate = 0;  // SessionConfig::web_seed_max_rate
   bool super_seed = false;        // SessionConfig::super_seed
   bool hash_on_arrival = false;   // SessionConfig::hash_on_arrival
+  uint32_t hash_chunk_bytes = 0;  // SessionConfig::hash_chunk_bytes
 };
 
 class TorrentSession {

@@ -51,6 +51,19 @@ class Bench(TorrentyTestCase):
         self.assertEqual(r["pieces"], 6)
         self.assertIs(r["verified"], True)
 
+    def test_hash_chunk_downloads_verified_data(self):
+        # Pieces of 4 MiB go to the hash pool in 256 KiB chunks while they arrive
+        # (TorrentConfig::hash_chunk_bytes); the last piece, 3 MiB, is shorter.
+        res = self.bench(["--size", "23M", "--piece-length", "4M", "--hash-chunk", "256K", "--json"])
+        r = json.loads([l for l in res.stdout.splitlines() if l.strip()][0])
+        self.assertEqual(r["pieces"], 6)
+        self.assertIs(r["verified"], True)
+
+    def test_bad_hash_chunk_is_a_usage_error(self):
+        res = self.run_torrenty(["bench", "--hash-chunk", "x"], timeout=15)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("--hash-chunk needs a size", res.stderr)
+
     def test_text_output_leads_with_pieces_per_second(self):
         res = self.bench(["--size", "4M", "--piece-length", "64K"])
         lines = [l for l in res.stdout.splitlines() if l.strip()]
@@ -62,7 +75,7 @@ class Bench(TorrentyTestCase):
         res = self.run_torrenty(["bench", "--help"], timeout=15)
         self.assertTorrentyOk(res, "torrenty bench --help")
         for opt in ("--size", "--piece-length", "--files", "--seeders", "--json",
-                    "--hash-on-arrival"):
+                    "--hash-on-arrival", "--hash-chunk"):
             self.assertIn(opt, res.stdout)
 
     def test_bad_file_counts_are_usage_errors(self):

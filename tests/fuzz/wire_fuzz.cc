@@ -465,6 +465,9 @@ class Driver {
       case engine::Action::Type::kReleaseBlock:
         FUZZ_CHECK(false);  // blocks are answered by copy here: nothing is lent
         break;
+      case engine::Action::Type::kHashChunk:
+        FUZZ_CHECK(false);  // the fuzzed engine hashes on arrival, never in chunks
+        break;
     }
   }
 

@@ -180,6 +180,7 @@ class Swarm {
     std::vector<uint8_t> disk;
     std::vector<int> writes;    // kWritePiece actions per piece
     int hashed_on_arrival = 0;  // kHashPiece actions that carried a verdict
+    int hash_chunks = 0;        // kHashChunk actions
     std::vector<CloseRecord> closes;
     std::vector<std::pair<int64_t, engine::PeerAddress>> dials;
     std::vector<std::string> fatals;
@@ -471,12 +472,30 @@ class Swarm {
 
  private:
   struct DiskOp {
-    engine::Action::Type type;
-    engine::PeerKey peer;
-    uint32_t piece, begin, length;
+    engine::Action::Type type = engine::Action::Type::kFlush;
+    engine::PeerKey peer = 0;
+    uint32_t piece = 0, begin = 0, length = 0;
     engine::PieceBuffer buffer;  // hash and write: the engine's buffer, handed back on completion
     engine::Action::Verdict verdict = engine::Action::Verdict::kUnknown;  // kHashPiece
+    // kHashPiece after chunks, kHashChunk: the running SHA-1 state (of `begin` bytes).
+    engine::Sha1Hasher hasher;
+    // kHashChunk: the engine's bytes, and a copy taken when the job was queued, to check that
+    // the engine left them alone while they were "on the pool".
+    absl::Span<const uint8_t> chunk;
+    std::vector<uint8_t> chunk_copy;
   };
+  static DiskOp MakeOp(engine::Action& a) {
+    DiskOp op;
+    op.type = a.type;
+    op.peer = a.peer;
+    op.piece = a.piece;
+    op.begin = a.begin;
+    op.length = a.length;
+    op.buffer = std::move(a.buffer);
+    op.verdict = a.verdict;
+    op.hasher = std::move(a.hasher);
+    return op;
+  }
 
   // A client numbered after the existing ones, with its address; not yet in clients_.
   std::unique_ptr<Client> NewClient() const {
@@ -626,9 +645,16 @@ class Swarm {
       case T::kHashPiece:
       case T::kWritePiece:
       case T::kReadBlock:
-        disk_ops_[ci].push_back(
-            DiskOp{a.type, a.peer, a.piece, a.begin, a.length, std::move(a.buffer), a.verdict});
+        disk_ops_[ci].push_back(MakeOp(a));
         break;
+      case T::kHashChunk: {
+        ++c.hash_chunks;
+        DiskOp op = MakeOp(a);
+        op.chunk = a.chunk;
+        op.chunk_copy.assign(a.chunk.begin(), a.chunk.end());
+        disk_ops_[ci].push_back(std::move(op));
+        break;
+      }
       case T::kPieceDone:
         for (int other : c.shard_group) {
           if (other != ci) pending_remote_haves_.emplace_back(other, a.piece);
@@ -672,6 +698,16 @@ class Swarm {
             ADD_FAILURE() << "hash of piece " << op.piece << " with " << data.size() << " bytes";
           }
           bool ok = engine::Sha1(data) == meta_.piece_hashes[op.piece];
+          if (op.begin > 0) {  // continue the state the chunks built, as the hash pool does
+            if (op.begin > data.size()) ADD_FAILURE() << "resume past the end of the piece";
+            op.hasher.Update(data.subspan(std::min<size_t>(op.begin, data.size())));
+            const bool chained = op.hasher.Finish() == meta_.piece_hashes[op.piece];
+            if (chained != ok) {
+              ADD_FAILURE() << "client " << ci << " piece " << op.piece
+                            << ": chunked hash disagrees with the buffer";
+            }
+            ok = chained;
+          }
           // A verdict from hashing the blocks as they arrived must be the whole buffer's.
           if (op.verdict != engine::Action::Verdict::kUnknown) {
             ++c.hashed_on_arrival;
@@ -682,6 +718,16 @@ class Swarm {
             ok = op.verdict == engine::Action::Verdict::kMatched;  // as io/session/shard.cc does
           }
           c.torrent->HandleHashResult(op.piece, ok, std::move(op.buffer), now());
+          break;
+        }
+        case engine::Action::Type::kHashChunk: {
+          if (!std::equal(op.chunk.begin(), op.chunk.end(), op.chunk_copy.begin(),
+                          op.chunk_copy.end())) {
+            ADD_FAILURE() << "client " << ci << " piece " << op.piece
+                          << ": chunk bytes changed while being hashed";
+          }
+          op.hasher.Update(op.chunk);
+          c.torrent->HandleHashChunk(op.piece, std::move(op.hasher), now());
           break;
         }
         case engine::Action::Type::kWritePiece: {

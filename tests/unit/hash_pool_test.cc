@@ -59,6 +59,39 @@ TEST(HashPoolTest, GoodAndBadDigests) {
   EXPECT_TRUE(results[3].ok);
 }
 
+// A piece hashed in chunks while it arrives (Action::kHashChunk): each chunk job continues the
+// state it was given and hands it back; the last job continues it over the rest of the buffer
+// and compares, so the verdict is the whole buffer's.
+TEST(HashPoolTest, ChunksContinueTheStateAndThePieceResumesIt) {
+  auto pool = HashPool::Create(2);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  const std::vector<uint8_t> data = TestData(5 * 16384 + 100, 7);
+  engine::Sha1Digest wrong = engine::Sha1(data);
+  wrong[3] ^= 1;
+  for (const bool good : {true, false}) {
+    engine::Sha1Hasher state;
+    size_t hashed = 0;
+    for (const size_t len : {size_t{16384}, size_t{2 * 16384}}) {
+      (*pool)->SubmitChunk(0, 10 + hashed, std::move(state),
+                           absl::MakeConstSpan(data).subspan(hashed, len));
+      auto results = Collect(**pool, 1);
+      ASSERT_EQ(results.size(), 1u);
+      EXPECT_TRUE(results[0].chunk);
+      EXPECT_EQ(results[0].tag, 10 + hashed);
+      EXPECT_TRUE(results[0].buffer.empty());
+      state = std::move(results[0].state);
+      hashed += len;
+    }
+    (*pool)->Submit(0, 99, BufferOf(data), good ? engine::Sha1(data) : wrong, std::move(state),
+                    hashed);
+    auto results = Collect(**pool, 1);
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_FALSE(results[0].chunk);
+    EXPECT_EQ(results[0].ok, good);
+    EXPECT_EQ(results[0].buffer.size(), data.size());
+  }
+}
+
 // The job owns the buffer and its result hands back the same allocation.
 TEST(HashPoolTest, ResultHandsTheBufferBack) {
   auto pool = HashPool::Create(1);

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -34,7 +35,7 @@ namespace {
 
 constexpr char kBenchUsage[] =
     "usage: torrenty bench [--size BYTES] [--piece-length BYTES] [--files N] [--seeders N] "
-    "[--json] [--hash-on-arrival]\n"
+    "[--json] [--hash-on-arrival] [--hash-chunk BYTES]\n"
     "  Loopback benchmark: N `torrenty seed` processes serve a random payload of BYTES (default\n"
     "  1G; K/M/G suffixes) to one downloader in this process. Prints pieces/s first, then wall\n"
     "  time, MB/s, CPU seconds per GiB for the downloader and the seeders and the peak RSS. Needs\n"
@@ -47,7 +48,9 @@ constexpr char kBenchUsage[] =
     "  --seeders N           seeding processes, 1 to 16 (default 1)\n"
     "  --json                print the results as one JSON object instead of the table\n"
     "  --hash-on-arrival     hash each block as it arrives on the downloading shard instead of\n"
-    "                        each whole piece on the hash pool (for comparison)\n";
+    "                        each whole piece on the hash pool (for comparison)\n"
+    "  --hash-chunk BYTES    hash pieces longer than BYTES on the hash pool a chunk of BYTES at\n"
+    "                        a time while they arrive; 0: each whole once complete\n";
 
 constexpr int kFilesMax = 100'000;
 
@@ -58,6 +61,7 @@ struct BenchOptions {
   int seeders = 1;
   bool json = false;
   bool hash_on_arrival = false;
+  std::optional<int64_t> hash_chunk;  // unset: the session default
 };
 
 double CpuSeconds(const rusage& ru) {
@@ -261,6 +265,7 @@ int RunBenchIn(const std::string& dir, const BenchOptions& o) {
   opts.data_dir = leech_dir;
   opts.peers = peers;
   opts.hash_on_arrival = o.hash_on_arrival;
+  if (o.hash_chunk.has_value()) opts.hash_chunk_bytes = static_cast<uint32_t>(*o.hash_chunk);
   engine::Bitfield none(meta->num_pieces());
   absl::StatusOr<std::unique_ptr<io::TorrentSession>> session =
       io::TorrentSession::Create(*meta, none, opts);
@@ -349,6 +354,13 @@ int RunBench(int argc, char** argv) {
       if (missing || !absl::SimpleAtoi(value, &o.files) || o.files < 1 || o.files > kFilesMax) {
         return UsageError("bench", "--files needs a number from 1 to 100000");
       }
+    } else if (TakeValue(argc, argv, &i, "--hash-chunk", &value, &missing)) {
+      absl::StatusOr<int64_t> s = missing ? absl::InvalidArgumentError("") : ParseSize(value);
+      if (value == "0") s = 0;
+      if (!s.ok() || *s < 0 || *s > (int64_t{1} << 30)) {
+        return UsageError("bench", "--hash-chunk needs a size from 0 to 1G, like 1M");
+      }
+      o.hash_chunk = *s;
     } else if (arg == "--json") {
       o.json = true;
     } else if (arg == "--hash-on-arrival") {
