@@ -15,6 +15,7 @@
 #include "engine/codec/wire.h"
 #include "engine/torrent/torrent.h"
 #include "gtest/gtest.h"
+#include "tests/testing/hand_seeder.h"
 #include "tests/testing/torrent_sim.h"
 
 namespace torrenty::engine {
@@ -25,33 +26,20 @@ using ::torrenty::testing::Swarm;
 constexpr PeerAddress kSeeder{0x0A000001, 6881};
 constexpr uint32_t kChunk = 256 * 1024;
 
-struct Block {
-  uint32_t piece, begin, length;
-};
+using Block = ::torrenty::testing::HandBlock;
+using ::torrenty::testing::HandSeeder;
 
 // One leecher Torrent with chunked hashing and one hand-driven seeder. Chunk jobs are completed
 // `chunk_rounds` rounds after they were emitted (a pool that takes a while), so blocks keep
 // arriving while a chunk is out; every chunk's bytes are checked unchanged when it completes.
 class Harness {
  public:
-  Harness(int64_t piece_length, uint32_t pieces) {
-    meta_.name = "payload.bin";
-    meta_.piece_length = piece_length;
-    meta_.total_length = piece_length * pieces - 1000;  // a short last piece
-    meta_.files.push_back(FileEntry{{}, meta_.total_length, 0});
-    std::mt19937_64 rng(piece_length ^ pieces);
-    payload_.resize(static_cast<size_t>(meta_.total_length));
-    for (uint8_t& b : payload_) b = static_cast<uint8_t>(rng());
-    for (int64_t off = 0; off < meta_.total_length; off += piece_length) {
-      meta_.piece_hashes.push_back(Sha1(absl::MakeConstSpan(payload_).subspan(
-          static_cast<size_t>(off),
-          static_cast<size_t>(std::min(piece_length, meta_.total_length - off)))));
-    }
+  Harness(int64_t piece_length, uint32_t pieces) : seeder_(piece_length, pieces) {
     TorrentConfig cfg;
     cfg.self_id[0] = 1;
     cfg.hash_on_arrival = false;
     cfg.hash_chunk_bytes = kChunk;
-    torrent_ = std::make_unique<Torrent>(meta_, cfg);
+    torrent_ = std::make_unique<Torrent>(meta(), cfg);
   }
 
   std::function<bool(const Block&)> corrupt = [](const Block&) { return false; };
@@ -66,20 +54,10 @@ class Harness {
   std::vector<uint32_t> hashed_pieces;     // kHashPiece in order
 
   Torrent& torrent() { return *torrent_; }
-  const Metainfo& meta() const { return meta_; }
+  const Metainfo& meta() const { return seeder_.meta(); }
 
   void Run(int rounds = 100000) {
-    std::vector<uint8_t> in(wire::kHandshakeSize);
-    PeerId other{};
-    other[0] = 2;
-    wire::EncodeHandshake(meta_.info_hash, other, in.data());
-    Bitfield all(meta_.num_pieces());
-    all.SetAll();
-    const size_t at = in.size();
-    in.resize(at + wire::kBitfieldHeaderSize + all.bytes().size() + wire::kSimpleSize);
-    uint8_t* p = in.data() + at;
-    p += wire::EncodeBitfield(all.bytes(), p);
-    wire::EncodeSimple(wire::MsgType::kUnchoke, p);
+    std::vector<uint8_t> in = seeder_.Opening();
     torrent_->HandlePeerConnected(1, kSeeder, /*outgoing=*/true, now_);
     bool handshake_skipped = false;
     for (int round = 0; round < rounds && !complete && !closed_; ++round) {
@@ -131,23 +109,11 @@ class Harness {
     int due = 0;
   };
 
+  // Answers every request at once, in the order asked.
   void Requests(absl::Span<const uint8_t> out, std::vector<uint8_t>* in) {
-    size_t pos = 0;
-    while (pos < out.size()) {
-      wire::Message m;
-      absl::StatusOr<size_t> n = wire::ParseMessage(out.subspan(pos), 1 << 20, &m);
-      if (!n.ok() || *n == 0) break;
-      pos += *n;
-      if (m.type != wire::MsgType::kRequest) continue;
-      const Block b{m.index, m.begin, m.length};
-      const size_t at = in->size();
-      in->resize(at + wire::kPieceHeaderSize + b.length);
-      wire::EncodePieceHeader(b.piece, b.begin, b.length, in->data() + at);
-      uint8_t* block = in->data() + at + wire::kPieceHeaderSize;
-      std::memcpy(block, payload_.data() + int64_t{b.piece} * meta_.piece_length + b.begin,
-                  b.length);
-      if (corrupt(b)) block[b.length / 2] ^= 0x5A;
-    }
+    std::vector<Block> asked;
+    HandSeeder::Requests(out, &asked);
+    for (const Block& b : asked) seeder_.Answer(b, corrupt(b), in);
   }
 
   void Actions() {
@@ -176,10 +142,10 @@ class Harness {
           hashed_pieces.push_back(a.piece);
           EXPECT_EQ(out_[a.piece], 0) << "piece " << a.piece << " hashed with a chunk out";
           EXPECT_EQ(a.begin, hashed_to[a.piece]) << "piece " << a.piece;
-          const bool real = Sha1(a.buffer.bytes()) == meta_.piece_hashes[a.piece];
+          const bool real = Sha1(a.buffer.bytes()) == meta().piece_hashes[a.piece];
           // As the pool does: continue the chunks' state over the rest.
           a.hasher.Update(a.buffer.bytes().subspan(a.begin));
-          const bool ok = a.hasher.Finish() == meta_.piece_hashes[a.piece];
+          const bool ok = a.hasher.Finish() == meta().piece_hashes[a.piece];
           EXPECT_EQ(ok, real) << "piece " << a.piece << ": chunked hash disagrees with buffer";
           hashed_to[a.piece] = 0;  // a failed piece starts over
           torrent_->HandleHashResult(a.piece, ok, std::move(a.buffer), now_);
@@ -195,8 +161,7 @@ class Harness {
     }
   }
 
-  Metainfo meta_;
-  std::vector<uint8_t> payload_;
+  HandSeeder seeder_;
   std::unique_ptr<Torrent> torrent_;
   std::vector<Action> pending_;
   std::vector<Job> jobs_;

@@ -5,44 +5,32 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <random>
 #include <vector>
 
 #include "engine/base/sha1.h"
 #include "engine/codec/wire.h"
 #include "engine/torrent/torrent.h"
 #include "gtest/gtest.h"
+#include "tests/testing/hand_seeder.h"
 
 namespace torrenty::engine {
 namespace {
 
 constexpr PeerAddress kSeeder{0x0A000001, 6881};
 
-struct Block {
-  uint32_t piece, begin, length;
-};
+using Block = ::torrenty::testing::HandBlock;
+using ::torrenty::testing::HandSeeder;
 
 // One leecher Torrent and one hand-driven seeder that answers the leecher's requests in the
 // order `order` puts them, sending `corrupt` blocks with a flipped byte and `repeat` blocks twice.
 class Harness {
  public:
-  Harness(int64_t piece_length, uint32_t pieces, bool hash_on_arrival = true) {
-    meta_.name = "payload.bin";
-    meta_.piece_length = piece_length;
-    meta_.total_length = piece_length * pieces - 1000;  // a short last piece
-    meta_.files.push_back(FileEntry{{}, meta_.total_length, 0});
-    std::mt19937_64 rng(piece_length ^ pieces);
-    payload_.resize(static_cast<size_t>(meta_.total_length));
-    for (uint8_t& b : payload_) b = static_cast<uint8_t>(rng());
-    for (int64_t off = 0; off < meta_.total_length; off += piece_length) {
-      meta_.piece_hashes.push_back(Sha1(absl::MakeConstSpan(payload_).subspan(
-          static_cast<size_t>(off),
-          static_cast<size_t>(std::min(piece_length, meta_.total_length - off)))));
-    }
+  Harness(int64_t piece_length, uint32_t pieces, bool hash_on_arrival = true)
+      : seeder_(piece_length, pieces) {
     TorrentConfig cfg;
     cfg.self_id[0] = 1;
     cfg.hash_on_arrival = hash_on_arrival;
-    torrent_ = std::make_unique<Torrent>(meta_, cfg);
+    torrent_ = std::make_unique<Torrent>(meta(), cfg);
   }
 
   std::function<void(std::vector<Block>&)> order = [](std::vector<Block>&) {};
@@ -54,21 +42,11 @@ class Harness {
   bool complete = false;
 
   const Torrent& torrent() const { return *torrent_; }
-  const Metainfo& meta() const { return meta_; }
+  const Metainfo& meta() const { return seeder_.meta(); }
 
   // Runs until the download completes, the seeder is closed, or `rounds` rounds pass.
   void Run(int rounds = 100000) {
-    std::vector<uint8_t> in(wire::kHandshakeSize);
-    PeerId other{};
-    other[0] = 2;
-    wire::EncodeHandshake(meta_.info_hash, other, in.data());
-    Bitfield all(meta_.num_pieces());
-    all.SetAll();
-    const size_t at = in.size();
-    in.resize(at + wire::kBitfieldHeaderSize + all.bytes().size() + wire::kSimpleSize);
-    uint8_t* p = in.data() + at;
-    p += wire::EncodeBitfield(all.bytes(), p);
-    wire::EncodeSimple(wire::MsgType::kUnchoke, p);
+    std::vector<uint8_t> in = seeder_.Opening();
     torrent_->HandlePeerConnected(1, kSeeder, /*outgoing=*/true, now_);
     bool handshake_skipped = false;
     for (int round = 0; round < rounds && !complete && !closed_; ++round) {
@@ -84,39 +62,19 @@ class Harness {
         const size_t n = out.size();
         if (!handshake_skipped) out = out.subspan(wire::kHandshakeSize);
         handshake_skipped = true;
-        Requests(out, &asked);
+        HandSeeder::Requests(out, &asked);
         torrent_->HandleSent(1, n, now_);
       }
       order(asked);
       for (const Block& b : asked) {
-        Answer(b, &in);
-        if (repeat(b)) Answer(b, &in);
+        seeder_.Answer(b, corrupt(b), &in);
+        if (repeat(b)) seeder_.Answer(b, corrupt(b), &in);
       }
       if (in.empty() && asked.empty() && pending_.empty()) break;
     }
   }
 
  private:
-  void Requests(absl::Span<const uint8_t> out, std::vector<Block>* asked) {
-    size_t pos = 0;
-    while (pos < out.size()) {
-      wire::Message m;
-      absl::StatusOr<size_t> n = wire::ParseMessage(out.subspan(pos), 1 << 20, &m);
-      if (!n.ok() || *n == 0) break;
-      pos += *n;
-      if (m.type == wire::MsgType::kRequest) asked->push_back(Block{m.index, m.begin, m.length});
-    }
-  }
-
-  void Answer(const Block& b, std::vector<uint8_t>* in) {
-    const size_t at = in->size();
-    in->resize(at + wire::kPieceHeaderSize + b.length);
-    wire::EncodePieceHeader(b.piece, b.begin, b.length, in->data() + at);
-    uint8_t* block = in->data() + at + wire::kPieceHeaderSize;
-    std::memcpy(block, payload_.data() + int64_t{b.piece} * meta_.piece_length + b.begin, b.length);
-    if (corrupt(b)) block[b.length / 2] ^= 0x5A;
-  }
-
   // Hashes and writes complete at once, as a fast pool and disk would.
   void Actions() {
     for (;;) {
@@ -126,7 +84,7 @@ class Harness {
       batch.swap(pending_);
       for (Action& a : batch) {
         if (a.type == Action::Type::kHashPiece) {
-          const bool real = Sha1(a.buffer.bytes()) == meta_.piece_hashes[a.piece];
+          const bool real = Sha1(a.buffer.bytes()) == meta().piece_hashes[a.piece];
           bool ok = real;
           switch (a.verdict) {
             case Action::Verdict::kMatched:
@@ -156,8 +114,7 @@ class Harness {
     }
   }
 
-  Metainfo meta_;
-  std::vector<uint8_t> payload_;
+  HandSeeder seeder_;
   std::unique_ptr<Torrent> torrent_;
   std::vector<Action> pending_;
   Instant now_{1};

@@ -79,6 +79,17 @@ class SessionTest : public ::testing::Test {
     return o;
   }
 
+  // Runs a download until it ends by itself, or stops it (and fails the test) after kTimeout.
+  static absl::Status RunToEnd(TorrentSession& leech) {
+    std::future<absl::Status> result =
+        std::async(std::launch::async, [&leech] { return leech.Run(); });
+    if (result.wait_for(kTimeout) != std::future_status::ready) {
+      ADD_FAILURE() << "download did not finish in time";
+      leech.RequestStop();
+    }
+    return result.get();
+  }
+
   fs::path root_, seed_dir_, leech_dir_;
   engine::Metainfo meta_;
 };
@@ -104,14 +115,7 @@ TEST_F(SessionTest, ShardedDownloadFromShardedSeeder) {
   absl::StatusOr<std::unique_ptr<TorrentSession>> leech =
       TorrentSession::Create(meta_, engine::Bitfield(meta_.num_pieces()), leech_opts);
   ASSERT_TRUE(leech.ok()) << leech.status();
-  std::future<absl::Status> leech_result =
-      std::async(std::launch::async, [s = leech->get()] { return s->Run(); });
-
-  if (leech_result.wait_for(kTimeout) != std::future_status::ready) {
-    ADD_FAILURE() << "download did not finish in time";
-    (*leech)->RequestStop();
-  }
-  const absl::Status leech_status = leech_result.get();
+  const absl::Status leech_status = RunToEnd(**leech);
   (*seeder)->RequestStop();
   ASSERT_EQ(seed_result.wait_for(kTimeout), std::future_status::ready) << "seeder did not stop";
   EXPECT_TRUE(seed_result.get().ok());
@@ -162,13 +166,7 @@ TEST_F(SessionTest, DownloadOfOneFileStopsWhenItIsDone) {
   absl::StatusOr<std::unique_ptr<TorrentSession>> leech =
       TorrentSession::Create(meta_, engine::Bitfield(meta_.num_pieces()), leech_opts);
   ASSERT_TRUE(leech.ok()) << leech.status();
-  std::future<absl::Status> leech_result =
-      std::async(std::launch::async, [s = leech->get()] { return s->Run(); });
-  if (leech_result.wait_for(kTimeout) != std::future_status::ready) {
-    ADD_FAILURE() << "download did not finish in time";
-    (*leech)->RequestStop();
-  }
-  const absl::Status leech_status = leech_result.get();
+  const absl::Status leech_status = RunToEnd(**leech);
   (*seeder)->RequestStop();
   ASSERT_EQ(seed_result.wait_for(kTimeout), std::future_status::ready) << "seeder did not stop";
   ASSERT_TRUE(leech_status.ok()) << leech_status;
@@ -212,13 +210,7 @@ TEST_F(SessionTest, ManySeedersStayWithinThePieceMemory) {
   absl::StatusOr<std::unique_ptr<TorrentSession>> leech =
       TorrentSession::Create(meta_, engine::Bitfield(meta_.num_pieces()), leech_opts);
   ASSERT_TRUE(leech.ok()) << leech.status();
-  std::future<absl::Status> leech_result =
-      std::async(std::launch::async, [s = leech->get()] { return s->Run(); });
-  if (leech_result.wait_for(kTimeout) != std::future_status::ready) {
-    ADD_FAILURE() << "download did not finish in time";
-    (*leech)->RequestStop();
-  }
-  const absl::Status leech_status = leech_result.get();
+  const absl::Status leech_status = RunToEnd(**leech);
   for (size_t i = 0; i < seeders.size(); ++i) {
     seeders[i]->RequestStop();
     ASSERT_EQ(seed_results[i].wait_for(kTimeout), std::future_status::ready);
