@@ -15,6 +15,7 @@
 
 #include "engine/base/sha1.h"
 #include "engine/codec/wire.h"
+#include "engine/torrent/piece_memory.h"
 #include "engine/torrent/torrent.h"
 #include "io/disk/disk_io.h"
 #include "io/disk/file_store.h"
@@ -69,6 +70,8 @@ void Answer(const Fixture& f, absl::Span<const uint8_t> out, std::vector<uint8_t
   }
 }
 
+constexpr int64_t kPieceMemory = int64_t{32} << 20;  // io::SessionConfig's default
+
 void BM_PiecePath(benchmark::State& state) {
   const int64_t piece = state.range(0);
   Fixture f(piece, int64_t{128} << 20);
@@ -86,6 +89,11 @@ void BM_PiecePath(benchmark::State& state) {
     cfg.self_id[0] = 1;
     cfg.hash_on_arrival = state.range(1) == 1;
     cfg.hash_chunk_bytes = state.range(1) == 2 ? uint32_t{1} << 20 : 0;
+    // The session's default piece memory on one shard: without it big pieces would be fetched
+    // dozens at a time into fresh memory, which no download does.
+    engine::LocalPieceMemory memory(kPieceMemory);
+    cfg.piece_memory = &memory;
+    cfg.pieces_in_flight_max = engine::PiecesInFlightMax(kPieceMemory, piece, 1);
     engine::Torrent torrent(f.meta, cfg);
     bool complete = false;
     std::vector<Action> actions;
