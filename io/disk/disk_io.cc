@@ -196,7 +196,6 @@ bool DiskIo::TakeNext(SubOp* sub) {
 void DiskIo::Issue(SubOp* sub) {
   Slot* slot = sub->slot;
   const engine::FileSlice& s = sub->slice;
-  const int fd = store_->fd(s.file_index);
   uint8_t* p = slot->buf + s.range_offset + sub->done;
   const size_t len = static_cast<size_t>(std::min(s.length - sub->done, kMaxTransfer));
   const uint64_t off = static_cast<uint64_t>(s.file_offset + sub->done);
@@ -222,6 +221,10 @@ void DiskIo::Issue(SubOp* sub) {
     }
     return;
   }
+  // Without a pool the store's own descriptors serve. Only then are they read here: a session's
+  // coordinator reopens them to sync a completed download while a shard may still be writing a
+  // duplicate endgame copy through its pool.
+  const int fd = store_->fd(s.file_index);
   if (slot->write) {
     // Whole aligned pieces skip the page cache: the kernel DMAs straight from the piece buffer
     // instead of copying it, which is most of the CPU a buffered write costs.
