@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -93,7 +94,10 @@ void BM_PiecePath(benchmark::State& state) {
     // dozens at a time into fresh memory, which no download does.
     engine::LocalPieceMemory memory(kPieceMemory);
     cfg.piece_memory = &memory;
-    cfg.pieces_in_flight_max = engine::PiecesInFlightMax(kPieceMemory, piece, 1);
+    // At most the engine's default 48 at once: unlike a shard, this loop keeps no write backlog
+    // beyond DiskIo's slots, so more pieces than those would be dropped on ResourceExhausted.
+    cfg.pieces_in_flight_max = std::min<uint32_t>(
+        cfg.pieces_in_flight_max, engine::PiecesInFlightMax(kPieceMemory, piece, 1));
     engine::Torrent torrent(f.meta, cfg);
     bool complete = false;
     std::vector<Action> actions;
