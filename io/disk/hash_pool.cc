@@ -53,11 +53,7 @@ void HashPool::Submit(int client, uint64_t tag, engine::PieceBuffer buffer,
     job.state = std::move(resume);
     job.from = from;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(std::move(job));
-  }
-  work_cv_.notify_one();
+  Enqueue(std::move(job));
 }
 
 void HashPool::SubmitChunk(int client, uint64_t tag, engine::Sha1Hasher state,
@@ -68,6 +64,10 @@ void HashPool::SubmitChunk(int client, uint64_t tag, engine::Sha1Hasher state,
   job.state = std::move(state);
   job.chunk = bytes;
   job.is_chunk = true;
+  Enqueue(std::move(job));
+}
+
+void HashPool::Enqueue(Job job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     jobs_.push_back(std::move(job));

@@ -80,6 +80,7 @@ class HashPool {
     absl::Span<const uint8_t> chunk;  // chunk jobs: the bytes to add (buffer empty)
     bool is_chunk = false;
   };
+  void Enqueue(Job job);
   // A worker takes at most this many jobs per lock round trip; fewer when the queue is short so
   // the other workers get a share.
   static constexpr size_t kMaxBatch = 8;
