@@ -15,6 +15,15 @@
 
 namespace torrenty::engine {
 
+namespace piece_buffer_internal {
+using Release = void (*)(uint8_t* data, size_t capacity);
+struct Delete {
+  Release release = nullptr;
+  size_t capacity = 0;
+  void operator()(uint8_t* p) const { release(p, capacity); }
+};
+}  // namespace piece_buffer_internal
+
 class PieceBuffer {
  public:
   // O_DIRECT writes need the address (and the length of every aligned slice) on this boundary.
@@ -33,8 +42,15 @@ class PieceBuffer {
   }
   // `capacity` bytes, uninitialised; size() starts equal to it.
   [[nodiscard]] static PieceBuffer Allocate(size_t capacity) {
+    return Adopt(static_cast<uint8_t*>(::operator new[](capacity, std::align_val_t(kAlignment))),
+                 capacity, &FreeAligned);
+  }
+  // Takes memory that another allocator provided (io/ maps piece buffers itself, see
+  // io/session/piece_pages.h); `release(data, capacity)` gives it back when the buffer dies.
+  using Release = piece_buffer_internal::Release;
+  [[nodiscard]] static PieceBuffer Adopt(uint8_t* data, size_t capacity, Release release) {
     PieceBuffer b;
-    b.data_.reset(static_cast<uint8_t*>(::operator new[](capacity, std::align_val_t(kAlignment))));
+    b.data_ = std::unique_ptr<uint8_t[], Delete>(data, Delete{release, capacity});
     b.capacity_ = capacity;
     b.size_ = capacity;
     return b;
@@ -52,9 +68,10 @@ class PieceBuffer {
   absl::Span<uint8_t> mutable_bytes() { return absl::MakeSpan(data_.get(), size_); }
 
  private:
-  struct Delete {
-    void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kAlignment)); }
-  };
+  static void FreeAligned(uint8_t* p, size_t /*capacity*/) {
+    ::operator delete[](p, std::align_val_t(kAlignment));
+  }
+  using Delete = piece_buffer_internal::Delete;
   std::unique_ptr<uint8_t[], Delete> data_;
   size_t capacity_ = 0;
   size_t size_ = 0;

@@ -195,7 +195,8 @@ bool PieceAssembly::TakeBuffer(PieceBuffer* out) {
     return true;
   }
   if (memory_ != nullptr && !memory_->TryReserve(buffer_size_)) return false;
-  *out = PieceBuffer::Allocate(static_cast<size_t>(buffer_size_));
+  const auto size = static_cast<size_t>(buffer_size_);
+  *out = memory_ != nullptr ? memory_->Allocate(size) : PieceBuffer::Allocate(size);
   buffer_bytes_ += buffer_size_;
   return true;
 }

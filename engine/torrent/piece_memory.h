@@ -5,7 +5,10 @@
 // LocalPieceMemory serves a torrent on one shard.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+
+#include "engine/base/piece_buffer.h"
 
 namespace torrenty::engine {
 
@@ -22,6 +25,11 @@ class PieceMemory {
   virtual void Release(int64_t bytes) = 0;
   // A reservation was refused since the last one that succeeded.
   virtual bool wanted() const = 0;
+  // The memory of one reserved buffer. io/ overrides it to hand out pre-faulted (and, for big
+  // pieces, huge-page) mappings, so blocks are not copied into pages that fault on first touch.
+  [[nodiscard]] virtual PieceBuffer Allocate(size_t capacity) {
+    return PieceBuffer::Allocate(capacity);
+  }
 };
 
 // The budget of a torrent that only one shard (or one test) downloads.

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "engine/torrent/piece_memory.h"
+#include "io/session/piece_pages.h"
 
 namespace torrenty::io {
 
@@ -37,6 +39,9 @@ class SharedPieceMemory final : public engine::PieceMemory {
   }
   void Release(int64_t bytes) override { used_.fetch_sub(bytes, std::memory_order_acq_rel); }
   bool wanted() const override { return wanted_.load(std::memory_order_relaxed); }
+  [[nodiscard]] engine::PieceBuffer Allocate(size_t capacity) override {
+    return AllocatePieceBuffer(capacity);
+  }
 
  private:
   const int64_t budget_;

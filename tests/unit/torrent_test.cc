@@ -874,6 +874,43 @@ TEST(TorrentSimTest, SharedPieceMemoryBoundsBuffersOfEveryShard) {
             sim.torrent(l).piece_buffer_bytes() + sim.torrent(l2).piece_buffer_bytes());
 }
 
+// The budget also provides the buffers' memory (io/ maps big ones as huge pages): every buffer the
+// torrent assembles pieces in must come from it.
+class CountingPieceMemory final : public PieceMemory {
+ public:
+  bool TryReserve(int64_t bytes) override { return local_.TryReserve(bytes); }
+  void Release(int64_t bytes) override { local_.Release(bytes); }
+  bool wanted() const override { return local_.wanted(); }
+  PieceBuffer Allocate(size_t capacity) override {
+    ++allocations;
+    bytes += static_cast<int64_t>(capacity);
+    return PieceBuffer::Allocate(capacity);
+  }
+  int64_t used() const { return local_.used(); }
+  int allocations = 0;
+  int64_t bytes = 0;
+
+ private:
+  LocalPieceMemory local_{3 * 64 * 1024};
+};
+
+TEST(TorrentSimTest, PieceBuffersComeFromThePieceMemory) {
+  const Content content = MakeContent(1615, 16, 64 * 1024, 64 * 1024);
+  CountingPieceMemory memory;  // outlives the swarm, whose torrents release into it
+  Swarm sim(content.meta, content.payload, {.seed = 1615});
+  const int s = sim.AddClient(true);
+  TorrentConfig config;
+  config.piece_memory = &memory;
+  const int l = sim.AddClient(false, config);
+  sim.Introduce(l, s);
+  const int64_t max_bytes = MaxBufferBytesUntilComplete(sim, {l}, 60'000);
+  ASSERT_TRUE(sim.client(l).completed);
+  ExpectDiskIsPayload(sim, l);
+  // Buffers are recycled, so only as many are allocated as were ever held at once.
+  EXPECT_GT(memory.allocations, 0);
+  EXPECT_EQ(memory.bytes, max_bytes);
+}
+
 TEST(TorrentSimTest, PieceLargerThanTheBudgetIsFetchedAlone) {
   constexpr int64_t kPiece = 1 << 20;  // four times the budget
   const Content content = MakeContent(1620, 4, kPiece, kPiece / 2);

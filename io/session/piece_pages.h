@@ -1,0 +1,24 @@
+// Big piece buffers from their own huge-page mappings, faulted in before the first block lands.
+// Copying blocks into a freshly allocated 16 MiB buffer takes 4,096 page faults, each a trap into
+// the kernel (and, in a VM, out of it): measured, that doubled the hot path's time at 4-16 MiB
+// pieces (docs/benchmarks.md). A buffer of 2 MiB or more is mapped 2 MiB-aligned, advised as
+// transparent huge pages and populated in one madvise call: the same zeroing, 2,048 times fewer
+// traps, and fewer TLB misses for the copy, the SHA-1 pass and the O_DIRECT write's page pinning.
+// Smaller buffers stay on the heap, whose freed chunks the allocator hands out again resident;
+// mapping them afresh measured slower.
+#pragma once
+
+#include <cstddef>
+
+#include "engine/base/piece_buffer.h"
+
+namespace torrenty::io {
+
+// Buffers at least this big are mapped, aligned to it and advised as transparent huge pages.
+inline constexpr size_t kHugePage = size_t{2} << 20;
+
+// A buffer of `capacity` bytes aligned for O_DIRECT, its pages resident. Falls back to the heap
+// when the kernel refuses the mapping; throws std::bad_alloc only when the heap does too.
+[[nodiscard]] engine::PieceBuffer AllocatePieceBuffer(size_t capacity);
+
+}  // namespace torrenty::io
