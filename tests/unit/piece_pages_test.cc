@@ -1,15 +1,18 @@
-// Big piece buffers come pre-faulted from their own huge-page mappings (io/session/piece_pages.h):
+// Piece buffers come pre-faulted from huge-page mappings (io/session/piece_pages.h):
 // checked through the kernel's own account of the mapping, /proc/self/smaps, and mincore().
 #include "io/session/piece_pages.h"
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "io/session/shared_piece_memory.h"
@@ -71,12 +74,74 @@ bool Mapped(const void* p) {
   return ::mincore(const_cast<void*>(p), 4096, &vec) == 0 || errno != ENOMEM;
 }
 
-TEST(PiecePagesTest, SmallBuffersStayOnTheHeapAlignedForDirectWrites) {
-  engine::PieceBuffer b = AllocatePieceBuffer(size_t{1} << 20);
+TEST(PiecePagesTest, SmallBuffersShareAResidentHugePageChunk) {
+  if (!PopulateSupported()) GTEST_SKIP() << "kernel without MADV_POPULATE_WRITE (Linux < 5.14)";
+  constexpr size_t kMiB = size_t{1} << 20;
+  engine::PieceBuffer a = AllocatePieceBuffer(kMiB);
+  engine::PieceBuffer b = AllocatePieceBuffer(kMiB);
+  ASSERT_FALSE(a.empty());
   ASSERT_FALSE(b.empty());
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % engine::PieceBuffer::kAlignment, 0u);
-  EXPECT_EQ(b.capacity(), size_t{1} << 20);
-  std::memset(b.data(), 0x5a, b.capacity());
+  EXPECT_EQ(a.capacity(), kMiB);
+  const auto chunk = [](const uint8_t* p) {
+    return reinterpret_cast<uintptr_t>(p) & ~(kHugePage - 1);
+  };
+  EXPECT_EQ(chunk(a.data()), chunk(b.data())) << "two 1 MiB buffers fill one 2 MiB chunk";
+  EXPECT_NE(a.data(), b.data());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(a.data()) % kMiB, 0u);
+  const Mapping m = MappingOf(a.data());
+  ASSERT_TRUE(m.found);
+  EXPECT_GE(m.rss_kb, 2048) << "the chunk was not populated before the first block";
+  if (ThpAvailable()) {
+    EXPECT_GE(m.anon_huge_kb, 2048);
+  }
+  std::memset(a.data(), 0x5a, a.capacity());
+  std::memset(b.data(), 0xa5, b.capacity());
+  EXPECT_EQ(a.data()[kMiB - 1], 0x5a);  // neighbours do not overlap
+
+  // The chunk stays while either buffer lives, and goes back to the kernel with the last.
+  const uint8_t* at = a.data();
+  a = engine::PieceBuffer();
+  EXPECT_TRUE(Mapped(at));
+  engine::PieceBuffer again = AllocatePieceBuffer(kMiB);  // the freed slot is reused
+  EXPECT_EQ(again.data(), at);
+  again = engine::PieceBuffer();
+  b = engine::PieceBuffer();
+  EXPECT_FALSE(Mapped(at));
+}
+
+TEST(PiecePagesTest, OddAndTinySizesStayOnTheHeapAlignedForDirectWrites) {
+  // 8 KiB is below the slabs; 1.5 MiB would leave a quarter of each chunk unused.
+  for (size_t size : {size_t{8} << 10, size_t{1536} << 10}) {
+    engine::PieceBuffer b = AllocatePieceBuffer(size);
+    ASSERT_FALSE(b.empty());
+    EXPECT_EQ(b.capacity(), size);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % engine::PieceBuffer::kAlignment, 0u);
+    std::memset(b.data(), 0x5a, b.capacity());
+  }
+}
+
+// Buffers are made on shard threads and die on hash workers, shards or the coordinator.
+TEST(PiecePagesTest, ThreadsTakeAndGiveSlotsConcurrently) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 200;
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t, &bad] {
+      std::vector<engine::PieceBuffer> held;
+      for (int r = 0; r < kRounds; ++r) {
+        engine::PieceBuffer b = AllocatePieceBuffer(size_t{256} << 10);
+        std::memset(b.data(), t, 64);
+        held.push_back(std::move(b));
+        if (held.size() > 5) {
+          if (held.front().data()[63] != static_cast<uint8_t>(t)) ++bad;
+          held.erase(held.begin());
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
 }
 
 TEST(PiecePagesTest, BigBufferIsResidentBeforeTheFirstBlock) {
