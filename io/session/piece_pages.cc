@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -62,10 +63,15 @@ class Slabs {
       open.push_back(chunk.get());
       chunks_.emplace(base, std::move(chunk));
     }
-    Chunk* c = open.back();
+    // The fullest chunk first, so emptier ones drain and go back to the kernel: memory stays
+    // near what live buffers need even when torrents free theirs in any order.
+    auto fullest = std::min_element(open.begin(), open.end(), [](const Chunk* a, const Chunk* b) {
+      return a->free.size() < b->free.size();
+    });
+    Chunk* c = *fullest;
     const uint32_t i = c->free.back();
     c->free.pop_back();
-    if (c->free.empty()) open.pop_back();
+    if (c->free.empty()) open.erase(fullest);
     return c->base + size_t{i} * slot;
   }
 

@@ -109,6 +109,26 @@ TEST(PiecePagesTest, SmallBuffersShareAResidentHugePageChunk) {
   EXPECT_FALSE(Mapped(at));
 }
 
+TEST(PiecePagesTest, NewBuffersFillTheFullestChunkSoEmptierOnesCanGoBack) {
+  constexpr size_t kSize = size_t{128} << 10;  // 16 to a chunk; no other test uses this size
+  constexpr size_t kPerChunk = kHugePage / kSize;
+  const auto chunk = [](const engine::PieceBuffer& b) {
+    return reinterpret_cast<uintptr_t>(b.data()) & ~(kHugePage - 1);
+  };
+  std::vector<engine::PieceBuffer> x;
+  std::vector<engine::PieceBuffer> y;
+  for (size_t i = 0; i < kPerChunk; ++i) x.push_back(AllocatePieceBuffer(kSize));
+  for (size_t i = 0; i < kPerChunk; ++i) y.push_back(AllocatePieceBuffer(kSize));
+  ASSERT_EQ(chunk(x.front()), chunk(x.back()));
+  ASSERT_EQ(chunk(y.front()), chunk(y.back()));
+  ASSERT_NE(chunk(x.front()), chunk(y.front()));
+  const uintptr_t x_chunk = chunk(x.front());
+  x.pop_back();                              // x's chunk: one slot free
+  for (int i = 0; i < 3; ++i) y.pop_back();  // y's chunk: three free
+  engine::PieceBuffer next = AllocatePieceBuffer(kSize);
+  EXPECT_EQ(chunk(next), x_chunk);
+}
+
 TEST(PiecePagesTest, OddAndTinySizesStayOnTheHeapAlignedForDirectWrites) {
   // 8 KiB is below the slabs; 1.5 MiB would leave a quarter of each chunk unused.
   for (size_t size : {size_t{8} << 10, size_t{1536} << 10}) {
