@@ -115,7 +115,7 @@ engine::PieceBuffer AllocatePieceBuffer(size_t capacity) {
     return engine::PieceBuffer::Adopt(data, capacity, &Unmap);
   }
   // A slot size that leaves more than an eighth of the chunk unused stays on the heap.
-  if (length >= kSlabMin && kHugePage % length <= kHugePage / 8) {
+  if (kSlabs && length >= kSlabMin && kHugePage % length <= kHugePage / 8) {
     if (uint8_t* data = Slabs::Get().Take(length)) {
       return engine::PieceBuffer::Adopt(data, capacity, &GiveToSlab);
     }

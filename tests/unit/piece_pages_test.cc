@@ -75,6 +75,7 @@ bool Mapped(const void* p) {
 }
 
 TEST(PiecePagesTest, SmallBuffersShareAResidentHugePageChunk) {
+  if (!kSlabs) GTEST_SKIP() << "no slabs under AddressSanitizer (heap redzones instead)";
   if (!PopulateSupported()) GTEST_SKIP() << "kernel without MADV_POPULATE_WRITE (Linux < 5.14)";
   constexpr size_t kMiB = size_t{1} << 20;
   engine::PieceBuffer a = AllocatePieceBuffer(kMiB);
@@ -110,6 +111,7 @@ TEST(PiecePagesTest, SmallBuffersShareAResidentHugePageChunk) {
 }
 
 TEST(PiecePagesTest, NewBuffersFillTheFullestChunkSoEmptierOnesCanGoBack) {
+  if (!kSlabs) GTEST_SKIP() << "no slabs under AddressSanitizer (heap redzones instead)";
   constexpr size_t kSize = size_t{128} << 10;  // 16 to a chunk; no other test uses this size
   constexpr size_t kPerChunk = kHugePage / kSize;
   const auto chunk = [](const engine::PieceBuffer& b) {
@@ -127,6 +129,13 @@ TEST(PiecePagesTest, NewBuffersFillTheFullestChunkSoEmptierOnesCanGoBack) {
   for (int i = 0; i < 3; ++i) y.pop_back();  // y's chunk: three free
   engine::PieceBuffer next = AllocatePieceBuffer(kSize);
   EXPECT_EQ(chunk(next), x_chunk);
+}
+
+TEST(PiecePagesTest, UnderAddressSanitizerAnOverrunOfASmallBufferIsCaught) {
+  if (kSlabs) GTEST_SKIP() << "only under AddressSanitizer";
+  engine::PieceBuffer b = AllocatePieceBuffer(size_t{1} << 20);
+  volatile uint8_t* p = b.data();
+  EXPECT_DEATH(p[b.capacity()] = 1, "heap-buffer-overflow");
 }
 
 TEST(PiecePagesTest, OddAndTinySizesStayOnTheHeapAlignedForDirectWrites) {
