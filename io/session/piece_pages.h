@@ -2,8 +2,8 @@
 // Copying blocks into a freshly allocated 16 MiB buffer takes 4,096 page faults, each a trap into
 // the kernel (and, in a VM, out of it): measured, that doubled the hot path's time at 4-16 MiB
 // pieces (docs/benchmarks.md). A buffer of 2 MiB or more is mapped 2 MiB-aligned, advised as
-// transparent huge pages and populated in one madvise call: the same zeroing, 2,048 times fewer
-// traps, and fewer TLB misses for the copy, the SHA-1 pass and the O_DIRECT write's page pinning.
+// transparent huge pages and populated in one madvise call: the same zeroing without a trap per
+// page, and 512 times fewer pages for the TLB, the SHA-1 pass and the O_DIRECT write's pinning.
 // Smaller buffers of one size share such 2 MiB chunks (a chunk goes back to the kernel when its
 // last buffer does), so 1 MiB pieces get the same pages.
 #pragma once
