@@ -25,9 +25,9 @@ uint8_t* MapHuge(size_t length) {
   if (raw == MAP_FAILED) return nullptr;
   auto* base = static_cast<uint8_t*>(raw);
   auto* data = reinterpret_cast<uint8_t*>(RoundUp(reinterpret_cast<uintptr_t>(base), kHugePage));
-  if (data > base) ::munmap(base, static_cast<size_t>(data - base));
-  const size_t tail = static_cast<size_t>(base + length + kHugePage - (data + length));
-  if (tail > 0) ::munmap(data + length, tail);
+  const auto head = static_cast<size_t>(data - base);  // the slack is split: head + tail
+  if (head > 0) ::munmap(base, head);
+  if (head < kHugePage) ::munmap(data + length, kHugePage - head);
   // Both are advice: with THP off the buffer keeps 4 KiB pages, and before Linux 5.14 (no
   // MADV_POPULATE_WRITE) they fault in as blocks arrive. Either way the memory works.
   (void)::madvise(data, length, MADV_HUGEPAGE);

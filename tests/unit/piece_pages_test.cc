@@ -149,7 +149,8 @@ TEST(PiecePagesTest, OddAndTinySizesStayOnTheHeapAlignedForDirectWrites) {
   }
 }
 
-// Buffers are made on shard threads and die on hash workers, shards or the coordinator.
+// Shards, hash workers and the coordinator make and drop buffers at the same time: slots must
+// never be handed out twice or lost under that.
 TEST(PiecePagesTest, ThreadsTakeAndGiveSlotsConcurrently) {
   constexpr int kThreads = 4;
   constexpr int kRounds = 200;
