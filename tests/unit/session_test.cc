@@ -18,6 +18,8 @@
 #include "engine/metainfo/metainfo.h"
 #include "gtest/gtest.h"
 #include "io/disk/torrent_creator.h"
+#include "io/session/receive_buffer_budget.h"
+#include "io/session/shard_internal.h"
 #include "io/session/torrent_session.h"
 
 namespace torrenty::io {
@@ -221,7 +223,15 @@ TEST_F(SessionTest, ManySeedersStayWithinThePieceMemory) {
   EXPECT_EQ(peaks.budget, kBudget);
   EXPECT_GT(peaks.pieces, 0);
   EXPECT_GT(peaks.receive_buffers, 0);
-  EXPECT_LE(peaks.pieces + peaks.receive_buffers, kBudget)
+  // Growth stays within the share; a connection's first buffer is granted even beyond it (a
+  // peer cannot be served without one), so a connection that opens after the others grew may
+  // take the receive buffers over the share by one first buffer each: that is the bound (seen
+  // under ThreadSanitizer, where the third seeder's connection can come late).
+  const int64_t share = ReceiveBufferBudget::ShareOf(kBudget);
+  const int64_t first_buffers = 3 * static_cast<int64_t>(kRecvBufferInitial);
+  EXPECT_LE(peaks.pieces, kBudget - share);
+  EXPECT_LE(peaks.receive_buffers, share + first_buffers);
+  EXPECT_LE(peaks.pieces + peaks.receive_buffers, kBudget + first_buffers)
       << "pieces " << peaks.pieces << " + receive buffers " << peaks.receive_buffers;
   leech->reset();
   EXPECT_TRUE(ReadFile(leech_dir_ / "payload" / "a.bin") ==
