@@ -120,8 +120,11 @@ void HashPool::Worker() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (size_t i = 0; i < batch.size(); ++i) {
-        clients_[batch[i].client]->results.push_back(std::move(done[i]));
-        woken |= uint64_t{1} << (batch[i].client & 63);
+        std::vector<HashResult>& results = clients_[batch[i].client]->results;
+        // Results already waiting have a wake-up on the way (the client takes all of them
+        // after each one), so only the first result since the last take wakes the client.
+        if (results.empty()) woken |= uint64_t{1} << (batch[i].client & 63);
+        results.push_back(std::move(done[i]));
       }
     }
     for (size_t c = 0; c < clients_.size() && c < 64; ++c) {

@@ -46,7 +46,8 @@ class HashPool {
 
   // eventfd (EFD_NONBLOCK | EFD_CLOEXEC), readable when results are ready. The ring thread reads
   // it via io_uring and then calls TakeResults. Wake-ups may be spurious (results already taken by
-  // an earlier TakeResults), so an empty TakeResults is normal.
+  // an earlier TakeResults), so an empty TakeResults is normal. Only the first result since the
+  // last TakeResults signals, so the reader must take after every wake-up it reads.
   int notify_fd() const { return notify_fd(0); }
 
   // Thread-safe. Appends every finished result to `out`.

@@ -143,6 +143,7 @@ absl::Status Shard::Loop() {
         deadline.ms == kNoDeadline.ms
             ? -1
             : static_cast<int>(std::clamp<int64_t>(deadline.ms - now_.ms, 0, kMaxSleepMs));
+    wakes_.WakeAll();  // what this turn posted, before the ring may sleep
     absl::StatusOr<int> n = ring_->RunOnce(
         wait_ms, [](void* self) { static_cast<Shard*>(self)->now_ = Now(); }, this);
     if (!n.ok()) {
@@ -161,7 +162,8 @@ absl::Status Shard::Loop() {
     m.session_wide = true;
     m.text = std::string(result.message());
   }
-  env_->coordinator->Post(std::move(m));
+  wakes_.Post(env_->coordinator, std::move(m));
+  wakes_.WakeAll();
   return result;
 }
 
@@ -255,7 +257,7 @@ void Shard::ReportPexPeers(ShardTorrent& st) {
   m.id = st.t->id;
   m.shard = index_;
   m.pex_peers = std::move(peers);
-  env_->coordinator->Post(std::move(m));
+  wakes_.Post(env_->coordinator, std::move(m));
 }
 
 void Shard::CountPayload(ShardTorrent& st) {
@@ -343,7 +345,7 @@ void Shard::OnInbox(int32_t, uint32_t) {
         reply.type = CoordinatorMessage::Type::kRateUsage;
         reply.shard = index_;
         reply.usage = limiter_.TakeUsage();
-        env_->coordinator->Post(std::move(reply));
+        wakes_.Post(env_->coordinator, std::move(reply));
         break;
       }
     }
@@ -418,7 +420,7 @@ void Shard::Deactivate(TorrentId id) {
     m.type = CoordinatorMessage::Type::kDeactivated;
     m.id = id;
     m.shard = index_;
-    env_->coordinator->Post(std::move(m));
+    wakes_.Post(env_->coordinator, std::move(m));
     return;
   }
   ShardTorrent& st = *it->second;
@@ -447,7 +449,7 @@ void Shard::MaybeRelease(ShardTorrent& st) {
   m.type = CoordinatorMessage::Type::kDeactivated;
   m.id = id;
   m.shard = index_;
-  env_->coordinator->Post(std::move(m));
+  wakes_.Post(env_->coordinator, std::move(m));
 }
 
 void Shard::DrainAll() {
@@ -474,7 +476,7 @@ void Shard::Log(TorrentId id, std::string line, bool verbose) {
   m.id = id;
   m.session_wide = verbose;  // marks the line as verbose-only
   m.text = std::move(line);
-  env_->coordinator->Post(std::move(m));
+  wakes_.Post(env_->coordinator, std::move(m));
 }
 
 void Shard::ReportOutcome(TorrentId id, PeerAddress address, PeerOutcome outcome) {
@@ -483,7 +485,7 @@ void Shard::ReportOutcome(TorrentId id, PeerAddress address, PeerOutcome outcome
   m.id = id;
   m.address = address;
   m.outcome = outcome;
-  env_->coordinator->Post(std::move(m));
+  wakes_.Post(env_->coordinator, std::move(m));
 }
 
 void Shard::Execute(ShardTorrent& st, Action& a) {
@@ -555,13 +557,13 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
         m.type = ShardMessage::Type::kHave;
         m.id = id;
         m.piece = a.piece;
-        env_->inboxes[static_cast<size_t>(i)]->Post(std::move(m));
+        wakes_.Post(env_->inboxes[static_cast<size_t>(i)], std::move(m));
       }
       CoordinatorMessage m;
       m.type = CoordinatorMessage::Type::kHave;
       m.id = id;
       m.piece = a.piece;
-      env_->coordinator->Post(std::move(m));
+      wakes_.Post(env_->coordinator, std::move(m));
       break;
     }
     case Action::Type::kComplete:
@@ -570,7 +572,7 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
       CoordinatorMessage m;
       m.type = CoordinatorMessage::Type::kNeedPeers;
       m.id = id;
-      env_->coordinator->Post(std::move(m));
+      wakes_.Post(env_->coordinator, std::move(m));
       break;
     }
     case Action::Type::kLog:
@@ -591,7 +593,7 @@ void Shard::Execute(ShardTorrent& st, Action& a) {
       m.type = CoordinatorMessage::Type::kFatal;
       m.id = id;
       m.text = a.message;
-      env_->coordinator->Post(std::move(m));
+      wakes_.Post(env_->coordinator, std::move(m));
       break;
     }
   }

@@ -26,8 +26,8 @@
 #include "io/session/mailbox.h"
 #include "io/session/messages.h"
 #include "io/session/read_cache.h"
-#include "io/session/session_torrent.h"
 #include "io/session/receive_buffer_budget.h"
+#include "io/session/session_torrent.h"
 #include "io/session/shared_piece_memory.h"
 #include "io/tracker/http_fetcher.h"
 
@@ -139,6 +139,8 @@ class Shard {
   ShardEnv* const env_;
   std::unique_ptr<Ring> ring_;
   Mailbox<ShardMessage> inbox_;
+  // Posts to the coordinator and the other shards wake them once per loop turn, not per message.
+  WakeList wakes_;
   int hash_client_ = 0;
   int listen_fd_ = -1;
   uint16_t port_ = 0;
