@@ -97,9 +97,17 @@ TEST(MetricsInstrumentsTest, ScraperReadsWhileShardsWrite) {
   ShardInstruments shards[2];
   SessionInstruments coordinator;
   std::atomic<int> running{3};
+  // Halfway through, each writer waits for a scrape, so at least one lands while they write
+  // even when a loaded machine would otherwise run the writers to the end before the scraper.
+  std::atomic<uint64_t> scrapes_done{0};
+  const auto halfway = [&](uint64_t i) {
+    if (i != kEvents / 2) return;
+    while (scrapes_done.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+  };
 
   auto shard_loop = [&](ShardInstruments& shard) {
     for (uint64_t i = 1; i <= kEvents; ++i) {
+      halfway(i);
       shard.payload_received_bytes.Add(16384);
       shard.protocol_received_bytes.Add(13);
       shard.ring_submissions.Add();
@@ -114,6 +122,7 @@ TEST(MetricsInstrumentsTest, ScraperReadsWhileShardsWrite) {
   std::thread shard1(shard_loop, std::ref(shards[1]));
   std::thread announcer([&] {
     for (uint64_t i = 1; i <= kEvents; ++i) {
+      halfway(i);
       coordinator.announces_with(AnnounceResult::kSuccess).Add();
       coordinator.torrents_in(TorrentState::kSeeding).Set(static_cast<int64_t>(i));
     }
@@ -147,6 +156,7 @@ TEST(MetricsInstrumentsTest, ScraperReadsWhileShardsWrite) {
     const ShardInstruments* const all[] = {&shards[0], &shards[1]};
     ASSERT_TRUE(ScrapeSessionMetrics(all, coordinator).ok());
     ++scrapes;
+    scrapes_done.store(scrapes, std::memory_order_release);
   }
   shard0.join();
   shard1.join();
