@@ -273,7 +273,7 @@ PieceAssembly::PieceInFlight* PieceAssembly::StartPiece(uint32_t piece, bool own
   picker_.SetInProgress(piece, true);
   PieceInFlight* raw = pf.get();
   in_flight_[piece] = std::move(pf);
-  in_flight_order_.push_back(piece);
+  in_flight_order_.push_back(raw);
   if (raw->received == raw->state.size()) {  // nothing but pad: already complete
     raw->hashing = true;
     EmitHash(*raw);
@@ -286,8 +286,9 @@ void PieceAssembly::DropInFlight(uint32_t piece) {
   if (it == in_flight_.end()) return;
   for (auto& [key, peer] : peers_) peer->CancelPiece(piece);
   Recycle(std::move(it->second->buffer));
+  in_flight_order_.erase(
+      std::find(in_flight_order_.begin(), in_flight_order_.end(), it->second.get()));
   in_flight_.erase(it);
-  in_flight_order_.erase(std::find(in_flight_order_.begin(), in_flight_order_.end(), piece));
 }
 
 bool PieceAssembly::MayFetchFrom(const PieceInFlight& pf, const PeerSession& peer) const {
@@ -335,9 +336,8 @@ bool PieceAssembly::PickBlock(PeerSession& peer, BlockRequest* out) {
     return false;
   };
   // 1. Finish pieces already started, oldest first, so memory is freed early.
-  for (uint32_t piece : in_flight_order_) {
-    PieceInFlight& pf = *in_flight_[piece];
-    if (peer.has.Get(piece) && take_free(pf)) return true;
+  for (PieceInFlight* pf : in_flight_order_) {
+    if (pf->free_blocks != 0 && peer.has.Get(pf->piece) && take_free(*pf)) return true;
   }
   // 2. Start the rarest piece this peer has (among equals, the next one of the extent it is in),
   // if the memory budget allows and no other shard of this torrent has claimed it.
@@ -361,8 +361,9 @@ bool PieceAssembly::PickBlock(PeerSession& peer, BlockRequest* out) {
   // first whole pieces another shard is still fetching, then blocks of our own pieces.
   if (picker_.num_pickable() == 0) {
     if (StealPiece(peer, out)) return true;
-    for (uint32_t piece : in_flight_order_) {
-      PieceInFlight& pf = *in_flight_[piece];
+    for (PieceInFlight* in_flight : in_flight_order_) {
+      PieceInFlight& pf = *in_flight;
+      const uint32_t piece = pf.piece;
       if (pf.hashing || !peer.has.Get(piece) || !MayFetchFrom(pf, peer)) continue;
       for (uint32_t b = 0; b < pf.state.size(); ++b) {
         if (pf.state[b] != PieceInFlight::kRequested || pf.requesters[b] >= kEndgameRequestersMax)
@@ -456,8 +457,8 @@ void PieceAssembly::MaybeAbandonPiece(uint32_t piece) {
 void PieceAssembly::DropSingleSource(const PeerSession& peer) {
   // A piece fetched from this peer alone cannot be finished by others without mixing senders
   // again: what it sent is discarded and the next peer starts the piece over.
-  for (uint32_t piece : in_flight_order_) {
-    PieceInFlight& pf = *in_flight_[piece];
+  for (PieceInFlight* in_flight : in_flight_order_) {
+    PieceInFlight& pf = *in_flight;
     if (!pf.single_source) continue;
     if (pf.preferred == peer.address) pf.preferred = PeerAddress{};
     if (pf.hashing || pf.source != peer.address) continue;

@@ -133,8 +133,10 @@ class PieceAssembly {
   std::vector<Action>& actions_;
 
   absl::flat_hash_map<uint32_t, std::unique_ptr<PieceInFlight>> in_flight_;
-  // Pieces in the order they were started, so partial pieces are finished oldest first.
-  std::vector<uint32_t> in_flight_order_;
+  // Pieces in the order they were started, so partial pieces are finished oldest first. The
+  // entries of in_flight_ themselves: PickBlock walks this for every block it requests, and with
+  // one-block pieces a map lookup per piece in flight was most of its time.
+  std::vector<PieceInFlight*> in_flight_order_;
   // Pieces another shard claimed when we wanted them; candidates for stealing in endgame.
   std::vector<uint32_t> claimed_elsewhere_;
   std::vector<PieceBuffer> free_buffers_;
