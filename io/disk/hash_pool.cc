@@ -1,4 +1,5 @@
-// Worker threads that hash queued pieces in small batches and signal an eventfd per batch.
+// Worker threads that hash queued pieces in small batches; a client's eventfd is written when its
+// result list goes from empty to non-empty.
 #include "io/disk/hash_pool.h"
 
 #include <errno.h>
