@@ -12,11 +12,19 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <mutex>
 #include <utility>
 #include <vector>
 
 namespace torrenty::io {
+
+// Adds one to an eventfd, which makes it readable for the ring that owns it.
+inline void WakeEventFd(int fd) {
+  // Only fails (EAGAIN) if the counter would overflow, in which case it is readable anyway.
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof(one));
+}
 
 template <typename Message>
 class Mailbox {
@@ -44,11 +52,7 @@ class Mailbox {
     return was_empty;
   }
 
-  void Wake() {
-    // Only fails (EAGAIN) if the counter would overflow, in which case it is readable anyway.
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(fd_, &one, sizeof(one));
-  }
+  void Wake() { WakeEventFd(fd_); }
 
   // Replaces *out with everything posted since the last call. After it, the next Push reports an
   // empty queue again, so an owner must Take after each wake-up it reads, or it could sleep on a
@@ -81,10 +85,7 @@ class WakeList {
 
   // Before the thread blocks (and before it exits).
   void WakeAll() {
-    for (int fd : fds_) {
-      const uint64_t one = 1;
-      [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof(one));
-    }
+    for (int fd : fds_) WakeEventFd(fd);
     fds_.clear();
   }
 
